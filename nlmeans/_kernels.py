@@ -1,0 +1,224 @@
+"""Numba kernels of nlmeans (private).
+
+Plain arrays and scalars in, arrays out; no validation here (``denoise.py`` does it). All kernels that call each
+other live in this one file, because numba's on-disk cache does not notice edits to a jitted helper in another
+module.
+
+Layout conventions
+------------------
+Images are channel-first, ``(C, H, W)``, C-contiguous, already padded by ``pad = r + f`` on each side of both
+spatial axes (``r`` the search radius, ``f`` the patch radius), so that every index in the inner loops is
+non-negative and in bounds: the loops carry no branches and vectorise over contiguous ``x``.
+
+The fast NL-means kernel follows Darbon et al. (2008): loop over the search offsets ``delta`` and, for each,
+box-filter the squared differences ``(v(p) - v(p + delta))**2`` to get every patch distance for that offset at
+once, so the cost does not grow with the patch height (running column sums) and grows only by one vector add
+per extra patch column. Weights are symmetric, ``w(p, p + delta) == w(p + delta, p)``, so each offset pair is
+visited once and updates both pixels.
+
+Parallel structure: rows are cut into bands of ``band_rows`` rows, aligned to row 0 of the image, plus a
+"top band" for the rows above the image whose pairs reach into it. Each worker accumulates a band into private
+buffers (its own rows plus the ``r`` rows below it that its pairs reach), then adds them to the image-wide sums.
+Bands of even index run first, then odd ones, so no two workers add into the same rows at once; because the
+image-wide sums start at zero and receive at most two band sums per pixel, the result does not depend on the
+order either, nor on where the image was cut: tiled runs are bit-identical to untiled ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, PARALLEL_JIT
+
+# exp(-87) ~ 1.6e-38 is still a normal float32; clamping there keeps the bit trick below in range.
+_EXP_T_MAX = 87.0
+
+
+@njit(**JIT)
+def _exp_neg_f32(t, w, ibuf, lo, hi):
+    """``w[x] = exp(-t[x])`` for ``x`` in ``[lo, hi)``, ``t >= 0``, float32, relative error < 3e-7.
+
+    ``exp(-t) = 2**-n * 2**-g`` with ``n = round(t log2 e)`` and ``|g| <= 1/2``: a degree-6 Taylor polynomial for
+    ``2**-g`` and the exponent bits for ``2**-n``. ``np.exp`` is a scalar call in numba; this vectorises.
+    """
+    fbuf = ibuf.view(np.float32)
+    for x in range(lo, hi):
+        z = min(t[x], np.float32(_EXP_T_MAX)) * np.float32(1.4426950408889634)
+        n = np.int32(z + np.float32(0.5))
+        y = (np.float32(n) - z) * np.float32(0.6931471805599453)
+        p = np.float32(1.0) + y * (
+            np.float32(1.0)
+            + y
+            * (
+                np.float32(0.5)
+                + y
+                * (
+                    np.float32(1.0 / 6.0)
+                    + y
+                    * (
+                        np.float32(1.0 / 24.0)
+                        + y * (np.float32(1.0 / 120.0) + y * np.float32(1.0 / 720.0))
+                    )
+                )
+            )
+        )
+        w[x] = p
+        ibuf[x] = (np.int32(127) - n) << 23
+    for x in range(lo, hi):
+        w[x] = w[x] * fbuf[x]
+
+
+@njit(**JIT)
+def _exp_neg_exact(t, w, lo, hi):
+    """``w[x] = exp(-t[x])`` with libm's exp (the float64 path, exact to rounding)."""
+    for x in range(lo, hi):
+        w[x] = np.exp(-t[x])
+
+
+@njit(**JIT)
+def _squared_diff_row(guide, gy, qy, dx, lo, hi, d):
+    """``d[x] = sum_c (guide[c, gy, x] - guide[c, qy, x + dx])**2`` for ``x`` in ``[lo, hi)``."""
+    for x in range(lo, hi):
+        diff = guide[0, gy, x] - guide[0, qy, x + dx]
+        d[x] = diff * diff
+    for c in range(1, guide.shape[0]):
+        for x in range(lo, hi):
+            diff = guide[c, gy, x] - guide[c, qy, x + dx]
+            d[x] += diff * diff
+
+
+@njit(**JIT)
+def _band_pixelwise(
+    guide, value, b0, b1, H, W, f, r, a, b, fast_exp, acc, wsum, colsum, ring, d, t, w, ibuf
+):
+    """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
+
+    Private sums: ``acc[c, y - b0, x + pad]`` and ``wsum[y - b0, x + pad]`` for pixel ``(y, x)``; they cover
+    rows ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the
+    image, which only contribute through their partner ``p + delta``).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    zero = a - a
+    for dy in range(0, r + 1):
+        ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
+        if ys >= b1:
+            continue
+        dx_first = 1 if dy == 0 else -r
+        for dx in range(dx_first, r + 1):
+            # columns of p (padded coordinates) such that p or p + delta lies inside the image
+            xs = pad + min(0, -dx)
+            xe = pad + max(W, W - dx)
+            lo = xs - f
+            hi = xe + f
+            # running column sums of d over the 2f+1 rows around p's row: start at row ys
+            for x in range(lo, hi):
+                colsum[x] = zero
+            for k in range(P):
+                gy = ys - f + k + pad
+                _squared_diff_row(guide, gy, gy + dy, dx, lo, hi, d)
+                for x in range(lo, hi):
+                    ring[k, x] = d[x]
+                    colsum[x] += d[x]
+            for y in range(ys, b1):
+                if y > ys:
+                    slot = (y - ys - 1) % P
+                    gy = y + f + pad
+                    _squared_diff_row(guide, gy, gy + dy, dx, lo, hi, d)
+                    for x in range(lo, hi):
+                        colsum[x] += d[x] - ring[slot, x]
+                        ring[slot, x] = d[x]
+                # patch distance -> corrected, scaled distance t = max(d2 - 2 sigma^2, 0) / h^2
+                for x in range(xs, xe):
+                    t[x] = colsum[x - f]
+                for k in range(1, P):
+                    for x in range(xs, xe):
+                        t[x] += colsum[x - f + k]
+                for x in range(xs, xe):
+                    t[x] = max(t[x] * a - b, zero)
+                if fast_exp:
+                    _exp_neg_f32(t, w, ibuf, xs, xe)
+                else:
+                    _exp_neg_exact(t, w, xs, xe)
+                ly = y - b0
+                vy = y + pad
+                for c in range(value.shape[0]):
+                    for x in range(xs, xe):
+                        acc[c, ly, x] += w[x] * value[c, vy + dy, x + dx]
+                    for x in range(xs, xe):
+                        acc[c, ly + dy, x + dx] += w[x] * value[c, vy, x]
+                for x in range(xs, xe):
+                    wsum[ly, x] += w[x]
+                for x in range(xs, xe):
+                    wsum[ly + dy, x + dx] += w[x]
+
+
+@njit(**PARALLEL_JIT)
+def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out):
+    """Pixelwise NL-means, fast path.
+
+    Parameters
+    ----------
+    guide : (Cg, H + 2 pad, W + 2 pad) float array, padded; patch distances are computed on it.
+    value : (Cv, H + 2 pad, W + 2 pad) float array of the same dtype, padded; the values averaged.
+    f, r : patch and search radius; ``pad = r + f``.
+    a, b : ``t = max(S * a - b, 0)`` with S the box sum of squared differences, i.e.
+        ``a = 1 / (Cg P^2 h^2)``, ``b = 2 sigma^2 / h^2``; same dtype as the arrays.
+    band_rows : rows per parallel band, >= r.
+    n_threads : number of workers (numba's thread count; passed in, so the kernel can be cached).
+    fast_exp : use the vectorised float32 exponential (float32 path) instead of libm's.
+    out : (Cv, H, W) result.
+    """
+    pad = r + f
+    H = out.shape[1]
+    W = out.shape[2]
+    Cv = value.shape[0]
+    Wp = W + 2 * pad
+    B = max(band_rows, r, 1)
+    n_img_bands = (H + B - 1) // B
+    n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
+    gsum = np.zeros((Cv, H, W), dtype=out.dtype)
+    gw = np.zeros((H, W), dtype=out.dtype)
+    n_workers = max(1, min(n_threads, (n_bands + 1) // 2))
+    for phase in range(2):
+        n_phase = (n_bands - phase + 1) // 2
+        for worker in prange(n_workers):
+            acc = np.empty((Cv, B + r, Wp), dtype=out.dtype)
+            wsum = np.empty((B + r, Wp), dtype=out.dtype)
+            colsum = np.empty(Wp, dtype=out.dtype)
+            ring = np.empty((2 * f + 1, Wp), dtype=out.dtype)
+            d = np.empty(Wp, dtype=out.dtype)
+            t = np.empty(Wp, dtype=out.dtype)
+            w = np.empty(Wp, dtype=out.dtype)
+            ibuf = np.empty(Wp, dtype=np.int32)
+            for j in range(worker, n_phase, n_workers):
+                band = phase + 2 * j
+                if band == 0:
+                    b0 = -r
+                    b1 = 0
+                else:
+                    b0 = (band - 1) * B
+                    b1 = min(b0 + B, H)
+                acc[:] = 0
+                wsum[:] = 0
+                _band_pixelwise(
+                    guide, value, b0, b1, H, W, f, r, a, b, fast_exp,
+                    acc, wsum, colsum, ring, d, t, w, ibuf,
+                )
+                # add the band's private sums into the image-wide ones (rows [b0, b1 + r) inside the image)
+                for ly in range(b1 - b0 + r):
+                    y = b0 + ly
+                    if y < 0 or y >= H:
+                        continue
+                    for c in range(Cv):
+                        for x in range(W):
+                            gsum[c, y, x] += acc[c, ly, x + pad]
+                    for x in range(W):
+                        gw[y, x] += wsum[ly, x + pad]
+    # the centre pixel q = p has weight exp(0) = 1
+    for y in prange(H):
+        for c in range(Cv):
+            for x in range(W):
+                out[c, y, x] = (gsum[c, y, x] + value[c, y + pad, x + pad]) / (gw[y, x] + 1)
+    return out

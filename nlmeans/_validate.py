@@ -1,0 +1,125 @@
+"""The one place for input rules: validation and dtype conversion shared by every public function.
+
+Every error names the parameter, the value it got and what is allowed.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+#: dtypes accepted by the public API
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+_SUPPORTED_NAMES = "uint8, uint16, float32, float64"
+
+
+def check_array(image, name="image", *, allow_nonfinite=False):
+    """Return ``image`` as an ndarray of a supported dtype, or raise TypeError/ValueError."""
+    if isinstance(image, (str, bytes)) or image is None:
+        raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
+    arr = np.asarray(image)
+    if arr.dtype == object or arr.dtype.type not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} has dtype {arr.dtype}; allowed dtypes are {_SUPPORTED_NAMES}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one pixel")
+    if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s); all values must be finite")
+    return arr
+
+
+def check_channel_axis(arr, channel_axis, name="image", *, spatial_ndim=2):
+    """Validate ``channel_axis`` for an array with ``spatial_ndim`` spatial axes.
+
+    Returns the channel axis as a non-negative int, or None for a single-channel image.
+    """
+    if channel_axis is None:
+        if arr.ndim != spatial_ndim:
+            hint = (
+                " (for a color or multichannel image pass channel_axis, e.g. channel_axis=-1)"
+                if arr.ndim == spatial_ndim + 1
+                else ""
+            )
+            raise ValueError(
+                f"{name} has {arr.ndim} dimensions (shape {arr.shape}); without channel_axis it must have "
+                f"exactly {spatial_ndim}{hint}"
+            )
+        return None
+    axis = check_int(channel_axis, "channel_axis")
+    if arr.ndim != spatial_ndim + 1:
+        raise ValueError(
+            f"{name} has {arr.ndim} dimensions (shape {arr.shape}); with channel_axis it must have "
+            f"{spatial_ndim + 1} ({spatial_ndim} spatial axes and one channel axis)"
+        )
+    if not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(
+            f"channel_axis={channel_axis} is out of range for an array with {arr.ndim} dimensions; "
+            f"allowed: {-arr.ndim} to {arr.ndim - 1}"
+        )
+    return axis % arr.ndim
+
+
+def check_int(value, name):
+    """``value`` as a Python int (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_odd_size(value, name, *, at_most=None, limit_name="the image"):
+    """An odd, positive side length, not larger than ``at_most``."""
+    size = check_int(value, name)
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"{name} must be an odd positive integer (1, 3, 5, ...), got {value!r}")
+    if at_most is not None and size > at_most:
+        raise ValueError(f"{name}={size} is larger than {limit_name} (at most {at_most} allowed here)")
+    return size
+
+
+def check_real(value, name, *, minimum=None, strict=False):
+    """A finite real number, optionally ``>= minimum`` (``> minimum`` when ``strict``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and (v <= minimum if strict else v < minimum):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value!r}")
+    return v
+
+
+def work_dtype(dtype):
+    """The float dtype a kernel computes in: float64 for float64 input, float32 for everything else."""
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def integer_scale(dtype):
+    """Full-range value of an integer dtype (255 for uint8), or 1.0 for floats."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def to_float(arr, dtype=None):
+    """Integer images scaled to [0, 1]; float images unchanged. Result dtype: ``dtype`` or the work dtype."""
+    dtype = work_dtype(arr.dtype) if dtype is None else dtype
+    if arr.dtype.kind in "ui":
+        return arr.astype(dtype) / dtype(integer_scale(arr.dtype))
+    return arr.astype(dtype, copy=False)
+
+
+def from_float(arr, like_dtype):
+    """Back to the input's dtype: integers rounded and clipped to their range, floats cast."""
+    like_dtype = np.dtype(like_dtype)
+    if like_dtype.kind in "ui":
+        scale = integer_scale(like_dtype)
+        return np.clip(np.rint(arr * scale), 0, scale).astype(like_dtype)
+    return arr.astype(like_dtype, copy=False)
+
+
+def default_data_range(data_range, name="data_range"):
+    """``data_range`` on the float scale of the API: None means 1.0 (integers are scaled to [0, 1])."""
+    if data_range is None:
+        return 1.0
+    return check_real(data_range, name, minimum=0, strict=True)

@@ -1,0 +1,201 @@
+"""Reading and writing image files: bit depth kept, alpha passed through, writes atomic.
+
+PNG (8/16-bit, gray or color, with or without alpha), TIFF (uint8, uint16, float32, float64) and the
+8-bit formats imageio reads (JPEG, BMP, ...). Errors are :class:`ImageIOError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import SUPPORTED_DTYPES
+
+PNG_SUFFIXES = (".png",)
+TIFF_SUFFIXES = (".tif", ".tiff")
+EIGHT_BIT_SUFFIXES = (".jpg", ".jpeg", ".bmp")
+WRITE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
+TEMP_PREFIX = ".nlmeans-partial-"
+
+
+class ImageIOError(OSError):
+    """A file could not be read or written; the message is one line meant for users."""
+
+
+@dataclass
+class Image:
+    """An image read from a file: ``data`` is (H, W) or (H, W, C) and ``alpha`` (H, W) or None."""
+
+    data: np.ndarray
+    alpha: np.ndarray | None = None
+
+    @property
+    def channel_axis(self):
+        return None if self.data.ndim == 2 else -1
+
+    def describe(self):
+        kind = "gray" if self.data.ndim == 2 else f"{self.data.shape[2]}-channel"
+        alpha = " + alpha" if self.alpha is not None else ""
+        return f"{self.data.shape[1]}×{self.data.shape[0]} {kind}{alpha} {self.data.dtype}"
+
+
+def _split_alpha(arr, has_alpha):
+    if has_alpha:
+        data, alpha = arr[..., :-1], arr[..., -1]
+        if data.shape[-1] == 1:
+            data = data[..., 0]
+        return Image(np.ascontiguousarray(data), np.ascontiguousarray(alpha))
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return Image(np.ascontiguousarray(arr))
+
+
+def _read_png(path):
+    import png
+
+    reader = png.Reader(filename=str(path))
+    width, height, rows, info = reader.asDirect()
+    planes = info["planes"]
+    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
+    arr = np.vstack([np.asarray(row, dtype=dtype) for row in rows]).reshape(height, width, planes)
+    return _split_alpha(arr, info["alpha"])
+
+
+def _read_tiff(path):
+    import tifffile
+
+    arr = tifffile.imread(str(path))
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) TIFF
+    if arr.ndim not in (2, 3):
+        raise ImageIOError(
+            f"{path}: TIFF with shape {arr.shape} is not a single 2-D image (gray or color)"
+        )
+    has_alpha = arr.ndim == 3 and arr.shape[-1] in (2, 4)
+    return _split_alpha(arr, has_alpha)
+
+
+def read_image(path):
+    """Read an image file into an :class:`Image` (uint8, uint16, float32 or float64)."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageIOError(f"{path}: is a folder, not an image file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PNG_SUFFIXES:
+            image = _read_png(path)
+        elif suffix in TIFF_SUFFIXES:
+            image = _read_tiff(path)
+        else:
+            import imageio.v3 as iio
+
+            arr = np.asarray(iio.imread(path))
+            image = _split_alpha(arr, arr.ndim == 3 and arr.shape[-1] in (2, 4))
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every decoder error becomes one line for the user
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageIOError(f"{path}: cannot read it as an image ({reason})") from exc
+    if image.data.dtype.type not in SUPPORTED_DTYPES:
+        if image.data.dtype == np.bool_:
+            image.data = image.data.astype(np.uint8) * 255
+        else:
+            raise ImageIOError(
+                f"{path}: pixel type {image.data.dtype} is not supported "
+                "(uint8, uint16, float32 or float64)"
+            )
+    if image.data.size == 0:
+        raise ImageIOError(f"{path}: the image is empty")
+    return image
+
+
+def check_writable(path, *, overwrite=False, inputs=()):
+    """Raise ImageIOError unless ``path`` can be written: known format, folder exists, not an input."""
+    path = Path(path)
+    if path.suffix.lower() not in WRITE_SUFFIXES:
+        raise ImageIOError(
+            f"{path}: unsupported output format {path.suffix or '(none)'!r}; "
+            f"allowed: {', '.join(WRITE_SUFFIXES)}"
+        )
+    for src in inputs:
+        if path.exists() and Path(src).exists() and os.path.samefile(path, src):
+            raise ImageIOError(f"{path}: the output is an input file; refusing to overwrite an input")
+        if path.resolve() == Path(src).resolve():
+            raise ImageIOError(f"{path}: the output is an input file; refusing to overwrite an input")
+    if not path.parent.exists():
+        raise ImageIOError(f"{path}: output folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ImageIOError(f"{path}: output folder {path.parent} is not writable")
+    if path.exists() and not overwrite:
+        raise ImageIOError(f"{path}: already exists; pass --overwrite to replace it")
+
+
+def _encode(tmp, suffix, arr):
+    if suffix in TIFF_SUFFIXES:
+        import tifffile
+
+        photometric = "minisblack" if arr.ndim == 2 or arr.shape[-1] in (1, 2) else "rgb"
+        extra = {"extrasamples": ["unassalpha"]} if arr.ndim == 3 and arr.shape[-1] in (2, 4) else {}
+        tifffile.imwrite(tmp, arr, photometric=photometric, **extra)
+        return
+    if arr.dtype.kind == "f":
+        raise ImageIOError(f"{suffix} files hold integers only; write float data to a .tif file")
+    if suffix in PNG_SUFFIXES:
+        import png
+
+        planes = 1 if arr.ndim == 2 else arr.shape[-1]
+        writer = png.Writer(
+            width=arr.shape[1], height=arr.shape[0], greyscale=planes in (1, 2),
+            alpha=planes in (2, 4), bitdepth=16 if arr.dtype == np.uint16 else 8,
+        )
+        with open(tmp, "wb") as fh:
+            writer.write(fh, arr.reshape(arr.shape[0], -1))
+        return
+    if arr.dtype != np.uint8:
+        raise ImageIOError(f"{suffix} files are 8-bit only; write {arr.dtype} data to .png or .tif")
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp, arr, extension=suffix)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_image(path, image):
+    """Write ``image`` (an :class:`Image` or an array) atomically: a temporary file in the same folder,
+    flushed to disk, then renamed over ``path``. An interrupted write leaves no partial ``path``."""
+    path = Path(path)
+    if not isinstance(image, Image):
+        image = Image(np.asarray(image))
+    arr = image.data
+    if image.alpha is not None:
+        base = arr[..., None] if arr.ndim == 2 else arr
+        arr = np.concatenate([base, image.alpha[..., None].astype(base.dtype)], axis=-1)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        _encode(tmp, suffix, np.ascontiguousarray(arr))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
+            raise
+        raise ImageIOError(f"{path}: cannot write ({exc})") from exc

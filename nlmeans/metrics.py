@@ -1,0 +1,50 @@
+"""Image quality metrics: thin wrappers over scikit-image with the data range made explicit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_array, check_channel_axis, default_data_range, to_float
+
+
+def _pair(clean, test):
+    a = check_array(clean, "clean")
+    b = check_array(test, "test")
+    if a.shape != b.shape:
+        raise ValueError(f"clean has shape {a.shape} but test has shape {b.shape}; they must match")
+    return a, b
+
+
+def psnr(clean, test, data_range=None):
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``.
+
+    Integer inputs are scaled to [0, 1] first (like everywhere in nlmeans), so a uint8 image compares
+    correctly with a float image on the [0, 1] scale. ``data_range`` is on that float scale; ``None`` means
+    1.0 — the dtype's full range for integer images — and is never guessed from the data's min and max.
+    Identical images give ``inf``.
+    """
+    a, b = _pair(clean, test)
+    data_range = default_data_range(data_range)
+    mse = float(np.mean((to_float(a, np.float64) - to_float(b, np.float64)) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def ssim(clean, test, data_range=None, channel_axis=None):
+    """Structural similarity (Wang et al. 2004), via ``skimage.metrics.structural_similarity``.
+
+    Same units rule as :func:`psnr`: integers scaled to [0, 1], ``data_range`` on that scale, ``None`` → 1.0.
+    ``channel_axis`` names the channel axis of a multichannel image (mean SSIM over channels).
+    """
+    from skimage.metrics import structural_similarity
+
+    a, b = _pair(clean, test)
+    axis = check_channel_axis(a, channel_axis, "clean", spatial_ndim=a.ndim - (channel_axis is not None))
+    data_range = default_data_range(data_range)
+    fa, fb = to_float(a, np.float64), to_float(b, np.float64)
+    spatial = fa.shape if axis is None else tuple(n for i, n in enumerate(fa.shape) if i != axis)
+    win = min(7, min(spatial) - (1 - min(spatial) % 2))
+    if win < 3:
+        raise ValueError(f"images of shape {a.shape} are too small for SSIM; each side needs >= 3 pixels")
+    return float(structural_similarity(fa, fb, data_range=data_range, channel_axis=axis, win_size=win))

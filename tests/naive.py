@@ -1,0 +1,61 @@
+"""Slow, obviously-correct reference implementations that the kernels are tested against.
+
+Plain loops over pixels, search offsets and patch offsets, straight from the formulas in the docstrings; the
+only shared convention with the package is the boundary rule (numpy ``reflect`` padding), so they can be
+compared on every pixel, not only on the interior.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=False)
+def _nlm_pixelwise_loops(g, v, H, W, f, r, sigma, h):
+    pad = r + f
+    Cg = g.shape[0]
+    Cv = v.shape[0]
+    out = np.zeros((Cv, H, W))
+    n = Cg * (2 * f + 1) ** 2
+    for y in range(H):
+        for x in range(W):
+            num = np.zeros(Cv)
+            den = 0.0
+            for qy in range(y - r, y + r + 1):
+                for qx in range(x - r, x + r + 1):
+                    d2 = 0.0
+                    for c in range(Cg):
+                        for jy in range(-f, f + 1):
+                            for jx in range(-f, f + 1):
+                                diff = g[c, y + jy + pad, x + jx + pad] - g[c, qy + jy + pad, qx + jx + pad]
+                                d2 += diff * diff
+                    d2 /= n
+                    wgt = np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+                    for c in range(Cv):
+                        num[c] += wgt * v[c, qy + pad, qx + pad]
+                    den += wgt
+            for c in range(Cv):
+                out[c, y, x] = num[c] / den
+    return out
+
+
+def nlm_pixelwise(image, sigma, h, patch_size, search_size, guide=None):
+    """Pixelwise NL-means in float64 by the definition.
+
+    ``image`` and ``guide`` are (H, W) or (H, W, C) float arrays; weights come from ``guide`` (default: the
+    image): ``w = exp(-max(d2 - 2 sigma^2, 0) / h^2)``, ``d2`` the mean over patch and channels of the squared
+    differences, the average taken over the ``search_size``-square window, centre included.
+    """
+    f, r = patch_size // 2, search_size // 2
+    guide = image if guide is None else guide
+
+    def chw(a):
+        a = np.asarray(a, dtype=np.float64)
+        a = a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+        return np.pad(a, ((0, 0), (r + f, r + f), (r + f, r + f)), mode="reflect")
+
+    v, g = chw(image), chw(guide)
+    H, W = np.shape(image)[:2]
+    out = _nlm_pixelwise_loops(g, v, H, W, f, r, float(sigma), float(h))
+    return out[0] if np.ndim(image) == 2 else np.moveaxis(out, 0, -1)

@@ -1,0 +1,73 @@
+"""The fast kernel against the direct reference in tests/naive.py, on random inputs."""
+
+import numpy as np
+import pytest
+from naive import nlm_pixelwise
+
+from nlmeans.denoise import _to_chw, nlmeans_chw
+
+# (shape, patch, search, sigma, h): non-square, tiny, odd, color, patch 1, search 1, sigma 0
+CASES = [
+    ((20, 27), 3, 7, 0.1, 0.12),
+    ((33, 17, 3), 5, 9, 0.05, 0.1),
+    ((40, 41), 7, 11, 0.0, 0.2),
+    ((9, 30), 1, 3, 0.1, 0.1),
+    ((25, 25), 3, 1, 0.1, 0.1),
+    ((5, 5), 3, 5, 0.2, 0.3),
+    ((1, 12), 1, 1, 0.0, 0.1),
+    ((70, 45, 2), 3, 21, 0.08, 0.06),  # more rows than one band, r > band/2
+    ((48, 50), 9, 15, 0.15, 0.05),     # small h: weights far below 1
+]
+
+
+def _fast(image, sigma, h, patch, search, dtype, guide=None):
+    axis = None if image.ndim == 2 else -1
+    value = _to_chw(image, axis, dtype)
+    g = value if guide is None else _to_chw(guide, None if guide.ndim == 2 else -1, dtype)
+    out = nlmeans_chw(value, g, sigma, h, patch, search)
+    return out[0] if axis is None else np.moveaxis(out, 0, -1)
+
+
+@pytest.mark.parametrize("shape,patch,search,sigma,h", CASES)
+def test_float64_matches_reference_to_1e9_relative(rng, shape, patch, search, sigma, h):
+    image = rng.random(shape)
+    ref = nlm_pixelwise(image, sigma, h, patch, search)
+    out = _fast(image, sigma, h, patch, search, np.float64)
+    assert out.dtype == np.float64
+    # every pixel, border included: both pad by reflection
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("shape,patch,search,sigma,h", CASES)
+def test_float32_matches_reference_to_1e4_of_range(rng, shape, patch, search, sigma, h):
+    image = rng.random(shape)
+    ref = nlm_pixelwise(image, sigma, h, patch, search)
+    out = _fast(image, sigma, h, patch, search, np.float32)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4 * 1.0)
+
+
+def test_float32_on_a_real_image_with_large_offsets(camera):
+    crop = camera[100:164, 200:290].astype(np.float64) / 255
+    noisy = crop + np.random.default_rng(1).normal(0, 0.08, crop.shape)
+    ref = nlm_pixelwise(noisy, 0.08, 0.04, 7, 21)
+    out = _fast(noisy, 0.08, 0.04, 7, 21, np.float32)
+    rng_data = noisy.max() - noisy.min()
+    assert np.abs(out - ref).max() <= 1e-4 * rng_data
+
+
+@pytest.mark.parametrize("gshape", [(30, 26), (30, 26, 3), (30, 26, 5)])
+def test_guided_matches_reference(rng, gshape):
+    image = rng.random((30, 26, 2))
+    guide = rng.random(gshape)
+    ref = nlm_pixelwise(image, 0.05, 0.15, 3, 9, guide=guide)
+    np.testing.assert_allclose(_fast(image, 0.05, 0.15, 3, 9, np.float64, guide), ref, rtol=1e-9)
+    np.testing.assert_allclose(_fast(image, 0.05, 0.15, 3, 9, np.float32, guide), ref, atol=1e-4)
+
+
+def test_reference_is_not_trivial(rng):
+    """Guard the oracle itself: it must actually smooth noise and keep a constant image constant."""
+    flat = np.full((15, 15), 0.3)
+    np.testing.assert_allclose(nlm_pixelwise(flat, 0.1, 0.1, 3, 5), flat, rtol=1e-12)
+    noisy = 0.5 + rng.normal(0, 0.1, (20, 20))
+    assert nlm_pixelwise(noisy, 0.1, 0.2, 3, 7).std() < 0.5 * noisy.std()
