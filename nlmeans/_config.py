@@ -5,6 +5,8 @@ Every kernel in :mod:`nlmeans._kernels` is compiled with these options, so a cha
 
 from __future__ import annotations
 
+import os
+
 import llvmlite.binding as _llvm
 
 # Contraction (FMA), no-signed-zeros, reciprocal and approximate-function flags, chosen on purpose:
@@ -14,7 +16,9 @@ FASTMATH = set({"contract", "nsz", "arcp", "afn"})
 
 # ``cache=True`` writes the compiled machine code next to the module, so the second run starts fast.
 JIT = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-PARALLEL_JIT = dict(JIT, parallel=True)
+# NLMEANS_SERIAL=1 compiles the "parallel" kernels serially: numba's bounds checking (NUMBA_BOUNDSCHECK=1)
+# only raises IndexError outside parallel regions, so the bounds-checked CI step sets both.
+PARALLEL_JIT = dict(JIT, parallel=os.environ.get("NLMEANS_SERIAL", "0") in ("", "0"))
 
 # Rows per band of the parallel loop: big enough to amortise the band start, small enough that a band's
 # accumulators stay in L2 over all offsets. Must be >= the search radius (the kernel enforces it).

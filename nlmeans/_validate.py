@@ -90,6 +90,18 @@ def check_real(value, name, *, minimum=None, strict=False):
     return v
 
 
+def check_magnitude(x, name, n_terms):
+    """Refuse values so large that sums of ``n_terms`` squared differences would overflow ``x.dtype``."""
+    limit = float(np.sqrt(np.finfo(x.dtype).max / (64.0 * n_terms)))
+    peak = float(np.abs(x).max())
+    if peak > limit:
+        hint = "; pass float64 or rescale it" if x.dtype == np.float32 else "; rescale it"
+        raise ValueError(
+            f"{name} has values up to {peak:.3g}, but {x.dtype} patch distances support magnitudes up to "
+            f"{limit:.3g} (larger squared differences would overflow){hint}"
+        )
+
+
 def work_dtype(dtype):
     """The float dtype a kernel computes in: float64 for float64 input, float32 for everything else."""
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32

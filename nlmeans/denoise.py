@@ -12,6 +12,7 @@ from ._kernels import _nlm_pixelwise
 from ._validate import (
     check_array,
     check_channel_axis,
+    check_magnitude,
     check_odd_size,
     check_real,
     default_data_range,
@@ -65,6 +66,21 @@ def _default_size(preset_size, limit):
     return min(preset_size, max(fit, 1))
 
 
+def weight_constants(n_terms, sigma, h, dtype):
+    """``(a, b)`` with ``t = max(S a - b, 0) = max(d² - 2σ², 0) / h²`` for a box sum S of ``n_terms`` squares.
+
+    Computed as ``a = (1/h)² / n`` and ``b = 2 (σ/h)²`` and clamped to finite values, so extreme but valid
+    σ and h (1e-300, 1e300) never produce inf·0 or inf − inf (NaN) in the kernel: they give the limits
+    (no averaging, or plain averaging) instead.
+    """
+    big = float(np.finfo(dtype).max) / 4
+    inv_h = 1.0 / np.float64(h)
+    with np.errstate(over="ignore"):
+        a = min(float(inv_h * inv_h / n_terms), big)
+        b = min(float(2.0 * (np.float64(sigma) * inv_h) ** 2), big)
+    return dtype(a), dtype(b)
+
+
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     """NL-means on channel-first float arrays (no validation): the core call of every entry point.
 
@@ -77,9 +93,7 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     pad = ((0, 0), (r + f, r + f), (r + f, r + f))
     value_p = np.pad(value, pad, mode="reflect")
     guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
-    n_terms = guide.shape[0] * patch_size * patch_size
-    a = dtype(1.0 / (n_terms * h * h))
-    b = dtype(2.0 * sigma * sigma / (h * h))
+    a, b = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
     out = np.empty(value.shape, dtype=dtype)
     _nlm_pixelwise(
         guide_p, value_p, f, r, a, b, _config.BAND_ROWS, numba.get_num_threads(),
@@ -151,6 +165,7 @@ def run_denoise(
     else:
         h = check_real(h, "h", minimum=0, strict=True)
 
+    check_magnitude(guide_chw, "image" if guide is None else "guide", guide_chw.shape[0] * patch_size**2)
     distance_sigma = sigma if guide is None else guide_sigma
     out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)

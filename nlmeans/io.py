@@ -66,9 +66,17 @@ def _read_png(path):
 
 
 def _read_tiff(path):
+    import logging
+
     import tifffile
 
-    arr = tifffile.imread(str(path))
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # tifffile logs every bad tag of a corrupt file; we raise one line instead
+    try:
+        arr = tifffile.imread(str(path))
+    finally:
+        log.setLevel(level)
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) TIFF
     if arr.ndim not in (2, 3):
@@ -111,7 +119,7 @@ def read_image(path):
                 "(uint8, uint16, float32 or float64)"
             )
     if image.data.size == 0:
-        raise ImageIOError(f"{path}: the image is empty")
+        raise ImageIOError(f"{path}: cannot read it as an image (no pixel data)")
     return image
 
 
@@ -183,7 +191,10 @@ def write_image(path, image):
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
@@ -198,4 +209,5 @@ def write_image(path, image):
             pass
         if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
             raise
-        raise ImageIOError(f"{path}: cannot write ({exc})") from exc
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc

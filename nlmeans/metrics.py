@@ -25,10 +25,15 @@ def psnr(clean, test, data_range=None):
     """
     a, b = _pair(clean, test)
     data_range = default_data_range(data_range)
-    mse = float(np.mean((to_float(a, np.float64) - to_float(b, np.float64)) ** 2))
-    if mse == 0.0:
+    diff = to_float(a, np.float64) - to_float(b, np.float64)
+    peak = float(np.abs(diff).max())
+    if peak == 0.0:
         return float("inf")
-    return float(10.0 * np.log10(data_range**2 / mse))
+    if not np.isfinite(peak):
+        raise ValueError("clean - test overflows float64; the images' values are too large to compare")
+    # MSE as peak² · mean((diff/peak)²) and the log of each factor: no overflow for huge or tiny values
+    rel_mse = float(np.mean((diff / peak) ** 2))
+    return float(20.0 * np.log10(data_range) - 20.0 * np.log10(peak) - 10.0 * np.log10(rel_mse))
 
 
 def ssim(clean, test, data_range=None, channel_axis=None):

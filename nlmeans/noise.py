@@ -38,4 +38,11 @@ def add_noise(image, sigma, seed=None, clip=False, *, data_range=None):
     noisy = to_float(arr, np.float64) + rng.normal(0.0, sigma, size=arr.shape)
     if clip:
         np.clip(noisy, 0.0, data_range, out=noisy)
-    return noisy.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        out = noisy.astype(dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"sigma={sigma:g} on image values up to {float(np.abs(to_float(arr, np.float64)).max()):.3g} "
+            f"overflows {np.dtype(dtype).name}; use a smaller sigma or float64 input"
+        )
+    return out

@@ -6,6 +6,7 @@ name ends in ``_255``: the 0–255 scale of the literature, ``sigma_255 = 255 * 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +91,8 @@ def estimate_sigma(image, channel_axis=None):
         data = np.moveaxis(data, axis, -1)
     if min(data.shape[:2]) < 2:
         raise ValueError(f"image of shape {arr.shape} is too small to estimate σ; it needs at least 2×2 pixels")
-    sigma = _sk_estimate_sigma(
-        data, channel_axis=-1 if axis is not None else None, average_sigmas=True
-    )
+    with warnings.catch_warnings():
+        # scikit-image guesses that a small last axis may be channels; we already know the layout
+        warnings.filterwarnings("ignore", message=".*channel_axis is None.*", category=UserWarning)
+        sigma = _sk_estimate_sigma(data, channel_axis=-1 if axis is not None else None, average_sigmas=True)
     return float(sigma)
