@@ -52,4 +52,10 @@ def ssim(clean, test, data_range=None, channel_axis=None):
     win = min(7, min(spatial) - (1 - min(spatial) % 2))
     if win < 3:
         raise ValueError(f"images of shape {a.shape} are too small for SSIM; each side needs >= 3 pixels")
-    return float(structural_similarity(fa, fb, data_range=data_range, channel_axis=axis, win_size=win))
+    limit = 1e150  # local variances square the values: beyond this they overflow float64
+    if max(np.abs(fa).max(), np.abs(fb).max(), data_range) > limit:
+        raise ValueError(f"values or data_range above {limit:g} in magnitude overflow SSIM; rescale the images")
+    value = float(structural_similarity(fa, fb, data_range=data_range, channel_axis=axis, win_size=win))
+    if not np.isfinite(value):
+        raise ValueError("SSIM is undefined for these images (non-finite result)")
+    return value
