@@ -90,15 +90,20 @@ def check_real(value, name, *, minimum=None, strict=False):
     return v
 
 
-def check_magnitude(x, name, n_terms):
-    """Refuse values so large that sums of ``n_terms`` squared differences would overflow ``x.dtype``."""
-    limit = float(np.sqrt(np.finfo(x.dtype).max / (64.0 * n_terms)))
-    peak = float(np.abs(x).max())
+def check_magnitude(arr, name, n_terms, dtype):
+    """Refuse values so large that sums of ``n_terms`` squared differences would overflow ``dtype``.
+
+    ``arr`` is the caller's array before conversion (integer images are scaled to [0, 1] and always fit).
+    """
+    if arr.dtype.kind != "f":
+        return
+    limit = float(np.sqrt(np.finfo(dtype).max / (64.0 * n_terms)))
+    peak = float(np.abs(arr).max())
     if peak > limit:
-        hint = "; pass float64 or rescale it" if x.dtype == np.float32 else "; rescale it"
+        hint = "; pass float64 or rescale it" if np.dtype(dtype) == np.float32 else "; rescale it"
         raise ValueError(
-            f"{name} has values up to {peak:.3g}, but {x.dtype} patch distances support magnitudes up to "
-            f"{limit:.3g} (larger squared differences would overflow){hint}"
+            f"{name} has values up to {peak:.3g}, but {np.dtype(dtype).name} patch distances support "
+            f"magnitudes up to {limit:.3g} (larger squared differences would overflow){hint}"
         )
 
 
@@ -118,7 +123,8 @@ def to_float(arr, dtype=None):
     dtype = work_dtype(arr.dtype) if dtype is None else dtype
     if arr.dtype.kind in "ui":
         return arr.astype(dtype) / dtype(integer_scale(arr.dtype))
-    return arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # out-of-range values become inf; check_magnitude reports them
+        return arr.astype(dtype, copy=False)
 
 
 def from_float(arr, like_dtype):

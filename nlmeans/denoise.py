@@ -165,7 +165,8 @@ def run_denoise(
     else:
         h = check_real(h, "h", minimum=0, strict=True)
 
-    check_magnitude(guide_chw, "image" if guide is None else "guide", guide_chw.shape[0] * patch_size**2)
+    check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
+                    guide_chw.shape[0] * patch_size**2, dtype)
     distance_sigma = sigma if guide is None else guide_sigma
     out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)

@@ -91,8 +91,14 @@ def estimate_sigma(image, channel_axis=None):
         data = np.moveaxis(data, axis, -1)
     if min(data.shape[:2]) < 2:
         raise ValueError(f"image of shape {arr.shape} is too small to estimate σ; it needs at least 2×2 pixels")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow on extreme values: checked below
         # scikit-image guesses that a small last axis may be channels; we already know the layout
         warnings.filterwarnings("ignore", message=".*channel_axis is None.*", category=UserWarning)
         sigma = _sk_estimate_sigma(data, channel_axis=-1 if axis is not None else None, average_sigmas=True)
+    if not np.isfinite(sigma):
+        raise ValueError(
+            f"could not estimate σ of this image (values up to {float(np.abs(data).max()):.3g} overflow the "
+            "estimator); pass sigma explicitly or rescale the image"
+        )
     return float(sigma)
