@@ -164,3 +164,28 @@ def compute_into(result, out, *, client=None, progress=False):
             future.release()
     bar.close()
     return out
+
+
+def _read_rows(path, start, stop):
+    from .io import open_array
+
+    return np.asarray(open_array(path)[start:stop])
+
+
+def from_file(path, rows=1024):
+    """A dask array over a large TIFF or ``.zarr`` file (:func:`nlmeans.io.open_array`), ``rows`` rows per
+    chunk, each chunk read by the worker that needs it (the path must be readable there)."""
+    import dask
+
+    from .io import open_array
+
+    da = _require_dask()
+    probe = open_array(path)
+    shape, dtype = tuple(probe.shape), np.dtype(probe.dtype)
+    del probe
+    parts = []
+    for start in range(0, shape[0], rows):
+        stop = min(start + rows, shape[0])
+        part = dask.delayed(_read_rows, pure=True)(str(path), start, stop)
+        parts.append(da.from_delayed(part, (stop - start,) + shape[1:], dtype=dtype))
+    return da.concatenate(parts, axis=0)

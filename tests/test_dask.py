@@ -69,3 +69,36 @@ def test_on_a_local_cluster_with_two_workers(cluster, rng):
         assert np.array_equal(client.compute(lazy).result(), ref)
         assert np.array_equal(nd.compute_into(lazy, np.empty_like(img), client=client), ref)
         assert len(client.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_cli_scheduler_gives_the_in_memory_file(cluster, rng, tmp_path, where):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    img = _image(rng, (260, 64), np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", img)
+    scheduler = "local" if where == "local" else cluster.scheduler_address
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"),
+                                    "--sigma", "15", "--patch", "3", "--search", "9", "--tile-rows", "64",
+                                    "--scheduler", scheduler])
+    assert res.exit_code == 0, res.output
+    assert f"Dask {scheduler}" in res.output
+    ref = nlmeans.denoise(img, 15 / 255, patch_size=3, search_size=9)
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), ref)
+
+
+def test_cli_reports_an_unreachable_scheduler(rng, tmp_path):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    tifffile.imwrite(tmp_path / "in.tif", _image(rng, (100, 40), np.uint8))
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"),
+                                    "--sigma", "15",
+                                    "--scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 1 and "cannot connect" in res.output
+    assert not (tmp_path / "out.tif").exists()

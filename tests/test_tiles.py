@@ -86,3 +86,63 @@ def test_bad_arguments_are_named(rng, kwargs, match):
 def test_a_3d_array_without_channel_axis_is_refused(rng):
     with pytest.raises(ValueError, match="channel_axis"):
         denoise_tiled(_image(rng, (4, 40, 40), np.float32), 0.1)
+
+
+# --- the command line: large TIFF and Zarr, strip by strip ---
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    res = CliRunner().invoke(main, ["denoise", *map(str, args)])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_cli_strips_from_tiff_to_tiff_and_zarr(rng, tmp_path, compressed):
+    import tifffile
+    import zarr
+
+    img = _image(rng, (300, 70, 3), np.uint8)
+    src = tmp_path / "in.tif"
+    extra = dict(compression="zlib", rowsperstrip=40) if compressed else {}
+    tifffile.imwrite(src, img, photometric="rgb", **extra)
+    ref = nlmeans.denoise(img, 20 / 255, patch_size=5, search_size=11, channel_axis=-1)
+    args = ["--sigma", "20", "--patch", "5", "--search", "11"]
+    assert "strips of 64 rows" in _cli([src, tmp_path / "o.tif", "--tile-rows", "50", *args])
+    assert np.array_equal(tifffile.imread(tmp_path / "o.tif"), ref)
+    _cli([src, tmp_path / "o.zarr", *args])
+    assert np.array_equal(zarr.open_array(tmp_path / "o.zarr", mode="r")[:], ref)
+    _cli([tmp_path / "o.zarr", tmp_path / "again.zarr", "--overwrite", *args])  # zarr in works too
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_switches_to_strips_for_large_tiffs(rng, tmp_path, monkeypatch):
+    import tifffile
+
+    from nlmeans import cli
+
+    img = _image(rng, (200, 60), np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", img)
+    monkeypatch.setattr(cli, "AUTO_STRIP_PIXELS", 100 * 60)
+    out = _cli([tmp_path / "in.tif", tmp_path / "o.tif", "--sigma", "10", "--patch", "3", "--search", "9"])
+    assert "strips of" in out
+    assert np.array_equal(tifffile.imread(tmp_path / "o.tif"),
+                          nlmeans.denoise(img, 10 / 255, patch_size=3, search_size=9))
+
+
+def test_cli_strips_refuse_an_existing_output(rng, tmp_path):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    tifffile.imwrite(tmp_path / "in.tif", _image(rng, (100, 40), np.uint8))
+    (tmp_path / "o.tif").write_bytes(b"keep me")
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), str(tmp_path / "o.tif"), "--tile-rows",
+                                    "32", "--sigma", "10"])
+    assert res.exit_code == 1 and "already exists" in res.output
+    assert (tmp_path / "o.tif").read_bytes() == b"keep me"

@@ -105,3 +105,21 @@ def test_bad_arguments_are_named(rng, call, match):
 def test_2d_denoise_still_refuses_a_stack_without_channel_axis(rng):
     with pytest.raises(ValueError, match="channel_axis"):
         nlmeans.denoise(rng.random((4, 20, 20)), 0.1)
+
+
+@pytest.mark.parametrize("flag,extra", [("--volume", []), ("--video", ["--temporal-radius", "1"])])
+def test_cli_reads_and_writes_multipage_tiff(rng, tmp_path, flag, extra):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    stack = (rng.random((5, 24, 30)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", stack)
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"), flag,
+                                    "--sigma", "20", "--h", "10", "--patch", "3", "--search", "5", *extra])
+    assert res.exit_code == 0, res.output
+    kw = dict(h=10 / 255, patch_size=3, search_size=5)
+    ref = (denoise_video(stack, 20 / 255, temporal_radius=1, **kw) if flag == "--video"
+           else denoise_volume(stack, 20 / 255, **kw))
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), ref)
