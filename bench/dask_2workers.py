@@ -1,6 +1,6 @@
 """Time of ``nlmeans.dask.denoise`` on a 2-worker ``LocalCluster`` against the in-memory ``nlmeans.denoise``.
 
-    python bench/dask_2workers.py [--size 2048] [--sigma 20]
+    python bench/dask_2workers.py [--size 2048] [--sigma 20] [--tile-rows 512]
 
 Both runs get a warm numba cache; the dask result is checked to be identical (``np.array_equal``). Writes
 ``bench/results/dask_2workers.md``.
@@ -28,6 +28,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--sigma", type=float, default=20.0)
+    parser.add_argument("--tile-rows", type=int, default=None, help="rows per chunk (default: size / 4)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     y, x = np.mgrid[: args.size, : args.size].astype(np.float32)
@@ -43,7 +44,7 @@ def main():
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.run(lambda: nlmeans.denoise(np.zeros((64, 64), np.uint8), sigma))  # warm the workers
-        lazy = nd.denoise(da.from_array(img), sigma)
+        lazy = nd.denoise(da.from_array(img), sigma, tile_rows=args.tile_rows or args.size // 4)
         t0 = time.perf_counter()
         out = client.compute(lazy).result()
         t_dask = time.perf_counter() - t0
