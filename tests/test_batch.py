@@ -137,3 +137,21 @@ def test_expand_inputs_skips_hidden_and_non_images(tmp_path, rng):
     (tmp_path / (TEMP_PREFIX + "x.png")).write_bytes(b"")
     files, missing = batch.expand_inputs([tmp_path, tmp_path / "a.png"])
     assert files == [tmp_path / "a.png"] and missing == []
+
+
+def test_batch_of_volumes(tmp_path, rng):
+    import tifffile
+
+    from nlmeans.volume import denoise_volume
+
+    src = tmp_path / "in"
+    src.mkdir()
+    stacks = {f"v{i}.tif": (rng.random((4, 16, 18)) * 255).astype(np.uint8) for i in range(2)}
+    for name, stack in stacks.items():
+        tifffile.imwrite(src / name, stack, photometric="minisblack")
+    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(tmp_path / "out"), "--volume",
+                                    "--sigma", "20", "--patch", "3", "--search", "3"])
+    assert res.exit_code == 0, res.output
+    for name, stack in stacks.items():
+        ref = denoise_volume(stack, 20 / 255, patch_size=3, search_size=3)
+        assert np.array_equal(tifffile.imread(tmp_path / "out" / name), ref)
