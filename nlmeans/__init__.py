@@ -15,5 +15,17 @@ from .denoise import denoise  # noqa: E402
 from .metrics import psnr, ssim  # noqa: E402
 from .noise import add_noise  # noqa: E402
 from .params import estimate_sigma  # noqa: E402
+from .tiles import denoise_tiled  # noqa: E402
+from .volume import denoise_video, denoise_volume  # noqa: E402
 
 __all__ = ["__version__", "add_noise", "denoise", "estimate_sigma", "psnr", "ssim"]
+__all__ += ["denoise_tiled", "denoise_video", "denoise_volume"]
+
+
+def __getattr__(name):
+    # `nlmeans.dask` (the optional `scale` extra) is imported on first use, not with the package
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

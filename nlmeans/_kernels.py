@@ -222,3 +222,93 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
             for x in range(W):
                 out[c, y, x] = (gsum[c, y, x] + value[c, y + pad, x + pad]) / (gw[y, x] + 1)
     return out
+
+
+# --- 3-D volumes and video ---
+
+
+@njit(**PARALLEL_JIT)
+def _nlm_3d(guide, value, fz, f, rz, r, zpad, z_reflect, a, b, fast_exp, out):
+    """Pixelwise NL-means on a stack of slices: volumes (Z, Y, X) and video (T, Y, X).
+
+    Parameters
+    ----------
+    guide : (Cg, Z + 2 zpad, H + 2 pad, W + 2 pad) float array, ``pad = r + f``; patch distances use it.
+    value : (Cv, Z + 2 zpad, H + 2 pad, W + 2 pad) float array of the same dtype; the values averaged.
+    fz, f : patch radius along the slice axis and within a slice (patches are (2fz+1) × (2f+1) × (2f+1)).
+    rz, r : search radius along the slice axis and within a slice.
+    zpad : padding of the slice axis (``rz + fz`` for volumes, 0 for video).
+    z_reflect : True: partners outside ``[0, Z)`` come from the reflect padding (volumes); False: the search
+        window is cut at the first and last slice (video).
+    a, b : ``t = max(S * a - b, 0)``, ``S`` the patch sum of squared differences over the channels.
+    fast_exp : use the vectorised float32 exponential.
+    out : (Cv, Z, H, W) result.
+
+    Each output slice is one parallel task. For every search offset ``(dz, dy, dx)`` the squared differences,
+    summed over the ``2fz + 1`` slices and the channels, form one plane; a separable box filter (column sums,
+    then row sums) gives every patch distance of the slice for that offset (Darbon et al. 2008). Every offset
+    is visited from each pixel (no pair symmetry), so a task writes only its own slice.
+    """
+    Cv = out.shape[0]
+    Z = out.shape[1]
+    H = out.shape[2]
+    W = out.shape[3]
+    Cg = guide.shape[0]
+    pad = r + f
+    P = 2 * f + 1
+    Wf = W + 2 * f
+    zero = a - a
+    for z in prange(Z):
+        plane = np.empty((H + 2 * f, Wf), dtype=out.dtype)
+        vs = np.empty(Wf, dtype=out.dtype)
+        t = np.empty(W, dtype=out.dtype)
+        w = np.empty(W, dtype=out.dtype)
+        ibuf = np.empty(W, dtype=np.int32)
+        num = np.zeros((Cv, H, W), dtype=out.dtype)
+        den = np.zeros((H, W), dtype=out.dtype)
+        zc = z + zpad
+        for dz in range(-rz, rz + 1):
+            if not z_reflect and (z + dz < 0 or z + dz >= Z):
+                continue
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    # plane[yy, xx]: squared differences at padded (gy, gx) = (yy + pad - f, xx + pad - f)
+                    for yy in range(H + 2 * f):
+                        gy = yy + pad - f
+                        for xx in range(Wf):
+                            plane[yy, xx] = zero
+                        for kz in range(-fz, fz + 1):
+                            for c in range(Cg):
+                                for xx in range(Wf):
+                                    gx = xx + pad - f
+                                    diff = guide[c, zc + kz, gy, gx] - guide[c, zc + kz + dz, gy + dy, gx + dx]
+                                    plane[yy, xx] += diff * diff
+                    for y in range(H):
+                        for xx in range(Wf):
+                            vs[xx] = plane[y, xx]
+                        for k in range(1, P):
+                            for xx in range(Wf):
+                                vs[xx] += plane[y + k, xx]
+                        for x in range(W):
+                            t[x] = vs[x]
+                        for k in range(1, P):
+                            for x in range(W):
+                                t[x] += vs[x + k]
+                        for x in range(W):
+                            t[x] = max(t[x] * a - b, zero)
+                        if fast_exp:
+                            _exp_neg_f32(t, w, ibuf, 0, W)
+                        else:
+                            _exp_neg_exact(t, w, 0, W)
+                        qz = zc + dz
+                        qy = y + pad + dy
+                        for c in range(Cv):
+                            for x in range(W):
+                                num[c, y, x] += w[x] * value[c, qz, qy, x + pad + dx]
+                        for x in range(W):
+                            den[y, x] += w[x]
+        for c in range(Cv):
+            for y in range(H):
+                for x in range(W):
+                    out[c, z, y, x] = num[c, y, x] / den[y, x]
+    return out

@@ -71,9 +71,40 @@ def main(ctx, verbose):
     ctx.obj["verbose"] = verbose
 
 
+def _scale_options(fn):
+    """Options of ``denoise`` for large images, stacks and batches (the ``scale`` part of the CLI)."""
+    options = [
+        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Batch mode: denoise every INPUT (files, folders, globs) into DIR, same file names; "
+                          "outputs already there are skipped (resume), failures are listed at the end."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch mode: files denoised at once on this machine (processes)."),
+        click.option("--scheduler", default=None, metavar="local|ADDRESS",
+                     help="Run on Dask: 'local' (threads here) or a dask.distributed scheduler address such as "
+                          "tcp://host:8786 (files must be on a file system the workers share). Needs the "
+                          "'scale' extra."),
+        click.option("--volume", is_flag=True,
+                     help="INPUT is a 3-D volume (multi-page TIFF, Z×Y×X): cubic patches and search window."),
+        click.option("--video", is_flag=True,
+                     help="INPUT is a stack of frames (multi-page TIFF, T×Y×X): search across frames."),
+        click.option("--temporal-radius", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="--video: frames searched on each side of a frame."),
+        click.option("--tile-rows", type=click.IntRange(min=1), default=None,
+                     help="Denoise strip by strip, about this many rows at a time (same result, bounded memory). "
+                          "Automatic for TIFF inputs over 64 M pixels and for .zarr inputs or outputs."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+#: TIFF inputs with more pixels than this are denoised strip by strip without being asked
+AUTO_STRIP_PIXELS = 1 << 26
+
+
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", metavar="INPUT OUTPUT | INPUTS... --out-dir DIR", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
 @sigma_option
 @click.option(
     "--h", "h", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -89,12 +120,25 @@ def main(ctx, verbose):
 @click.option("--guide-sigma", type=click.FloatRange(min=0), default=None,
               help=f"Noise level of the guide, {SCALE_NOTE}. Default: estimated; 0 for a clean guide.")
 @overwrite_option
-def denoise(input_path, output_path, sigma, h, patch, search, method, guide_path, guide_sigma, overwrite):
-    """Denoise INPUT and write OUTPUT (same bit depth; alpha passed through).
+@_scale_options
+def denoise(paths, sigma, h, patch, search, method, guide_path, guide_sigma, overwrite, **scale):
+    """Denoise INPUT and write OUTPUT (same bit depth; alpha passed through), or many files with --out-dir.
 
-    Formats: PNG (8/16-bit), TIFF (8/16-bit, float), JPEG/BMP (8-bit).
+    Formats: PNG (8/16-bit), TIFF (8/16-bit, float), JPEG/BMP (8-bit); large TIFF and .zarr arrays strip by
+    strip; multi-page TIFF stacks with --volume or --video.
     """
     from .denoise import run_denoise
+
+    if scale["out_dir"] is not None:
+        return _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite, scale)
+    if len(paths) != 2:
+        raise click.UsageError(f"give INPUT and OUTPUT (got {len(paths)} paths), or many INPUTS with --out-dir")
+    input_path, output_path = paths
+    if scale["volume"] or scale["video"]:
+        return _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path, overwrite, scale)
+    if _wants_strips(input_path, output_path, scale):
+        return _denoise_strips(input_path, output_path, sigma, h, patch, search, method, guide_path,
+                               overwrite, scale)
 
     image = read_image(input_path)
     inputs = [input_path] + ([guide_path] if guide_path else [])
@@ -114,6 +158,133 @@ def denoise(input_path, output_path, sigma, h, patch, search, method, guide_path
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "
         f"h = {used.h_255:.2f}/255, patch {used.patch_size}, search {used.search_size}, "
         f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
+    )
+
+
+def _no_guide_here(guide_path, what):
+    if guide_path is not None:
+        raise click.UsageError(f"--guide is not supported with {what}")
+
+
+def _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite, scale):
+    from . import batch
+
+    _no_guide_here(guide_path, "--out-dir")
+    if scale["volume"] and scale["video"]:
+        raise click.UsageError("--volume and --video exclude each other")
+    out_dir = scale["out_dir"]
+    files, missing = batch.expand_inputs(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = batch.remove_partials(out_dir)
+    if removed:
+        click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {out_dir}")
+    pairs = batch.plan(files, out_dir)
+    options = batch.Options(sigma, h, patch, search, method, scale["volume"], scale["video"],
+                            scale["temporal_radius"])
+    from .dask import client_for
+
+    client = client_for(scale["scheduler"]) if scale["scheduler"] not in (None, "local") else None
+    try:
+        report = batch.run(pairs, options, overwrite=overwrite, jobs=scale["jobs"], client=client)
+    finally:
+        if client is not None:
+            client.close()
+    report.failed[:0] = [(item, "no such file, folder or matching file") for item in missing]
+    click.echo(f"{report.summary()} -> {out_dir}")
+    for src, message in report.failed:
+        click.echo(f"failed: {src}: {message}", err=True)
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path, overwrite, scale):
+    from .io import read_stack, write_stack
+    from .volume import denoise_video, denoise_volume
+
+    _no_guide_here(guide_path, "--volume/--video")
+    if scale["volume"] and scale["video"]:
+        raise click.UsageError("--volume and --video exclude each other")
+    stack = read_stack(input_path)
+    check_writable(output_path, overwrite=overwrite, inputs=[input_path])
+    axis = -1 if stack.ndim == 4 else None
+    kw = dict(h=_scale_255(h), patch_size=patch, search_size=search, channel_axis=axis)
+    start = time.perf_counter()
+    if scale["video"]:
+        out = denoise_video(stack, _scale_255(sigma), temporal_radius=scale["temporal_radius"], **kw)
+        what = f"video, {stack.shape[0]} frames, temporal radius {scale['temporal_radius']}"
+    else:
+        out = denoise_volume(stack, _scale_255(sigma), **kw)
+        what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
+    seconds = time.perf_counter() - start
+    write_stack(output_path, out)
+    click.echo(f"{input_path.name} ({what}, {stack.dtype}): {seconds:.2f} s -> {output_path}")
+
+
+def _wants_strips(input_path, output_path, scale):
+    from .io import TIFF_SUFFIXES, ZARR_SUFFIXES
+
+    if scale["tile_rows"] is not None or scale["scheduler"] is not None:
+        return True
+    if ZARR_SUFFIXES[0] in (input_path.suffix.lower(), output_path.suffix.lower()):
+        return True
+    if input_path.suffix.lower() in TIFF_SUFFIXES and input_path.is_file():
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(str(input_path)) as tif:
+                shape = tif.series[0].shape
+        except Exception:  # noqa: BLE001 - unreadable files fail later with the usual message
+            return False
+        return len(shape) >= 2 and shape[0] * shape[1] > AUTO_STRIP_PIXELS
+    return False
+
+
+def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, guide_path, overwrite, scale):
+    from .io import ZARR_SUFFIXES, create_array, open_array
+    from .tiles import default_tile_rows, denoise_tiled, resolve_settings, strip_rows
+
+    _no_guide_here(guide_path, "strip-by-strip denoising")
+    if method != "pixelwise":
+        raise click.UsageError(f"--method {method} is not supported strip by strip (only pixelwise)")
+    image = open_array(input_path)
+    if output_path.suffix.lower() in ZARR_SUFFIXES:
+        if output_path.exists() and not overwrite:
+            raise OSError(f"{output_path}: already exists; pass --overwrite to replace it")
+        if not output_path.parent.exists():
+            raise OSError(f"{output_path}: output folder {output_path.parent} does not exist")
+    else:
+        check_writable(output_path, overwrite=overwrite, inputs=[input_path])
+    axis = None if len(image.shape) == 2 else -1
+    height, width = image.shape[:2]
+    channels = 1 if axis is None else image.shape[-1]
+    start = time.perf_counter()
+    used = resolve_settings(image, _scale_255(sigma), h=_scale_255(h), patch_size=patch, search_size=search,
+                            channel_axis=axis)
+    rows = strip_rows(scale["tile_rows"] or default_tile_rows(width, channels, used.search_size),
+                      used.search_size)
+    explicit = dict(h=used.h, patch_size=used.patch_size, search_size=used.search_size, channel_axis=axis)
+    with create_array(output_path, image.shape, image.dtype) as out:
+        if scale["scheduler"] is None:
+            denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=True, **explicit)
+            where = f"strips of {min(rows, height)} rows"
+        else:
+            from . import dask as nd
+
+            client = nd.client_for(scale["scheduler"])
+            try:
+                lazy = nd.denoise(nd.from_file(input_path, rows), used.sigma, tile_rows=rows, **explicit)
+                nd.compute_into(lazy, out, client=client, progress=True)
+            finally:
+                if client is not None:
+                    client.close()
+            where = f"Dask {scale['scheduler']}, chunks of about {min(rows, height)} rows"
+    seconds = time.perf_counter() - start
+    how = "estimated" if used.sigma_estimated else "given"
+    kind = "gray" if axis is None else f"{channels}-channel"
+    click.echo(
+        f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): σ = {used.sigma_255:.2f}/255 "
+        f"({how}), h = {used.h_255:.2f}/255, patch {used.patch_size}, search {used.search_size}; "
+        f"{seconds:.2f} s -> {output_path}"
     )
 
 

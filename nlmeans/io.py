@@ -211,3 +211,144 @@ def write_image(path, image):
             raise
         reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
         raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
+
+
+# --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
+
+ZARR_SUFFIXES = (".zarr",)
+
+
+def _tiff_array(path):
+    """A TIFF's first image as an array-like read on demand: a read-only memmap when the data are stored
+    plainly, else a zarr view that decodes only the strips or tiles a slice touches."""
+    import tifffile
+
+    try:
+        return tifffile.memmap(str(path), mode="r")
+    except ValueError:  # compressed or tiled: not memory-mappable
+        import zarr
+
+        return zarr.open(tifffile.imread(str(path), aszarr=True), mode="r")
+
+
+def open_array(path):
+    """Open a large TIFF or a ``.zarr`` array for reading strip by strip.
+
+    Returns an array-like with ``shape``/``dtype`` (slicing reads only what is asked) of shape (H, W) or
+    (H, W, C). TIFFs with an alpha channel are refused here (the in-memory path passes alpha through).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in ZARR_SUFFIXES:
+            import zarr
+
+            arr = zarr.open_array(str(path), mode="r")
+        elif suffix in TIFF_SUFFIXES:
+            arr = _tiff_array(path)
+        else:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs a .tif/.tiff file or a .zarr array")
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoder errors become one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageIOError(f"{path}: cannot open it as an array ({reason})") from exc
+    if np.dtype(arr.dtype).type not in SUPPORTED_DTYPES:
+        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+    if len(arr.shape) not in (2, 3) or (len(arr.shape) == 3 and arr.shape[-1] not in (1, 3)):
+        raise ImageIOError(
+            f"{path}: shape {tuple(arr.shape)} is not a gray or RGB image (H, W) / (H, W, 3); "
+            "use --volume/--video for stacks, or the in-memory path for alpha"
+        )
+    return arr
+
+
+class _AtomicOutput:
+    """A writable array at a temporary path next to ``path``, renamed over ``path`` on success only."""
+
+    def __init__(self, path, shape, dtype):
+        self.path = Path(path)
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in TIFF_SUFFIXES + ZARR_SUFFIXES:
+            raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
+        self.tmp = None
+
+    def __enter__(self):
+        if self.suffix in ZARR_SUFFIXES:
+            import zarr
+
+            self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
+            chunks = (max(1, min(self.shape[0], (1 << 22) // max(1, int(np.prod(self.shape[1:]))))),)
+            self.array = zarr.open_array(self.tmp, mode="w", shape=self.shape, dtype=self.dtype,
+                                         chunks=chunks + self.shape[1:])
+        else:
+            import tifffile
+
+            fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
+            os.close(fd)
+            photometric = "rgb" if len(self.shape) == 3 and self.shape[-1] == 3 else "minisblack"
+            self.array = tifffile.memmap(self.tmp, shape=self.shape, dtype=self.dtype, photometric=photometric,
+                                         bigtiff=int(np.prod(self.shape)) * self.dtype.itemsize > 2**31)
+        return self.array
+
+    def __exit__(self, kind, exc, tb):
+        import shutil
+
+        try:
+            if kind is None:
+                if isinstance(self.array, np.memmap):
+                    self.array.flush()
+                    del self.array
+                    with open(self.tmp, "rb+") as fh:
+                        os.fsync(fh.fileno())
+                    os.chmod(self.tmp, 0o666 & ~_umask())
+                elif self.path.is_dir():
+                    shutil.rmtree(self.path)  # zarr outputs are folders: os.replace needs an empty target
+                os.replace(self.tmp, self.path)
+                return False
+        except Exception as error:  # noqa: BLE001
+            kind, exc = type(error), error
+        if Path(self.tmp).is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        elif Path(self.tmp).exists():
+            os.unlink(self.tmp)
+        if kind is not None and issubclass(kind, Exception) and not isinstance(exc, ImageIOError):
+            raise ImageIOError(f"{self.path}: cannot write ({exc})") from exc
+        return False
+
+
+def create_array(path, shape, dtype):
+    """A context manager giving a writable array for ``path`` (TIFF: a memmap; ``.zarr``: a zarr array) that
+    appears at ``path`` only when the block ends without an error (temporary name, then rename)."""
+    return _AtomicOutput(path, shape, dtype)
+
+
+def read_stack(path):
+    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) color (volumes and video)."""
+    import tifffile
+
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
+    try:
+        arr = tifffile.imread(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({exc})") from exc
+    if arr.dtype.type not in SUPPORTED_DTYPES:
+        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (3, 4):
+        raise ImageIOError(f"{path}: shape {arr.shape} is not a stack (Z, Y, X) or (Z, Y, X, C)")
+    return arr
+
+
+def write_stack(path, arr):
+    """Write a (Z, Y, X) or (Z, Y, X, C) stack as a multi-page TIFF, atomically."""
+    with create_array(path, arr.shape, arr.dtype) as out:
+        out[...] = arr

@@ -59,3 +59,72 @@ def nlm_pixelwise(image, sigma, h, patch_size, search_size, guide=None):
     H, W = np.shape(image)[:2]
     out = _nlm_pixelwise_loops(g, v, H, W, f, r, float(sigma), float(h))
     return out[0] if np.ndim(image) == 2 else np.moveaxis(out, 0, -1)
+
+
+# --- 3-D volumes and video ---
+
+
+@njit(cache=False)
+def _nlm_3d_loops(g, v, Z, H, W, fz, f, rz, r, zpad, z_reflect, sigma, h):
+    pad = r + f
+    Cg = g.shape[0]
+    Cv = v.shape[0]
+    out = np.zeros((Cv, Z, H, W))
+    n = Cg * (2 * fz + 1) * (2 * f + 1) ** 2
+    for z in range(Z):
+        for y in range(H):
+            for x in range(W):
+                num = np.zeros(Cv)
+                den = 0.0
+                for qz in range(z - rz, z + rz + 1):
+                    if not z_reflect and (qz < 0 or qz >= Z):
+                        continue  # video: the temporal window is cut at the first and last frame
+                    for qy in range(y - r, y + r + 1):
+                        for qx in range(x - r, x + r + 1):
+                            d2 = 0.0
+                            for c in range(Cg):
+                                for jz in range(-fz, fz + 1):
+                                    for jy in range(-f, f + 1):
+                                        for jx in range(-f, f + 1):
+                                            diff = (g[c, z + jz + zpad, y + jy + pad, x + jx + pad]
+                                                    - g[c, qz + jz + zpad, qy + jy + pad, qx + jx + pad])
+                                            d2 += diff * diff
+                            d2 /= n
+                            wgt = np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+                            for c in range(Cv):
+                                num[c] += wgt * v[c, qz + zpad, qy + pad, qx + pad]
+                            den += wgt
+                for c in range(Cv):
+                    out[c, z, y, x] = num[c] / den
+    return out
+
+
+def _czyx(a, zpad, pad):
+    a = np.asarray(a, dtype=np.float64)
+    a = a[None] if a.ndim == 3 else np.moveaxis(a, -1, 0)
+    return np.pad(a, ((0, 0), (zpad, zpad), (pad, pad), (pad, pad)), mode="reflect")
+
+
+def _from_czyx(out, ndim):
+    return out[0] if ndim == 3 else np.moveaxis(out, 0, -1)
+
+
+def nlm_volume(volume, sigma, h, patch_size, search_size):
+    """NL-means on a (Z, Y, X) or (Z, Y, X, C) volume by the definition, float64: cubic patches and cubic
+    search windows, numpy ``reflect`` padding on all three axes."""
+    f, r = patch_size // 2, search_size // 2
+    v = _czyx(volume, r + f, r + f)
+    Z, H, W = np.shape(volume)[:3]
+    out = _nlm_3d_loops(v, v, Z, H, W, f, f, r, r, r + f, True, float(sigma), float(h))
+    return _from_czyx(out, np.ndim(volume))
+
+
+def nlm_video(frames, sigma, h, patch_size, search_size, temporal_radius):
+    """NL-means on (T, Y, X) or (T, Y, X, C) frames by the definition, float64: 2-D patches compared across
+    the frames ``t - temporal_radius .. t + temporal_radius`` that exist, spatial window ``search_size``
+    squared, spatial ``reflect`` padding."""
+    f, r = patch_size // 2, search_size // 2
+    v = _czyx(frames, 0, r + f)
+    T, H, W = np.shape(frames)[:3]
+    out = _nlm_3d_loops(v, v, T, H, W, 0, f, int(temporal_radius), r, 0, False, float(sigma), float(h))
+    return _from_czyx(out, np.ndim(frames))

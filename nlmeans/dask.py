@@ -1,0 +1,191 @@
+"""NL-means on Dask arrays: the same bits as :func:`nlmeans.denoise`, computed strip by strip on any scheduler.
+
+Needs the ``scale`` extra (``pip install "nlmeans[scale]"``: dask[array], distributed, zarr).
+
+The chunking rule
+-----------------
+:func:`denoise` rechunks the array into **row chunks of the full width** (all columns and channels in each
+chunk) whose height is a multiple of the kernel's band height ``B`` (so every chunk starts on a band
+boundary) and at least the top halo, and merges a last chunk shorter than a halo into the one before (dask
+takes a halo from the neighbouring chunk only). It then calls ``map_overlap`` (``allow_rechunk=False``) with
+the asymmetric depth of :func:`nlmeans.tiles.halo` along the rows (top: a multiple of ``B``, at least
+``B + f``; bottom: ``r + f``) and ``boundary="none"``: chunks at the image's top and bottom get no halo there,
+so the kernel's own padding (numpy's ``reflect``, which is dask's ``"symmetric"``, not dask's ``"reflect"``)
+sees the real border exactly as the in-memory call does. Each overlapped chunk is then exactly a strip of
+:mod:`nlmeans.tiles`, which is why the result is bit-identical. Each block cuts its own halo off
+(``trim=False``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import tiles
+
+
+def _require_dask():
+    try:
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            'nlmeans.dask needs dask: pip install "nlmeans[scale]" (dask[array], distributed, zarr)'
+        ) from exc
+    return da
+
+
+def row_chunks(height, patch_size, search_size, tile_rows):
+    """Row chunk sizes for :func:`denoise`: multiples of the band height, none shorter than a halo (dask takes
+    a halo from the neighbouring chunk only); a short last chunk is merged into the one before."""
+    top, bottom = tiles.halo(patch_size, search_size)
+    rows = max(tiles.strip_rows(tile_rows, search_size), top)  # top is a multiple of the band height
+    sizes = [min(rows, height - start) for start in range(0, height, rows)]
+    if len(sizes) > 1 and sizes[-1] < max(top, bottom):
+        last = sizes.pop()
+        sizes[-1] += last
+    return tuple(sizes)
+
+
+def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None):
+    """Denoise an overlapped chunk and cut its halo off (``top`` rows unless it is the first chunk, ``bottom``
+    rows unless it is the last: ``boundary="none"`` adds none at the image's edges)."""
+    i = block_info[0]["chunk-location"][row_axis]
+    n = block_info[0]["num-chunks"][row_axis]
+    keep0 = top if i > 0 else 0
+    keep1 = block.shape[row_axis] - (bottom if i < n - 1 else 0)
+    return tiles.denoise_strip(block, settings, axis, keep0, keep1)
+
+
+def denoise(array, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
+            data_range=None, tile_rows=None):
+    """Lazy NL-means of a Dask array, equal bit for bit to :func:`nlmeans.denoise` on the same data.
+
+    Parameters
+    ----------
+    array : dask.array.Array or array-like
+        (H, W), or with ``channel_axis`` any number of channels; uint8, uint16, float32 or float64. Other
+        array-likes are wrapped with ``dask.array.from_array``.
+    sigma, h : float or None
+        On the float image's scale (integers scaled to [0, 1]: σ = 20 on the 0–255 scale is ``20/255``).
+        ``sigma=None``: estimated now (the sample is computed) as in :func:`nlmeans.tiles.denoise_tiled`.
+    patch_size, search_size, channel_axis, data_range
+        As in :func:`nlmeans.denoise`; the parameters are resolved once, on the whole array.
+    tile_rows : int or None
+        Rows per chunk, rounded up to a multiple of the kernel's band height. ``None``: about 16 M values per
+        chunk.
+
+    Returns
+    -------
+    denoised : dask.array.Array
+        Same shape and dtype, chunked in full-width row chunks. Compute it with any scheduler (threads,
+        processes, a ``dask.distributed`` cluster).
+
+    Notes
+    -----
+    See the module docstring for the chunking rule that makes the chunks' results equal to the in-memory
+    ones.
+
+    References
+    ----------
+    .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
+    .. [2] Dask Development Team, "Dask: Library for dynamic task scheduling", 2016, https://dask.org.
+    """
+    da = _require_dask()
+    if not isinstance(array, da.Array):
+        array = da.from_array(array)
+    axis, row_axis, height, width, n_channels = tiles._layout(array, channel_axis)
+    settings = tiles.resolve_settings(array, sigma, h=h, patch_size=patch_size, search_size=search_size,
+                                      channel_axis=axis, data_range=data_range)
+    if tile_rows is None:
+        tile_rows = tiles.default_tile_rows(width, n_channels, settings.search_size)
+    elif tiles.check_int(tile_rows, "tile_rows") < 1:
+        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    chunks = [-1] * array.ndim
+    chunks[row_axis] = row_chunks(height, settings.patch_size, settings.search_size, tile_rows)
+    array = array.rechunk(tuple(chunks))
+    top, bottom = tiles.halo(settings.patch_size, settings.search_size)
+    depth = {i: 0 for i in range(array.ndim)}
+    depth[row_axis] = (top, bottom) if array.numblocks[row_axis] > 1 else 0
+    # trim=False: the blocks cut their own halo (dask's trimming of asymmetric depths at the edges does not
+    # give back the input's chunks)
+    return array.map_overlap(
+        _denoise_block, depth=depth, boundary="none", trim=False, allow_rechunk=False, chunks=array.chunks,
+        dtype=array.dtype, meta=np.empty((0,) * array.ndim, dtype=array.dtype),
+        settings=settings, axis=axis, row_axis=row_axis, top=top, bottom=bottom,
+    )
+
+
+def client_for(scheduler):
+    """``None`` for ``"local"`` (dask's threads on this machine), else a ``dask.distributed.Client`` connected
+    to the scheduler at ``scheduler`` (e.g. ``tcp://127.0.0.1:8786``)."""
+    if scheduler in (None, "local"):
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError('--scheduler ADDRESS needs dask.distributed: pip install "nlmeans[scale]"') from exc
+    try:
+        return Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise OSError(f"cannot connect to the Dask scheduler at {scheduler} ({exc})") from exc
+
+
+def compute_into(result, out, *, client=None, progress=False):
+    """Compute ``result`` (a row-chunked dask array from :func:`denoise`) chunk by chunk into ``out`` (an
+    ndarray, memmap or zarr array of the same shape), in this process: only finished chunks travel back, so a
+    cluster needs no access to ``out``. Shows a progress bar over the chunks when ``progress``."""
+    from tqdm.auto import tqdm
+
+    row_axis = next(i for i, c in enumerate(result.chunks) if len(c) > 1) if result.npartitions > 1 else 0
+    starts = np.concatenate([[0], np.cumsum(result.chunks[row_axis])])
+    blocks = []
+    for i in range(result.numblocks[row_axis]):
+        index = [0] * result.ndim
+        index[row_axis] = i
+        blocks.append(result.blocks[tuple(index)])
+    index = [slice(None)] * result.ndim
+
+    def put(i, data):
+        index[row_axis] = slice(int(starts[i]), int(starts[i + 1]))
+        out[tuple(index)] = data
+
+    bar = tqdm(total=len(blocks), desc="chunks", unit="chunk", disable=not progress, leave=False)
+    if client is None:
+        for i, block in enumerate(blocks):
+            put(i, block.compute(scheduler="threads"))
+            bar.update()
+    else:
+        from dask.distributed import as_completed
+
+        futures = client.compute(blocks)
+        which = {f.key: i for i, f in enumerate(futures)}
+        for future in as_completed(futures):
+            put(which[future.key], future.result())
+            bar.update()
+            future.release()
+    bar.close()
+    return out
+
+
+def _read_rows(path, start, stop):
+    from .io import open_array
+
+    return np.asarray(open_array(path)[start:stop])
+
+
+def from_file(path, rows=1024):
+    """A dask array over a large TIFF or ``.zarr`` file (:func:`nlmeans.io.open_array`), ``rows`` rows per
+    chunk, each chunk read by the worker that needs it (the path must be readable there)."""
+    import dask
+
+    from .io import open_array
+
+    da = _require_dask()
+    probe = open_array(path)
+    shape, dtype = tuple(probe.shape), np.dtype(probe.dtype)
+    del probe
+    parts = []
+    for start in range(0, shape[0], rows):
+        stop = min(start + rows, shape[0])
+        part = dask.delayed(_read_rows, pure=True)(str(path), start, stop)
+        parts.append(da.from_delayed(part, (stop - start,) + shape[1:], dtype=dtype))
+    return da.concatenate(parts, axis=0)

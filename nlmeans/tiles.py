@@ -1,0 +1,247 @@
+"""Denoising in horizontal strips (tiles with a halo), bit-identical to the untiled call.
+
+The one place that computes strip geometry; :mod:`nlmeans.dask` and the command line use it.
+
+Why strips of full width give the same bits
+-------------------------------------------
+The 2-D kernel (:func:`nlmeans._kernels._nlm_pixelwise`) cuts the image into bands of ``B`` rows aligned to row
+0 (``B = max(BAND_ROWS, r, 1)``), restarts its running patch sums at each band start, and adds at most two band
+sums into any pixel (its own band's and the band above's, as ``r <= B``), an order-free sum. A pixel's result
+therefore depends only on the bands that reach it and on the rows those bands read. A strip gives the same
+bits for the rows it keeps when
+
+- its first row (image coordinates, halo included) is a multiple of ``B``, so its bands are the image's bands;
+- its top halo is a multiple of ``B`` and at least ``B + f``: the band above the first kept row starts at or
+  below the strip's second band, which reads only real rows (``f`` rows above its start);
+- its bottom halo is at least ``r + f``: the lowest pair of a kept pixel reads ``r + f`` rows below it;
+- it has the full image width (the column loops then run over the same ranges).
+
+At the image's top and bottom the strip simply includes the border, so the kernel's reflect padding there is
+the untiled one. ``tests/test_tiles.py`` checks ``np.array_equal`` against the untiled call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _config
+from ._validate import (
+    SUPPORTED_DTYPES,
+    check_channel_axis,
+    check_int,
+    check_odd_size,
+    check_real,
+    default_data_range,
+)
+from .denoise import Settings, _default_size
+from .params import default_h, estimate_sigma, preset_for
+
+#: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
+SIGMA_SAMPLE_PIXELS = 2048 * 2048
+#: default number of values (rows × width × channels) a strip keeps: ~64 MB of float32
+STRIP_VALUES = 1 << 24
+
+
+def band_rows(search_size):
+    """Rows per band of the 2-D kernel for this search size (the kernel's ``max(band_rows, r, 1)``)."""
+    band = _config.BAND_ROWS
+    band = band(search_size) if callable(band) else band
+    return max(int(band), search_size // 2, 1)
+
+
+@dataclass(frozen=True)
+class Strip:
+    """Rows ``[read0, read1)`` are denoised; rows ``[keep0, keep1)`` (image coordinates) are kept."""
+
+    read0: int
+    read1: int
+    keep0: int
+    keep1: int
+
+
+def halo(patch_size, search_size):
+    """``(top, bottom)`` halo rows for strips: top a multiple of the band height and ``>= B + f``,
+    bottom ``r + f``."""
+    f, r = patch_size // 2, search_size // 2
+    band = band_rows(search_size)
+    top = -(-(band + f) // band) * band
+    return top, r + f
+
+
+def strip_rows(tile_rows, search_size):
+    """``tile_rows`` rounded up to a multiple of the band height (at least one band)."""
+    band = band_rows(search_size)
+    return max(1, -(-int(tile_rows) // band)) * band
+
+
+def strips(height, patch_size, search_size, tile_rows):
+    """The strips covering ``height`` rows, kept rows ``tile_rows`` at a time (rounded up to bands)."""
+    rows = strip_rows(tile_rows, search_size)
+    top, bottom = halo(patch_size, search_size)
+    out = []
+    for keep0 in range(0, height, rows):
+        keep1 = min(keep0 + rows, height)
+        out.append(Strip(max(0, keep0 - top), min(height, keep1 + bottom), keep0, keep1))
+    return out
+
+
+def default_tile_rows(width, n_channels, search_size):
+    """Kept rows per strip so that a strip holds about :data:`STRIP_VALUES` values."""
+    return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), search_size)
+
+
+def _shape_proxy(shape, dtype):
+    """A zero-stride array of ``shape``: lets the validation helpers check axes without reading data."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=dtype), shape=shape, strides=(0,) * len(shape))
+
+
+def _layout(image, channel_axis):
+    """``(axis, row_axis, height, width, n_channels)`` of an array-like image, validated."""
+    dtype = np.dtype(image.dtype)
+    if dtype.type not in SUPPORTED_DTYPES:
+        raise TypeError(f"image has dtype {dtype}; allowed dtypes are uint8, uint16, float32, float64")
+    shape = tuple(int(s) for s in image.shape)
+    if 0 in shape:
+        raise ValueError(f"image is empty (shape {shape}); it needs at least one pixel")
+    axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis)
+    spatial = [i for i in range(len(shape)) if i != axis]
+    n_channels = 1 if axis is None else shape[axis]
+    return axis, spatial[0], shape[spatial[0]], shape[spatial[1]], n_channels
+
+
+def _rows(ndim, row_axis, start, stop):
+    index = [slice(None)] * ndim
+    index[row_axis] = slice(start, stop)
+    return tuple(index)
+
+
+def sigma_sample(image, channel_axis=None):
+    """The part of ``image`` that σ is estimated on when not given: the whole image up to
+    :data:`SIGMA_SAMPLE_PIXELS` pixels, else a central square crop of that many pixels (read as an array)."""
+    axis, row_axis, height, width, _ = _layout(image, channel_axis)
+    if height * width <= SIGMA_SAMPLE_PIXELS:
+        return np.asarray(image[...])
+    side = int(SIGMA_SAMPLE_PIXELS**0.5)
+    y0, x0 = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    index = [slice(None)] * len(image.shape)
+    index[row_axis] = slice(y0, y0 + side)
+    index[[i for i in range(len(image.shape)) if i not in (axis, row_axis)][0]] = slice(x0, x0 + side)
+    return np.asarray(image[tuple(index)])
+
+
+def resolve_settings(image, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
+                     data_range=None):
+    """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
+
+    Same rules as :func:`nlmeans.denoise` (presets by σ, h = k·σ, sizes shrunk to fit); σ, when ``None``, is
+    estimated on :func:`sigma_sample`. σ and h on the float image's scale.
+    """
+    axis, _, height, width, n_channels = _layout(image, channel_axis)
+    data_range = default_data_range(data_range)
+    estimated = sigma is None
+    if estimated:
+        sigma = estimate_sigma(sigma_sample(image, axis), channel_axis=axis)
+    else:
+        sigma = check_real(sigma, "sigma", minimum=0)
+    preset = preset_for(255.0 * sigma / data_range, n_channels)
+    limit = min(height, width)
+    limit_name = f"the image's smaller side ({limit} pixels)"
+    if patch_size is None:
+        patch_size = _default_size(preset.patch_size, limit)
+    else:
+        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
+    if search_size is None:
+        search_size = _default_size(preset.search_size, limit)
+    else:
+        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
+    h = default_h(sigma, preset, data_range) if h is None else check_real(h, "h", minimum=0, strict=True)
+    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, estimated)
+
+
+def denoise_strip(block, settings, axis, keep0, keep1):
+    """Denoise one strip (an ndarray with the image's layout) and return its rows ``[keep0, keep1)``
+    (strip coordinates), in the input's dtype."""
+    from ._validate import check_array, from_float, work_dtype
+    from .denoise import _to_chw, nlmeans_chw
+
+    arr = check_array(block)
+    value = _to_chw(arr, axis, work_dtype(arr.dtype))
+    out = nlmeans_chw(value, value, settings.sigma, settings.h, settings.patch_size, settings.search_size)
+    out = out[:, keep0:keep1]
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, arr.dtype)
+
+
+def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
+                  data_range=None, tile_rows=None, out=None, progress=False, return_settings=False):
+    """NL-means strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W), or with ``channel_axis`` (H, W, C) / (C, H, W) / ...
+        Anything that has ``shape`` and ``dtype`` and returns an ndarray when sliced: an ndarray, a
+        ``numpy.memmap`` (e.g. ``tifffile.memmap``), a zarr or h5py array. Only one strip is read at a time.
+        uint8, uint16, float32 or float64.
+    sigma, h : float or None
+        Noise standard deviation and filtering parameter **on the float image's scale** (integer images are
+        scaled to [0, 1]: σ = 20 on the 0–255 scale of an 8-bit image is ``20/255``). ``sigma=None``: estimated
+        once, on the whole image up to 2048² pixels, on a central 2048×2048 crop for larger images (so for
+        those the estimate, and then the result, can differ from ``nlmeans.denoise``'s; pass σ to be sure).
+    patch_size, search_size, channel_axis, data_range
+        As in :func:`nlmeans.denoise`.
+    tile_rows : int or None
+        Rows kept per strip, rounded up to a multiple of the kernel's band height. ``None``: about 16 M values
+        (64 MB of float32) per strip.
+    out : array-like or None
+        Where to write the result (same shape and dtype as ``image``, e.g. a writable memmap or zarr array);
+        ``None``: a new ndarray.
+    progress : bool
+        Show a progress bar (tqdm) over the strips.
+    return_settings : bool
+        Also return the :class:`~nlmeans.denoise.Settings` used.
+
+    Returns
+    -------
+    out : array-like
+        ``out`` (or the new array) holding the denoised image; with ``return_settings`` a pair
+        ``(out, settings)``.
+
+    Notes
+    -----
+    Each strip is the kept rows plus a halo: above, a multiple of the kernel's band height ``B`` that is at
+    least ``B + f``; below, ``r + f`` rows (``f``, ``r`` the patch and search radii); strips start on a band
+    boundary and span the full width. The module docstring explains why this reproduces the untiled bits.
+    Memory: about six float copies of one strip, plus the input and output arrays if they are in memory.
+
+    References
+    ----------
+    .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
+    .. [2] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
+       electron cryomicroscopy", ISBI 2008.
+    """
+    from tqdm.auto import tqdm
+
+    axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
+    settings = resolve_settings(image, sigma, h=h, patch_size=patch_size, search_size=search_size,
+                                channel_axis=axis, data_range=data_range)
+    if tile_rows is None:
+        tile_rows = default_tile_rows(width, n_channels, settings.search_size)
+    elif check_int(tile_rows, "tile_rows") < 1:
+        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    if out is None:
+        out = np.empty(image.shape, dtype=image.dtype)
+    elif tuple(out.shape) != tuple(image.shape) or np.dtype(out.dtype) != np.dtype(image.dtype):
+        raise ValueError(
+            f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must match the image's "
+            f"{tuple(image.shape)} {image.dtype}"
+        )
+    ndim = len(image.shape)
+    plan = strips(height, settings.patch_size, settings.search_size, tile_rows)
+    for s in tqdm(plan, desc="strips", unit="strip", disable=not progress, leave=False):
+        block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
+        out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(
+            block, settings, axis, s.keep0 - s.read0, s.keep1 - s.read0
+        )
+    return (out, settings) if return_settings else out

@@ -1,0 +1,157 @@
+"""Batch mode: many files, one bad file does not stop the batch, and an interrupted batch resumes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import nlmeans
+from nlmeans import batch
+from nlmeans.cli import main
+from nlmeans.io import TEMP_PREFIX, read_image, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _noisy(rng, shape):
+    clean = np.tile(np.linspace(0.2, 0.8, shape[1]), (shape[0], 1))
+    return np.clip(np.rint((clean + rng.normal(0, 0.08, shape)) * 255), 0, 255).astype(np.uint8)
+
+
+def _expected(path):
+    return nlmeans.denoise(read_image(path).data, 20 / 255, patch_size=3, search_size=7)
+
+
+ARGS = ["--sigma", "20", "--patch", "3", "--search", "7"]
+
+
+@pytest.fixture
+def inputs(tmp_path, rng):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        write_image(src / f"img{i}.png", _noisy(rng, (40 + 8 * i, 50)))
+    (src / "broken.png").write_bytes(b"not a png")
+    return src
+
+
+def test_a_bad_file_does_not_stop_the_batch_and_a_rerun_skips_finished_files(tmp_path, inputs):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(main, ["denoise", str(inputs), "--out-dir", str(out), *ARGS])
+    assert res.exit_code == 1
+    assert "3 denoised, 0 skipped (already done), 1 failed" in res.output
+    assert "broken.png" in res.output and "cannot read" in res.output
+    for i in range(3):
+        assert np.array_equal(read_image(out / f"img{i}.png").data, _expected(inputs / f"img{i}.png"))
+    assert not (out / "broken.png").exists()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    res = runner.invoke(main, ["denoise", str(inputs), "--out-dir", str(out), *ARGS])
+    assert "0 denoised, 3 skipped (already done), 1 failed" in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_files_folders_and_globs_and_missing_items(tmp_path, inputs):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["denoise", str(inputs / "img0.png"), str(inputs / "img[12].png"),
+                                    str(tmp_path / "nothing*.png"), "--out-dir", str(out), *ARGS])
+    assert "3 denoised" in res.output and "1 failed" in res.output and "nothing*.png" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+
+
+def test_same_names_from_two_folders_are_refused(tmp_path, rng):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        write_image(tmp_path / d / "x.png", _noisy(rng, (20, 20)))
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "a"), str(tmp_path / "b"),
+                                    "--out-dir", str(tmp_path / "out"), *ARGS])
+    assert res.exit_code == 1 and "same name" in res.output
+
+
+def test_parallel_processes_give_the_same_files(tmp_path, inputs):
+    (inputs / "broken.png").unlink()
+    res = CliRunner().invoke(main, ["denoise", str(inputs), "--out-dir", str(tmp_path / "out"), "--jobs", "2",
+                                    *ARGS])
+    assert res.exit_code == 0, res.output
+    for i in range(3):
+        assert np.array_equal(read_image(tmp_path / "out" / f"img{i}.png").data,
+                              _expected(inputs / f"img{i}.png"))
+
+
+def test_a_killed_batch_resumes(tmp_path, rng):
+    """Kill the CLI (SIGKILL) after its first output; the rerun cleans up and finishes the rest."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        write_image(src / f"a{i}.png", _noisy(rng, (48, 48)))
+    write_image(src / "z_big.png", _noisy(rng, (1600, 1600)))  # sorted last, takes about a second
+    cmd = [sys.executable, "-m", "nlmeans.cli", "denoise", str(src), "--out-dir", str(out), *ARGS]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "a0.png").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (out / "a0.png").exists()
+    assert not (out / "z_big.png").exists()  # interrupted before the last file was complete
+    (out / (TEMP_PREFIX + "left.png")).write_bytes(b"half an image")  # as a kill during a write leaves
+    done_before = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(out), *ARGS])
+    assert res.exit_code == 0, res.output
+    assert "removed 1 partial file(s)" in res.output
+    assert f"{len(done_before)} skipped" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["a0.png", "a1.png", "a2.png", "z_big.png"]
+    for p in src.iterdir():
+        assert np.array_equal(read_image(out / p.name).data, _expected(p))
+
+
+def test_batch_on_a_local_cluster(tmp_path, inputs):
+    distributed = pytest.importorskip("dask.distributed")
+    (inputs / "broken.png").unlink()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        res = CliRunner().invoke(main, ["denoise", str(inputs), "--out-dir", str(tmp_path / "out"),
+                                        "--scheduler", cluster.scheduler_address, *ARGS])
+    assert res.exit_code == 0, res.output
+    for i in range(3):
+        assert np.array_equal(read_image(tmp_path / "out" / f"img{i}.png").data,
+                              _expected(inputs / f"img{i}.png"))
+
+
+def test_expand_inputs_skips_hidden_and_non_images(tmp_path, rng):
+    write_image(tmp_path / "a.png", _noisy(rng, (10, 10)))
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / (TEMP_PREFIX + "x.png")).write_bytes(b"")
+    files, missing = batch.expand_inputs([tmp_path, tmp_path / "a.png"])
+    assert files == [tmp_path / "a.png"] and missing == []
+
+
+def test_batch_of_volumes(tmp_path, rng):
+    import tifffile
+
+    from nlmeans.volume import denoise_volume
+
+    src = tmp_path / "in"
+    src.mkdir()
+    stacks = {f"v{i}.tif": (rng.random((4, 16, 18)) * 255).astype(np.uint8) for i in range(2)}
+    for name, stack in stacks.items():
+        tifffile.imwrite(src / name, stack, photometric="minisblack")
+    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(tmp_path / "out"), "--volume",
+                                    "--sigma", "20", "--patch", "3", "--search", "3"])
+    assert res.exit_code == 0, res.output
+    for name, stack in stacks.items():
+        ref = denoise_volume(stack, 20 / 255, patch_size=3, search_size=3)
+        assert np.array_equal(tifffile.imread(tmp_path / "out" / name), ref)
