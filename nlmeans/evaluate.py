@@ -200,8 +200,9 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
                    keep_images=False):
     """:func:`evaluate`, also returning the images of the first seed when ``keep_images`` (for plots).
 
-    Returns ``(records, gallery)``; ``gallery[(image, sigma)]`` is ``{"clean": ..., "noisy": ..., method: out}``
-    (float arrays on the [0, 1] scale) or empty without ``keep_images``.
+    ``keep_images``: True (all), False, or a collection of ``(image name, sigma)`` pairs to keep. Returns
+    ``(records, gallery)``; ``gallery[(image, sigma)]`` is ``{"clean": ..., "noisy": ..., method: out}`` (float
+    arrays on the [0, 1] scale).
     """
     from tqdm.auto import tqdm
 
@@ -223,7 +224,9 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
                 sigma = sigma_255 / 255.0
                 for seed in seed_list:
                     noisy = add_noise(clean, sigma, seed=seed).astype(np.float32)
-                    keep = keep_images and seed == seed_list[0]
+                    wanted = keep_images is True or (
+                        not isinstance(keep_images, bool) and (image_name, sigma_255) in set(keep_images))
+                    keep = wanted and seed == seed_list[0]
                     if keep:
                         gallery[(image_name, sigma_255)] = {"clean": to_float(clean, np.float32), NOISY: noisy}
                     base = {"image": image_name, "sigma": sigma_255, "seed": seed}

@@ -263,8 +263,8 @@ def _wiener(x, sigma, data_range, *, size, noise_scale):
     """Adaptive local (empirical) Wiener filter (Lee 1980; the formula of scipy.signal.wiener).
 
     u = m + max(v − n, 0) / max(v, n) · (x − m), with m and v the local mean and variance over a size×size
-    window and the noise power n = (noise_scale·σ)². Unlike scipy.signal.wiener (zero padding, which darkens the border) the windows reflect at the
-    border. Per channel.
+    window and the noise power n = (noise_scale·σ)². Unlike scipy.signal.wiener (zero padding, which darkens
+    the border) the windows reflect at the border. Per channel.
     """
     from scipy.ndimage import uniform_filter
 

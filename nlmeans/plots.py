@@ -40,10 +40,12 @@ def psnr_vs_sigma(records, path):
     fig = _figure(7, 4.5)
     ax = fig.add_subplot()
     order = sorted(by_method, key=lambda m: (m == NOISY, -np.mean([np.mean(v) for v in by_method[m].values()])))
-    for method in order:
+    markers = "osD^vP*Xh<>"
+    for i, method in enumerate(order):
         sig = sorted(by_method[method])
         val = [np.mean(by_method[method][s]) for s in sig]
-        style = dict(color="0.4", linestyle="--") if method == NOISY else dict(marker="o", markersize=4)
+        style = (dict(color="0.4", linestyle="--") if method == NOISY
+                 else dict(color=f"C{i % 10}", marker=markers[i % len(markers)], markersize=4))
         ax.plot(sig, val, label="noisy input" if method == NOISY else method, **style)
     tuned = any(r["tuned"] for r in records)
     ax.set_xlabel("noise σ (0–255 scale)")
