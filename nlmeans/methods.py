@@ -12,8 +12,9 @@ Every entry of :data:`REGISTRY` is a :class:`Method`; calling it follows the con
   on the 0–255 scale where a rule depends on it.
 - ``params`` omitted: derived from σ by the method's documented rule (:attr:`Method.rule`, its docstring says
   how). :meth:`Method.grid_for` lists the small grid ``--tune`` searches (factors applied to the rule's values).
-- Color: every method treats all channels, jointly where the method allows (one weight or conductance per pixel
-  pair for NL-means, bilateral and diffusion; YCbCr or opponent colors for wavelets, BM3D and OpenCV).
+- Color: every method treats all channels, jointly where the method allows: one weight or conductance per pixel
+  pair for the NL-means family, bilateral and diffusion; YCbCr for wavelets (3 channels), opponent colors for
+  BM3D, Lab for OpenCV; Gaussian, TV and Wiener filter each channel.
 
 The names are fixed: ``gaussian``, ``anisotropic``, ``bilateral``, ``tv``, ``wiener``, ``wavelet``,
 ``nlmeans``, ``nlmeans_twostage``, ``skimage_nlm``, ``opencv_nlm`` (needs OpenCV), ``bm3d`` (needs the
@@ -87,7 +88,12 @@ class Method:
     @property
     def available(self):
         """Whether the method can run here (its optional package is installed)."""
-        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+        if self.requires is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.requires) is not None
+        except (ImportError, ValueError):  # a broken or half-imported package counts as missing
+            return False
 
     @property
     def rule_doc(self):

@@ -105,14 +105,15 @@ def method_noise_image(noisy, denoised, sigma):
     return np.clip(0.5 + diff / (4.0 * sigma), 0.0, 1.0)
 
 
-def write_plots(records, gallery, out_dir, *, crop=160):
+def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256):
     """Every plot of an evaluation into ``out_dir`` (created if needed); returns the paths written.
 
     - ``psnr_vs_sigma.png``: mean PSNR against σ per method;
     - ``montage_<image>_s<σ>.png``: the same central crop (``crop`` pixels) of the clean, noisy and every
       denoised image, with PSNRs, first seed;
-    - ``method_noise_<image>_s<σ>.png``: noisy − denoised for every method (Buades' criterion: a good
-      denoiser's method noise looks like noise, not like the image), 0.5 + diff/(4σ) on the gray scale.
+    - ``method_noise_<image>_s<σ>.png``: noisy − denoised for every method on the central ``noise_crop``
+      pixels (Buades' criterion: a good denoiser's method noise looks like noise, not like the image),
+      0.5 + diff/(4σ) on the gray scale.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +132,12 @@ def write_plots(records, gallery, out_dir, *, crop=160):
         stem = f"{_slug(image)}_s{sigma:g}"
         paths.append(montage(panels, out_dir / f"montage_{stem}.png",
                              suptitle=f"{image}, σ = {sigma:g}/255, central {size}×{size} crop"))
-        noise_panels = [(m, method_noise_image(imgs[NOISY], imgs[m], sigma / 255.0)) for m in methods]
+        ny0, nx0, nsize = crop_box(imgs["clean"].shape, noise_crop)
+        noise_panels = [(m, method_noise_image(imgs[NOISY][ny0:ny0 + nsize, nx0:nx0 + nsize],
+                                               imgs[m][ny0:ny0 + nsize, nx0:nx0 + nsize], sigma / 255.0))
+                        for m in methods]
         if noise_panels:
             paths.append(montage(noise_panels, out_dir / f"method_noise_{stem}.png",
-                                 suptitle=f"method noise (noisy − denoised), {image}, σ = {sigma:g}/255; "
-                                          "gray = 0, black/white = ∓2σ"))
+                                 suptitle=f"method noise (noisy − denoised), {image}, σ = {sigma:g}/255, central "
+                                          f"{nsize}×{nsize}; gray = 0, black/white = ∓2σ"))
     return paths
