@@ -47,11 +47,18 @@ def _images(crop):
 
 
 def _machine():
+    import subprocess
+
     import numba
 
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     return (f"{platform.machine()}, {os.cpu_count()} cores (numba threads {numba.get_num_threads()}), "
             f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
-            f"nlmeans {nlmeans.__version__}")
+            f"nlmeans {nlmeans.__version__} at commit {commit}")
 
 
 def _command():

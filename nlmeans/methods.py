@@ -11,7 +11,9 @@ Every entry of :data:`REGISTRY` is a :class:`Method`; calling it follows the con
   [0, 1], so σ = 20 on the 0–255 scale is ``20/255``); ``data_range`` (``None`` → 1.0) is only used to read σ
   on the 0–255 scale where a rule depends on it.
 - ``params`` omitted: derived from σ by the method's documented rule (:attr:`Method.rule`, its docstring says
-  how). :meth:`Method.grid_for` lists the small grid ``--tune`` searches (factors applied to the rule's values).
+  how). The baselines' rules were fitted by a coarse grid on 256×256 central crops of data/ at σ = 10, 20, 30,
+  50 (seed 0), the mean PSNR over the three images. :meth:`Method.grid_for` lists the small grid ``--tune``
+  searches (factors of the rule's float values, or integer values).
 - Color: every method treats all channels, jointly where the method allows: one weight or conductance per pixel
   pair for the NL-means family, bilateral and diffusion; YCbCr for wavelets (3 channels), opponent colors for
   BM3D, Lab for OpenCV; Gaussian, TV and Wiener filter each channel.
