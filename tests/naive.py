@@ -128,3 +128,19 @@ def nlm_video(frames, sigma, h, patch_size, search_size, temporal_radius):
     T, H, W = np.shape(frames)[:3]
     out = _nlm_3d_loops(v, v, T, H, W, 0, f, int(temporal_radius), r, 0, False, float(sigma), float(h))
     return _from_czyx(out, np.ndim(frames))
+
+def perona_malik(image, n_iter, kappa, dt):
+    """Perona-Malik diffusion in float64 with numpy, straight from the update rule.
+
+    ``image`` is (H, W) or (H, W, C). Each step: ``u += dt * sum over the 4 neighbours q of g * (u(q) - u)``,
+    ``g = exp(-mean_c (u_c(q) - u_c)**2 / kappa**2)``; the border repeats the edge pixels (zero flux).
+    """
+    u = np.asarray(image, dtype=np.float64)
+    u = u[None] if u.ndim == 2 else np.moveaxis(u, -1, 0)
+    for _ in range(n_iter):
+        p = np.pad(u, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        step = np.zeros_like(u)
+        for d in (p[:, :-2, 1:-1] - u, p[:, 2:, 1:-1] - u, p[:, 1:-1, :-2] - u, p[:, 1:-1, 2:] - u):
+            step += np.exp(-np.mean(d * d, axis=0) / kappa**2) * d
+        u = u + dt * step
+    return u[0] if np.ndim(image) == 2 else np.moveaxis(u, 0, -1)
