@@ -79,11 +79,10 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
     n_terms = guide.shape[0] * patch_size * patch_size
     a = dtype(1.0 / (n_terms * h * h))
-    b = dtype(2.0 * sigma * sigma / (h * h))
+    bb = dtype(2.0 * sigma * sigma * n_terms)
     out = np.empty(value.shape, dtype=dtype)
     _nlm_pixelwise(
-        guide_p, value_p, f, r, a, b, _config.BAND_ROWS, numba.get_num_threads(),
-        dtype is np.float32, out,
+        guide_p, value_p, f, r, a, bb, _config.band_rows(r), numba.get_num_threads(), out,
     )
     return out
 
