@@ -269,6 +269,29 @@ def bench_startup():
     return {"first_run_s": times[0], "cached_runs_s": times[1:], "second_run_s": times[1]}
 
 
+def bench_kernel_cpu(runs):
+    """CPU time (``time.process_time``) of one-thread nlmeans on 512² gray float32, P7 S21: the kernel's cost,
+    nearly immune to other processes' load, for comparing kernel versions on a busy machine."""
+    import numba
+
+    import nlmeans
+
+    clean = _images()["gray512"]
+    noisy, _ = _noisy(clean)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
+        times = []
+        for _ in range(runs):
+            t = time.process_time()
+            nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
+            times.append(time.process_time() - t)
+    finally:
+        numba.set_num_threads(before)
+    return {"min_s": min(times), "median_s": float(np.median(times)), "times_s": times}
+
+
 def _print_ratios(rat):
     print("\nratios ours / peer (median times):")
     for r in rat:
@@ -292,7 +315,11 @@ def main(argv=None):
     rows = bench_speed(args.runs, args.threads, not args.no_large)
     rat = ratios(rows)
     _print_ratios(rat)
-    result = {"machine": machine, "threads": args.threads, "runs": args.runs, "sigma_255": SIGMA_255,
+    cpu = bench_kernel_cpu(args.runs)
+    print(f"\nnlmeans 512² gray float32 P7 S21, 1 thread, CPU time: min {cpu['min_s'] * 1e3:.1f} ms, "
+          f"median {cpu['median_s'] * 1e3:.1f} ms")
+    result = {"kernel_cpu_1thread_gray512": cpu,
+              "machine": machine, "threads": args.threads, "runs": args.runs, "sigma_255": SIGMA_255,
               "patch_size": PATCH, "search_size": SEARCH, "timings": rows, "ratios": rat,
               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
               "load_average": os.getloadavg()}
