@@ -21,8 +21,9 @@ pass over a row: the guide rows of ``p`` and the accumulator rows of ``p`` and o
 stored once for all of them.
 
 The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differences: libm's ``exp`` for float64
-(the exact path) and, for float32, a degree-6 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
-added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call.
+(the exact path) and, for float32, a degree-5 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
+added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
+are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 
 Parallel structure and determinism
 ----------------------------------
@@ -33,9 +34,11 @@ image-wide sums. The running column sums restart at every band start, so a band'
 the band's rows and the image around them. Bands of even index run first, then odd ones, so no two workers add
 into the same rows at once; because the image-wide sums start at zero and receive at most two band sums per
 pixel (``a + b == b + a``), the result does not depend on the order either, nor on where the image was cut:
-a full-width strip whose first row is a multiple of ``band_rows`` and that carries enough halo rows gives its
-pixels bit-identical values to the whole image. No ``reassoc`` fast-math flag is used, so the arithmetic order
-written here is the one executed.
+a full-width strip whose first row is a multiple of ``band_rows``, cut out with at least two bands of rows above
+the rows it keeps (so that the band above a kept row is an ordinary band with real rows above it) and ``r + f``
+rows below them, gives those rows bit-identical values to the whole image
+(``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``). No ``reassoc`` fast-math flag is
+used, so the arithmetic order written here is the one executed.
 """
 
 from __future__ import annotations
