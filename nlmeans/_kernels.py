@@ -118,7 +118,11 @@ def _weight(s, aw, cw):
 
     ``(aw, cw)`` is :func:`_weight_consts` of ``(a, bb)``. float64: libm's exp (the exact path); float32:
     ``2**-min(max(s aw + cw, 0), 64)`` with ``aw = a log2(e)``, ``cw = -bb aw`` (one fused multiply-add).
+    The Python body only runs with ``NUMBA_DISABLE_JIT=1``; compiled code uses the overload below.
     """
+    if isinstance(s, np.float32):
+        return np.float32(2.0 ** -min(max(float(s) * aw + cw, 0.0), _Z_MAX))
+    return np.exp(-(max(s - cw, 0.0) * aw))
 
 
 @overload(_weight, jit_options=dict(fastmath=FASTMATH))
@@ -139,6 +143,10 @@ def _weight_impl(s, aw, cw):
 
 def _weight_consts(a, bb):
     """The constants ``(aw, cw)`` of :func:`_weight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
+    if isinstance(a, np.float32):  # Python body: NUMBA_DISABLE_JIT=1 only
+        aw = np.float32(a * np.float32(_LOG2E))
+        return aw, np.float32(-(bb * aw))
+    return a, bb
 
 
 @overload(_weight_consts, jit_options=dict(fastmath=FASTMATH))
