@@ -9,6 +9,12 @@ import os
 
 import llvmlite.binding as _llvm
 
+# numba's default threading layer (OpenMP) lets idle workers spin between parallel regions. On a machine whose
+# cores are busy with other work, spinning threads steal the time the working ones need: on 2 shared cores the
+# 512x512 kernel took 2x longer wall time with spinning than without. Passive waiting costs a futex wake-up
+# (microseconds) per region. Set only if the user has not chosen, and only effective if OpenMP is not loaded yet.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 # Contraction (FMA), no-signed-zeros, reciprocal and approximate-function flags, chosen on purpose:
 # no ``nnan``/``ninf`` so NaN checks stay valid, and no ``reassoc`` so a pixel's floating-point result does not
 # depend on where a vector loop starts: tiled and untiled runs stay bit-identical.
@@ -20,9 +26,19 @@ JIT = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 # only raises IndexError outside parallel regions, so the bounds-checked CI step sets both.
 PARALLEL_JIT = dict(JIT, parallel=os.environ.get("NLMEANS_SERIAL", "0") in ("", "0"))
 
-# Rows per band of the parallel loop: big enough to amortise the band start, small enough that a band's
-# accumulators stay in L2 over all offsets. Must be >= the search radius (the kernel enforces it).
-BAND_ROWS = 32
+# Rows per band of the parallel loop: big enough to amortise the band start (the running column sums restart
+# at every band: 2f + 1 rows of extra work per offset), small enough to give every thread several bands. 64 was
+# 4% faster than 32 on one core, both at 512 and 2048 wide (bench/README.md). Must be >= the search radius.
+BAND_ROWS = 64
+
+
+def band_rows(r):
+    """Rows per parallel band of the pixelwise kernel for search radius ``r``: ``max(BAND_ROWS, r)``.
+
+    Bands are aligned to image row 0; a tiled run is bit-identical to a whole run when every strip starts at a
+    multiple of this number (see the module docstring of :mod:`nlmeans._kernels`).
+    """
+    return max(BAND_ROWS, r, 1)
 
 # The kernels' inner loops read several arrays that LLVM cannot prove disjoint; its default budget of runtime
 # alias checks (8) makes it give up and keep the loops scalar. A larger budget lets them vectorise.

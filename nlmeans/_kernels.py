@@ -8,65 +8,167 @@ Layout conventions
 ------------------
 Images are channel-first, ``(C, H, W)``, C-contiguous, already padded by ``pad = r + f`` on each side of both
 spatial axes (``r`` the search radius, ``f`` the patch radius), so that every index in the inner loops is
-non-negative and in bounds: the loops carry no branches and vectorise over contiguous ``x``.
+non-negative and in bounds: the loops carry no branches and vectorise over contiguous ``x``. Inner loops index
+1-D row views from 0, so numba emits no negative-index wrap-around and LLVM sees plain unit-stride streams.
 
 The fast NL-means kernel follows Darbon et al. (2008): loop over the search offsets ``delta`` and, for each,
 box-filter the squared differences ``(v(p) - v(p + delta))**2`` to get every patch distance for that offset at
-once, so the cost does not grow with the patch height (running column sums) and grows only by one vector add
-per extra patch column. Weights are symmetric, ``w(p, p + delta) == w(p + delta, p)``, so each offset pair is
-visited once and updates both pixels.
+once: a running column sum over the patch rows (add the row entering, subtract the row leaving, both
+recomputed from the guide) and a sum of ``P`` neighbouring column sums. Weights are symmetric,
+``w(p, p + delta) == w(p + delta, p)``, so each offset pair is visited once and updates both pixels.
+Four (or three, see :func:`_pass_sizes`) offsets with the same ``dy`` and consecutive ``dx`` are handled in one
+pass over a row: the guide rows of ``p`` and the accumulator rows of ``p`` and of ``p + delta`` are loaded and
+stored once for all of them.
 
-Parallel structure: rows are cut into bands of ``band_rows`` rows, aligned to row 0 of the image, plus a
-"top band" for the rows above the image whose pairs reach into it. Each worker accumulates a band into private
-buffers (its own rows plus the ``r`` rows below it that its pairs reach), then adds them to the image-wide sums.
-Bands of even index run first, then odd ones, so no two workers add into the same rows at once; because the
-image-wide sums start at zero and receive at most two band sums per pixel, the result does not depend on the
-order either, nor on where the image was cut: tiled runs are bit-identical to untiled ones.
+The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differences: libm's ``exp`` for float64
+(the exact path) and, for float32, a degree-5 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
+added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
+are clamped at ``2**-64`` so that no product is a (slow) denormal number.
+
+Parallel structure and determinism
+----------------------------------
+Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
+image, plus a "top band" for the rows above the image whose pairs reach into it. Each worker accumulates a band
+into private buffers (its own rows plus the ``r`` rows below it that its pairs reach), then adds them to the
+image-wide sums. The running column sums restart at every band start, so a band's partial sums depend only on
+the band's rows and the image around them. Bands of even index run first, then odd ones, so no two workers add
+into the same rows at once; because the image-wide sums start at zero and receive at most two band sums per
+pixel (``a + b == b + a``), the result does not depend on the order either, nor on where the image was cut:
+a full-width strip whose first row is a multiple of ``band_rows``, cut out with at least two bands of rows above
+the rows it keeps (so that the band above a kept row is an ordinary band with real rows above it) and ``r + f``
+rows below them, gives those rows bit-identical values to the whole image
+(``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``). No ``reassoc`` fast-math flag is
+used, so the arithmetic order written here is the one executed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
 
-from ._config import JIT, PARALLEL_JIT
+from ._config import FASTMATH, JIT, PARALLEL_JIT
 
 # exp(-87) ~ 1.6e-38 is still a normal float32; clamping there keeps the bit trick below in range.
 _EXP_T_MAX = 87.0
+# The pixelwise float32 weight is clamped at 2**-64 ~ 5e-20 (instead of ~0): a weight that small changes no
+# result visibly (the centre weight is 1), and products w * v stay normal numbers: denormals cost ~15% on noise.
+_Z_MAX = 64.0
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int32 (a register bitcast; vectorises)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _f32_from_bits(typingctx, i):
+    """The float32 whose bits are the low 32 bits of the integer ``i``."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if i.bitwidth > 32:
+            v = builder.trunc(v, ir.IntType(32))
+        return builder.bitcast(v, ir.FloatType())
+
+    return types.float32(i), codegen
+
+
+# 1.5 * 2**23: adding it rounds a float32 in [0, 2**22) to an integer held in the low mantissa bits
+_ROUND_MAGIC = 12582912.0
+# 2**y on [-1/2, 1/2], degree 5, fitted at Chebyshev nodes: relative error 1.1e-7 (2.6e-7 in float32)
+_P2 = (1.0000000754895593, 0.6931472082513906, 0.24022107254599765, 0.05550327183698553,
+       0.009676036223935186, 0.0013400432182426376)
+
+
+@njit(**JIT)
+def _exp2_neg_f32(z):
+    """``2**-z`` for float32 ``0 <= z <= 125``, relative error < 3e-7.
+
+    ``2**-z = 2**-n * 2**y`` with ``n = round(z)`` (the magic-number add, no float/int conversion),
+    ``y = n - z`` in ``[-1/2, 1/2]``: a degree-5 polynomial for ``2**y``, then ``n`` subtracted from its exponent
+    bits. About ten vector instructions; ``np.exp`` would be a scalar libm call.
+    """
+    k = z + np.float32(_ROUND_MAGIC)
+    y = (k - np.float32(_ROUND_MAGIC)) - z
+    p = np.float32(_P2[5])
+    p = p * y + np.float32(_P2[4])
+    p = p * y + np.float32(_P2[3])
+    p = p * y + np.float32(_P2[2])
+    p = p * y + np.float32(_P2[1])
+    p = p * y + np.float32(_P2[0])
+    # the low bits of k are n; shifted by 23 the magic's own bits fall off the top
+    return _f32_from_bits(_f32_bits(p) - (_f32_bits(k) << np.int32(23)))
+
+
+def _weight(s, aw, cw):
+    """NL-means weight from a box sum ``s`` of squared differences: ``exp(-max(s - bb, 0) * a)``.
+
+    ``(aw, cw)`` is :func:`_weight_consts` of ``(a, bb)``. float64: libm's exp (the exact path); float32:
+    ``2**-min(max(s aw + cw, 0), 64)`` with ``aw = a log2(e)``, ``cw = -bb aw`` (one fused multiply-add).
+    The Python body only runs with ``NUMBA_DISABLE_JIT=1``; compiled code uses the overload below.
+    """
+    if isinstance(s, np.float32):
+        return np.float32(2.0 ** -min(max(float(s) * aw + cw, 0.0), _Z_MAX))
+    return np.exp(-(max(s - cw, 0.0) * aw))
+
+
+@overload(_weight, jit_options=dict(fastmath=FASTMATH))
+def _weight_impl(s, aw, cw):
+    if s == types.float32:
+
+        def impl(s, aw, cw):
+            z = min(max(s * aw + cw, np.float32(0.0)), np.float32(_Z_MAX))
+            return _exp2_neg_f32(z)
+
+        return impl
+
+    def impl(s, aw, cw):  # noqa: F811 - the float64 (exact) branch
+        return np.exp(-(max(s - cw, 0.0) * aw))
+
+    return impl
+
+
+def _weight_consts(a, bb):
+    """The constants ``(aw, cw)`` of :func:`_weight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
+    if isinstance(a, np.float32):  # Python body: NUMBA_DISABLE_JIT=1 only
+        aw = np.float32(a * np.float32(_LOG2E))
+        return aw, np.float32(-(bb * aw))
+    return a, bb
+
+
+@overload(_weight_consts, jit_options=dict(fastmath=FASTMATH))
+def _weight_consts_impl(a, bb):
+    if a == types.float32:
+
+        def impl(a, bb):
+            aw = np.float32(a * np.float32(_LOG2E))
+            return aw, np.float32(-(bb * aw))
+
+        return impl
+    return lambda a, bb: (a, bb)
 
 
 @njit(**JIT)
 def _exp_neg_f32(t, w, ibuf, lo, hi):
     """``w[x] = exp(-t[x])`` for ``x`` in ``[lo, hi)``, ``t >= 0``, float32, relative error < 3e-7.
 
-    ``exp(-t) = 2**-n * 2**-g`` with ``n = round(t log2 e)`` and ``|g| <= 1/2``: a degree-6 Taylor polynomial for
-    ``2**-g`` and the exponent bits for ``2**-n``. ``np.exp`` is a scalar call in numba; this vectorises.
+    The polynomial and bit trick of :func:`_exp2_neg_f32`; ``ibuf`` is no longer needed (kept for callers).
     """
-    fbuf = ibuf.view(np.float32)
     for x in range(lo, hi):
-        z = min(t[x], np.float32(_EXP_T_MAX)) * np.float32(1.4426950408889634)
-        n = np.int32(z + np.float32(0.5))
-        y = (np.float32(n) - z) * np.float32(0.6931471805599453)
-        p = np.float32(1.0) + y * (
-            np.float32(1.0)
-            + y
-            * (
-                np.float32(0.5)
-                + y
-                * (
-                    np.float32(1.0 / 6.0)
-                    + y
-                    * (
-                        np.float32(1.0 / 24.0)
-                        + y * (np.float32(1.0 / 120.0) + y * np.float32(1.0 / 720.0))
-                    )
-                )
-            )
-        )
-        w[x] = p
-        ibuf[x] = (np.int32(127) - n) << 23
-    for x in range(lo, hi):
-        w[x] = w[x] * fbuf[x]
+        w[x] = _exp2_neg_f32(np.float32(min(t[x], _EXP_T_MAX)) * np.float32(_LOG2E))
 
 
 @njit(**JIT)
@@ -89,73 +191,285 @@ def _squared_diff_row(guide, gy, qy, dx, lo, hi, d):
 
 
 @njit(**JIT)
-def _band_pixelwise(
-    guide, value, b0, b1, H, W, f, r, a, b, fast_exp, acc, wsum, colsum, ring, d, t, w, ibuf
-):
+def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs):
+    """``cs[x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``."""
+    for x in range(n):
+        cs[x] = 0
+    for c in range(guide.shape[0]):
+        for k in range(P):
+            gp = guide[c, gy0 + k, lo:]
+            gq = guide[c, gy0 + k + dy, lo + dx:]
+            for x in range(n):
+                e = gp[x] - gq[x]
+                cs[x] += e * e
+
+
+@njit(**JIT)
+def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
+    """Slide the running column sums one row down: add guide row ``gnew``'s term, subtract row ``gold``'s."""
+    for c in range(guide.shape[0]):
+        pn = guide[c, gnew, lo:]
+        qn = guide[c, gnew + dy, lo + dx:]
+        po = guide[c, gold, lo:]
+        qo = guide[c, gold + dy, lo + dx:]
+        for x in range(n):
+            e = pn[x] - qn[x]
+            o = po[x] - qo[x]
+            cs[x] += e * e - o * o
+
+
+@njit(**JIT)
+def _weights_row(cs, P, aw, cw, n, w):
+    """``w[x] = _weight(cs[x] + ... + cs[x + P - 1])`` for ``x`` in ``[0, n)``: the horizontal box sum, fused."""
+    if P == 3:
+        for x in range(n):
+            w[x] = _weight((cs[x] + cs[x + 1]) + cs[x + 2], aw, cw)
+    elif P == 5:
+        for x in range(n):
+            w[x] = _weight(((cs[x] + cs[x + 1]) + (cs[x + 2] + cs[x + 3])) + cs[x + 4], aw, cw)
+    elif P == 7:
+        for x in range(n):
+            s = ((cs[x] + cs[x + 1]) + (cs[x + 2] + cs[x + 3])) + ((cs[x + 4] + cs[x + 5]) + cs[x + 6])
+            w[x] = _weight(s, aw, cw)
+    else:
+        for x in range(n):
+            w[x] = cs[x]
+        for k in range(1, P):
+            c = cs[k:]
+            for x in range(n):
+                w[x] += c[x]
+        for x in range(n):
+            w[x] = _weight(w[x], aw, cw)
+
+
+@njit(**JIT)
+def _weights_row2(ca, cb, P, aw, cw, n, wa, wb):
+    """:func:`_weights_row` for two offsets in one loop: two independent chains, so the core overlaps them."""
+    if P == 5:
+        for x in range(n):
+            sa = ((ca[x] + ca[x + 1]) + (ca[x + 2] + ca[x + 3])) + ca[x + 4]
+            sb = ((cb[x] + cb[x + 1]) + (cb[x + 2] + cb[x + 3])) + cb[x + 4]
+            wa[x] = _weight(sa, aw, cw)
+            wb[x] = _weight(sb, aw, cw)
+    elif P == 7:
+        for x in range(n):
+            sa = ((ca[x] + ca[x + 1]) + (ca[x + 2] + ca[x + 3])) + ((ca[x + 4] + ca[x + 5]) + ca[x + 6])
+            sb = ((cb[x] + cb[x + 1]) + (cb[x + 2] + cb[x + 3])) + ((cb[x + 4] + cb[x + 5]) + cb[x + 6])
+            wa[x] = _weight(sa, aw, cw)
+            wb[x] = _weight(sb, aw, cw)
+    else:
+        _weights_row(ca, P, aw, cw, n, wa)
+        _weights_row(cb, P, aw, cw, n, wb)
+
+
+@njit(**JIT)
+def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
+    """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``)."""
+    c0 = cs[0]
+    c1 = cs[1]
+    c2 = cs[2]
+    c3 = cs[3]
+    for c in range(guide.shape[0]):
+        pn = guide[c, gnew, lo:]
+        po = guide[c, gold, lo:]
+        qn = guide[c, gnew + dy, lo + d0:]
+        qo = guide[c, gold + dy, lo + d0:]
+        for x in range(n):
+            a = pn[x]
+            b = po[x]
+            e0 = a - qn[x]
+            e1 = a - qn[x + 1]
+            e2 = a - qn[x + 2]
+            e3 = a - qn[x + 3]
+            o0 = b - qo[x]
+            o1 = b - qo[x + 1]
+            o2 = b - qo[x + 2]
+            o3 = b - qo[x + 3]
+            c0[x] += e0 * e0 - o0 * o0
+            c1[x] += e1 * e1 - o1 * o1
+            c2[x] += e2 * e2 - o2 * o2
+            c3[x] += e3 * e3 - o3 * o3
+
+
+@njit(**JIT)
+def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs):
+    """:func:`_colsum_slide` for the three offsets ``dx = d0 .. d0 + 2`` in one loop (rows ``cs[0 .. 2]``)."""
+    c0 = cs[0]
+    c1 = cs[1]
+    c2 = cs[2]
+    for c in range(guide.shape[0]):
+        pn = guide[c, gnew, lo:]
+        po = guide[c, gold, lo:]
+        qn = guide[c, gnew + dy, lo + d0:]
+        qo = guide[c, gold + dy, lo + d0:]
+        for x in range(n):
+            a = pn[x]
+            b = po[x]
+            e0 = a - qn[x]
+            e1 = a - qn[x + 1]
+            e2 = a - qn[x + 2]
+            o0 = b - qo[x]
+            o1 = b - qo[x + 1]
+            o2 = b - qo[x + 2]
+            c0[x] += e0 * e0 - o0 * o0
+            c1[x] += e1 * e1 - o1 * o1
+            c2[x] += e2 * e2 - o2 * o2
+
+
+@njit(**JIT)
+def _accumulate4(value, vrow, v0, v1, v2, v3, w0, w1, w2, w3, acc, wsum, ly, W):
+    """``acc[c, ly, x] += sum_k w_k[x] value[c, vrow, v_k + x]`` and ``wsum[ly, x] += sum_k w_k[x]``, 4 offsets.
+
+    One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop.
+    """
+    ws = wsum[ly]
+    for c in range(value.shape[0]):
+        a0 = value[c, vrow, v0:]
+        a1 = value[c, vrow, v1:]
+        a2 = value[c, vrow, v2:]
+        a3 = value[c, vrow, v3:]
+        ac = acc[c, ly]
+        if c == 0:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x] + w3[x] * a3[x]
+                ws[x] += (w0[x] + w1[x]) + (w2[x] + w3[x])
+        else:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x] + w3[x] * a3[x]
+
+
+@njit(**JIT)
+def _accumulate3(value, vrow, v0, v1, v2, w0, w1, w2, acc, wsum, ly, W):
+    """:func:`_accumulate4` for three offsets."""
+    ws = wsum[ly]
+    for c in range(value.shape[0]):
+        a0 = value[c, vrow, v0:]
+        a1 = value[c, vrow, v1:]
+        a2 = value[c, vrow, v2:]
+        ac = acc[c, ly]
+        if c == 0:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x]
+                ws[x] += (w0[x] + w1[x]) + w2[x]
+        else:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x]
+
+
+@njit(**JIT)
+def _accumulate1(value, vrow, v0, w0, acc, wsum, ly, W):
+    """:func:`_accumulate4` for one offset."""
+    ws = wsum[ly]
+    for c in range(value.shape[0]):
+        a0 = value[c, vrow, v0:]
+        ac = acc[c, ly]
+        if c == 0:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x]
+                ws[x] += w0[x]
+        else:
+            for x in range(W):
+                ac[x] += w0[x] * a0[x]
+
+
+@njit(**JIT)
+def _pass_sizes(n_dx, r):
+    """How the ``n_dx`` offsets of one ``dy`` are cut into passes: ``(n4, n3, n1)`` passes of 4, 3 and 1.
+
+    As many passes of 4 as possible, then passes of 3 instead of single offsets. A pass of ``k`` offsets needs
+    ``r >= k - 1`` to stay inside the padding.
+    """
+    if r < 3:
+        return 0, 0, n_dx
+    n3 = (4 - n_dx % 4) % 4
+    if 3 * n3 > n_dx:
+        n3 = 0
+    n4 = (n_dx - 3 * n3) // 4
+    return n4, n3, n_dx - 4 * n4 - 3 * n3
+
+
+@njit(**JIT)
+def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt):
     """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
 
-    Private sums: ``acc[c, y - b0, x + pad]`` and ``wsum[y - b0, x + pad]`` for pixel ``(y, x)``; they cover
-    rows ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the
-    image, which only contribute through their partner ``p + delta``).
+    Private sums: ``acc[c, y - b0, x]`` and ``wsum[y - b0, x]`` for image pixel ``(y, x)``; they cover rows
+    ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the image,
+    which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad)`` work
+    rows: running column sums and weights of the (up to four) offsets of one pass.
     """
     pad = r + f
     P = 2 * f + 1
-    zero = a - a
     for dy in range(0, r + 1):
         ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
         if ys >= b1:
             continue
         dx_first = 1 if dy == 0 else -r
-        for dx in range(dx_first, r + 1):
-            # columns of p (padded coordinates) such that p or p + delta lies inside the image
-            xs = pad + min(0, -dx)
-            xe = pad + max(W, W - dx)
+        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
+        for g in range(n4 + n3 + n1):
+            if g < n4:
+                d0 = dx_first + 4 * g
+                nk = 4
+            elif g < n4 + n3:
+                d0 = dx_first + 4 * n4 + 3 * (g - n4)
+                nk = 3
+            else:
+                d0 = dx_first + 4 * n4 + 3 * n3 + (g - n4 - n3)
+                nk = 1
+            d1 = d0 + nk - 1
+            # columns (padded) of the pixels p whose weights are needed: p in the image, or p + delta in it
+            xs = pad - max(d1, 0)
+            xe = pad + W - min(d0, 0)
+            n = xe - xs
             lo = xs - f
-            hi = xe + f
-            # running column sums of d over the 2f+1 rows around p's row: start at row ys
-            for x in range(lo, hi):
-                colsum[x] = zero
-            for k in range(P):
-                gy = ys - f + k + pad
-                _squared_diff_row(guide, gy, gy + dy, dx, lo, hi, d)
-                for x in range(lo, hi):
-                    ring[k, x] = d[x]
-                    colsum[x] += d[x]
+            for k in range(nk):
+                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs[k])
             for y in range(ys, b1):
-                if y > ys:
-                    slot = (y - ys - 1) % P
-                    gy = y + f + pad
-                    _squared_diff_row(guide, gy, gy + dy, dx, lo, hi, d)
-                    for x in range(lo, hi):
-                        colsum[x] += d[x] - ring[slot, x]
-                        ring[slot, x] = d[x]
-                # patch distance -> corrected, scaled distance t = max(d2 - 2 sigma^2, 0) / h^2
-                for x in range(xs, xe):
-                    t[x] = colsum[x - f]
-                for k in range(1, P):
-                    for x in range(xs, xe):
-                        t[x] += colsum[x - f + k]
-                for x in range(xs, xe):
-                    t[x] = max(t[x] * a - b, zero)
-                if fast_exp:
-                    _exp_neg_f32(t, w, ibuf, xs, xe)
+                gnew = y + pad + f
+                gold = gnew - P
+                if nk == 4:
+                    if y > ys:
+                        _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                    _weights_row2(cs[0], cs[1], P, aw, cw, n, wt[0], wt[1])
+                    _weights_row2(cs[2], cs[3], P, aw, cw, n, wt[2], wt[3])
+                elif nk == 3:
+                    if y > ys:
+                        _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                    _weights_row2(cs[0], cs[1], P, aw, cw, n, wt[0], wt[1])
+                    _weights_row(cs[2], P, aw, cw, n, wt[2])
                 else:
-                    _exp_neg_exact(t, w, xs, xe)
+                    if y > ys:
+                        _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs[0])
+                    _weights_row(cs[0], P, aw, cw, n, wt[0])
                 ly = y - b0
                 vy = y + pad
-                for c in range(value.shape[0]):
-                    for x in range(xs, xe):
-                        acc[c, ly, x] += w[x] * value[c, vy + dy, x + dx]
-                    for x in range(xs, xe):
-                        acc[c, ly + dy, x + dx] += w[x] * value[c, vy, x]
-                for x in range(xs, xe):
-                    wsum[ly, x] += w[x]
-                for x in range(xs, xe):
-                    wsum[ly + dy, x + dx] += w[x]
+                # p = (y, x) in the image takes q = p + delta: weights of p at wt[k, pad - xs + x]
+                if y >= 0:
+                    o = pad - xs
+                    v = pad + d0
+                    if nk == 4:
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt[0, o:], wt[1, o:], wt[2, o:],
+                                     wt[3, o:], acc, wsum, ly, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt[0, o:], wt[1, o:], wt[2, o:],
+                                     acc, wsum, ly, W)
+                    else:
+                        _accumulate1(value, vy + dy, v, wt[0, o:], acc, wsum, ly, W)
+                # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
+                if y + dy < H:
+                    o = pad - d0 - xs
+                    v = pad - d0
+                    if nk == 4:
+                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt[0, o:], wt[1, o - 1:], wt[2, o - 2:],
+                                     wt[3, o - 3:], acc, wsum, ly + dy, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy, v, v - 1, v - 2, wt[0, o:], wt[1, o - 1:], wt[2, o - 2:],
+                                     acc, wsum, ly + dy, W)
+                    else:
+                        _accumulate1(value, vy, v, wt[0, o:], acc, wsum, ly + dy, W)
 
 
 @njit(**PARALLEL_JIT)
-def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out):
+def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, n_threads, out):
     """Pixelwise NL-means, fast path.
 
     Parameters
@@ -163,11 +477,11 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
     guide : (Cg, H + 2 pad, W + 2 pad) float array, padded; patch distances are computed on it.
     value : (Cv, H + 2 pad, W + 2 pad) float array of the same dtype, padded; the values averaged.
     f, r : patch and search radius; ``pad = r + f``.
-    a, b : ``t = max(S * a - b, 0)`` with S the box sum of squared differences, i.e.
-        ``a = 1 / (Cg P^2 h^2)``, ``b = 2 sigma^2 / h^2``; same dtype as the arrays.
-    band_rows : rows per parallel band, >= r.
+    a, bb : weight ``exp(-max(S - bb, 0) * a)`` with S the box sum of squared differences over the patch and
+        the guide's channels, i.e. ``a = 1 / (Cg P^2 h^2)``, ``bb = 2 sigma^2 Cg P^2``; same dtype as the arrays.
+        float32 arrays use the fast exponential, float64 libm's.
+    band_rows : rows per parallel band (:func:`nlmeans._config.band_rows`), >= r.
     n_threads : number of workers (numba's thread count; passed in, so the kernel can be cached).
-    fast_exp : use the vectorised float32 exponential (float32 path) instead of libm's.
     out : (Cv, H, W) result.
     """
     pad = r + f
@@ -176,6 +490,7 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
     Cv = value.shape[0]
     Wp = W + 2 * pad
     B = max(band_rows, r, 1)
+    aw, cw = _weight_consts(a, bb)
     n_img_bands = (H + B - 1) // B
     n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
     gsum = np.zeros((Cv, H, W), dtype=out.dtype)
@@ -184,14 +499,10 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
     for phase in range(2):
         n_phase = (n_bands - phase + 1) // 2
         for worker in prange(n_workers):
-            acc = np.empty((Cv, B + r, Wp), dtype=out.dtype)
-            wsum = np.empty((B + r, Wp), dtype=out.dtype)
-            colsum = np.empty(Wp, dtype=out.dtype)
-            ring = np.empty((2 * f + 1, Wp), dtype=out.dtype)
-            d = np.empty(Wp, dtype=out.dtype)
-            t = np.empty(Wp, dtype=out.dtype)
-            w = np.empty(Wp, dtype=out.dtype)
-            ibuf = np.empty(Wp, dtype=np.int32)
+            acc = np.empty((Cv, B + r, W), dtype=out.dtype)
+            wsum = np.empty((B + r, W), dtype=out.dtype)
+            cs = np.empty((4, Wp), dtype=out.dtype)
+            wt = np.empty((4, Wp), dtype=out.dtype)
             for j in range(worker, n_phase, n_workers):
                 band = phase + 2 * j
                 if band == 0:
@@ -202,10 +513,7 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
                     b1 = min(b0 + B, H)
                 acc[:] = 0
                 wsum[:] = 0
-                _band_pixelwise(
-                    guide, value, b0, b1, H, W, f, r, a, b, fast_exp,
-                    acc, wsum, colsum, ring, d, t, w, ibuf,
-                )
+                _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                 # add the band's private sums into the image-wide ones (rows [b0, b1 + r) inside the image)
                 for ly in range(b1 - b0 + r):
                     y = b0 + ly
@@ -213,9 +521,9 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
                         continue
                     for c in range(Cv):
                         for x in range(W):
-                            gsum[c, y, x] += acc[c, ly, x + pad]
+                            gsum[c, y, x] += acc[c, ly, x]
                     for x in range(W):
-                        gw[y, x] += wsum[ly, x + pad]
+                        gw[y, x] += wsum[ly, x]
     # the centre pixel q = p has weight exp(0) = 1
     for y in prange(H):
         for c in range(Cv):

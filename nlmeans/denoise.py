@@ -67,18 +67,21 @@ def _default_size(preset_size, limit):
 
 
 def weight_constants(n_terms, sigma, h, dtype):
-    """``(a, b)`` with ``t = max(S a - b, 0) = max(d² - 2σ², 0) / h²`` for a box sum S of ``n_terms`` squares.
+    """``(a, bb)`` with ``t = max(S - bb, 0) * a = max(d² - 2σ², 0) / h²`` for a box sum S of ``n_terms``
+    squares: ``a = 1 / (n h²)``, ``bb = 2 σ² n``.
 
-    Computed as ``a = (1/h)² / n`` and ``b = 2 (σ/h)²`` and clamped to finite values, so extreme but valid
-    σ and h (1e-300, 1e300) never produce inf·0 or inf − inf (NaN) in the kernel: they give the limits
-    (no averaging, or plain averaging) instead.
+    Computed in float64 as ``(1/h)² / n`` and clamped (``a, bb <= 1e30`` and ``a * bb <= 1e30``), so extreme
+    but valid σ and h (1e-300 ... 1e300) never produce inf·0 or inf − inf (NaN) in the kernel, float32
+    included; inside those bounds the constants are exact.
     """
-    big = float(np.finfo(dtype).max) / 4
+    cap = 1e30
     inv_h = 1.0 / np.float64(h)
-    with np.errstate(over="ignore"):
-        a = min(float(inv_h * inv_h / n_terms), big)
-        b = min(float(2.0 * (np.float64(sigma) * inv_h) ** 2), big)
-    return dtype(a), dtype(b)
+    with np.errstate(over="ignore", under="ignore"):
+        a = min(float(inv_h * inv_h / n_terms), cap)
+        bb = min(float(2.0 * np.float64(sigma) ** 2 * n_terms), cap)
+    if a * bb > cap:
+        bb = cap / a
+    return dtype(a), dtype(bb)
 
 
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
@@ -93,11 +96,10 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     pad = ((0, 0), (r + f, r + f), (r + f, r + f))
     value_p = np.pad(value, pad, mode="reflect")
     guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
-    a, b = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
+    a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
     out = np.empty(value.shape, dtype=dtype)
     _nlm_pixelwise(
-        guide_p, value_p, f, r, a, b, _config.BAND_ROWS, numba.get_num_threads(),
-        dtype is np.float32, out,
+        guide_p, value_p, f, r, a, bb, _config.band_rows(r), numba.get_num_threads(), out,
     )
     return out
 

@@ -46,9 +46,7 @@ STRIP_VALUES = 1 << 24
 
 def band_rows(search_size):
     """Rows per band of the 2-D kernel for this search size (the kernel's ``max(band_rows, r, 1)``)."""
-    band = _config.BAND_ROWS
-    band = band(search_size) if callable(band) else band
-    return max(int(band), search_size // 2, 1)
+    return _config.band_rows(search_size // 2)
 
 
 @dataclass(frozen=True)

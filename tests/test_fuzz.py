@@ -115,3 +115,33 @@ def test_metrics(img, seed, data_range):
             assert str(exc).strip()
             continue
         assert isinstance(v, float) and (np.isfinite(v) or v == float("inf"))
+
+
+# The baselines registry: fast, always-available methods (bm3d is minutes per example; opencv/skimage NLM
+# are peers, fuzzed through the same wrapper).
+from nlmeans.methods import REGISTRY  # noqa: E402
+
+FUZZ_METHODS = sorted(name for name, m in REGISTRY.items() if m.available and name != "bm3d")
+
+
+@given(images(max_side=16), st.sampled_from(FUZZ_METHODS), maybe_scale)
+def test_baselines(img, name, sigma):
+    image, axis = img
+    _ok_or_clear_error(lambda: REGISTRY[name](image, sigma, channel_axis=axis), image.shape, image.dtype)
+
+
+@given(images(max_side=16), st.lists(st.sampled_from([0.0, 1.0, 20.0, 300.0, -5.0]), min_size=1, max_size=2),
+       st.sampled_from(["gaussian", "tv", "nlmeans", "wavelet,anisotropic", "nope"]), st.booleans())
+def test_evaluate(img, sigmas, methods, tune):
+    image, axis = img
+    if axis == 0:
+        image = np.moveaxis(image, 0, -1)  # evaluate takes channels last
+    try:
+        records = nlmeans.evaluate(image, sigmas, methods=methods, seeds=1, tune=tune)
+    except (ValueError, TypeError) as exc:
+        assert str(exc).strip()
+        return
+    assert records
+    for rec in records:
+        assert {"image", "sigma", "seed", "method", "psnr", "ssim", "seconds", "params"} <= set(rec)
+        assert isinstance(rec["psnr"], float) and not np.isnan(rec["psnr"])

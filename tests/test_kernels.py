@@ -71,3 +71,19 @@ def test_reference_is_not_trivial(rng):
     np.testing.assert_allclose(nlm_pixelwise(flat, 0.1, 0.1, 3, 5), flat, rtol=1e-12)
     noisy = 0.5 + rng.normal(0, 0.1, (20, 20))
     assert nlm_pixelwise(noisy, 0.1, 0.2, 3, 7).std() < 0.5 * noisy.std()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("patch,search", [(3, 7), (5, 11), (7, 21)])
+def test_strips_aligned_to_bands_are_bit_identical(rng, dtype, patch, search):
+    """A full-width strip starting at a multiple of band_rows, with a halo of two bands above the rows kept,
+    gives those rows exactly the values of the whole-image run (what tiling relies on)."""
+    from nlmeans._config import band_rows
+
+    B = band_rows(search // 2)
+    image = rng.random((1, 4 * B + 5, 23)).astype(dtype)
+    whole = nlmeans_chw(image, image, 0.1, 0.15, patch, search)
+    start = B  # strip begins at a band boundary; rows kept from start + 2B
+    strip = np.ascontiguousarray(image[:, start:])
+    part = nlmeans_chw(strip, strip, 0.1, 0.15, patch, search)
+    np.testing.assert_array_equal(part[:, 2 * B:], whole[:, start + 2 * B:])

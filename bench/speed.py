@@ -1,0 +1,345 @@
+"""Speed of nlmeans against OpenCV and scikit-image, side by side in one process.
+
+Run from the repository root (needs the ``bench`` extra: opencv-python-headless, scikit-image)::
+
+    python bench/speed.py                 # full run, writes bench/results/speed.json
+    python bench/speed.py --runs 7 --no-large --no-memory --no-startup   # quicker
+
+Every method gets the same number of threads (all cores, or ``--threads``), one warm-up call, then the median of
+``--runs`` timed calls (wall clock, ``time.perf_counter``). Images: ``data/camera.png`` (512×512 gray), the same
+upscaled to 2048×2048, and ``data/astronaut.png`` (512×512 color), with Gaussian noise σ = 20/255 (seed 0);
+PSNR against the clean image. Ratios are ours / peer (below 1: we are faster).
+
+Besides the timings it measures (each in a fresh subprocess):
+
+- peak memory (RSS) of denoising a 4096×4096 gray float32 image, against the budget "input + 6 image-sized
+  float32 buffers + per-thread tiles";
+- start-up: ``nlmeans denoise`` of a 512×512 PNG end to end, with an empty numba cache (compile time) and again
+  (cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a source tree without installing
+    sys.path.insert(0, str(ROOT))
+SIGMA_255 = 20.0
+PATCH, SEARCH = 7, 21
+
+
+def _machine():
+    """CPU model, core count and whether AVX-512 is there (from /proc/cpuinfo on Linux)."""
+    model, flags = platform.processor() or "unknown", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("unknown", "x86_64", ""):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = line
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "avx512f": " avx512f" in flags,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _timed(fn, runs):
+    """Median and all wall times of ``runs`` calls after one warm-up call; returns (median_s, times, result)."""
+    out = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), times, out
+
+
+def _images():
+    from skimage.transform import resize
+
+    from nlmeans.io import read_image
+
+    camera = read_image(ROOT / "data" / "camera.png").data.astype(np.float32) / 255
+    astronaut = read_image(ROOT / "data" / "astronaut.png").data[..., :3].astype(np.float32) / 255
+    large = resize(camera, (2048, 2048), order=1, anti_aliasing=False).astype(np.float32)
+    return {"gray512": camera, "gray2048": large, "color512": astronaut}
+
+
+def _noisy(clean, seed=0):
+    """Noisy float32 (not clipped, exact Gaussian) and its uint8 version (clipped, rounded)."""
+    rng = np.random.default_rng(seed)
+    noisy = (clean + rng.normal(0, SIGMA_255 / 255, clean.shape)).astype(np.float32)
+    u8 = np.clip(np.round(noisy * 255), 0, 255).astype(np.uint8)
+    return noisy, u8
+
+
+def _to_unit(x):
+    return x.astype(np.float32) / 255 if x.dtype == np.uint8 else x
+
+
+def _tune_opencv_h(noisy_u8, clean, color):
+    """OpenCV's h (0–255 scale, hColor = h for color) that gives the best PSNR, on a grid around σ."""
+    import cv2
+
+    from nlmeans import psnr
+
+    best = None
+    for k in (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3):
+        h = k * SIGMA_255
+        if color:
+            out = cv2.fastNlMeansDenoisingColored(noisy_u8, None, h, h, PATCH, SEARCH)
+        else:
+            out = cv2.fastNlMeansDenoising(noisy_u8, None, h, PATCH, SEARCH)
+        p = psnr(clean, _to_unit(out))
+        if best is None or p > best[1]:
+            best = (h, p)
+    return best[0]
+
+
+def _tune_ours_h(noisy, clean, axis):
+    """Our h (float scale) at patch 7, search 21 that gives the best PSNR, on a grid of multiples of σ."""
+    import nlmeans
+
+    sigma = SIGMA_255 / 255
+    best = None
+    for k in (0.4, 0.5, 0.6, 0.7, 0.8):
+        out = nlmeans.denoise(noisy, sigma, h=k * sigma, patch_size=PATCH, search_size=SEARCH, channel_axis=axis)
+        p = nlmeans.psnr(clean, out)
+        if best is None or p > best[1]:
+            best = (k * sigma, p)
+    return best[0]
+
+
+def _cases(noisy, u8, axis, h_cv, h_ours, sigma):
+    """The timed calls for one image: ours (P7 S21 float32 and uint8, and defaults), OpenCV, scikit-image."""
+    import cv2
+    from skimage.restoration import denoise_nl_means
+
+    import nlmeans
+
+    cases = {
+        "nlmeans float32 (P7 S21)": lambda: nlmeans.denoise(
+            noisy, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis),
+        "nlmeans uint8 (P7 S21)": lambda: nlmeans.denoise(
+            u8, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis),
+        "nlmeans float32 (defaults)": lambda: nlmeans.denoise(noisy, sigma, channel_axis=axis),
+    }
+    if axis is not None:
+        cases["OpenCV fastNlMeansDenoisingColored (uint8)"] = lambda: cv2.fastNlMeansDenoisingColored(
+            u8, None, h_cv, h_cv, PATCH, SEARCH)
+    else:
+        cases["OpenCV fastNlMeansDenoising (uint8)"] = lambda: cv2.fastNlMeansDenoising(
+            u8, None, h_cv, PATCH, SEARCH)
+    cases["scikit-image denoise_nl_means fast_mode"] = lambda: denoise_nl_means(
+        noisy, patch_size=PATCH, patch_distance=SEARCH // 2, h=0.8 * sigma, sigma=sigma, fast_mode=True,
+        channel_axis=axis)
+    return cases
+
+
+def bench_speed(runs, threads, large):
+    import cv2
+    import numba
+
+    from nlmeans import psnr
+
+    numba.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    images = _images()
+    if not large:
+        images.pop("gray2048")
+    sigma = SIGMA_255 / 255
+    rows = []
+    tuned = {}  # h of OpenCV and ours, tuned on the 512×512 images (the 2048² gray one reuses the gray values)
+    for name, clean in images.items():
+        color = clean.ndim == 3
+        axis = -1 if color else None
+        noisy, u8 = _noisy(clean)
+        if color not in tuned:
+            tuned[color] = (_tune_opencv_h(u8, clean, color), _tune_ours_h(noisy, clean, axis))
+        h_cv, h_ours = tuned[color]
+        cases = _cases(noisy, u8, axis, h_cv, h_ours, sigma)
+        for method, fn in cases.items():
+            med, times, out = _timed(fn, runs)
+            rows.append({
+                "image": name, "shape": list(clean.shape), "method": method, "median_s": med,
+                "times_s": times, "psnr": float(psnr(clean, _to_unit(np.asarray(out)))),
+            })
+            print(f"  {name:9s} {method:42s} {med * 1e3:9.1f} ms  PSNR {rows[-1]['psnr']:.2f} dB", flush=True)
+        print(f"  {name:9s} h (best PSNR on a grid): OpenCV {h_cv:.1f}/255, ours {255 * h_ours:.1f}/255; "
+              f"scikit-image h = 0.8σ", flush=True)
+        for row in rows:
+            if row["image"] == name:
+                row["h_255"] = (h_cv if row["method"].startswith("OpenCV") else 255 * h_ours
+                                if "(P7 S21)" in row["method"] else None)
+    return rows
+
+
+def ratios(rows):
+    """ours / peer for every image: ours float32 and uint8 (P7 S21) against OpenCV and scikit-image."""
+    out = []
+    by = {(r["image"], r["method"]): r for r in rows}
+    for image in dict.fromkeys(r["image"] for r in rows):
+        peers = [m for (i, m) in by if i == image and not m.startswith("nlmeans")]
+        for ours in ("nlmeans float32 (P7 S21)", "nlmeans uint8 (P7 S21)"):
+            for peer in peers:
+                a, b = by[(image, ours)], by[(image, peer)]
+                out.append({"image": image, "ours": ours, "peer": peer,
+                            "ratio": a["median_s"] / b["median_s"], "psnr_ours": a["psnr"],
+                            "psnr_peer": b["psnr"]})
+    return out
+
+
+_MEMORY_CHILD = textwrap.dedent("""
+    import json, sys, numpy as np, numba
+    numba.set_num_threads(int(sys.argv[1]))
+    import nlmeans
+    from nlmeans._config import band_rows
+
+    def status(key):  # kB lines of /proc/self/status, in bytes
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+
+    nlmeans.denoise(np.zeros((64, 64), np.float32), 0.1, patch_size=7, search_size=21)  # compile / load
+    n = 4096
+    img = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to the current RSS
+        fh.write("5")
+    base = status("VmRSS")
+    out = nlmeans.denoise(img, 0.08, patch_size=7, search_size=21)
+    peak = status("VmHWM")
+    r, f = 10, 3
+    B, Wp = band_rows(r), n + 2 * (r + f)
+    tiles = numba.get_num_threads() * 4 * ((B + r) * n * 2 + 8 * Wp)
+    print(json.dumps({"baseline_bytes": base, "peak_bytes": peak, "image_bytes": img.nbytes,
+                      "tile_bytes": tiles}))
+""")
+
+
+def bench_memory(threads):
+    """Peak RSS of denoising a 4096² float32 image in a fresh process, minus the RSS with the input made.
+
+    Linux only: the peak (VmHWM) is reset through /proc/self/clear_refs once the input exists, so the numba
+    compilation or cache loading before it does not count.
+    """
+    res = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(threads)], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    m = json.loads(res.stdout.strip().splitlines()[-1])
+    m["extra_bytes"] = m["peak_bytes"] - m["baseline_bytes"]
+    m["budget_bytes"] = 6 * m["image_bytes"] + m["tile_bytes"]
+    m["within_budget"] = m["extra_bytes"] <= m["budget_bytes"]
+    return m
+
+
+def bench_startup():
+    """Wall time of ``nlmeans denoise`` on a 512×512 PNG: empty numba cache (compiles), then cached."""
+    from nlmeans.io import read_image, write_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clean = read_image(ROOT / "data" / "camera.png").data
+        noisy = np.clip(clean + np.random.default_rng(0).normal(0, SIGMA_255, clean.shape), 0, 255)
+        write_image(tmp / "noisy.png", noisy.astype(np.uint8))
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp / "numba-cache"))
+        cmd = [sys.executable, "-m", "nlmeans.cli", "denoise", str(tmp / "noisy.png"), str(tmp / "out.png"),
+               "--sigma", "20", "--patch", "7", "--search", "21", "--overwrite"]
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            times.append(time.perf_counter() - t)
+    return {"first_run_s": times[0], "cached_runs_s": times[1:], "second_run_s": times[1]}
+
+
+def bench_kernel_cpu(runs):
+    """CPU time (``time.process_time``) of one-thread nlmeans on 512² gray float32, P7 S21: the kernel's cost,
+    nearly immune to other processes' load, for comparing kernel versions on a busy machine."""
+    import numba
+
+    import nlmeans
+
+    clean = _images()["gray512"]
+    noisy, _ = _noisy(clean)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
+        times = []
+        for _ in range(runs):
+            t = time.process_time()
+            nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
+            times.append(time.process_time() - t)
+    finally:
+        numba.set_num_threads(before)
+    return {"min_s": min(times), "median_s": float(np.median(times)), "times_s": times}
+
+
+def _print_ratios(rat):
+    print("\nratios ours / peer (median times):")
+    for r in rat:
+        print(f"  {r['image']:9s} {r['ours']:26s} / {r['peer']:42s} = {r['ratio']:.3f}   "
+              f"PSNR {r['psnr_ours']:.2f} vs {r['psnr_peer']:.2f} dB")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=7, help="timed runs per case (median reported), default 7")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every method")
+    ap.add_argument("--no-large", action="store_true", help="skip the 2048×2048 image")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 4096×4096 peak-memory run")
+    ap.add_argument("--no-startup", action="store_true", help="skip the command-line start-up runs")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
+    args = ap.parse_args(argv)
+
+    machine = _machine()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, AVX-512: {machine['avx512f']}; "
+          f"threads for every method: {args.threads}; median of {args.runs} runs after a warm-up")
+    rows = bench_speed(args.runs, args.threads, not args.no_large)
+    rat = ratios(rows)
+    _print_ratios(rat)
+    cpu = bench_kernel_cpu(args.runs)
+    print(f"\nnlmeans 512² gray float32 P7 S21, 1 thread, CPU time: min {cpu['min_s'] * 1e3:.1f} ms, "
+          f"median {cpu['median_s'] * 1e3:.1f} ms")
+    result = {"kernel_cpu_1thread_gray512": cpu,
+              "machine": machine, "threads": args.threads, "runs": args.runs, "sigma_255": SIGMA_255,
+              "patch_size": PATCH, "search_size": SEARCH, "timings": rows, "ratios": rat,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+              "load_average": os.getloadavg()}
+    if not args.no_memory:
+        mem = bench_memory(args.threads)
+        result["memory_4096"] = mem
+        mib = 2.0**20
+        print(f"\npeak memory, 4096×4096 float32: +{mem['extra_bytes'] / mib:.0f} MiB over the input "
+              f"({mem['image_bytes'] / mib:.0f} MiB); budget 6 images + tiles = "
+              f"{mem['budget_bytes'] / mib:.0f} MiB -> {'within' if mem['within_budget'] else 'OVER'} budget")
+    if not args.no_startup:
+        st = bench_startup()
+        result["startup"] = st
+        print(f"start-up, nlmeans denoise 512×512 PNG: first run (empty cache, compiles) "
+              f"{st['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in st['cached_runs_s'])} s")
+    result["peak_rss_bench_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
