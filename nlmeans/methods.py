@@ -42,6 +42,7 @@ import numpy as np
 from ._validate import (
     check_array,
     check_channel_axis,
+    check_magnitude,
     check_real,
     default_data_range,
     from_float,
@@ -132,13 +133,21 @@ class Method:
         axis = check_channel_axis(arr, channel_axis, "noisy")
         sigma = check_real(sigma, "sigma", minimum=0)
         dr = default_data_range(data_range)
+        if sigma > MAX_SIGMA_RATIO * dr:
+            # the σ rules scale iterations and kernel sizes with σ: an absurd σ would mean hours of work
+            raise ValueError(
+                f"sigma={sigma:g} is more than {MAX_SIGMA_RATIO:g} × the data range ({dr:g}); "
+                "σ is on the float image's scale (integers: a fraction of the full range)"
+            )
         dtype = work_dtype(arr.dtype)
+        check_magnitude(arr, "noisy", 1024, dtype)  # the baselines square values and differences too
         x = to_float(arr, dtype)
         if axis is not None:
             x = np.moveaxis(x, axis, -1)
         x = np.ascontiguousarray(x)
         n_channels = 1 if axis is None else x.shape[-1]
-        base = self.params_for(sigma, dr, n_channels)
+        # rules divide by σ-derived scales: a σ below 1e-6 of the range counts as 1e-6 (no visible change)
+        base = self.params_for(max(sigma, SIGMA_FLOOR_RATIO * dr), dr, n_channels)
         unknown = sorted(set(params) - set(base))
         if unknown:
             raise ValueError(
@@ -149,6 +158,12 @@ class Method:
         if axis is not None:
             out = np.moveaxis(out, -1, axis)
         return from_float(out, arr.dtype)
+
+
+#: largest σ the baselines accept, as a multiple of the data range (σ = 255 × 4 on the 0–255 scale)
+MAX_SIGMA_RATIO = 4.0
+#: smallest σ the σ rules see, as a multiple of the data range
+SIGMA_FLOOR_RATIO = 1e-6
 
 
 def _sigma_255(sigma, data_range):
@@ -190,7 +205,7 @@ def _anisotropic(x, sigma, data_range, *, kappa, n_iter, dt):
     """Perona-Malik diffusion (numba kernel ``_perona_malik``), conductance exp(-(|∇u|/κ)²), joint channels."""
     from ._kernels import _perona_malik
 
-    kappa = check_real(kappa, "kappa", minimum=0, strict=True)
+    kappa = check_real(kappa, "kappa", minimum=0)
     dt = check_real(dt, "dt", minimum=0)
     if dt > 0.25:
         raise ValueError(f"dt={dt} makes the explicit 4-neighbour scheme unstable; allowed: 0 <= dt <= 0.25")
@@ -200,7 +215,9 @@ def _anisotropic(x, sigma, data_range, *, kappa, n_iter, dt):
     dtype = x.dtype.type
     u = np.ascontiguousarray(x[None] if x.ndim == 2 else np.moveaxis(x, -1, 0))
     out = np.empty_like(u)
-    _perona_malik(u, n_iter, dtype(1.0 / (u.shape[0] * kappa * kappa)), dtype(dt), out)
+    with np.errstate(divide="ignore", over="ignore"):  # κ -> 0: no diffusion across any edge (cap, no inf)
+        inv = min(float(np.float64(1.0) / (u.shape[0] * np.float64(kappa) ** 2)), 1e30)
+    _perona_malik(u, n_iter, dtype(inv), dtype(dt), out)
     return out[0] if x.ndim == 2 else np.moveaxis(out, 0, -1)
 
 
