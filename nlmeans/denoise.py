@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from . import _config
-from ._kernels import _nlm_pixelwise
+from ._kernels import _nlm_offsets, _nlm_pixelwise
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -22,7 +22,10 @@ from ._validate import (
 from .params import default_h, estimate_sigma, preset_for
 
 #: the estimators ``denoise`` offers
-METHODS = ("pixelwise",)
+METHODS = ("pixelwise", "patchwise", "nlbayes")
+
+#: the patch distances of the NL-means methods
+PATCH_WEIGHTS = ("flat", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Settings:
     guide_sigma: float | None
     data_range: float
     sigma_estimated: bool
+    patch_weights: str = "flat"
+    patch_sigma: float | None = None
 
     @property
     def sigma_255(self):
@@ -88,6 +93,38 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     return out
 
 
+def patch_kernel_1d(patch_size, patch_sigma=None, dtype=np.float64):
+    """Separable patch weights ``g(j) = exp(-j^2 / (2 a^2))``, ``a = patch_sigma`` pixels; None: ones."""
+    f = patch_size // 2
+    j = np.arange(-f, f + 1, dtype=np.float64)
+    g = np.ones(patch_size) if patch_sigma is None else np.exp(-(j**2) / (2.0 * patch_sigma**2))
+    return g.astype(dtype)
+
+
+def nlmeans_offsets_chw(value, guide, sigma, h, patch_size, search_size, *, patchwise=False, patch_sigma=None):
+    """NL-means on channel-first float arrays by the full offset loop (no validation).
+
+    Like :func:`nlmeans_chw`, with two options the symmetric pixelwise kernel does not have: ``patchwise``
+    aggregation (IPOL 2011, each patch normalised by its own weight sum) and a Gaussian-weighted patch
+    distance (Buades et al. 2005) of standard deviation ``patch_sigma`` pixels (None: flat).
+    """
+    dtype = value.dtype.type
+    f, r = patch_size // 2, search_size // 2
+    pad = r + 2 * f if patchwise else r + f
+    widths = ((0, 0), (pad, pad), (pad, pad))
+    value_p = np.pad(value, widths, mode="reflect")
+    guide_p = value_p if guide is value else np.pad(guide, widths, mode="reflect")
+    gk = patch_kernel_1d(patch_size, patch_sigma)
+    a = dtype(1.0 / (guide.shape[0] * gk.sum() ** 2 * h * h))
+    b = dtype(2.0 * sigma * sigma / (h * h))
+    out = np.empty(value.shape, dtype=dtype)
+    _nlm_offsets(
+        guide_p, value_p, f, r, pad, gk.astype(dtype), a, b, _config.BAND_ROWS, patchwise,
+        dtype is np.float32, out,
+    )
+    return out
+
+
 def run_denoise(
     image,
     sigma=None,
@@ -101,12 +138,27 @@ def run_denoise(
     guide_sigma=None,
     guide_channel_axis=None,
     data_range=None,
+    patch_weights="flat",
+    patch_sigma=None,
 ):
     """``denoise`` that also returns the :class:`Settings` it used (for the CLI and reports)."""
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
+    if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
+        raise ValueError(
+            f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
+        )
+    if patch_sigma is not None:
+        patch_sigma = check_real(patch_sigma, "patch_sigma", minimum=0, strict=True)
+        if patch_weights != "gaussian":
+            raise ValueError(f"patch_sigma={patch_sigma!r} needs patch_weights='gaussian'")
+    if method == "nlbayes":
+        unused = {"guide": guide is not None, "h": h is not None, "patch_weights": patch_weights != "flat"}
+        for name, given in unused.items():
+            if given:
+                raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
     data_range = default_data_range(data_range)
     dtype = work_dtype(arr.dtype)
     value = _to_chw(arr, axis, dtype)
@@ -134,6 +186,8 @@ def run_denoise(
         else:
             guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
 
+    if method == "nlbayes":
+        return _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size)
     preset = preset_for(255.0 * sigma / data_range, guide_chw.shape[0])
     limit = min(height, width)
     if patch_size is None:
@@ -152,9 +206,42 @@ def run_denoise(
         h = check_real(h, "h", minimum=0, strict=True)
 
     distance_sigma = sigma if guide is None else guide_sigma
-    out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
+    if patch_weights == "gaussian" and patch_sigma is None:
+        patch_sigma = default_patch_sigma(patch_size)
+    if method == "pixelwise" and patch_weights == "flat":
+        out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
+    else:
+        out = nlmeans_offsets_chw(value, guide_chw, distance_sigma, h, patch_size, search_size,
+                                  patchwise=method == "patchwise", patch_sigma=patch_sigma)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = Settings(method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated)
+    settings = Settings(method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated,
+                        patch_weights, patch_sigma)
+    return from_float(out, arr.dtype), settings
+
+
+def default_patch_sigma(patch_size):
+    """Default std (pixels) of the Gaussian patch weights: half the patch side (measured best of P/4, P/2)."""
+    return patch_size / 2.0
+
+
+def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size):
+    """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
+    from .nlbayes import nlbayes_chw, nlbayes_params
+
+    n_channels, height, width = value.shape
+    params = nlbayes_params(255.0 * sigma / data_range, n_channels)
+    limit = min(height, width)
+    for key, given, name in (("patch_size", patch_size, "patch_size"), ("search_size", search_size,
+                                                                      "search_size")):
+        if given is None:
+            params[key] = _default_size(params[key], limit)
+        else:
+            params[key] = check_odd_size(given, name, at_most=limit,
+                                         limit_name=f"the image's smaller side ({limit} pixels)")
+    out = nlbayes_chw(value, sigma, **params)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    settings = Settings("nlbayes", sigma, float("nan"), params["patch_size"], params["search_size"], None,
+                        data_range, sigma_estimated)
     return from_float(out, arr.dtype), settings
 
 
@@ -171,6 +258,8 @@ def denoise(
     guide_sigma=None,
     guide_channel_axis=None,
     data_range=None,
+    patch_weights="flat",
+    patch_sigma=None,
 ):
     """Denoise an image with Non-Local Means.
 
@@ -262,5 +351,6 @@ def denoise(
     return run_denoise(
         image, sigma, h=h, patch_size=patch_size, search_size=search_size, method=method,
         channel_axis=channel_axis, guide=guide, guide_sigma=guide_sigma,
-        guide_channel_axis=guide_channel_axis, data_range=data_range,
+        guide_channel_axis=guide_channel_axis, data_range=data_range, patch_weights=patch_weights,
+        patch_sigma=patch_sigma,
     )[0]
