@@ -436,10 +436,15 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 continue
             py = y + pad
             px = x + pad
-            # the n_sim nearest patches (sorted insertion), reference first (distance 0)
-            n = 0
+            # the reference first (always in its group), then the n_sim - 1 nearest others (sorted insertion)
+            dist[0] = zero - 1
+            oy[0] = 0
+            ox[0] = 0
+            n = 1
             for dy in range(-r, r + 1):
                 for dx in range(-r, r + 1):
+                    if dy == 0 and dx == 0:
+                        continue
                     d = zero
                     for jy in range(-f, f + 1):
                         for jx in range(-f, f + 1):

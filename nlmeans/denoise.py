@@ -284,8 +284,22 @@ def denoise(
     search_size : odd int or None
         Side S of the square search window, at most the image's smaller side. ``None``: preset (21 or 35),
         shrunk to fit small images.
-    method : {"pixelwise"}
-        ``"pixelwise"``: the estimator in the Notes.
+    method : {"pixelwise", "patchwise", "nlbayes"}
+        ``"pixelwise"`` (default): the estimator in the Notes. ``"patchwise"``: the patchwise
+        NL-means of IPOL 2011 [2]_: every patch B(p) gets the estimate Σ_q w(p,q) v(B(q)) / C(p),
+        C(p) = Σ_q w(p,q) (each patch normalised by its own weight sum, exactly, as IPOL's code does, not
+        the pooled approximation), and each pixel is the mean of the P² patch estimates that contain it
+        (patches centred up to f pixels outside the image count, on the reflected extension).
+        ``"nlbayes"``: NL-Bayes [4]_ [5]_, two stages of Gaussian models of groups of similar patches
+        (:func:`nlmeans.nlbayes.nlbayes_chw`); it has its own patch/search presets and uses no ``h``; the
+        best of the three on our benchmark (bench/results/nl_family.md: within 0.2–0.3 dB of BM3D at
+        σ = 10–20, more than 10× faster).
+    patch_weights : {"flat", "gaussian"}
+        NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
+        the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.
+        2005 [1]_), a = ``patch_sigma``. Measured worse than flat with the default h (bench/results).
+    patch_sigma : float or None
+        a, in **pixels**, for ``patch_weights="gaussian"``; ``None``: half the patch side.
     channel_axis : int or None
         Axis of the channels. ``None``: a 2-D gray image. One weight per pixel pair serves all channels.
     guide : ndarray or None
@@ -338,6 +352,10 @@ def denoise(
     .. [2] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [3] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
        electron cryomicroscopy", ISBI 2008.
+    .. [4] M. Lebrun, A. Buades and J.-M. Morel, "A nonlocal Bayesian image denoising algorithm", SIAM J.
+       Imaging Sciences 6(3), 2013.
+    .. [5] M. Lebrun, A. Buades and J.-M. Morel, "Implementation of the Non-Local Bayes (NL-Bayes) image
+       denoising algorithm", Image Processing On Line 3, 2013.
 
     Examples
     --------

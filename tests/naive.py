@@ -171,8 +171,9 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
     ``image`` and ``basic`` (C, H, W) unpadded (``basic`` unused in stage 1). The kernel's conventions,
     spelled out: reflect padding; reference centres on the grid of ``step`` (plus the last row/column), in
     row-major order within row bands of ``max(band_rows, 2 (r + f))`` rows; a reference is skipped when a
-    group of its own band already contained the patch centred there; group = the ``n_sim`` nearest offsets
-    by squared distance on channel 0 of the search image (noisy in stage 1, basic in stage 2), ties in
+    group of its own band already contained the patch centred there; group = the reference, then the
+    ``n_sim - 1`` nearest other offsets by squared distance on channel 0 of the search image (noisy in
+    stage 1, basic in stage 2), ties in
     row-major offset order (a stable sort); stage 1: ``X - beta s^2 C^-1 (X - mu)``, stage 2:
     ``mu + Cb (Cb + beta s^2 I)^-1 (X - mu)`` with ``mu`` the noisy patches' mean; a group whose model
     patches (noisy in stage 1, basic in stage 2) have variance <= ``gamma s^2`` becomes its mean pixel
@@ -207,6 +208,7 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
                 py, px = y + pad, x + pad
                 ref = patch(search, 0, py, px)
                 d = np.array([((ref - patch(search, 0, py + dy, px + dx)) ** 2).sum() for dy, dx in offsets])
+                d[offsets.index((0, 0))] = -1.0  # the reference is always in its group, first
                 group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
                 for c in range(C):
                     X = np.array([patch(noisy, c, py + dy, px + dx) for dy, dx in group])
