@@ -59,11 +59,40 @@ def methods():
     }
 
 
+def markdown(result):
+    """The summary of a result JSON as a markdown table (mean PSNR, total seconds, gap and speed-up vs BM3D)."""
+    summary = result["summary"]
+    bm3d = summary.get("bm3d")
+    lines = [
+        f"Mean PSNR (dB) over {len(result['images'])} images ({', '.join(result['images'])}), "
+        f"{result['crop']}×{result['crop']} centre crops; in brackets the total seconds over the set "
+        "(shared 2-core machine, so times are indicative; methods run one after another per image).",
+        "",
+        "| method | " + " | ".join(f"σ = {s}" for s in SIGMAS) + " |",
+        "|---|" + "---|" * len(SIGMAS),
+    ]
+    for name, row in summary.items():
+        cells = []
+        for s in SIGMAS:
+            cell = f"{row[str(s)]['psnr']:.2f} ({row[str(s)]['seconds']:.1f} s)"
+            if bm3d is not None and name != "bm3d":
+                gap = row[str(s)]["psnr"] - bm3d[str(s)]["psnr"]
+                speed = bm3d[str(s)]["seconds"] / row[str(s)]["seconds"]
+                cell += f" {gap:+.2f} dB, {speed:.0f}×"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--out", default=str(ROOT / "bench/results/nl_family.json"))
+    ap.add_argument("--report-only", action="store_true", help="only rewrite the .md from the .json")
     args = ap.parse_args()
+    if args.report_only:
+        Path(args.out).with_suffix(".md").write_text(markdown(json.loads(Path(args.out).read_text())))
+        return
     images = standard_set(args.crop)
     table = methods()
     small = np.zeros((32, 32), np.float32)
@@ -89,8 +118,9 @@ def main():
             rs = [r for r in records if r["sigma_255"] == s255 and r["method"] == mname]
             summary.setdefault(mname, {})[str(s255)] = dict(
                 psnr=float(np.mean([r["psnr"] for r in rs])), seconds=float(np.sum([r["seconds"] for r in rs])))
-    Path(args.out).write_text(json.dumps(dict(crop=args.crop, images=list(images), summary=summary,
-                                              records=records), indent=1))
+    result = dict(crop=args.crop, images=list(images), summary=summary, records=records)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    Path(args.out).with_suffix(".md").write_text(markdown(result))
     print(f"\nmean PSNR (dB) / total seconds over {len(images)} images, {args.crop}x{args.crop} crops")
     print("method".ljust(20) + "".join(f"σ={s}".rjust(16) for s in SIGMAS))
     for mname, row in summary.items():

@@ -416,7 +416,7 @@ def _nlb_solve(L, Bm, D, n):
 
 @njit(**JIT)
 def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-              num, den, mask, dist, oy, ox, X, Y, mu, cov, Z):
+              num, den, mask, dist, drow, oy, ox, X, Y, mu, cov, Z):
     """Process the reference patches whose centre row lies in ``[b0, b1)``, accumulating into the band's
     private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band)."""
     pad = r + f
@@ -442,14 +442,20 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
             ox[0] = 0
             n = 1
             for dy in range(-r, r + 1):
+                # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
+                for k in range(2 * r + 1):
+                    drow[k] = zero
+                for jy in range(-f, f + 1):
+                    for jx in range(-f, f + 1):
+                        ref = search[0, py + jy, px + jx]
+                        base = px + jx - r
+                        for k in range(2 * r + 1):
+                            diff = ref - search[0, py + dy + jy, base + k]
+                            drow[k] += diff * diff
                 for dx in range(-r, r + 1):
                     if dy == 0 and dx == 0:
                         continue
-                    d = zero
-                    for jy in range(-f, f + 1):
-                        for jx in range(-f, f + 1):
-                            diff = search[0, py + jy, px + jx] - search[0, py + dy + jy, px + dx + jx]
-                            d += diff * diff
+                    d = drow[dx + r]
                     if n == n_sim and d >= dist[n - 1]:
                         continue
                     k = n if n < n_sim else n_sim - 1
@@ -610,6 +616,7 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
             den = np.zeros((rows, Wp), dtype=out.dtype)
             mask = np.zeros((b1 - b0, W), dtype=np.bool_)
             dist = np.empty(n_sim, dtype=out.dtype)
+            drow = np.empty(2 * r + 1, dtype=out.dtype)
             oy = np.empty(n_sim, dtype=np.int64)
             ox = np.empty(n_sim, dtype=np.int64)
             X = np.empty((nmax, D), dtype=out.dtype)
@@ -618,7 +625,7 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
             cov = np.empty((D, D), dtype=out.dtype)
             Z = np.empty((D, nmax), dtype=out.dtype)
             _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-                      num, den, mask, dist, oy, ox, X, Y, mu, cov, Z)
+                      num, den, mask, dist, drow, oy, ox, X, Y, mu, cov, Z)
             for ly in range(rows):
                 yy = b0 - pad + ly
                 if yy < 0 or yy >= H:

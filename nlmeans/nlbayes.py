@@ -20,16 +20,19 @@ _YUV = np.array(
 def nlbayes_params(sigma_255, n_channels=1):
     """Parameters for noise level ``sigma_255`` (0–255 scale), as keyword arguments of :func:`nlbayes_chw`.
 
-    Chosen by measurement on 256×256 crops of camera and moon (bench/nl_family.py), not the paper's table:
-    patch 5 (7 above σ = 75), 21×21 search window, groups of 60 patches (90 above σ = 20), β = 1 in both
-    stages, homogeneous-group thresholds γ = 1.05 (stage 1, on the noisy group) and 0.02 (stage 2, on the
-    basic group), reference patches on a grid of step 3. ``n_channels`` is accepted for symmetry with the
-    NL-means presets; colour images use the same values per (Y, U, V) channel.
+    Chosen by measurement on the standard set (bench/nl_family.py, 128×128 crops, gray and color), not
+    copied from the paper's table: up to σ = 25, patches 5×5, groups of 60 (stage 1) and 30 (stage 2),
+    reference grid step 3; above, patches 7×7, groups of 90 and 60, step 4. Both: 31×31 search window,
+    β = 1 in both stages, homogeneous-group thresholds γ = 1.05 (stage 1, on the noisy group) and 0.02
+    (stage 2, on the basic group). ``n_channels`` is accepted for symmetry with the NL-means presets;
+    colour images use the same values per (Y, U, V) channel.
     """
-    patch = 5 if sigma_255 <= 75 else 7
-    n_sim = 60 if sigma_255 <= 20 else 90
-    return dict(patch_size=patch, search_size=21, n_similar=(n_sim, n_sim), beta=(1.0, 1.0),
-                gamma=(1.05, 0.02), step=3)
+    if sigma_255 <= 25:
+        patch, n_sim, step = 5, (60, 30), 3
+    else:
+        patch, n_sim, step = 7, (90, 60), 4
+    return dict(patch_size=patch, search_size=31, n_similar=n_sim, beta=(1.0, 1.0), gamma=(1.05, 0.02),
+                step=step)
 
 
 def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma, step, stages=2):
