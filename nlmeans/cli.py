@@ -71,6 +71,11 @@ def main(ctx, verbose):
     ctx.obj["verbose"] = verbose
 
 
+def _h_text(used):
+    """``"h = 8.00/255, "`` for the NL-means methods; empty for NL-Bayes, which has no h."""
+    return "" if used.method == "nlbayes" else f"h = {used.h_255:.2f}/255, "
+
+
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
@@ -83,7 +88,9 @@ def main(ctx, verbose):
               help="Patch side, odd. Default: by σ (3 to 11).")
 @click.option("--search", type=int, default=None, callback=_odd_size,
               help="Search window side, odd. Default: by σ (21 or 35).")
-@click.option("--method", default="pixelwise", show_default=True, help="Estimator: pixelwise.")
+@click.option("--method", default=None,
+              help="Estimator: nlbayes, pixelwise or patchwise. Default: nlbayes (the best measured), or "
+                   "pixelwise when --h or --guide is given.")
 @click.option("--guide", "guide_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Guide image: weights come from it, values from INPUT (same height and width).")
 @click.option("--guide-sigma", type=click.FloatRange(min=0), default=None,
@@ -112,7 +119,7 @@ def denoise(input_path, output_path, sigma, h, patch, search, method, guide_path
     guided = f", guide {guide_path.name} (σ {255 * used.guide_sigma:.2f})" if guide_path else ""
     click.echo(
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "
-        f"h = {used.h_255:.2f}/255, patch {used.patch_size}, search {used.search_size}, "
+        f"{_h_text(used)}patch {used.patch_size}, search {used.search_size}, "
         f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
     )
 
@@ -172,8 +179,8 @@ def demo(image_path, sigma, seed, out_dir):
     before, after = psnr(image.data, noisy), psnr(image.data, out)
     click.echo(f"{image_path} ({image.describe()}), Gaussian noise σ = {sigma:g}/255, seed {seed}")
     click.echo(
-        f"NL-means {used.method}: patch {used.patch_size}, search {used.search_size}, "
-        f"h = {used.h_255:.2f}/255, {seconds:.2f} s"
+        f"{'NL-Bayes' if used.method == 'nlbayes' else 'NL-means ' + used.method}: patch {used.patch_size}, "
+        f"search {used.search_size}, {_h_text(used)}{seconds:.2f} s"
     )
     click.echo(f"PSNR noisy    {before:6.2f} dB")
     click.echo(f"PSNR denoised {after:6.2f} dB  (+{after - before:.2f} dB)")

@@ -24,6 +24,11 @@ from .params import default_h, estimate_sigma, preset_for
 #: the estimators ``denoise`` offers
 METHODS = ("pixelwise", "patchwise", "nlbayes")
 
+#: what ``method=None`` (the default) runs: the best method measured on the standard set
+#: (bench/results/nl_family.md); "pixelwise" instead when an option only the NL-means methods have (``h``,
+#: ``guide``, ``patch_weights``, ``patch_sigma``) is given
+DEFAULT_METHOD = "nlbayes"
+
 #: the patch distances of the NL-means methods
 PATCH_WEIGHTS = ("flat", "gaussian")
 
@@ -132,7 +137,7 @@ def run_denoise(
     h=None,
     patch_size=None,
     search_size=None,
-    method="pixelwise",
+    method=None,
     channel_axis=None,
     guide=None,
     guide_sigma=None,
@@ -144,6 +149,9 @@ def run_denoise(
     """``denoise`` that also returns the :class:`Settings` it used (for the CLI and reports)."""
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
+    if method is None:
+        nlm_only = h is not None or guide is not None or patch_weights != "flat" or patch_sigma is not None
+        method = "pixelwise" if nlm_only else DEFAULT_METHOD
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
     if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
@@ -231,16 +239,20 @@ def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_siz
     n_channels, height, width = value.shape
     params = nlbayes_params(255.0 * sigma / data_range, n_channels)
     limit = min(height, width)
-    for key, given, name in (("patch_size", patch_size, "patch_size"), ("search_size", search_size,
-                                                                      "search_size")):
-        if given is None:
-            params[key] = _default_size(params[key], limit)
-        else:
-            params[key] = check_odd_size(given, name, at_most=limit,
-                                         limit_name=f"the image's smaller side ({limit} pixels)")
+    fits = f"the image's smaller side ({limit} pixels)"
+    if patch_size is None:
+        params["patch_size"] = _default_size(params["patch_size"], limit)
+    else:
+        params["patch_size"] = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=fits)
+    if search_size is None:  # the preset is a pair (stage 1, stage 2)
+        params["search_size"] = tuple(_default_size(s, limit) for s in params["search_size"])
+    else:
+        size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=fits)
+        params["search_size"] = (size, size)
     out = nlbayes_chw(value, sigma, **params)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = Settings("nlbayes", sigma, float("nan"), params["patch_size"], params["search_size"], None,
+    # Settings records stage 1's search window
+    settings = Settings("nlbayes", sigma, float("nan"), params["patch_size"], params["search_size"][0], None,
                         data_range, sigma_estimated)
     return from_float(out, arr.dtype), settings
 
@@ -252,7 +264,7 @@ def denoise(
     h=None,
     patch_size=None,
     search_size=None,
-    method="pixelwise",
+    method=None,
     channel_axis=None,
     guide=None,
     guide_sigma=None,
@@ -261,10 +273,11 @@ def denoise(
     patch_weights="flat",
     patch_sigma=None,
 ):
-    """Denoise an image with Non-Local Means.
+    """Denoise an image with Non-Local Means or its relative NL-Bayes.
 
-    Each pixel becomes a weighted average of the pixels in a search window around it; a pixel's weight
-    depends on how alike the patches around the two pixels are.
+    NL-means: each pixel becomes a weighted average of the pixels in a search window around it; a pixel's
+    weight depends on how alike the patches around the two pixels are. NL-Bayes (the default): groups of
+    alike patches are denoised with a Gaussian model of each group.
 
     Parameters
     ----------
@@ -280,20 +293,22 @@ def denoise(
         ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged.
     patch_size : odd int or None
         Side P of the square patches compared, at most the image's smaller side. ``None``: from the preset
-        table by σ (3 to 11), shrunk to fit small images.
+        table by σ (3 to 11; NL-Bayes: 5 or 7), shrunk to fit small images.
     search_size : odd int or None
-        Side S of the square search window, at most the image's smaller side. ``None``: preset (21 or 35),
-        shrunk to fit small images.
-    method : {"pixelwise", "patchwise", "nlbayes"}
-        ``"pixelwise"`` (default): the estimator in the Notes. ``"patchwise"``: the patchwise
-        NL-means of IPOL 2011 [2]_: every patch B(p) gets the estimate Σ_q w(p,q) v(B(q)) / C(p),
-        C(p) = Σ_q w(p,q) (each patch normalised by its own weight sum, exactly, as IPOL's code does, not
-        the pooled approximation), and each pixel is the mean of the P² patch estimates that contain it
-        (patches centred up to f pixels outside the image count, on the reflected extension).
+        Side S of the square search window, at most the image's smaller side. ``None``: preset (21 or 35;
+        NL-Bayes: 31 in stage 1, 21 or 31 in stage 2), shrunk to fit small images.
+    method : {None, "nlbayes", "pixelwise", "patchwise"}
+        ``None`` (default): ``"nlbayes"``, the best measured (bench/results/nl_family.md), or ``"pixelwise"``
+        when ``h``, ``guide``, ``patch_weights`` or ``patch_sigma`` is given. ``"pixelwise"``: the estimator
+        in the Notes. ``"patchwise"``: the patchwise NL-means of IPOL 2011 [2]_: every patch B(p) gets
+        the estimate Σ_q w(p,q) v(B(q)) / C(p), C(p) = Σ_q w(p,q) (each patch normalised by its own weight
+        sum, exactly, as IPOL's code does, not the pooled approximation), and each pixel is the mean of
+        the P² patch estimates that contain it (patches centred up to f pixels outside the image count, on
+        the reflected extension).
         ``"nlbayes"``: NL-Bayes [4]_ [5]_, two stages of Gaussian models of groups of similar patches
-        (:func:`nlmeans.nlbayes.nlbayes_chw`); it has its own patch/search presets and uses no ``h``; the
-        best of the three on our benchmark (bench/results/nl_family.md: within 0.2–0.3 dB of BM3D at
-        σ = 10–20, more than 10× faster).
+        (:func:`nlmeans.nlbayes.nlbayes_chw`); it has its own patch/search presets (``nlbayes_params``)
+        and uses no ``h`` and no guide; the best of the three on our benchmark (bench/results/nl_family.md:
+        mean PSNR within 0.25 dB of BM3D at σ = 10–50, more than 10× faster).
     patch_weights : {"flat", "gaussian"}
         NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
         the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.

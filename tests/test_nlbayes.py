@@ -99,3 +99,20 @@ def test_uint8_round_trip_and_settings(camera):
 def test_unused_options_are_refused(kwargs, word):
     with pytest.raises(ValueError, match=word):
         nlmeans.denoise(np.zeros((30, 30)), 0.1, method="nlbayes", **kwargs)
+
+
+def test_default_method_is_nlbayes_unless_an_nlmeans_option_is_given(rng):
+    from nlmeans.denoise import DEFAULT_METHOD
+
+    image = rng.random((40, 40)).astype(np.float32)
+    assert DEFAULT_METHOD == "nlbayes"
+    assert run_denoise_method(image) == "nlbayes"
+    assert run_denoise_method(image, h=0.05) == "pixelwise"
+    assert run_denoise_method(image, guide=image) == "pixelwise"
+    assert run_denoise_method(image, patch_weights="gaussian") == "pixelwise"
+
+
+def run_denoise_method(image, **kwargs):
+    from nlmeans.denoise import run_denoise
+
+    return run_denoise(image, 0.1, **kwargs)[1].method

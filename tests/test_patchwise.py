@@ -59,7 +59,7 @@ def test_pixelwise_flat_route_is_unchanged(rng):
     from nlmeans.denoise import nlmeans_chw
 
     image = rng.random((30, 31)).astype(np.float32)
-    out = nlmeans.denoise(image, 0.1, h=0.08, patch_size=3, search_size=7)
+    out = nlmeans.denoise(image, 0.1, h=0.08, patch_size=3, search_size=7, method="pixelwise")
     v = image[None].copy()
     np.testing.assert_array_equal(out, nlmeans_chw(v, v, 0.1, 0.08, 3, 7)[0])
 
@@ -68,7 +68,7 @@ def test_patchwise_denoises_better_than_pixelwise(camera):
     """Measured on this 128² crop at σ = 20: pixelwise ~29.0 dB, patchwise ~29.5 dB."""
     crop = camera[100:228, 200:328]
     noisy = nlmeans.add_noise(crop, 20 / 255, seed=0).astype(np.float32)
-    pix = nlmeans.psnr(crop, nlmeans.denoise(noisy, 20 / 255))
+    pix = nlmeans.psnr(crop, nlmeans.denoise(noisy, 20 / 255, method="pixelwise"))
     pw = nlmeans.psnr(crop, nlmeans.denoise(noisy, 20 / 255, method="patchwise"))
     assert pw > pix
 
