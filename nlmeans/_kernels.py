@@ -478,7 +478,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                     for jy in range(P):
                         for jx in range(P):
                             X[m, jy * P + jx] = noisy[c, qy + jy - f, qx + jx - f]
-                            Y[m, jy * P + jx] = basic[c, qy + jy - f, qx + jx - f]
+                    if stage == 2:
+                        for jy in range(P):
+                            for jx in range(P):
+                                Y[m, jy * P + jx] = basic[c, qy + jy - f, qx + jx - f]
                 src = X if stage == 1 else Y  # the patches the model is learnt from
                 for i in range(D):
                     mu[i] = zero
@@ -547,22 +550,15 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                             for i in range(D):
                                 X[m, i] -= beta * sigma2 * Z[i, m]
                     else:
-                        # X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches
-                        for i in range(D):
-                            for j in range(D):
-                                Y[j, i] = cov[i, j]  # keep CovB (Y is free now; needs n >= D rows)
+                        # X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches,
+                        # computed as X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu) (the same matrix)
                         for i in range(D):
                             cov[i, i] += beta * sigma2
                         _nlb_cholesky(cov, D)
                         _nlb_solve(cov, Z, D, n)
                         for m in range(n):
                             for i in range(D):
-                                X[m, i] = mu[i]
-                        for i in range(D):
-                            for j in range(D):
-                                yij = Y[i, j]
-                                for m in range(n):
-                                    X[m, i] += yij * Z[j, m]
+                                X[m, i] -= beta * sigma2 * Z[i, m]
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
