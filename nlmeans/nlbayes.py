@@ -42,15 +42,15 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     ``search_size``: one odd side for both stages or a pair (stage 1, stage 2); ``n_similar``, ``beta`` and
     ``gamma`` are pairs (stage 1, stage 2).
 
-    Stage 1: for every reference patch (centres on a grid of ``step`` pixels, the last row and column
-    included, skipping centres already estimated as members of an earlier group of the same row band), the
-    reference and its ``n_similar[0] - 1`` nearest patches in the search window (squared distance on the
-    first channel) form a group; with its empirical mean μ and covariance C every patch P of the group is
-    estimated as μ + (C − β₁σ²I) C⁻¹ (P − μ), or as the group's mean pixel value when the group's
-    variance is at most γ₁σ² (a homogeneous area). Stage 2: groups of ``n_similar[1]`` found on the basic
-    (stage-1) image; the covariance C̃ of the basic patches gives μ + C̃ (C̃ + β₂σ²I)⁻¹ (P − μ) for the
-    noisy patches, μ their mean (homogeneous if the basic group's variance is at most γ₂σ²). Each stage
-    averages all the estimates of a pixel with equal weights.
+    Stage 1: for every reference patch (centres on a grid of ``min(step, patch_size)`` pixels, the last
+    row and column included, skipping centres already estimated as members of an earlier group of the same
+    row band), the reference and its ``n_similar[0] - 1`` nearest patches in the search window (squared
+    distance on the first channel) form a group; with its empirical mean μ and covariance C every patch P
+    of the group is estimated as μ + (C − β₁σ²I) C⁻¹ (P − μ), or as the group's mean pixel value when the
+    group's variance is at most γ₁σ² (a homogeneous area). Stage 2: groups of ``n_similar[1]`` found on the
+    basic (stage-1) image; the covariance C̃ of the basic patches gives μ + C̃ (C̃ + β₂σ²I)⁻¹ (P − μ) for
+    the noisy patches, μ their mean (homogeneous if the basic group's variance is at most γ₂σ²). Each
+    stage averages all the estimates of a pixel with equal weights.
 
     Three channels are turned into an orthonormal (Y, U, V) first (the noise stays white with std σ) and
     back at the end; groups are found on Y; every channel gets its own Gaussian model. Boundary: numpy
@@ -69,6 +69,7 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     v = np.einsum("ij,jhw->ihw", _YUV.astype(dtype), value) if yuv else value
     v = np.ascontiguousarray(v, dtype=dtype)
     f = patch_size // 2
+    step = min(int(step), patch_size)  # a grid no wider than a patch: every pixel lies in a reference patch
     sizes = (search_size, search_size) if np.ndim(search_size) == 0 else tuple(search_size)
     s2 = dtype(sigma * sigma)
     out = v

@@ -116,3 +116,11 @@ def run_denoise_method(image, **kwargs):
     from nlmeans.denoise import run_denoise
 
     return run_denoise(image, 0.1, **kwargs)[1].method
+
+
+@pytest.mark.parametrize("shape,axis", [((1, 12), None), ((3, 3), None), ((2, 7, 3), -1), ((9, 5), None)])
+def test_tiny_images_are_covered(rng, shape, axis):
+    """Presets shrink to fit; the reference grid is never wider than a patch, so every pixel is estimated."""
+    noisy = 0.5 + rng.normal(0, 0.1, shape)
+    out = nlmeans.denoise(noisy, 0.1, method="nlbayes", channel_axis=axis)
+    assert out.shape == noisy.shape and np.isfinite(out).all()
