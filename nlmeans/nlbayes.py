@@ -64,6 +64,8 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
        denoising algorithm", Image Processing On Line 3, 2013.
     """
     dtype = value.dtype.type
+    if sigma == 0:  # both stages are then the identity (X - 0 · ...); skip the singular covariances
+        return np.array(value, dtype=dtype, copy=True)
     C = value.shape[0]
     yuv = C == 3
     v = np.einsum("ij,jhw->ihw", _YUV.astype(dtype), value) if yuv else value

@@ -124,3 +124,10 @@ def test_tiny_images_are_covered(rng, shape, axis):
     noisy = 0.5 + rng.normal(0, 0.1, shape)
     out = nlmeans.denoise(noisy, 0.1, method="nlbayes", channel_axis=axis)
     assert out.shape == noisy.shape and np.isfinite(out).all()
+
+
+def test_sigma_zero_is_the_identity(rng):
+    image = rng.random((3, 20, 20))
+    out = nlbayes_chw(image, 0.0, patch_size=5, search_size=9, n_similar=(30, 30), beta=(1.0, 1.0),
+                      gamma=(1.05, 0.02), step=3)
+    np.testing.assert_array_equal(out, image)
