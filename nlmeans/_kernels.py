@@ -233,11 +233,12 @@ def _nlm_pixelwise(guide, value, f, r, a, b, band_rows, n_threads, fast_exp, out
 
 
 @njit(**JIT)
-def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, a, b, fast_exp, sq, col, t, w, ibuf):
+def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf):
     """``w[k, x] = exp(-max(a * D(p) - b, 0))`` for ``p = (y0 + k, x)``, ``k < ny``, ``x0 <= x < x0 + nx``.
 
     Padded coordinates. ``D(p) = sum_{jy, jx} gk[jy] gk[jx] sum_c (g(p + j) - g(p + delta + j))**2`` with
-    ``delta = (dy, dx)``: a separable weighted patch sum (``gk`` all ones for the flat distance).
+    ``delta = (dy, dx)``: a separable weighted patch sum (``gk`` all ones and ``flat`` True for the flat
+    distance, whose column sums then run down the rows).
     Work buffers: ``sq`` (ny + 2f rows), ``col`` (ny rows), ``t``, ``ibuf`` (one row each).
     """
     P = 2 * f + 1
@@ -246,14 +247,25 @@ def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, a, b, fast_exp, sq, co
     hi = x0 + nx + f
     for k in range(ny + 2 * f):
         _squared_diff_row(guide, y0 - f + k, y0 - f + k + dy, dx, lo, hi, sq[k])
-    for k in range(ny):
-        g0 = gk[0]
+    if flat:
+        # running column sums: one add and one subtract per row instead of P adds
         for x in range(lo, hi):
-            col[k, x] = g0 * sq[k, x]
+            col[0, x] = sq[0, x]
         for j in range(1, P):
-            gj = gk[j]
             for x in range(lo, hi):
-                col[k, x] += gj * sq[k + j, x]
+                col[0, x] += sq[j, x]
+        for k in range(1, ny):
+            for x in range(lo, hi):
+                col[k, x] = col[k - 1, x] + sq[k + P - 1, x] - sq[k - 1, x]
+    else:
+        for k in range(ny):
+            g0 = gk[0]
+            for x in range(lo, hi):
+                col[k, x] = g0 * sq[k, x]
+            for j in range(1, P):
+                gj = gk[j]
+                for x in range(lo, hi):
+                    col[k, x] += gj * sq[k + j, x]
     for k in range(ny):
         g0 = gk[0]
         for x in range(x0, x0 + nx):
@@ -271,7 +283,7 @@ def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, a, b, fast_exp, sq, co
 
 
 @njit(**PARALLEL_JIT)
-def _nlm_offsets(guide, value, f, r, pad, gk, a, b, band_rows, patchwise, fast_exp, out):
+def _nlm_offsets(guide, value, f, r, pad, gk, flat, a, b, band_rows, patchwise, fast_exp, out):
     """NL-means by a full loop over the search offsets: pixelwise or patchwise, any separable patch weight.
 
     Parameters
@@ -280,6 +292,7 @@ def _nlm_offsets(guide, value, f, r, pad, gk, a, b, band_rows, patchwise, fast_e
         (``r + f`` pixelwise, ``r + 2f`` patchwise, whose patches reach ``f`` beyond the image).
     f, r : patch and search radius.
     gk : (2f + 1,) separable patch weights (ones for the flat distance).
+    flat : True when ``gk`` is all ones (running sums instead of weighted ones).
     a, b : ``t = max(D * a - b, 0)``, ``w = exp(-t)``; for weights normalised to a mean,
         ``a = 1 / (Cg (sum gk)^2 h^2)``, ``b = 2 sigma^2 / h^2``.
     band_rows : output rows per parallel band.
@@ -316,7 +329,7 @@ def _nlm_offsets(guide, value, f, r, pad, gk, a, b, band_rows, patchwise, fast_e
         acc = np.zeros((Cv, nb, Wp), dtype=out.dtype)
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
-                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, a, b, fast_exp, sq, col, t, w, ibuf)
+                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf)
                 for k in range(ny):
                     for x in range(x0, x0 + nx):
                         wsum[k, x] += w[k, x]
@@ -337,17 +350,19 @@ def _nlm_offsets(guide, value, f, r, pad, gk, a, b, band_rows, patchwise, fast_e
                 wsum[k, x] = one / wsum[k, x]
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
-                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, a, b, fast_exp, sq, col, t, w, ibuf)
+                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf)
                 for k in range(ny):
                     for x in range(x0, x0 + nx):
                         w[k, x] *= wsum[k, x]
-                # box sum over the P x P patch centres around each output pixel
-                for k in range(nb):
+                # box sum over the P x P patch centres around each output pixel (running down the rows)
+                for x in range(x0, x0 + nx):
+                    col[0, x] = w[0, x]
+                for j in range(1, P):
                     for x in range(x0, x0 + nx):
-                        col[k, x] = w[k, x]
-                    for j in range(1, P):
-                        for x in range(x0, x0 + nx):
-                            col[k, x] += w[k + j, x]
+                        col[0, x] += w[j, x]
+                for k in range(1, nb):
+                    for x in range(x0, x0 + nx):
+                        col[k, x] = col[k - 1, x] + w[k + P - 1, x] - w[k - 1, x]
                 for k in range(nb):
                     for x in range(pad, pad + W):
                         t[x] = col[k, x - f]

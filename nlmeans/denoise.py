@@ -124,7 +124,7 @@ def nlmeans_offsets_chw(value, guide, sigma, h, patch_size, search_size, *, patc
     b = dtype(2.0 * sigma * sigma / (h * h))
     out = np.empty(value.shape, dtype=dtype)
     _nlm_offsets(
-        guide_p, value_p, f, r, pad, gk.astype(dtype), a, b, _config.BAND_ROWS, patchwise,
+        guide_p, value_p, f, r, pad, gk.astype(dtype), patch_sigma is None, a, b, _config.BAND_ROWS, patchwise,
         dtype is np.float32, out,
     )
     return out
