@@ -345,15 +345,37 @@ def _fit(size, x):
     return _default_size(int(size), min(x.shape[:2]))
 
 
-def _nlmeans_core(method):
+#: estimators of nlmeans.denoise that take no h (their entries tune nothing)
+H_FREE_METHODS = ("nlbayes",)
+
+
+def _no_params(sigma, data_range, n_channels):
+    """Nothing to set: nlmeans.denoise picks every parameter itself from σ (its presets, no h)."""
+    return {}
+
+
+def _nlmeans_default(x, sigma, data_range):
+    """nlmeans.denoise(x, σ) with every default."""
+    from .denoise import denoise
+
+    return denoise(x, sigma, channel_axis=_channel_axis(x), data_range=data_range)
+
+
+def _nlmeans_core(method, with_h=True):
     def core(x, sigma, data_range, *, h, patch_size, search_size):
         from .denoise import denoise
 
         return denoise(x, sigma, h=h, patch_size=_fit(patch_size, x), search_size=_fit(search_size, x),
                        method=method, channel_axis=_channel_axis(x), data_range=data_range)
 
-    core.__doc__ = f"nlmeans.denoise(method={method!r})"
-    return core
+    def core_no_h(x, sigma, data_range):
+        from .denoise import denoise
+
+        return denoise(x, sigma, method=method, channel_axis=_channel_axis(x), data_range=data_range)
+
+    chosen = core if with_h else core_no_h
+    chosen.__doc__ = f"nlmeans.denoise(method={method!r})"
+    return chosen
 
 
 def twostage_k(sigma_255):
@@ -470,12 +492,16 @@ def _build_registry(nlmeans_methods):
                "adaptive empirical Wiener filter (scipy.signal.wiener's formula, reflect border)"),
         Method("wavelet", _wavelet, _wavelet_rule, {"sigma_scale": (0.85, 1.0, 1.15)},
                "wavelet thresholding, BayesShrink (skimage denoise_wavelet)"),
-        Method("nlmeans", _nlmeans_core(nlmeans_methods[0]), _nlmeans_rule, h_grid,
-               "NL-means, this package, default settings", jit=True),
+        Method("nlmeans", _nlmeans_default, _no_params, {},
+               f"this package's nlmeans.denoise with its defaults (method={nlmeans_methods[0]!r})", jit=True),
     ]
     for m in nlmeans_methods[1:]:
-        entries.append(Method(f"nlmeans_{m}", _nlmeans_core(m), _nlmeans_rule, h_grid,
-                              f"NL-means, this package, method={m!r}", jit=True))
+        if m in H_FREE_METHODS:
+            entries.append(Method(f"nlmeans_{m}", _nlmeans_core(m, with_h=False), _no_params, {},
+                                  f"this package, method={m!r} (no h)", jit=True))
+        else:
+            entries.append(Method(f"nlmeans_{m}", _nlmeans_core(m), _nlmeans_rule, h_grid,
+                                  f"NL-means, this package, method={m!r}", jit=True))
     entries += [
         Method("nlmeans_twostage", _twostage, _twostage_rule, {"h2": (0.6, 0.8, 1.0, 1.25, 1.6)},
                "two-stage NL-means: second pass weighted by the first-pass estimate", jit=True),
@@ -489,9 +515,10 @@ def _build_registry(nlmeans_methods):
 
 
 def _registry():
-    from .denoise import METHODS
+    from .denoise import DEFAULT_METHOD, METHODS
 
-    return _build_registry(tuple(METHODS))
+    # "nlmeans" is denoise() with its defaults; every estimator gets its own nlmeans_<method> entry too
+    return _build_registry((DEFAULT_METHOD,) + tuple(METHODS))
 
 
 #: name -> :class:`Method`; built at import from ``nlmeans.denoise.METHODS`` so new estimators appear here

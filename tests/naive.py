@@ -144,3 +144,172 @@ def perona_malik(image, n_iter, kappa, dt):
             step += np.exp(-np.mean(d * d, axis=0) / kappa**2) * d
         u = u + dt * step
     return u[0] if np.ndim(image) == 2 else np.moveaxis(u, 0, -1)
+
+# --- patchwise NL-means and Gaussian-weighted distance ---
+
+
+def patch_kernel(patch_size, patch_sigma=None):
+    """The (P, P) patch-offset weights g(j): ones (flat), or exp(-|j|^2 / (2 a^2)) with a = patch_sigma."""
+    f = patch_size // 2
+    j = np.arange(-f, f + 1, dtype=np.float64)
+    if patch_sigma is None:
+        return np.ones((patch_size, patch_size))
+    return np.exp(-(j[:, None] ** 2 + j[None, :] ** 2) / (2.0 * patch_sigma**2))
+
+
+@njit(cache=False)
+def _weights_loops(g, ny, nx, off, f, r, gker, sigma, h):
+    """wt[y, x, qy, qx] = w(p, p + (qy - r, qx - r)) for centres p = (y - off, x - off) (image coordinates)."""
+    pad = (g.shape[1] - ny) // 2 + off
+    Cg = g.shape[0]
+    S = 2 * r + 1
+    wt = np.zeros((ny, nx, S, S))
+    norm = Cg * gker.sum()
+    for y in range(ny):
+        for x in range(nx):
+            py = y - off + pad
+            px = x - off + pad
+            for qy in range(S):
+                for qx in range(S):
+                    d2 = 0.0
+                    for c in range(Cg):
+                        for jy in range(-f, f + 1):
+                            for jx in range(-f, f + 1):
+                                diff = g[c, py + jy, px + jx] - g[c, py + qy - r + jy, px + qx - r + jx]
+                                d2 += gker[jy + f, jx + f] * diff * diff
+                    d2 /= norm
+                    wt[y, x, qy, qx] = np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+    return wt
+
+
+@njit(cache=False)
+def _patchwise_loops(v, wt, H, W, f, r):
+    """u(i) = mean over the patches B(p) containing i of sum_q w(p, q) v(q + i - p) / sum_q w(p, q)."""
+    pad = (v.shape[1] - H) // 2
+    Cv = v.shape[0]
+    S = 2 * r + 1
+    P = 2 * f + 1
+    out = np.zeros((Cv, H, W))
+    for y in range(H):
+        for x in range(W):
+            for jy in range(-f, f + 1):
+                for jx in range(-f, f + 1):
+                    # patch centre p = i - j; wt is indexed from p = (-f, -f)
+                    ty = y - jy + f
+                    tx = x - jx + f
+                    C = 0.0
+                    for qy in range(S):
+                        for qx in range(S):
+                            C += wt[ty, tx, qy, qx]
+                    for c in range(Cv):
+                        s = 0.0
+                        for qy in range(S):
+                            for qx in range(S):
+                                s += wt[ty, tx, qy, qx] * v[c, y + qy - r + pad, x + qx - r + pad]
+                        out[c, y, x] += s / C
+    return out / (P * P)
+
+
+def nlm_general(image, sigma, h, patch_size, search_size, guide=None, patchwise=False, patch_sigma=None):
+    """NL-means in float64 by the definition, pixelwise or patchwise, flat or Gaussian-weighted distance.
+
+    ``d2(p, q) = sum_j g(j) sum_c (v(p + j) - v(q + j))^2 / (C sum_j g(j))``, ``g`` from :func:`patch_kernel`
+    (``patch_sigma`` in pixels; None: flat). Weights ``exp(-max(d2 - 2 sigma^2, 0) / h^2)`` over the
+    search window, centre included. Pixelwise: weighted mean of the window's centre pixels. Patchwise
+    (IPOL 2011, each patch normalised by its own weight sum): pixel i is the mean, over the P^2 patches
+    B(p) containing it, of patch p's estimate at i. Boundary: numpy ``reflect`` padding; patches centred
+    up to f pixels outside the image count.
+    """
+    f, r = patch_size // 2, search_size // 2
+    guide = image if guide is None else guide
+    pad = r + 2 * f
+
+    def chw(a):
+        a = np.asarray(a, dtype=np.float64)
+        a = a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+        return np.pad(a, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+
+    v, g = chw(image), chw(guide)
+    H, W = np.shape(image)[:2]
+    gker = patch_kernel(patch_size, patch_sigma)
+    if patchwise:
+        wt = _weights_loops(g, H + 2 * f, W + 2 * f, f, f, r, gker, float(sigma), float(h))
+        out = _patchwise_loops(v, wt, H, W, f, r)
+    else:
+        wt = _weights_loops(g, H, W, 0, f, r, gker, float(sigma), float(h))
+        Cv = v.shape[0]
+        out = np.empty((Cv, H, W))
+        for c in range(Cv):
+            win = np.lib.stride_tricks.sliding_window_view(v[c], (2 * r + 1, 2 * r + 1))
+            win = win[pad - r:pad - r + H, pad - r:pad - r + W]
+            out[c] = (wt * win).sum(axis=(2, 3)) / wt.sum(axis=(2, 3))
+    return out[0] if np.ndim(image) == 2 else np.moveaxis(out, 0, -1)
+
+
+# --- NL-Bayes ---
+
+
+def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, beta, gamma, step, band_rows):
+    """One NL-Bayes stage in float64 by the formulas of ``nlmeans.nlbayes.nlbayes_chw``, numpy per group.
+
+    ``image`` and ``basic`` (C, H, W) unpadded (``basic`` unused in stage 1). The kernel's conventions,
+    spelled out: reflect padding; reference centres on the grid of ``step`` (plus the last row/column), in
+    row-major order within row bands of ``max(band_rows, 2 (r + f))`` rows; a reference is skipped when a
+    group of its own band already contained the patch centred there; group = the reference, then the
+    ``n_sim - 1`` nearest other offsets by squared distance on channel 0 of the search image (noisy in
+    stage 1, basic in stage 2), ties in
+    row-major offset order (a stable sort); stage 1: ``X - beta s^2 C^-1 (X - mu)``, stage 2:
+    ``mu + Cb (Cb + beta s^2 I)^-1 (X - mu)`` with ``mu`` the noisy patches' mean; a group whose model
+    patches (noisy in stage 1, basic in stage 2) have variance <= ``gamma s^2`` becomes its mean pixel
+    value; all estimates of a pixel averaged with equal weights; estimates of padding pixels dropped.
+    """
+    C, H, W = image.shape
+    f, r = patch_size // 2, search_size // 2
+    pad = r + f
+    P = 2 * f + 1
+    D = P * P
+    B = max(band_rows, 2 * pad, 1)
+    s2 = float(sigma) ** 2
+    widths = ((0, 0), (pad, pad), (pad, pad))
+    noisy = np.pad(np.asarray(image, np.float64), widths, mode="reflect")
+    search = noisy if stage == 1 else np.pad(np.asarray(basic, np.float64), widths, mode="reflect")
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+
+    def patch(img, c, cy, cx):  # patch centred at padded (cy, cx), flattened row-major
+        return img[c, cy - f:cy + f + 1, cx - f:cx + f + 1].reshape(-1)
+
+    num = np.zeros((C, H + 2 * pad, W + 2 * pad))
+    den = np.zeros((H + 2 * pad, W + 2 * pad))
+    for b0 in range(0, H, B):
+        b1 = min(b0 + B, H)
+        done = np.zeros((b1 - b0, W), bool)
+        for y in range(b0, b1):
+            if y % step and y != H - 1:
+                continue
+            for x in range(W):
+                if (x % step and x != W - 1) or done[y - b0, x]:
+                    continue
+                py, px = y + pad, x + pad
+                ref = patch(search, 0, py, px)
+                d = np.array([((ref - patch(search, 0, py + dy, px + dx)) ** 2).sum() for dy, dx in offsets])
+                d[offsets.index((0, 0))] = -1.0  # the reference is always in its group, first
+                group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
+                for c in range(C):
+                    X = np.array([patch(noisy, c, py + dy, px + dx) for dy, dx in group])
+                    src = X if stage == 1 else np.array([patch(search, c, py + dy, px + dx) for dy, dx in group])
+                    mu = X.mean(axis=0)
+                    if gamma > 0 and src.var() <= gamma * s2:
+                        est = np.full_like(X, mu.mean())
+                    else:
+                        cov = np.cov(src, rowvar=False, ddof=1).reshape(D, D)
+                        if stage == 1:
+                            est = X - beta * s2 * np.linalg.solve(cov, (X - mu).T).T
+                        else:
+                            est = mu + (X - mu) @ (cov @ np.linalg.inv(cov + beta * s2 * np.eye(D))).T
+                    for m, (dy, dx) in enumerate(group):
+                        num[c, py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1] += est[m].reshape(P, P)
+                for dy, dx in group:
+                    den[py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1] += 1
+                    if b0 <= y + dy < b1 and 0 <= x + dx < W:
+                        done[y + dy - b0, x + dx] = True
+    return num[:, pad:pad + H, pad:pad + W] / den[pad:pad + H, pad:pad + W]

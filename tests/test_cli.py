@@ -24,7 +24,7 @@ def test_denoise_round_trip_improves_psnr(runner, tmp_path, noisy_png, camera):
     out = tmp_path / "out.png"
     res = runner.invoke(main, ["denoise", str(noisy_png), str(out), "--sigma", "20"])
     assert res.exit_code == 0, res.output
-    assert "σ = 20.00/255 (given)" in res.output and "patch 5, search 21" in res.output
+    assert "σ = 20.00/255 (given)" in res.output and "patch 5, search 31, nlbayes" in res.output
     den = read_image(out).data
     assert den.dtype == np.uint8 and den.shape == (96, 96)
     clean = camera[:96, :96]

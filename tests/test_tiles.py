@@ -7,6 +7,11 @@ import nlmeans
 from nlmeans import tiles
 from nlmeans.tiles import denoise_tiled, halo, strips
 
+
+def _pixelwise(*args, **kw):
+    """The in-memory reference: strips and Dask run the pixelwise kernel."""
+    return nlmeans.denoise(*args, method="pixelwise", **kw)
+
 # (shape, channel_axis, dtype, patch, search): gray and color, channel first/last, r > 2f, r near the band
 CASES = [
     ((300, 77), None, np.float32, 5, 21),
@@ -32,7 +37,7 @@ def _image(rng, shape, dtype):
 def test_tiled_equals_untiled_bit_for_bit(rng, shape, axis, dtype, patch, search, tile_rows):
     img = _image(rng, shape, dtype)
     kw = dict(h=0.3, patch_size=patch, search_size=search, channel_axis=axis)
-    ref = nlmeans.denoise(img, 0.1, **kw)
+    ref = _pixelwise(img, 0.1, **kw)
     out = denoise_tiled(img, 0.1, tile_rows=tile_rows, **kw)
     assert out.dtype == ref.dtype and out.shape == ref.shape
     assert np.array_equal(out, ref)
@@ -42,7 +47,7 @@ def test_estimated_sigma_and_presets_match_the_untiled_call(rng):
     img = _image(rng, (140, 90), np.float32)
     out, used = denoise_tiled(img, tile_rows=32, return_settings=True)
     assert used.sigma_estimated and used.sigma == pytest.approx(nlmeans.estimate_sigma(img))
-    assert np.array_equal(out, nlmeans.denoise(img))
+    assert np.array_equal(out, _pixelwise(img))
 
 
 def test_writes_into_a_given_out_array(rng, tmp_path):
@@ -50,13 +55,13 @@ def test_writes_into_a_given_out_array(rng, tmp_path):
     target = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=img.shape)
     res = denoise_tiled(img, 0.05, patch_size=3, search_size=7, tile_rows=32, out=target)
     assert res is target
-    assert np.array_equal(np.load(tmp_path / "out.npy"), nlmeans.denoise(img, 0.05, patch_size=3, search_size=7))
+    assert np.array_equal(np.load(tmp_path / "out.npy"), _pixelwise(img, 0.05, patch_size=3, search_size=7))
 
 
 def test_the_halo_is_needed(rng, monkeypatch):
     """Guard the test itself: a top halo one band too small changes the result near strip tops."""
     img = _image(rng, (200, 50), np.float64)
-    ref = nlmeans.denoise(img, 0.1, h=0.3, patch_size=5, search_size=21)
+    ref = _pixelwise(img, 0.1, h=0.3, patch_size=5, search_size=21)
     band = tiles.band_rows(21)
     monkeypatch.setattr(tiles, "halo", lambda p, s: (band, 12))  # band < band + f
     out = denoise_tiled(img, 0.1, h=0.3, patch_size=5, search_size=21, tile_rows=64)
@@ -110,7 +115,7 @@ def test_cli_strips_from_tiff_to_tiff_and_zarr(rng, tmp_path, compressed):
     src = tmp_path / "in.tif"
     extra = dict(compression="zlib", rowsperstrip=40) if compressed else {}
     tifffile.imwrite(src, img, photometric="rgb", **extra)
-    ref = nlmeans.denoise(img, 20 / 255, patch_size=5, search_size=11, channel_axis=-1)
+    ref = _pixelwise(img, 20 / 255, patch_size=5, search_size=11, channel_axis=-1)
     args = ["--sigma", "20", "--patch", "5", "--search", "11"]
     assert "strips of 64 rows" in _cli([src, tmp_path / "o.tif", "--tile-rows", "50", *args])
     assert np.array_equal(tifffile.imread(tmp_path / "o.tif"), ref)
@@ -131,7 +136,7 @@ def test_cli_switches_to_strips_for_large_tiffs(rng, tmp_path, monkeypatch):
     out = _cli([tmp_path / "in.tif", tmp_path / "o.tif", "--sigma", "10", "--patch", "3", "--search", "9"])
     assert "strips of" in out
     assert np.array_equal(tifffile.imread(tmp_path / "o.tif"),
-                          nlmeans.denoise(img, 10 / 255, patch_size=3, search_size=9))
+                          _pixelwise(img, 10 / 255, patch_size=3, search_size=9))
 
 
 def test_cli_strips_refuse_an_existing_output(rng, tmp_path):
