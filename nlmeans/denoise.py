@@ -37,6 +37,9 @@ class Settings:
     guide_sigma: float | None
     data_range: float
     sigma_estimated: bool
+    #: Monte-Carlo SURE estimate of the mean squared error (float scale squared) when h was chosen with
+    #: ``h="auto"``; None otherwise
+    sure_risk: float | None = None
 
     @property
     def sigma_255(self):
@@ -146,7 +149,22 @@ def run_denoise(
     else:
         search_size = check_odd_size(search_size, "search_size", at_most=limit,
                                      limit_name=f"the image's smaller side ({limit} pixels)")
-    if h is None:
+    sure_risk = None
+    if isinstance(h, str):
+        if h != "auto":
+            raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
+        if guide is not None:
+            raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
+        if sigma > 0:
+            from .sure import choose_h
+
+            h, patch_size, sure_risk = choose_h(
+                arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
+                data_range=data_range,
+            )
+        else:
+            h = default_h(sigma, preset, data_range)
+    elif h is None:
         h = default_h(sigma, preset, data_range)
     else:
         h = check_real(h, "h", minimum=0, strict=True)
@@ -154,7 +172,9 @@ def run_denoise(
     distance_sigma = sigma if guide is None else guide_sigma
     out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = Settings(method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated)
+    settings = Settings(
+        method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated, sure_risk
+    )
     return from_float(out, arr.dtype), settings
 
 
@@ -185,10 +205,12 @@ def denoise(
         Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
         the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
         input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
-    h : float or None
+    h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
         with ``k`` from the preset table (IPOL 2011: 0.30–0.40 for gray, 0.35–0.55 for color), but at least
-        ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged.
+        ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged. ``"auto"``: the h that
+        minimises Stein's unbiased risk estimate (Monte-Carlo SURE, :func:`nlmeans.sure.choose_h`), found
+        without the clean image at the cost of about 16 extra NL-means runs; not with ``guide``.
     patch_size : odd int or None
         Side P of the square patches compared, at most the image's smaller side. ``None``: from the preset
         table by σ (3 to 11), shrunk to fit small images.
@@ -249,6 +271,8 @@ def denoise(
     .. [2] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [3] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
        electron cryomicroscopy", ISBI 2008.
+    .. [4] S. Ramani, T. Blu and M. Unser, "Monte-Carlo SURE: a black-box optimization of regularization
+       parameters for general denoising algorithms", IEEE Trans. Image Processing 17(9), 2008.
 
     Examples
     --------
