@@ -103,9 +103,9 @@ def main(ctx, verbose):
     "estimate (Monte-Carlo SURE; ~16 extra runs). Default: from the preset table by σ.",
 )
 @click.option("--patch", type=int, default=None, callback=_odd_size,
-              help="Patch side, odd. Default: by σ (3 to 11).")
+              help="Patch side, odd. Default: by σ (3 to 9).")
 @click.option("--search", type=int, default=None, callback=_odd_size,
-              help="Search window side, odd. Default: by σ (21 or 35).")
+              help="Search window side, odd. Default: 21.")
 @click.option("--method", default="pixelwise", show_default=True, help="Estimator: pixelwise.")
 @click.option("--guide", "guide_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Guide image: weights come from it, values from INPUT (same height and width).")

@@ -207,15 +207,15 @@ def denoise(
         input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
     h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
-        with ``k`` from the preset table (IPOL 2011: 0.30–0.40 for gray, 0.35–0.55 for color), but at least
+        with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least
         ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged. ``"auto"``: the h that
         minimises Stein's unbiased risk estimate (Monte-Carlo SURE, :func:`nlmeans.sure.choose_h`), found
         without the clean image at the cost of about 16 extra NL-means runs; not with ``guide``.
     patch_size : odd int or None
         Side P of the square patches compared, at most the image's smaller side. ``None``: from the preset
-        table by σ (3 to 11), shrunk to fit small images.
+        table by σ (3 to 9), shrunk to fit small images.
     search_size : odd int or None
-        Side S of the square search window, at most the image's smaller side. ``None``: preset (21 or 35),
+        Side S of the square search window, at most the image's smaller side. ``None``: preset (21),
         shrunk to fit small images.
     method : {"pixelwise"}
         ``"pixelwise"``: the estimator in the Notes.

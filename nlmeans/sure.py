@@ -11,7 +11,10 @@ import math
 
 import numpy as np
 
-from ._validate import check_array, check_channel_axis, check_real, to_float
+from ._validate import check_array, check_channel_axis, check_int, check_real, to_float
+
+#: :func:`choose_h` averages enough probes that probes × pixels × channels reaches this (at most 8 probes)
+SURE_TARGET_SAMPLES = 2**16
 
 #: h / σ searched by :func:`choose_h` (golden-section inside this bracket)
 H_OVER_SIGMA_BRACKET = (0.15, 1.5)
@@ -26,14 +29,15 @@ def _as_float(noisy):
 def default_epsilon(noisy):
     """The finite-difference step of Monte-Carlo SURE: ``max|y| / 1000`` (float image scale).
 
-    The rule used with Ramani, Blu & Unser's Monte-Carlo SURE; small enough for a first-order difference,
-    large enough that float32 rounding stays negligible. An all-zero image gets ``1e-3``.
+    The usual choice with Monte-Carlo SURE (a thousandth of the signal's peak): small enough for a
+    first-order difference, large enough that float32 rounding stays negligible. An all-zero image gets
+    ``1e-3``.
     """
     peak = float(np.max(np.abs(noisy)))
     return 1e-3 * peak if peak > 0 else 1e-3
 
 
-def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None):
+def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, probes=1):
     """Monte-Carlo SURE: an unbiased estimate of a denoiser's mean squared error, from the noisy image alone.
 
     Parameters
@@ -54,6 +58,9 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None):
         images of more than a few thousand pixels).
     denoised : ndarray or None
         ``denoiser(y)`` if already computed (saves one call).
+    probes : int
+        Number of probe vectors b whose divergence estimates are averaged (one denoiser call each); more
+        probes lower the spread of the estimate, which matters on small images.
 
     Returns
     -------
@@ -89,14 +96,20 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None):
     y = _as_float(noisy)
     sigma = check_real(sigma, "sigma", minimum=0)
     eps = default_epsilon(y) if epsilon is None else check_real(epsilon, "epsilon", minimum=0, strict=True)
-    b = np.random.default_rng(seed).standard_normal(y.shape)
+    probes = check_int(probes, "probes")
+    if probes < 1:
+        raise ValueError(f"probes must be >= 1, got {probes}")
+    rng = np.random.default_rng(seed)
     fy = np.asarray(denoiser(y) if denoised is None else denoised, dtype=np.float64)
     if fy.shape != y.shape:
         raise ValueError(f"denoiser returned shape {fy.shape} for an input of shape {y.shape}; they must match")
-    fyb = np.asarray(denoiser((y + eps * b).astype(y.dtype)), dtype=np.float64)
+    divergence = 0.0
+    for _ in range(probes):
+        b = rng.standard_normal(y.shape)
+        fyb = np.asarray(denoiser((y + eps * b).astype(y.dtype)), dtype=np.float64)
+        divergence += float(np.sum(b * (fyb - fy))) / eps / probes
     n = y.size
     y64 = y.astype(np.float64)
-    divergence = float(np.sum(b * (fyb - fy))) / eps
     return float(np.sum((y64 - fy) ** 2) / n - sigma**2 + 2.0 * sigma**2 * divergence / n)
 
 
@@ -193,7 +206,8 @@ def choose_h(
     n_evals : int
         Risk evaluations per patch size (each costs two NL-means runs).
     epsilon, seed
-        As in :func:`mc_sure`.
+        As in :func:`mc_sure`. Images of fewer than 65536 values (pixels × channels) average several
+        probes (up to 8) so that the risk curve stays smooth.
     data_range : float or None
         As in :func:`nlmeans.denoise` (used for the presets); ``None``: 1.0.
 
@@ -232,6 +246,7 @@ def choose_h(
     if not sizes:
         raise ValueError("patch_sizes is empty; give at least one odd patch size")
 
+    probes = int(min(8, max(1, math.ceil(SURE_TARGET_SAMPLES / y.size))))
     best = None
     for p in sizes:
         settings = {}
@@ -243,7 +258,7 @@ def choose_h(
                 settings["patch_size"] = used.patch_size
                 return out
 
-            return mc_sure(f, y, sigma, epsilon=epsilon, seed=seed)
+            return mc_sure(f, y, sigma, epsilon=epsilon, seed=seed, probes=probes)
 
         k, r, _ = _golden_min(risk, lo, hi, n_evals)
         if best is None or r < best[2]:
