@@ -58,6 +58,8 @@ def test_epsilon_rule_and_errors(rng):
         mc_sure(lambda v: v[:-1], y, 0.1)
     with pytest.raises(ValueError, match="epsilon"):
         mc_sure(lambda v: v, y, 0.1, epsilon=0)
+    with pytest.raises(ValueError, match="probes"):
+        mc_sure(lambda v: v, y, 0.1, probes=0)
     with pytest.raises(ValueError, match="values is empty"):
         minimize_sure(lambda k: _box, [], y, 0.1)
 
@@ -147,3 +149,13 @@ def test_cli_h_auto(tmp_path, camera):
     for bad in ("zero", "-3", "0", "nan", "inf"):
         res = runner.invoke(main, ["denoise", str(tmp_path / "in.png"), str(tmp_path / "o2.png"), "--h", bad])
         assert res.exit_code == 2 and "positive number" in res.output and "auto" in res.output, bad
+
+
+def test_more_probes_lower_the_spread(camera):
+    """Averaging K probes divides the divergence estimate's variance by K (checked on a box filter)."""
+    sigma = 20 / 255
+    noisy = nlmeans.add_noise(camera[:64, :64], sigma, seed=0)
+    exact = np.sum((noisy - _box(noisy)) ** 2) / noisy.size - sigma**2 + 2 * sigma**2 / 9
+    one = np.std([mc_sure(_box, noisy, sigma, seed=s) - exact for s in range(24)])
+    eight = np.std([mc_sure(_box, noisy, sigma, seed=s, probes=8) - exact for s in range(24)])
+    assert eight < 0.6 * one
