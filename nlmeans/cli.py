@@ -100,7 +100,7 @@ def main(ctx, verbose):
 @click.option(
     "--h", "h", type=str, default=None, callback=_h_value, metavar="H|auto",
     help=f"Filtering parameter, {SCALE_NOTE}, or 'auto': chosen by minimising Stein's unbiased risk "
-    "estimate (Monte-Carlo SURE; ~16 extra runs). Default: from the preset table by σ.",
+    "estimate (Monte-Carlo SURE; without --patch the patch size too). Default: from the preset table by σ.",
 )
 @click.option("--patch", type=int, default=None, callback=_odd_size,
               help="Patch side, odd. Default: by σ (3 to 9).")

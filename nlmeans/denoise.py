@@ -139,6 +139,7 @@ def run_denoise(
 
     preset = preset_for(255.0 * sigma / data_range, guide_chw.shape[0])
     limit = min(height, width)
+    patch_given = patch_size is not None
     if patch_size is None:
         patch_size = _default_size(preset.patch_size, limit)
     else:
@@ -158,9 +159,13 @@ def run_denoise(
         if sigma > 0:
             from .sure import choose_h
 
+            # without a given patch size, SURE also picks it among the preset's and its odd neighbours
+            sizes = None if patch_given else [
+                p for p in (patch_size - 2, patch_size, patch_size + 2) if 1 <= p <= limit
+            ]
             h, patch_size, sure_risk = choose_h(
                 arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
-                data_range=data_range,
+                patch_sizes=sizes, data_range=data_range,
             )
         else:
             h = default_h(sigma, preset, data_range)
@@ -210,7 +215,9 @@ def denoise(
         with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least
         ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged. ``"auto"``: the h that
         minimises Stein's unbiased risk estimate (Monte-Carlo SURE, :func:`nlmeans.sure.choose_h`), found
-        without the clean image at the cost of about 16 extra NL-means runs; not with ``guide``.
+        without the clean image at the cost of 16 extra NL-means runs per patch size tried; when
+        ``patch_size`` is None, the patch size is chosen too, among the preset's and the odd sizes 2 below
+        and above (48 runs). Not with ``guide``.
     patch_size : odd int or None
         Side P of the square patches compared, at most the image's smaller side. ``None``: from the preset
         table by σ (3 to 9), shrunk to fit small images.

@@ -9,6 +9,7 @@ import nlmeans
 from nlmeans.cli import main
 from nlmeans.denoise import run_denoise
 from nlmeans.io import read_image, write_image
+from nlmeans.params import preset_for
 from nlmeans.sure import choose_h, default_epsilon, mc_sure, minimize_sure
 
 
@@ -96,9 +97,15 @@ def test_auto_h_is_close_to_the_oracle(camera, sigma_255):
     noisy = nlmeans.add_noise(clean, sigma, seed=2).astype(np.float32)
     oracle = max(nlmeans.psnr(clean, nlmeans.denoise(noisy, sigma, h=k * sigma))
                  for k in np.arange(0.2, 1.45, 0.15))
-    out, used = run_denoise(noisy, sigma, h="auto")
-    assert used.sure_risk is not None and used.h > 0
+    preset_patch = preset_for(sigma_255).patch_size
+    out, used = run_denoise(noisy, sigma, h="auto", patch_size=preset_patch)
+    assert used.sure_risk is not None and used.h > 0 and used.patch_size == preset_patch
     assert nlmeans.psnr(clean, out) > oracle - 0.1
+    # without a patch size, SURE picks it too, among the preset and its odd neighbours
+    out2, used2 = run_denoise(noisy, sigma, h="auto")
+    assert used2.patch_size in (preset_patch - 2, preset_patch, preset_patch + 2)
+    assert used2.sure_risk <= used.sure_risk
+    assert nlmeans.psnr(clean, out2) > oracle - 0.1
     # the risk it reports is an estimate of the MSE it got
     true_mse = float(np.mean((out - clean.astype(np.float64) / 255) ** 2))
     assert used.sure_risk == pytest.approx(true_mse, rel=0.15)
