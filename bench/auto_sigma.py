@@ -9,7 +9,6 @@ nlmeans.denoise(noisy) (σ estimated), float32 noisy input, noise seed 1. Issue 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,9 +25,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[10, 20, 30, 50])
+    parser = standard_set.arg_parser(__doc__)
     args = parser.parse_args()
     rows = []
     for s255 in args.sigmas:

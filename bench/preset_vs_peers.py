@@ -12,7 +12,6 @@ Writes bench/results/preset_vs_peers.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -32,9 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[10, 20, 30, 50])
+    parser = standard_set.arg_parser(__doc__)
     args = parser.parse_args()
     cv2.setNumThreads(1)
     rows = []

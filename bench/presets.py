@@ -12,7 +12,6 @@ rule for comparison.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -99,9 +98,7 @@ def report():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[10, 20, 30, 50])
+    parser = standard_set.arg_parser(__doc__)
     parser.add_argument("--resume", action="store_true", help="keep the rows already in the JSON")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()

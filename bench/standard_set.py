@@ -57,3 +57,16 @@ def names(kind="all"):
 
 def is_color(name):
     return name in _COLOR
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def arg_parser(doc, sigmas=SIGMAS_255):
+    """The command-line parser shared by the bench scripts: ``--size`` (crop side) and ``--sigmas`` (0–255)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="crop side (default 256)")
+    parser.add_argument("--sigmas", type=int, nargs="+", default=list(sigmas), help="σ on the 0–255 scale")
+    return parser

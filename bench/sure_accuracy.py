@@ -10,7 +10,6 @@ Writes bench/results/sure_accuracy.json; prints a summary.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -31,9 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[10, 20, 30, 50])
+    parser = standard_set.arg_parser(__doc__)
     parser.add_argument("--images", nargs="+", default=None)
     args = parser.parse_args()
 

@@ -9,7 +9,6 @@ Writes bench/results/sure_patch.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -27,9 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--sigmas", type=int, nargs="+", default=[20, 50])
+    parser = standard_set.arg_parser(__doc__, sigmas=(20, 50))
     args = parser.parse_args()
     rows = []
     for s255 in args.sigmas:
