@@ -26,6 +26,16 @@ def _as_float(noisy):
     return to_float(arr)
 
 
+def _probe_rng(seed):
+    """The probes' generator: its own stream, never the one ``add_noise(seed=seed)`` draws the noise from.
+
+    A probe equal to the noise itself (same seed, same stream) would bias the divergence completely.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E5E,)))
+
+
 def default_epsilon(noisy):
     """The finite-difference step of Monte-Carlo SURE: ``max|y| / 1000`` (float image scale).
 
@@ -55,7 +65,8 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, prob
         Finite-difference step, same scale; ``None``: :func:`default_epsilon` (``max|y| / 1000``).
     seed : int or numpy Generator
         Seed of the Gaussian probe vector b (the estimate is random through b; its spread is small for
-        images of more than a few thousand pixels).
+        images of more than a few thousand pixels). An int seeds a stream of its own, so the probe never
+        repeats noise drawn with ``numpy.random.default_rng(seed)`` (e.g. ``add_noise(..., seed=seed)``).
     denoised : ndarray or None
         ``denoiser(y)`` if already computed (saves one call).
     probes : int
@@ -99,7 +110,7 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, prob
     probes = check_int(probes, "probes")
     if probes < 1:
         raise ValueError(f"probes must be >= 1, got {probes}")
-    rng = np.random.default_rng(seed)
+    rng = _probe_rng(seed)
     fy = np.asarray(denoiser(y) if denoised is None else denoised, dtype=np.float64)
     if fy.shape != y.shape:
         raise ValueError(f"denoiser returned shape {fy.shape} for an input of shape {y.shape}; they must match")

@@ -47,8 +47,8 @@ def test_trivial_denoisers(rng):
     y = rng.normal(0.5, 0.1, (64, 64))
     # f(y) = 0: SURE = mean(y²) − σ², no divergence
     assert mc_sure(np.zeros_like, y, 0.1) == pytest.approx(np.mean(y**2) - 0.01, rel=1e-9)
-    # f(y) = y: SURE = −σ² + 2σ² bᵀb / N ≈ σ²
-    assert mc_sure(lambda v: v, y, 0.1) == pytest.approx(0.01, rel=0.05)
+    # f(y) = y: SURE = −σ² + 2σ² bᵀb / N ≈ σ², spread 2σ² sqrt(2/N) = 0.044 σ² here: allow 3.4 spreads
+    assert mc_sure(lambda v: v, y, 0.1) == pytest.approx(0.01, rel=0.15)
 
 
 def test_epsilon_rule_and_errors(rng):
@@ -86,8 +86,8 @@ def test_sure_tracks_the_true_mse_of_nlmeans(camera, astronaut, sigma_255):
             sure.append(mc_sure(f, noisy, sigma, denoised=out))
         np.testing.assert_allclose(sure, true, rtol=0, atol=0.015 * sigma**2)
         # the noise realisation shifts every SURE value alike; the h-to-h differences, which decide the
-        # choice of h, agree much better (measured: within 0.0025 σ²)
-        np.testing.assert_allclose(np.diff(sure), np.diff(true), rtol=0, atol=0.005 * sigma**2)
+        # choice of h, agree better (measured within 0.006 σ² with two probe streams)
+        np.testing.assert_allclose(np.diff(sure), np.diff(true), rtol=0, atol=0.01 * sigma**2)
 
 
 @pytest.mark.parametrize("sigma_255", [20, 50])
@@ -166,3 +166,18 @@ def test_more_probes_lower_the_spread(camera):
     one = np.std([mc_sure(_box, noisy, sigma, seed=s) - exact for s in range(24)])
     eight = np.std([mc_sure(_box, noisy, sigma, seed=s, probes=8) - exact for s in range(24)])
     assert eight < 0.6 * one
+
+
+def test_probe_never_repeats_the_noise_of_the_same_seed(camera):
+    """add_noise(seed=0) and mc_sure(seed=0) must not draw the same vector: a probe equal to the noise
+    biases the divergence of a nonlinear denoiser completely (SURE was 16× the MSE before this was fixed)."""
+    sigma = 20 / 255
+    clean = camera[:128, :128].astype(np.float64) / 255
+    noisy = nlmeans.add_noise(clean, sigma, seed=0).astype(np.float32)
+
+    def f(y):
+        return nlmeans.denoise(y, sigma, h=0.5 * sigma, patch_size=5, search_size=11)
+
+    out = f(noisy)
+    true = float(np.mean((out - clean) ** 2))
+    assert mc_sure(f, noisy, sigma, seed=0, denoised=out) == pytest.approx(true, abs=0.015 * sigma**2)
