@@ -48,6 +48,28 @@ def _scale_255(value):
     return None if value is None else value / 255.0
 
 
+def _sure_psnr(risk, data_range):
+    """The PSNR (dB) that a SURE risk estimate stands for."""
+    import math
+
+    return math.inf if risk <= 0 else 10.0 * math.log10(data_range**2 / risk)
+
+
+def _h_value(ctx, param, value):
+    """``--h``: a positive number (0–255 scale) or ``auto``; returned as float, "auto" or None."""
+    if value is None:
+        return None
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number > 0 and number < float("inf")):
+        raise click.BadParameter(f"must be a positive number (0–255 scale) or 'auto', got {value!r}")
+    return number
+
+
 sigma_option = click.option(
     "--sigma", type=click.FloatRange(min=0), default=None,
     help=f"Noise standard deviation, {SCALE_NOTE}. Default: estimated from the image.",
@@ -112,13 +134,14 @@ def _h_text(used):
                 type=click.Path(path_type=Path))
 @sigma_option
 @click.option(
-    "--h", "h", type=click.FloatRange(min=0, min_open=True), default=None,
-    help=f"Filtering parameter, {SCALE_NOTE}. Default: from the preset table by σ (0.3σ–0.55σ).",
+    "--h", "h", type=str, default=None, callback=_h_value, metavar="H|auto",
+    help=f"Filtering parameter, {SCALE_NOTE}, or 'auto': chosen by minimising Stein's unbiased risk "
+    "estimate (Monte-Carlo SURE; without --patch the patch size too). Default: from the preset table by σ.",
 )
 @click.option("--patch", type=int, default=None, callback=_odd_size,
-              help="Patch side, odd. Default: by σ (3 to 11).")
+              help="Patch side, odd. Default: by σ (3 to 9).")
 @click.option("--search", type=int, default=None, callback=_odd_size,
-              help="Search window side, odd. Default: by σ (21 or 35).")
+              help="Search window side, odd. Default: by σ (21; NL-Bayes 21 or 31).")
 @click.option("--method", default=None,
               help="Estimator: nlbayes, pixelwise or patchwise. Default: nlbayes (the best measured), or "
                    "pixelwise when --h or --guide is given and in strip-by-strip/Dask mode.")
@@ -153,13 +176,15 @@ def denoise(paths, sigma, h, patch, search, method, guide_path, guide_sigma, ove
     guide = read_image(guide_path).data if guide_path else None
     start = time.perf_counter()
     out, used = run_denoise(
-        image.data, _scale_255(sigma), h=_scale_255(h), patch_size=patch, search_size=search,
-        method=method, channel_axis=image.channel_axis, guide=guide,
+        image.data, _scale_255(sigma), h=h if h == "auto" else _scale_255(h), patch_size=patch,
+        search_size=search, method=method, channel_axis=image.channel_axis, guide=guide,
         guide_sigma=_scale_255(guide_sigma),
     )
     seconds = time.perf_counter() - start
     write_image(output_path, Image(out, image.alpha))
     how = "estimated" if used.sigma_estimated else "given"
+    if used.sure_risk is not None:
+        how += f"; h by SURE, estimated PSNR {_sure_psnr(used.sure_risk, used.data_range):.2f} dB"
     guided = f", guide {guide_path.name} (σ {255 * used.guide_sigma:.2f})" if guide_path else ""
     click.echo(
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "

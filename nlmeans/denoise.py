@@ -48,6 +48,9 @@ class Settings:
     sigma_estimated: bool
     patch_weights: str = "flat"
     patch_sigma: float | None = None
+    #: Monte-Carlo SURE estimate of the mean squared error (float scale squared) when h was chosen with
+    #: ``h="auto"``; None otherwise
+    sure_risk: float | None = None
 
     @property
     def sigma_255(self):
@@ -214,6 +217,7 @@ def run_denoise(
         return _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size)
     preset = preset_for(255.0 * sigma / data_range, guide_chw.shape[0])
     limit = min(height, width)
+    patch_given = patch_size is not None
     if patch_size is None:
         patch_size = _default_size(preset.patch_size, limit)
     else:
@@ -224,7 +228,26 @@ def run_denoise(
     else:
         search_size = check_odd_size(search_size, "search_size", at_most=limit,
                                      limit_name=f"the image's smaller side ({limit} pixels)")
-    if h is None:
+    sure_risk = None
+    if isinstance(h, str):
+        if h != "auto":
+            raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
+        if guide is not None:
+            raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
+        if sigma > 0:
+            from .sure import choose_h
+
+            # without a given patch size, SURE also picks it among the preset's and its odd neighbours
+            sizes = None if patch_given else [
+                p for p in (patch_size - 2, patch_size, patch_size + 2) if 1 <= p <= limit
+            ]
+            h, patch_size, sure_risk = choose_h(
+                arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
+                patch_sizes=sizes, data_range=data_range,
+            )
+        else:
+            h = default_h(sigma, preset, data_range)
+    elif h is None:
         h = default_h(sigma, preset, data_range)
     else:
         h = check_real(h, "h", minimum=0, strict=True)
@@ -241,7 +264,7 @@ def run_denoise(
                                   patchwise=method == "patchwise", patch_sigma=patch_sigma)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     settings = Settings(method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated,
-                        patch_weights, patch_sigma)
+                        patch_weights, patch_sigma, sure_risk)
     return from_float(out, arr.dtype), settings
 
 
@@ -305,15 +328,19 @@ def denoise(
         Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
         the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
         input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
-    h : float or None
+    h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
-        with ``k`` from the preset table (IPOL 2011: 0.30–0.40 for gray, 0.35–0.55 for color), but at least
-        ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged.
+        with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least
+        ``1e-3 · data_range`` so that a clean image (σ = 0) comes back unchanged. ``"auto"``: the h that
+        minimises Stein's unbiased risk estimate (Monte-Carlo SURE, :func:`nlmeans.sure.choose_h`), found
+        without the clean image at the cost of 16 extra NL-means runs per patch size tried; when
+        ``patch_size`` is None, the patch size is chosen too, among the preset's and the odd sizes 2 below
+        and above (48 runs). Not with ``guide``.
     patch_size : odd int or None
         Side P of the square patches compared, at most the image's smaller side. ``None``: from the preset
         table by σ (3 to 11; NL-Bayes: 5 or 7), shrunk to fit small images.
     search_size : odd int or None
-        Side S of the square search window, at most the image's smaller side. ``None``: preset (21 or 35;
+        Side S of the square search window, at most the image's smaller side. ``None``: preset (21;
         NL-Bayes: 31 in stage 1, 21 or 31 in stage 2), shrunk to fit small images.
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         ``None`` (default): ``"nlbayes"``, the best measured (bench/results/nl_family.md), or ``"pixelwise"``
@@ -389,6 +416,8 @@ def denoise(
        Imaging Sciences 6(3), 2013.
     .. [5] M. Lebrun, A. Buades and J.-M. Morel, "Implementation of the Non-Local Bayes (NL-Bayes) image
        denoising algorithm", Image Processing On Line 3, 2013.
+    .. [6] S. Ramani, T. Blu and M. Unser, "Monte-Carlo SURE: a black-box optimization of regularization
+       parameters for general denoising algorithms", IEEE Trans. Image Processing 17(9), 2008.
 
     Examples
     --------

@@ -5,7 +5,7 @@ import pytest
 
 import nlmeans
 from nlmeans.denoise import run_denoise
-from nlmeans.params import IPOL_COLOR, IPOL_GRAY, preset_for
+from nlmeans.params import DEFAULT_COLOR, DEFAULT_GRAY, IPOL_COLOR, IPOL_GRAY, preset_for
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
@@ -71,7 +71,7 @@ def test_sigma_zero_keeps_a_clean_image(camera):
 
 
 def test_denoising_camera_at_sigma_20_gains_psnr(camera):
-    """Measured: 22.1 dB noisy -> 29.5 dB with the defaults (σ given); assert a 6 dB gain."""
+    """Measured: 22.1 dB noisy -> 30.0 dB with the defaults (σ given); assert a 6 dB gain."""
     noisy = nlmeans.add_noise(camera, 20 / 255, seed=0)
     out = nlmeans.denoise(noisy.astype(np.float32), 20 / 255)
     before, after = nlmeans.psnr(camera, noisy), nlmeans.psnr(camera, out)
@@ -84,21 +84,23 @@ def test_estimated_sigma_is_used_when_none(camera):
     assert used.sigma_estimated and abs(used.sigma_255 - 25) < 3
 
 
-def test_default_sizes_follow_the_ipol_table_and_shrink_to_fit(rng):
+def test_default_sizes_follow_the_preset_table_and_shrink_to_fit(rng):
     def run(*args, **kwargs):
         return run_denoise(*args, method="pixelwise", **kwargs)
     _, used = run(rng.random((64, 64)), 20 / 255)
     assert (used.patch_size, used.search_size) == (5, 21)
-    assert used.h == pytest.approx(0.40 * 20 / 255)
+    assert used.h == pytest.approx(preset_for(20).h_over_sigma * 20 / 255)
     _, used = run(rng.random((64, 64, 3)), 40 / 255, channel_axis=-1)
-    assert (used.patch_size, used.search_size) == (5, 35)
+    assert (used.patch_size, used.search_size) == (preset_for(40, 3).patch_size, preset_for(40, 3).search_size)
     _, used = run(rng.random((8, 40)), 20 / 255)
     assert (used.patch_size, used.search_size) == (5, 7)
 
 
 def test_preset_tables_cover_all_sigmas():
-    assert preset_for(0).patch_size == 3 and preset_for(1000).patch_size == 11
-    assert preset_for(60, 3).patch_size == 7
+    for table in (DEFAULT_GRAY, DEFAULT_COLOR, IPOL_GRAY, IPOL_COLOR):
+        assert table[-1].sigma_255_max == np.inf
+    assert preset_for(0) == DEFAULT_GRAY[0] and preset_for(1000) == DEFAULT_GRAY[-1]
+    assert preset_for(60, 3) == DEFAULT_COLOR[-1]
     assert [p.patch_size for p in IPOL_GRAY] == [3, 5, 7, 9, 11]
     assert [p.search_size for p in IPOL_COLOR] == [21, 35, 35]
 
