@@ -223,7 +223,10 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
             for sigma_255 in sigma_list:
                 sigma = sigma_255 / 255.0
                 for seed in seed_list:
-                    noisy = add_noise(clean, sigma, seed=seed).astype(np.float32)
+                    with np.errstate(over="ignore"):
+                        noisy = add_noise(clean, sigma, seed=seed).astype(np.float32)
+                    if not np.isfinite(noisy).all():
+                        raise ValueError(f"image {image_name!r} has values too large for float32 evaluation")
                     wanted = keep_images is True or (
                         not isinstance(keep_images, bool) and (image_name, sigma_255) in set(keep_images))
                     keep = wanted and seed == seed_list[0]

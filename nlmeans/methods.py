@@ -155,6 +155,8 @@ class Method:
             )
         base.update(params)
         out = np.asarray(self.core(x, sigma, dr, **base)).astype(dtype, copy=False)
+        if not np.isfinite(out).all():
+            raise ValueError(f"method {self.name!r} gave non-finite values on this input; rescale the image")
         if axis is not None:
             out = np.moveaxis(out, -1, axis)
         return from_float(out, arr.dtype)
@@ -418,8 +420,9 @@ def _skimage_nlm(x, sigma, data_range, *, h, patch_size, patch_distance):
     """skimage.restoration.denoise_nl_means(fast_mode=True, sigma=σ); color: one weight for all channels."""
     from skimage.restoration import denoise_nl_means
 
-    return denoise_nl_means(x.astype(np.float64), h=h, sigma=sigma, patch_size=int(patch_size),
-                            patch_distance=int(patch_distance), fast_mode=True, channel_axis=_channel_axis(x))
+    out = denoise_nl_means(x.astype(np.float64), h=h, sigma=sigma, patch_size=int(patch_size),
+                           patch_distance=int(patch_distance), fast_mode=True, channel_axis=_channel_axis(x))
+    return np.reshape(out, x.shape)  # scikit-image squeezes a 1×1 image to a scalar
 
 
 def _opencv_rule(sigma, data_range, n_channels):

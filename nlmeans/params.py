@@ -219,6 +219,11 @@ def estimate_sigma(image, channel_axis=None):
     n_channels, height, width = x.shape
     if min(height, width) < 2:
         raise ValueError(f"image of shape {arr.shape} is too small to estimate σ; it needs at least 2×2 pixels")
+    # σ scales with the data: estimate on data scaled to a peak of 1 (no overflow or underflow), scale back
+    peak = float(np.abs(x).max())
+    if peak == 0.0:
+        return 0.0
+    x = x / peak
     groups = [x] if n_channels <= SIGMA_JOINT_CHANNELS else [x[c : c + 1] for c in range(n_channels)]
     sigmas = []
     for group in groups:
@@ -230,11 +235,10 @@ def estimate_sigma(image, channel_axis=None):
             sigmas.append(_sigma_weak_texture(np.ascontiguousarray(group), p))
         else:
             sigmas.append(_sigma_wavelet(group))
-    sigma = float(np.mean(sigmas))
+    sigma = float(np.mean(sigmas)) * peak
     if not np.isfinite(sigma):
         raise ValueError(
-            f"could not estimate σ of this image (values up to {float(np.abs(x).max()):.3g} overflow the "
-            "estimator); pass sigma explicitly or rescale the image"
+            f"could not estimate σ of this image (values up to {peak:.3g}); pass sigma explicitly or rescale it"
         )
     return sigma
 
