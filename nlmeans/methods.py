@@ -154,7 +154,8 @@ class Method:
                 f"method {self.name!r} has no parameter {unknown[0]!r}; allowed: {', '.join(sorted(base))}"
             )
         base.update(params)
-        out = np.asarray(self.core(x, sigma, dr, **base)).astype(dtype, copy=False)
+        with np.errstate(all="ignore"):  # degenerate inputs (1×1, σ = 0, ...): judged by the check below
+            out = np.asarray(self.core(x, sigma, dr, **base)).astype(dtype, copy=False)
         if not np.isfinite(out).all():
             raise ValueError(f"method {self.name!r} gave non-finite values on this input; rescale the image")
         if axis is not None:
