@@ -72,6 +72,24 @@ def _timed(fn, runs):
     return float(np.median(times)), times, out
 
 
+def _timed_interleaved(cases, runs):
+    """Time every case ``runs`` times, round-robin: one warm-up call each, then rounds that call every case once.
+
+    On a shared machine, load that comes and goes then hits every method alike instead of whichever happened
+    to run at that moment; the order rotates each round so no case always follows the same one.
+    Returns ``{name: (median_s, times, last result)}``.
+    """
+    names = list(cases)
+    outs = {name: cases[name]() for name in names}
+    times = {name: [] for name in names}
+    for k in range(runs):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            t = time.perf_counter()
+            outs[name] = cases[name]()
+            times[name].append(time.perf_counter() - t)
+    return {name: (float(np.median(times[name])), times[name], outs[name]) for name in names}
+
+
 def _images():
     from skimage.transform import resize
 
@@ -121,7 +139,8 @@ def _tune_ours_h(noisy, clean, axis):
     sigma = SIGMA_255 / 255
     best = None
     for k in (0.4, 0.5, 0.6, 0.7, 0.8):
-        out = nlmeans.denoise(noisy, sigma, h=k * sigma, patch_size=PATCH, search_size=SEARCH, channel_axis=axis)
+        out = nlmeans.denoise(noisy, sigma, h=k * sigma, patch_size=PATCH, search_size=SEARCH, channel_axis=axis,
+                              method="pixelwise")
         p = nlmeans.psnr(clean, out)
         if best is None or p > best[1]:
             best = (k * sigma, p)
@@ -137,10 +156,10 @@ def _cases(noisy, u8, axis, h_cv, h_ours, sigma):
 
     cases = {
         "nlmeans float32 (P7 S21)": lambda: nlmeans.denoise(
-            noisy, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis),
+            noisy, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis, method="pixelwise"),
         "nlmeans uint8 (P7 S21)": lambda: nlmeans.denoise(
-            u8, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis),
-        "nlmeans float32 (defaults)": lambda: nlmeans.denoise(noisy, sigma, channel_axis=axis),
+            u8, sigma, h=h_ours, patch_size=PATCH, search_size=SEARCH, channel_axis=axis, method="pixelwise"),
+        "nlmeans float32 (defaults: NL-Bayes)": lambda: nlmeans.denoise(noisy, sigma, channel_axis=axis),
     }
     if axis is not None:
         cases["OpenCV fastNlMeansDenoisingColored (uint8)"] = lambda: cv2.fastNlMeansDenoisingColored(
@@ -176,8 +195,7 @@ def bench_speed(runs, threads, large):
             tuned[color] = (_tune_opencv_h(u8, clean, color), _tune_ours_h(noisy, clean, axis))
         h_cv, h_ours = tuned[color]
         cases = _cases(noisy, u8, axis, h_cv, h_ours, sigma)
-        for method, fn in cases.items():
-            med, times, out = _timed(fn, runs)
+        for method, (med, times, out) in _timed_interleaved(cases, runs).items():
             rows.append({
                 "image": name, "shape": list(clean.shape), "method": method, "median_s": med,
                 "times_s": times, "psnr": float(psnr(clean, _to_unit(np.asarray(out)))),
@@ -218,13 +236,14 @@ _MEMORY_CHILD = textwrap.dedent("""
             if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
 
-    nlmeans.denoise(np.zeros((64, 64), np.float32), 0.1, patch_size=7, search_size=21)  # compile / load
+    kw = dict(h=0.05, patch_size=7, search_size=21, method="pixelwise")  # the fast path of issue #5
+    nlmeans.denoise(np.zeros((64, 64), np.float32), 0.1, **kw)  # compile / load
     n = 4096
     img = np.random.default_rng(0).random((n, n), dtype=np.float32)
     with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to the current RSS
         fh.write("5")
     base = status("VmRSS")
-    out = nlmeans.denoise(img, 0.08, patch_size=7, search_size=21)
+    out = nlmeans.denoise(img, 0.08, **kw)
     peak = status("VmHWM")
     r, f = 10, 3
     B, Wp = band_rows(r), n + 2 * (r + f)
@@ -249,47 +268,68 @@ def bench_memory(threads):
     return m
 
 
-def bench_startup():
-    """Wall time of ``nlmeans denoise`` on a 512×512 PNG: empty numba cache (compiles), then cached."""
+#: command lines timed by bench_startup: the fast path of issue #5, and the defaults (σ estimated, NL-Bayes)
+STARTUP_COMMANDS = {
+    "pixelwise": ["--sigma", "20", "--method", "pixelwise", "--patch", "7", "--search", "21"],
+    "defaults": [],
+}
+
+
+def bench_startup(runs=3):
+    """Wall time of ``nlmeans denoise`` on a 512×512 PNG, end to end in a fresh process: the first run with an
+    empty numba cache (it compiles), then ``runs - 1`` cached runs; for each of :data:`STARTUP_COMMANDS`."""
     from nlmeans.io import read_image, write_image
 
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clean = read_image(ROOT / "data" / "camera.png").data
         noisy = np.clip(clean + np.random.default_rng(0).normal(0, SIGMA_255, clean.shape), 0, 255)
         write_image(tmp / "noisy.png", noisy.astype(np.uint8))
-        env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp / "numba-cache"))
-        cmd = [sys.executable, "-m", "nlmeans.cli", "denoise", str(tmp / "noisy.png"), str(tmp / "out.png"),
-               "--sigma", "20", "--patch", "7", "--search", "21", "--overwrite"]
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True, env=env)
-            times.append(time.perf_counter() - t)
-    return {"first_run_s": times[0], "cached_runs_s": times[1:], "second_run_s": times[1]}
+        for name, extra in STARTUP_COMMANDS.items():
+            env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp / f"numba-cache-{name}"))
+            cmd = [sys.executable, "-m", "nlmeans.cli", "denoise", str(tmp / "noisy.png"), str(tmp / "out.png"),
+                   "--overwrite", *extra]
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True, env=env)
+                times.append(time.perf_counter() - t)
+            out[name] = {"command": "nlmeans denoise noisy.png out.png --overwrite " + " ".join(extra),
+                         "first_run_s": times[0], "cached_runs_s": times[1:]}
+    return out
 
 
 def bench_kernel_cpu(runs):
-    """CPU time (``time.process_time``) of one-thread nlmeans on 512² gray float32, P7 S21: the kernel's cost,
-    nearly immune to other processes' load, for comparing kernel versions on a busy machine."""
+    """CPU time (``time.process_time``) of one-thread nlmeans, P7 S21 pixelwise, on the 512² gray and color images:
+    the kernel's cost, nearly immune to other processes' load, for comparing kernel versions on a busy machine."""
     import numba
 
     import nlmeans
 
-    clean = _images()["gray512"]
-    noisy, _ = _noisy(clean)
+    images = _images()
     before = numba.get_num_threads()
     numba.set_num_threads(1)
+    out = {}
     try:
-        nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
-        times = []
-        for _ in range(runs):
-            t = time.process_time()
-            nlmeans.denoise(noisy, SIGMA_255 / 255, patch_size=PATCH, search_size=SEARCH)
-            times.append(time.process_time() - t)
+        for name in ("gray512", "color512"):
+            noisy, _ = _noisy(images[name])
+            axis = -1 if noisy.ndim == 3 else None
+
+            def call(noisy=noisy, axis=axis):
+                return nlmeans.denoise(noisy, SIGMA_255 / 255, h=0.6 * SIGMA_255 / 255, patch_size=PATCH,
+                                       search_size=SEARCH, method="pixelwise", channel_axis=axis)
+
+            call()
+            times = []
+            for _ in range(runs):
+                t = time.process_time()
+                call()
+                times.append(time.process_time() - t)
+            out[name] = {"min_s": min(times), "median_s": float(np.median(times)), "times_s": times}
     finally:
         numba.set_num_threads(before)
-    return {"min_s": min(times), "median_s": float(np.median(times)), "times_s": times}
+    return out
 
 
 def _print_ratios(rat):
@@ -316,9 +356,10 @@ def main(argv=None):
     rat = ratios(rows)
     _print_ratios(rat)
     cpu = bench_kernel_cpu(args.runs)
-    print(f"\nnlmeans 512² gray float32 P7 S21, 1 thread, CPU time: min {cpu['min_s'] * 1e3:.1f} ms, "
-          f"median {cpu['median_s'] * 1e3:.1f} ms")
-    result = {"kernel_cpu_1thread_gray512": cpu,
+    for name, c in cpu.items():
+        print(f"{'' if name != 'gray512' else chr(10)}nlmeans {name} float32 P7 S21 pixelwise, 1 thread, "
+              f"CPU time: min {c['min_s'] * 1e3:.1f} ms, median {c['median_s'] * 1e3:.1f} ms")
+    result = {"kernel_cpu_1thread": cpu,
               "machine": machine, "threads": args.threads, "runs": args.runs, "sigma_255": SIGMA_255,
               "patch_size": PATCH, "search_size": SEARCH, "timings": rows, "ratios": rat,
               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -333,8 +374,9 @@ def main(argv=None):
     if not args.no_startup:
         st = bench_startup()
         result["startup"] = st
-        print(f"start-up, nlmeans denoise 512×512 PNG: first run (empty cache, compiles) "
-              f"{st['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in st['cached_runs_s'])} s")
+        for v in st.values():
+            print(f"start-up, {v['command']} (512×512 PNG): first run (empty cache, compiles) "
+                  f"{v['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in v['cached_runs_s'])} s")
     result["peak_rss_bench_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
