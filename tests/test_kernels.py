@@ -17,6 +17,7 @@ CASES = [
     ((1, 12), 1, 1, 0.0, 0.1),
     ((70, 45, 2), 3, 21, 0.08, 0.06),  # more rows than one band, r > band/2
     ((48, 50), 9, 15, 0.15, 0.05),     # small h: weights far below 1
+    ((70, 38, 3), 7, 21, 0.06, 0.08),  # color with passes of 4 and 3 offsets (the 3-channel loops), two bands
 ]
 
 
@@ -73,15 +74,16 @@ def test_reference_is_not_trivial(rng):
     assert nlm_pixelwise(noisy, 0.1, 0.2, 3, 7).std() < 0.5 * noisy.std()
 
 
+@pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("patch,search", [(3, 7), (5, 11), (7, 21)])
-def test_strips_aligned_to_bands_are_bit_identical(rng, dtype, patch, search):
+def test_strips_aligned_to_bands_are_bit_identical(rng, dtype, patch, search, channels):
     """A full-width strip starting at a multiple of band_rows, with a halo of two bands above the rows kept,
     gives those rows exactly the values of the whole-image run (what tiling relies on)."""
     from nlmeans._config import band_rows
 
     B = band_rows(search // 2)
-    image = rng.random((1, 4 * B + 5, 23)).astype(dtype)
+    image = rng.random((channels, 4 * B + 5, 23)).astype(dtype)
     whole = nlmeans_chw(image, image, 0.1, 0.15, patch, search)
     start = B  # strip begins at a band boundary; rows kept from start + 2B
     strip = np.ascontiguousarray(image[:, start:])
