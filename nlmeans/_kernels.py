@@ -958,46 +958,126 @@ def _nlm_offsets(guide, value, f, r, pad, gk, flat, a, b, band_rows, patchwise, 
 
 @njit(**JIT)
 def _nlb_cholesky(A, D):
-    """In-place lower Cholesky factor of the symmetric positive-definite ``A[:D, :D]`` (upper part unused)."""
+    """In-place upper Cholesky factor ``U`` (``A = U^T U``) of the symmetric positive-definite ``A[:D, :D]``,
+    read from and written to the upper triangle (the lower part is not used).
+
+    Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
+    contiguous vector operations (the left-looking dot products would be dependent scalar chains).
+    """
     zero = A[0, 0] - A[0, 0]
-    for j in range(D):
-        s = A[j, j]
-        for k in range(j):
-            s -= A[j, k] * A[j, k]
-        s = np.sqrt(max(s, zero + 1e-12))
-        A[j, j] = s
+    for k in range(D):
+        s = np.sqrt(max(A[k, k], zero + 1e-12))
+        A[k, k] = s
         inv = 1 / s
-        for i in range(j + 1, D):
-            v = A[i, j]
-            for k in range(j):
-                v -= A[i, k] * A[j, k]
-            A[i, j] = v * inv
+        rk = A[k]
+        for j in range(k + 1, D):
+            rk[j] *= inv
+        for i in range(k + 1, D):
+            u = rk[i]
+            ri = A[i]
+            for j in range(i, D):
+                ri[j] -= u * rk[j]
 
 
 @njit(**JIT)
-def _nlb_solve(L, Bm, D, n):
-    """``Bm[:D, :n] = (L L^T)^-1 Bm[:D, :n]`` in place, ``L`` lower triangular from :func:`_nlb_cholesky`."""
-    for i in range(D):
+def _nlb_solve(U, Bm, D, n):
+    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`."""
+    for i in range(D):  # U^T y = b
         for k in range(i):
-            lik = L[i, k]
+            uki = U[k, i]
             for m in range(n):
-                Bm[i, m] -= lik * Bm[k, m]
-        inv = 1 / L[i, i]
+                Bm[i, m] -= uki * Bm[k, m]
+        inv = 1 / U[i, i]
         for m in range(n):
             Bm[i, m] *= inv
-    for i in range(D - 1, -1, -1):
+    for i in range(D - 1, -1, -1):  # U x = y
         for k in range(i + 1, D):
-            lki = L[k, i]
+            uik = U[i, k]
             for m in range(n):
-                Bm[i, m] -= lki * Bm[k, m]
-        inv = 1 / L[i, i]
+                Bm[i, m] -= uik * Bm[k, m]
+        inv = 1 / U[i, i]
         for m in range(n):
             Bm[i, m] *= inv
+
+
+@njit(**JIT)
+def _nth_smallest(a, n, k):
+    """The ``k``-th smallest (from 0) of ``a[:n]``; reorders ``a[:n]`` (Hoare's quickselect, median-of-3 pivot)."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        # median of three to the middle: sorted a[lo] <= a[mid] <= a[hi]
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        # now a[lo..j] <= pivot <= a[i..hi], and a[j+1..i-1] == pivot
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+def _nth_smallest_nonneg(a, n, k, work):
+    """The ``k``-th smallest (from 0) of ``a[:n]``, all values finite and >= 0; ``a`` is left as it is.
+
+    float32: a binary search over the bit patterns (non-negative floats order like their bits as integers):
+    31 vectorised counting passes, no data-dependent branches. Other dtypes: :func:`_nth_smallest` on a copy
+    in ``work``. The Python body only runs with ``NUMBA_DISABLE_JIT=1``.
+    """
+    return np.partition(np.asarray(a[:n]), k)[k]
+
+
+@overload(_nth_smallest_nonneg, jit_options=dict(fastmath=FASTMATH))
+def _nth_smallest_nonneg_impl(a, n, k, work):
+    if a.dtype == types.float32:
+
+        def impl(a, n, k, work):
+            bits = a.view(np.int32)
+            lo = 0
+            hi = 0x7F7FFFFF  # the largest finite float32
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(n):
+                    count += 1 if bits[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return _f32_from_bits(lo)
+
+        return impl
+
+    def impl(a, n, k, work):  # noqa: F811 - float64: quickselect on a copy
+        for i in range(n):
+            work[i] = a[i]
+        return _nth_smallest(work, n, k)
+
+    return impl
 
 
 @njit(**JIT)
 def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-              num, den, mask, dist, drow, oy, ox, X, Y, mu, cov, Z):
+              num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z):
     """Process the reference patches whose centre row lies in ``[b0, b1)``, accumulating into the band's
     private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band)."""
     pad = r + f
@@ -1017,39 +1097,54 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 continue
             py = y + pad
             px = x + pad
-            # the reference first (always in its group), then the n_sim - 1 nearest others (sorted insertion)
-            dist[0] = zero - 1
+            # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows
+            # (the extra columns are computed and ignored), so no scalar remainder loop is left
+            nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
+            # every candidate's distance in scan order (row-major offsets, the centre left out)
+            nc = 0
+            for dy in range(-r, r + 1):
+                # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
+                for k in range(nk):
+                    drow[k] = zero
+                for jy in range(-f, f + 1):
+                    rrow = search[0, py + jy]
+                    crow = search[0, py + dy + jy]
+                    for jx in range(-f, f + 1):
+                        ref = rrow[px + jx]
+                        cand = crow[px + jx - r:]  # a row view indexed from 0: no wrap-around, vectorises
+                        for k in range(nk):
+                            diff = ref - cand[k]
+                            drow[k] += diff * diff
+                for dx in range(-r, r + 1):
+                    if dy != 0 or dx != 0:
+                        dist[nc] = drow[dx + r]
+                        nc += 1
+            # the group: the reference, then the n_sim - 1 nearest candidates, ties going to the earlier one in
+            # scan order (what a stable sort gives): those below the (n_sim - 1)-th smallest distance, then as
+            # many equal to it as are needed. A selection, not a sort: O(candidates) per reference.
             oy[0] = 0
             ox[0] = 0
             n = 1
-            for dy in range(-r, r + 1):
-                # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-                for k in range(2 * r + 1):
-                    drow[k] = zero
-                for jy in range(-f, f + 1):
-                    for jx in range(-f, f + 1):
-                        ref = search[0, py + jy, px + jx]
-                        base = px + jx - r
-                        for k in range(2 * r + 1):
-                            diff = ref - search[0, py + dy + jy, base + k]
-                            drow[k] += diff * diff
-                for dx in range(-r, r + 1):
-                    if dy == 0 and dx == 0:
-                        continue
-                    d = drow[dx + r]
-                    if n == n_sim and d >= dist[n - 1]:
-                        continue
-                    k = n if n < n_sim else n_sim - 1
-                    while k > 0 and dist[k - 1] > d:
-                        dist[k] = dist[k - 1]
-                        oy[k] = oy[k - 1]
-                        ox[k] = ox[k - 1]
-                        k -= 1
-                    dist[k] = d
-                    oy[k] = dy
-                    ox[k] = dx
-                    if n < n_sim:
-                        n += 1
+            m = min(n_sim - 1, nc)
+            if m > 0:
+                thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
+                n_equal = m
+                for k in range(nc):
+                    if dist[k] < thr:
+                        n_equal -= 1
+                k = 0
+                for dy in range(-r, r + 1):
+                    for dx in range(-r, r + 1):
+                        if dy == 0 and dx == 0:
+                            continue
+                        d = dist[k]
+                        k += 1
+                        if d < thr or (d == thr and n_equal > 0):
+                            if d == thr:
+                                n_equal -= 1
+                            oy[n] = dy
+                            ox[n] = dx
+                            n += 1
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
             for c in range(C):
@@ -1071,23 +1166,37 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                         mu[i] += X[m, i]
                 for i in range(D):
                     mu[i] *= inv_n
+                msrc = mu  # the mean of the model patches
+                if stage == 2:
+                    for i in range(D):
+                        muy[i] = zero
+                    for m in range(n):
+                        for i in range(D):
+                            muy[i] += Y[m, i]
+                    for i in range(D):
+                        muy[i] *= inv_n
+                    msrc = muy
                 flat = False
                 if gamma > 0:
                     # homogeneous group: the model patches vary no more than gamma sigma^2 (stage 1: the noisy
-                    # ones, about sigma^2 if flat; stage 2: the basic ones, about 0) -> all become the mean
+                    # ones, about sigma^2 if flat; stage 2: the basic ones, about 0) -> all become the mean.
+                    # Sums kept per patch pixel (vectors over i), then added: no long dependent chains.
                     gm = zero
+                    sm = zero
                     for i in range(D):
                         gm += mu[i]
+                        sm += msrc[i]
                     gm /= D
-                    sm = zero
+                    sm /= D
+                    for i in range(D):
+                        vsum[i] = zero
                     for m in range(n):
                         for i in range(D):
-                            sm += src[m, i]
-                    sm /= n * D
+                            e = src[m, i] - sm
+                            vsum[i] += e * e
                     var = zero
-                    for m in range(n):
-                        for i in range(D):
-                            var += (src[m, i] - sm) * (src[m, i] - sm)
+                    for i in range(D):
+                        var += vsum[i]
                     var /= n * D
                     if var <= gamma * sigma2:
                         flat = True
@@ -1095,51 +1204,39 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                             for i in range(D):
                                 X[m, i] = gm
                 if not flat:
-                    # covariance of the model patches
-                    for i in range(D):
-                        for j in range(D):
-                            cov[i, j] = zero
-                    if stage == 2:
-                        for i in range(D):
-                            Z[i, 0] = zero
-                        for m in range(n):
-                            for i in range(D):
-                                Z[i, 0] += Y[m, i]
-                        for i in range(D):
-                            Z[i, 0] *= inv_n
-                    else:
-                        for i in range(D):
-                            Z[i, 0] = mu[i]
+                    # covariance of the model patches, upper triangle, one row of products per patch pair
+                    # entry (vectors over j): Sc holds the centred model patches
                     for m in range(n):
                         for i in range(D):
-                            a = src[m, i] - Z[i, 0]
-                            for j in range(i + 1):
-                                cov[i, j] += a * (src[m, j] - Z[j, 0])
+                            Sc[m, i] = src[m, i] - msrc[i]
                     for i in range(D):
-                        for j in range(i + 1):
+                        for j in range(i, D):
+                            cov[i, j] = zero
+                    for m in range(n):
+                        sc = Sc[m]
+                        for i in range(D):
+                            a = sc[i]
+                            row = cov[i]
+                            for j in range(i, D):
+                                row[j] += a * sc[j]
+                    for i in range(D):
+                        for j in range(i, D):
                             cov[i, j] *= inv_n1
-                            cov[j, i] = cov[i, j]
                     # Z = (X - mu)^T, then solve
                     for i in range(D):
                         for m in range(n):
                             Z[i, m] = X[m, i] - mu[i]
-                    if stage == 1:
-                        # X <- X - beta sigma^2 Cov^-1 (X - mu)   [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)]
-                        _nlb_cholesky(cov, D)
-                        _nlb_solve(cov, Z, D, n)
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] -= beta * sigma2 * Z[i, m]
-                    else:
+                    if stage == 2:
                         # X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches,
                         # computed as X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu) (the same matrix)
                         for i in range(D):
                             cov[i, i] += beta * sigma2
-                        _nlb_cholesky(cov, D)
-                        _nlb_solve(cov, Z, D, n)
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] -= beta * sigma2 * Z[i, m]
+                    # stage 1: X <- X - beta sigma^2 Cov^-1 (X - mu)  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)]
+                    _nlb_cholesky(cov, D)
+                    _nlb_solve(cov, Z, D, n)
+                    for m in range(n):
+                        for i in range(D):
+                            X[m, i] -= beta * sigma2 * Z[i, m]
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
@@ -1192,17 +1289,22 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
             num = np.zeros((C, rows, Wp), dtype=out.dtype)
             den = np.zeros((rows, Wp), dtype=out.dtype)
             mask = np.zeros((b1 - b0, W), dtype=np.bool_)
-            dist = np.empty(n_sim, dtype=out.dtype)
-            drow = np.empty(2 * r + 1, dtype=out.dtype)
+            n_cand = (2 * r + 1) * (2 * r + 1) - 1
+            dist = np.empty(n_cand, dtype=out.dtype)
+            work = np.empty(n_cand, dtype=out.dtype)
+            drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=out.dtype)
             oy = np.empty(n_sim, dtype=np.int64)
             ox = np.empty(n_sim, dtype=np.int64)
             X = np.empty((nmax, D), dtype=out.dtype)
             Y = np.empty((nmax, D), dtype=out.dtype)
+            Sc = np.empty((nmax, D), dtype=out.dtype)
             mu = np.empty(D, dtype=out.dtype)
+            muy = np.empty(D, dtype=out.dtype)
+            vsum = np.empty(D, dtype=out.dtype)
             cov = np.empty((D, D), dtype=out.dtype)
             Z = np.empty((D, nmax), dtype=out.dtype)
             _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-                      num, den, mask, dist, drow, oy, ox, X, Y, mu, cov, Z)
+                      num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z)
             for ly in range(rows):
                 yy = b0 - pad + ly
                 if yy < 0 or yy >= H:
