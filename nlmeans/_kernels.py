@@ -1001,6 +1001,18 @@ def _nlb_solve(U, Bm, D, n):
 
 
 @njit(**JIT)
+def _nlb_mean(X, n, D, inv_n, mu):
+    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``)."""
+    for i in range(D):
+        mu[i] = X[0, i] - X[0, i]
+    for m in range(n):
+        for i in range(D):
+            mu[i] += X[m, i]
+    for i in range(D):
+        mu[i] *= inv_n
+
+
+@njit(**JIT)
 def _nth_smallest(a, n, k):
     """The ``k``-th smallest (from 0) of ``a[:n]``; reorders ``a[:n]`` (Hoare's quickselect, median-of-3 pivot)."""
     lo = 0
@@ -1159,22 +1171,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                             for jx in range(P):
                                 Y[m, jy * P + jx] = basic[c, qy + jy - f, qx + jx - f]
                 src = X if stage == 1 else Y  # the patches the model is learnt from
-                for i in range(D):
-                    mu[i] = zero
-                for m in range(n):
-                    for i in range(D):
-                        mu[i] += X[m, i]
-                for i in range(D):
-                    mu[i] *= inv_n
+                _nlb_mean(X, n, D, inv_n, mu)
                 msrc = mu  # the mean of the model patches
                 if stage == 2:
-                    for i in range(D):
-                        muy[i] = zero
-                    for m in range(n):
-                        for i in range(D):
-                            muy[i] += Y[m, i]
-                    for i in range(D):
-                        muy[i] *= inv_n
+                    _nlb_mean(Y, n, D, inv_n, muy)
                     msrc = muy
                 flat = False
                 if gamma > 0:
