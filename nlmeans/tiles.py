@@ -27,16 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _config
-from ._validate import (
-    SUPPORTED_DTYPES,
-    check_channel_axis,
-    check_int,
-    check_odd_size,
-    check_real,
-    default_data_range,
-)
-from .denoise import Settings, _default_size
-from .params import default_h, estimate_sigma, preset_for
+from ._validate import SUPPORTED_DTYPES, check_channel_axis, check_int
+from .denoise import resolve_parameters
+from .params import estimate_sigma
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -133,29 +126,15 @@ def resolve_settings(image, sigma=None, *, h=None, patch_size=None, search_size=
                      data_range=None):
     """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
 
-    Same rules as :func:`nlmeans.denoise` (presets by σ, h = k·σ, sizes shrunk to fit); σ, when ``None``, is
-    estimated on :func:`sigma_sample`. σ and h on the float image's scale.
+    :func:`nlmeans.denoise.resolve_parameters` (the rules of :func:`nlmeans.denoise`: presets by σ,
+    h = k·σ, sizes shrunk to fit) on the image's shape; σ, when ``None``, is estimated on
+    :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
-    data_range = default_data_range(data_range)
-    estimated = sigma is None
-    if estimated:
-        sigma = estimate_sigma(sigma_sample(image, axis), channel_axis=axis)
-    else:
-        sigma = check_real(sigma, "sigma", minimum=0)
-    preset = preset_for(255.0 * sigma / data_range, n_channels)
-    limit = min(height, width)
-    limit_name = f"the image's smaller side ({limit} pixels)"
-    if patch_size is None:
-        patch_size = _default_size(preset.patch_size, limit)
-    else:
-        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
-    if search_size is None:
-        search_size = _default_size(preset.search_size, limit)
-    else:
-        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
-    h = default_h(sigma, preset, data_range) if h is None else check_real(h, "h", minimum=0, strict=True)
-    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, estimated)
+    return resolve_parameters(
+        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size, n_channels=n_channels,
+        data_range=data_range, estimate=lambda: estimate_sigma(sigma_sample(image, axis), channel_axis=axis),
+    )
 
 
 def denoise_strip(block, settings, axis, keep0, keep1):
