@@ -6,7 +6,9 @@ PNG (8/16-bit, gray or color, with or without alpha), TIFF (uint8, uint16, float
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,9 +180,57 @@ def _umask():
     return mask
 
 
+@contextlib.contextmanager
+def atomic_output(path, *, folder=False):
+    """Yield a temporary path next to ``path`` and rename it over ``path`` when the block ends without error.
+
+    The temporary is a hidden ``.nlmeans-partial-*`` file (a folder when ``folder``, e.g. a Zarr array) in
+    ``path``'s folder, so the rename is atomic and ``path`` never holds a partial result. A file is given the
+    usual permissions (``0666`` minus the umask) and flushed to disk (fsync) before the rename; a folder
+    replaces an existing folder at ``path``. On any error or interruption (KeyboardInterrupt included) the
+    temporary is removed; errors other than :class:`ImageIOError` become one-line ImageIOErrors. Only a
+    SIGKILL (or a power cut) can leave the temporary behind: :func:`nlmeans.batch.remove_partials` clears
+    those.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+            os.close(fd)
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
+    try:
+        yield tmp
+        if folder:
+            if path.is_dir():
+                shutil.rmtree(path)  # os.replace needs an empty target folder
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if folder:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
+            raise
+        text = str(exc).strip()
+        reason = getattr(exc, "strerror", None) or (text.splitlines()[0] if text else type(exc).__name__)
+        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
+
+
 def write_image(path, image):
-    """Write ``image`` (an :class:`Image` or an array) atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. An interrupted write leaves no partial ``path``."""
+    """Write ``image`` (an :class:`Image` or an array) atomically (:func:`atomic_output`): a temporary file in
+    the same folder, flushed to disk, then renamed over ``path``. An interrupted write leaves no partial
+    ``path``."""
     path = Path(path)
     if not isinstance(image, Image):
         image = Image(np.asarray(image))
@@ -191,26 +241,8 @@ def write_image(path, image):
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
-    except OSError as exc:
-        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    with atomic_output(path) as tmp:
         _encode(tmp, suffix, np.ascontiguousarray(arr))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
-            raise
-        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
-        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
 
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
@@ -265,65 +297,35 @@ def open_array(path):
     return arr
 
 
-class _AtomicOutput:
-    """A writable array at a temporary path next to ``path``, renamed over ``path`` on success only."""
-
-    def __init__(self, path, shape, dtype):
-        self.path = Path(path)
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self.suffix = self.path.suffix.lower()
-        if self.suffix not in TIFF_SUFFIXES + ZARR_SUFFIXES:
-            raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
-        self.tmp = None
-
-    def __enter__(self):
-        if self.suffix in ZARR_SUFFIXES:
+@contextlib.contextmanager
+def _array_output(path, shape, dtype):
+    """:func:`create_array`'s context manager: the array lives at :func:`atomic_output`'s temporary path."""
+    suffix = path.suffix.lower()
+    with atomic_output(path, folder=suffix in ZARR_SUFFIXES) as tmp:
+        if suffix in ZARR_SUFFIXES:
             import zarr
 
-            self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
-            chunks = (max(1, min(self.shape[0], (1 << 22) // max(1, int(np.prod(self.shape[1:]))))),)
-            self.array = zarr.open_array(self.tmp, mode="w", shape=self.shape, dtype=self.dtype,
-                                         chunks=chunks + self.shape[1:])
+            chunks = (max(1, min(shape[0], (1 << 22) // max(1, int(np.prod(shape[1:]))))),)
+            yield zarr.open_array(tmp, mode="w", shape=shape, dtype=dtype, chunks=chunks + shape[1:])
         else:
             import tifffile
 
-            fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
-            os.close(fd)
-            photometric = "rgb" if len(self.shape) == 3 and self.shape[-1] == 3 else "minisblack"
-            self.array = tifffile.memmap(self.tmp, shape=self.shape, dtype=self.dtype, photometric=photometric,
-                                         bigtiff=int(np.prod(self.shape)) * self.dtype.itemsize > 2**31)
-        return self.array
-
-    def __exit__(self, kind, exc, tb):
-        import shutil
-
-        try:
-            if kind is None:
-                if isinstance(self.array, np.memmap):
-                    self.array.flush()
-                    del self.array
-                    with open(self.tmp, "rb+") as fh:
-                        os.fsync(fh.fileno())
-                    os.chmod(self.tmp, 0o666 & ~_umask())
-                elif self.path.is_dir():
-                    shutil.rmtree(self.path)  # zarr outputs are folders: os.replace needs an empty target
-                os.replace(self.tmp, self.path)
-                return False
-        except Exception as error:  # noqa: BLE001
-            kind, exc = type(error), error
-        if Path(self.tmp).is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        elif Path(self.tmp).exists():
-            os.unlink(self.tmp)
-        if kind is not None and issubclass(kind, Exception) and not isinstance(exc, ImageIOError):
-            raise ImageIOError(f"{self.path}: cannot write ({exc})") from exc
-        return False
+            photometric = "rgb" if len(shape) == 3 and shape[-1] == 3 else "minisblack"
+            array = tifffile.memmap(tmp, shape=shape, dtype=dtype, photometric=photometric,
+                                    bigtiff=int(np.prod(shape)) * dtype.itemsize > 2**31)
+            yield array
+            array.flush()  # the data reach the file before atomic_output's fsync and rename
+            del array
 
 
 def create_array(path, shape, dtype):
     """A context manager giving a writable array for ``path`` (TIFF: a memmap; ``.zarr``: a zarr array) that
-    appears at ``path`` only when the block ends without an error (temporary name, then rename)."""
-    return _AtomicOutput(path, shape, dtype)
+    appears at ``path`` only when the block ends without an error (:func:`atomic_output`: temporary name,
+    then rename)."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
+        raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
+    return _array_output(path, tuple(shape), np.dtype(dtype))
 
 
 def read_stack(path):
