@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import EIGHT_BIT_SUFFIXES, PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES
+from .io import EIGHT_BIT_SUFFIXES, PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES, one_line
 
 #: files a folder given as input contributes
 IMAGE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
@@ -135,11 +135,6 @@ def denoise_file(src, dst, options):
     return f"{src} -> {dst} (σ {used.sigma_255:.2f}/255)"
 
 
-def _one_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _init_worker(n_threads):
     import numba
 
@@ -169,7 +164,7 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
             fn()
             report.done.append(dst)
         except Exception as exc:  # noqa: BLE001 - one bad file does not stop the batch
-            report.failed.append((src, _one_line(exc)))
+            report.failed.append((src, one_line(exc)))
         bar.update()
 
     if client is not None:

@@ -28,6 +28,17 @@ class ImageIOError(OSError):
     """A file could not be read or written; the message is one line meant for users."""
 
 
+def one_line(exc):
+    """The first line of an exception's message (its type's name when the message is empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_pixel_type(path, dtype):
+    if np.dtype(dtype).type not in SUPPORTED_DTYPES:
+        raise ImageIOError(f"{path}: pixel type {dtype} is not supported (uint8, uint16, float32 or float64)")
+
+
 @dataclass
 class Image:
     """An image read from a file: ``data`` is (H, W) or (H, W, C) and ``alpha`` (H, W) or None."""
@@ -110,16 +121,10 @@ def read_image(path):
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - every decoder error becomes one line for the user
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageIOError(f"{path}: cannot read it as an image ({reason})") from exc
-    if image.data.dtype.type not in SUPPORTED_DTYPES:
-        if image.data.dtype == np.bool_:
-            image.data = image.data.astype(np.uint8) * 255
-        else:
-            raise ImageIOError(
-                f"{path}: pixel type {image.data.dtype} is not supported "
-                "(uint8, uint16, float32 or float64)"
-            )
+        raise ImageIOError(f"{path}: cannot read it as an image ({one_line(exc)})") from exc
+    if image.data.dtype == np.bool_:
+        image.data = image.data.astype(np.uint8) * 255
+    _check_pixel_type(path, image.data.dtype)
     if image.data.size == 0:
         raise ImageIOError(f"{path}: cannot read it as an image (no pixel data)")
     return image
@@ -222,8 +227,7 @@ def atomic_output(path, *, folder=False):
                 pass
         if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
             raise
-        text = str(exc).strip()
-        reason = getattr(exc, "strerror", None) or (text.splitlines()[0] if text else type(exc).__name__)
+        reason = getattr(exc, "strerror", None) or one_line(exc)
         raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
 
 
@@ -285,10 +289,8 @@ def open_array(path):
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - decoder errors become one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageIOError(f"{path}: cannot open it as an array ({reason})") from exc
-    if np.dtype(arr.dtype).type not in SUPPORTED_DTYPES:
-        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+        raise ImageIOError(f"{path}: cannot open it as an array ({one_line(exc)})") from exc
+    _check_pixel_type(path, arr.dtype)
     if len(arr.shape) not in (2, 3) or (len(arr.shape) == 3 and arr.shape[-1] not in (1, 3)):
         raise ImageIOError(
             f"{path}: shape {tuple(arr.shape)} is not a gray or RGB image (H, W) / (H, W, 3); "
@@ -340,9 +342,8 @@ def read_stack(path):
     try:
         arr = tifffile.imread(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({exc})") from exc
-    if arr.dtype.type not in SUPPORTED_DTYPES:
-        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
+    _check_pixel_type(path, arr.dtype)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (3, 4):

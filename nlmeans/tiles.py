@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _config
-from ._validate import SUPPORTED_DTYPES, check_channel_axis, check_int
+from ._validate import check_channel_axis, check_dtype_shape, check_int
 from .denoise import resolve_parameters
 from .params import estimate_sigma
 
@@ -83,6 +83,15 @@ def default_tile_rows(width, n_channels, search_size):
     return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), search_size)
 
 
+def resolve_tile_rows(tile_rows, width, n_channels, search_size):
+    """``tile_rows`` checked (a positive int), or the default of :func:`default_tile_rows` when None."""
+    if tile_rows is None:
+        return default_tile_rows(width, n_channels, search_size)
+    if check_int(tile_rows, "tile_rows") < 1:
+        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    return tile_rows
+
+
 def _shape_proxy(shape, dtype):
     """A zero-stride array of ``shape``: lets the validation helpers check axes without reading data."""
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=dtype), shape=shape, strides=(0,) * len(shape))
@@ -91,11 +100,8 @@ def _shape_proxy(shape, dtype):
 def _layout(image, channel_axis):
     """``(axis, row_axis, height, width, n_channels)`` of an array-like image, validated."""
     dtype = np.dtype(image.dtype)
-    if dtype.type not in SUPPORTED_DTYPES:
-        raise TypeError(f"image has dtype {dtype}; allowed dtypes are uint8, uint16, float32, float64")
     shape = tuple(int(s) for s in image.shape)
-    if 0 in shape:
-        raise ValueError(f"image is empty (shape {shape}); it needs at least one pixel")
+    check_dtype_shape(dtype, shape)
     axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis)
     spatial = [i for i in range(len(shape)) if i != axis]
     n_channels = 1 if axis is None else shape[axis]
@@ -203,10 +209,7 @@ def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=Non
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
     settings = resolve_settings(image, sigma, h=h, patch_size=patch_size, search_size=search_size,
                                 channel_axis=axis, data_range=data_range)
-    if tile_rows is None:
-        tile_rows = default_tile_rows(width, n_channels, settings.search_size)
-    elif check_int(tile_rows, "tile_rows") < 1:
-        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    tile_rows = resolve_tile_rows(tile_rows, width, n_channels, settings.search_size)
     if out is None:
         out = np.empty(image.shape, dtype=image.dtype)
     elif tuple(out.shape) != tuple(image.shape) or np.dtype(out.dtype) != np.dtype(image.dtype):

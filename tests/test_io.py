@@ -128,3 +128,18 @@ def test_write_image_has_the_usual_permissions(tmp_path):
     os.umask(mask)
     write_image(tmp_path / "o.png", np.zeros((4, 4), np.uint8))
     assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_stack_read_error_is_one_line(tmp_path, monkeypatch):
+    import tifffile
+
+    from nlmeans.io import read_stack
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad IFD\nat offset 8\n(more detail)")
+
+    monkeypatch.setattr(tifffile, "imread", broken)
+    (tmp_path / "s.tif").write_bytes(b"II*\x00")
+    with pytest.raises(ImageIOError, match=r"cannot read it as a TIFF stack \(bad IFD\)$") as info:
+        read_stack(tmp_path / "s.tif")
+    assert "\n" not in str(info.value)

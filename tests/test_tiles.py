@@ -126,6 +126,18 @@ def test_bad_arguments_are_named(rng, kwargs, match):
         denoise_tiled(_image(rng, (40, 40), np.float32), 0.1, **kwargs)
 
 
+@pytest.mark.parametrize("img,exc", [
+    (np.zeros((20, 20), np.int32), TypeError),
+    (np.zeros((0, 20), np.float32), ValueError),
+])
+def test_strips_refuse_dtype_and_empty_images_as_denoise_does(img, exc):
+    with pytest.raises(exc) as in_memory:
+        nlmeans.denoise(img, 0.1)
+    with pytest.raises(exc) as strips:
+        denoise_tiled(img, 0.1)
+    assert str(strips.value) == str(in_memory.value)
+
+
 def test_a_3d_array_without_channel_axis_is_refused(rng):
     with pytest.raises(ValueError, match="channel_axis"):
         denoise_tiled(_image(rng, (4, 40, 40), np.float32), 0.1)
