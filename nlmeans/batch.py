@@ -24,7 +24,7 @@ class Options:
     """What to do with each file; σ and h **on the 0–255 scale** (as on the command line)."""
 
     sigma: float | None = None
-    h: float | None = None
+    h: float | str | None = None  # or "auto": chosen by SURE (2-D images only)
     patch: int | None = None
     search: int | None = None
     method: str = "pixelwise"
@@ -110,8 +110,8 @@ def denoise_file(src, dst, options):
 
     from .io import Image, read_image, read_stack, write_image, write_stack
 
-    def scale(v):
-        return None if v is None else v / 255.0
+    def scale(v):  # "auto" (h by SURE) passes through
+        return v if v is None or isinstance(v, str) else v / 255.0
 
     kw = dict(h=scale(options.h), patch_size=options.patch, search_size=options.search)
     if options.volume or options.video:

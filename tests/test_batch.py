@@ -143,3 +143,31 @@ def test_batch_of_volumes(tmp_path, rng):
     for name, stack in stacks.items():
         ref = denoise_volume(stack, 20 / 255, patch_size=3, search_size=3)
         assert np.array_equal(tifffile.imread(tmp_path / "out" / name), ref)
+
+
+def test_batch_with_h_auto_matches_the_single_file_call(tmp_path, rng):
+    from nlmeans.denoise import run_denoise
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _noisy(rng, (32, 36)))
+    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(tmp_path / "out"), "--sigma", "20",
+                                    "--h", "auto", "--patch", "3", "--search", "7"])
+    assert res.exit_code == 0, res.output
+    ref, used = run_denoise(read_image(src / "a.png").data, 20 / 255, h="auto", patch_size=3, search_size=7)
+    assert used.sure_risk is not None
+    assert np.array_equal(read_image(tmp_path / "out" / "a.png").data, ref)
+
+
+@pytest.mark.parametrize("extra,batch_mode", [
+    (["--volume"], False), (["--video"], False), (["--tile-rows", "32"], False),
+    (["--volume"], True), (["--video"], True),  # --out-dir has no strip mode
+])
+def test_h_auto_is_a_usage_error_where_it_is_not_supported(tmp_path, rng, extra, batch_mode):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "in.tif", _noisy(rng, (32, 32)))
+    where = ["--out-dir", str(tmp_path / "out")] if batch_mode else [str(tmp_path / "o.tif")]
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), *where, "--h", "auto", *extra])
+    assert res.exit_code == 2, res.output
+    assert "--h auto is not supported" in res.output and "unsupported operand" not in res.output
