@@ -19,14 +19,21 @@ def check_array(image, name="image", *, allow_nonfinite=False):
     if isinstance(image, (str, bytes)) or image is None:
         raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
     arr = np.asarray(image)
-    if arr.dtype == object or arr.dtype.type not in SUPPORTED_DTYPES:
-        raise TypeError(f"{name} has dtype {arr.dtype}; allowed dtypes are {_SUPPORTED_NAMES}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one pixel")
+    check_dtype_shape(arr.dtype, arr.shape, name)
     if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s); all values must be finite")
     return arr
+
+
+def check_dtype_shape(dtype, shape, name="image"):
+    """Refuse an unsupported dtype (TypeError) or an empty shape (ValueError); no data are read, so this
+    serves array-likes (memmaps, zarr, dask) as well."""
+    dtype = np.dtype(dtype)
+    if dtype.type not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} has dtype {dtype}; allowed dtypes are {_SUPPORTED_NAMES}")
+    if 0 in tuple(shape):
+        raise ValueError(f"{name} is empty (shape {tuple(shape)}); it needs at least one pixel")
 
 
 def check_channel_axis(arr, channel_axis, name="image", *, spatial_ndim=2):

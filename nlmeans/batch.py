@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import EIGHT_BIT_SUFFIXES, PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES
+from .io import EIGHT_BIT_SUFFIXES, PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES, one_line
 
 #: files a folder given as input contributes
 IMAGE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
@@ -24,7 +24,7 @@ class Options:
     """What to do with each file; σ and h **on the 0–255 scale** (as on the command line)."""
 
     sigma: float | None = None
-    h: float | None = None
+    h: float | str | None = None  # or "auto": chosen by SURE (2-D images only)
     patch: int | None = None
     search: int | None = None
     method: str = "pixelwise"
@@ -110,8 +110,8 @@ def denoise_file(src, dst, options):
 
     from .io import Image, read_image, read_stack, write_image, write_stack
 
-    def scale(v):
-        return None if v is None else v / 255.0
+    def scale(v):  # "auto" (h by SURE) passes through
+        return v if v is None or isinstance(v, str) else v / 255.0
 
     kw = dict(h=scale(options.h), patch_size=options.patch, search_size=options.search)
     if options.volume or options.video:
@@ -133,11 +133,6 @@ def denoise_file(src, dst, options):
                             channel_axis=image.channel_axis, **kw)
     write_image(dst, Image(out, image.alpha))
     return f"{src} -> {dst} (σ {used.sigma_255:.2f}/255)"
-
-
-def _one_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _init_worker(n_threads):
@@ -169,7 +164,7 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
             fn()
             report.done.append(dst)
         except Exception as exc:  # noqa: BLE001 - one bad file does not stop the batch
-            report.failed.append((src, _one_line(exc)))
+            report.failed.append((src, one_line(exc)))
         bar.update()
 
     if client is not None:

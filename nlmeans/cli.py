@@ -198,10 +198,17 @@ def _no_guide_here(guide_path, what):
         raise click.UsageError(f"--guide is not supported with {what}")
 
 
+def _no_auto_h_here(h, what):
+    if h == "auto":
+        raise click.UsageError(f"--h auto is not supported with {what}; give --h as a number or leave it out")
+
+
 def _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite, scale):
     from . import batch
 
     _no_guide_here(guide_path, "--out-dir")
+    if scale["volume"] or scale["video"]:
+        _no_auto_h_here(h, "--volume/--video")
     if scale["volume"] and scale["video"]:
         raise click.UsageError("--volume and --video exclude each other")
     out_dir = scale["out_dir"]
@@ -234,6 +241,7 @@ def _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path,
     from .volume import denoise_video, denoise_volume
 
     _no_guide_here(guide_path, "--volume/--video")
+    _no_auto_h_here(h, "--volume/--video")
     if scale["volume"] and scale["video"]:
         raise click.UsageError("--volume and --video exclude each other")
     stack = read_stack(input_path)
@@ -276,6 +284,7 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     from .tiles import default_tile_rows, denoise_tiled, resolve_settings, strip_rows
 
     _no_guide_here(guide_path, "strip-by-strip denoising")
+    _no_auto_h_here(h, "strip-by-strip denoising")
     method = method or "pixelwise"  # strips, Dask and stacks run the pixelwise kernel (bit-identical strips)
     if method != "pixelwise":
         raise click.UsageError(f"--method {method} is not supported strip by strip (only pixelwise)")

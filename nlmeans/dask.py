@@ -95,10 +95,7 @@ def denoise(array, sigma=None, *, h=None, patch_size=None, search_size=None, cha
     axis, row_axis, height, width, n_channels = tiles._layout(array, channel_axis)
     settings = tiles.resolve_settings(array, sigma, h=h, patch_size=patch_size, search_size=search_size,
                                       channel_axis=axis, data_range=data_range)
-    if tile_rows is None:
-        tile_rows = tiles.default_tile_rows(width, n_channels, settings.search_size)
-    elif tiles.check_int(tile_rows, "tile_rows") < 1:
-        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, settings.search_size)
     chunks = [-1] * array.ndim
     chunks[row_axis] = row_chunks(height, settings.patch_size, settings.search_size, tile_rows)
     array = array.rechunk(tuple(chunks))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numba
 import numpy as np
@@ -149,6 +149,81 @@ def nlmeans_offsets_chw(value, guide, sigma, h, patch_size, search_size, *, patc
     return out
 
 
+def _preset_sizes(preset):
+    return preset.patch_size, preset.search_size
+
+
+def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_size=None, n_channels=1,
+                       data_range=None, estimate=None, choose_h=None, preset_sizes=_preset_sizes,
+                       side_name="the image's smaller side"):
+    """The NL-means parameters a call uses: σ, presets by σ, patch and search sizes, h; one rule for every
+    entry point (:func:`run_denoise`, :mod:`nlmeans.tiles` and :mod:`nlmeans.dask`, :mod:`nlmeans.volume`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The spatial sides (H, W) (a volume: (Z, Y, X)); the sizes may not exceed the smallest.
+    sigma, h : float or None
+        **On the float image's scale** (integers scaled to [0, 1]). ``sigma=None``: ``estimate()``.
+        ``h=None``: :func:`nlmeans.params.default_h`; ``h="auto"`` only when ``choose_h`` is given.
+    patch_size, search_size : odd int or None
+        ``None``: ``preset_sizes(preset)``, shrunk to the largest odd size that fits ``shape``.
+    n_channels : int
+        Channels the patch distance spans (picks the gray or the color preset table).
+    data_range : float or None
+        Range of the float values, to read σ on the 0–255 scale; ``None``: 1.0.
+    estimate : callable or None
+        ``estimate() -> σ``, called only when ``sigma`` is None.
+    choose_h : callable or None
+        ``choose_h(sigma, patch_size, search_size, patch_sizes) -> (h, patch_size, sure_risk)`` for
+        ``h="auto"`` (``patch_sizes``: the sizes to try, None when ``patch_size`` was given); None: a string h
+        is refused as not a number.
+    preset_sizes : callable
+        ``preset -> (patch_size, search_size)`` before shrinking; default the preset's own.
+    side_name : str
+        How errors name the smallest side.
+
+    Returns
+    -------
+    Settings
+        ``method="pixelwise"``, no guide, flat patch weights; callers replace what they use differently.
+    """
+    data_range = default_data_range(data_range)
+    sigma_estimated = sigma is None
+    sigma = estimate() if sigma_estimated else check_real(sigma, "sigma", minimum=0)
+    preset = preset_for(255.0 * sigma / data_range, n_channels)
+    limit = min(shape)
+    limit_name = f"{side_name} ({limit} pixels)"
+    preset_patch, preset_search = preset_sizes(preset)
+    patch_given = patch_size is not None
+    if patch_size is None:
+        patch_size = _default_size(preset_patch, limit)
+    else:
+        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
+    if search_size is None:
+        search_size = _default_size(preset_search, limit)
+    else:
+        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
+    sure_risk = None
+    if isinstance(h, str) and choose_h is not None:
+        if h != "auto":
+            raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
+        if sigma > 0:
+            # without a given patch size, SURE also picks it among the preset's and its odd neighbours
+            sizes = None if patch_given else [
+                p for p in (patch_size - 2, patch_size, patch_size + 2) if 1 <= p <= limit
+            ]
+            h, patch_size, sure_risk = choose_h(sigma, patch_size, search_size, sizes)
+        else:
+            h = default_h(sigma, preset, data_range)
+    elif h is None:
+        h = default_h(sigma, preset, data_range)
+    else:
+        h = check_real(h, "h", minimum=0, strict=True)
+    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, sigma_estimated,
+                    sure_risk=sure_risk)
+
+
 def run_denoise(
     image,
     sigma=None,
@@ -191,12 +266,6 @@ def run_denoise(
     value = _to_chw(arr, axis, dtype)
     n_channels, height, width = value.shape
 
-    sigma_estimated = sigma is None
-    if sigma_estimated:
-        sigma = estimate_sigma(arr, channel_axis=axis)
-    else:
-        sigma = check_real(sigma, "sigma", minimum=0)
-
     guide_chw = value
     if guide is not None:
         garr = check_array(guide, "guide")
@@ -212,59 +281,39 @@ def run_denoise(
             guide_sigma = estimate_sigma(garr, channel_axis=gaxis)
         else:
             guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
-
-    if method == "nlbayes":
-        return _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size)
-    preset = preset_for(255.0 * sigma / data_range, guide_chw.shape[0])
-    limit = min(height, width)
-    patch_given = patch_size is not None
-    if patch_size is None:
-        patch_size = _default_size(preset.patch_size, limit)
-    else:
-        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit,
-                                    limit_name=f"the image's smaller side ({limit} pixels)")
-    if search_size is None:
-        search_size = _default_size(preset.search_size, limit)
-    else:
-        search_size = check_odd_size(search_size, "search_size", at_most=limit,
-                                     limit_name=f"the image's smaller side ({limit} pixels)")
-    sure_risk = None
-    if isinstance(h, str):
-        if h != "auto":
-            raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
-        if guide is not None:
+        if isinstance(h, str) and h == "auto":
             raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
-        if sigma > 0:
-            from .sure import choose_h
 
-            # without a given patch size, SURE also picks it among the preset's and its odd neighbours
-            sizes = None if patch_given else [
-                p for p in (patch_size - 2, patch_size, patch_size + 2) if 1 <= p <= limit
-            ]
-            h, patch_size, sure_risk = choose_h(
-                arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
-                patch_sizes=sizes, data_range=data_range,
-            )
-        else:
-            h = default_h(sigma, preset, data_range)
-    elif h is None:
-        h = default_h(sigma, preset, data_range)
-    else:
-        h = check_real(h, "h", minimum=0, strict=True)
+    def sure(sigma, patch_size, search_size, patch_sizes):
+        from .sure import choose_h
 
+        return choose_h(arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
+                        patch_sizes=patch_sizes, data_range=data_range)
+
+    # NL-Bayes takes σ from here (and the same size checks) but has its own presets
+    settings = resolve_parameters(
+        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size,
+        n_channels=guide_chw.shape[0], data_range=data_range,
+        estimate=lambda: estimate_sigma(arr, channel_axis=axis), choose_h=sure,
+    )
+    if method == "nlbayes":
+        return _run_nlbayes(arr, axis, value, settings.sigma, settings.sigma_estimated, data_range, patch_size,
+                            search_size)
+    patch_size = settings.patch_size
     check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
                     guide_chw.shape[0] * patch_size**2, dtype)
-    distance_sigma = sigma if guide is None else guide_sigma
+    distance_sigma = settings.sigma if guide is None else guide_sigma
     if patch_weights == "gaussian" and patch_sigma is None:
         patch_sigma = default_patch_sigma(patch_size)
     if method == "pixelwise" and patch_weights == "flat":
-        out = nlmeans_chw(value, guide_chw, distance_sigma, h, patch_size, search_size)
+        out = nlmeans_chw(value, guide_chw, distance_sigma, settings.h, patch_size, settings.search_size)
     else:
-        out = nlmeans_offsets_chw(value, guide_chw, distance_sigma, h, patch_size, search_size,
-                                  patchwise=method == "patchwise", patch_sigma=patch_sigma)
+        out = nlmeans_offsets_chw(value, guide_chw, distance_sigma, settings.h, patch_size,
+                                  settings.search_size, patchwise=method == "patchwise",
+                                  patch_sigma=patch_sigma)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = Settings(method, sigma, h, patch_size, search_size, guide_sigma, data_range, sigma_estimated,
-                        patch_weights, patch_sigma, sure_risk)
+    settings = replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
+                       patch_sigma=patch_sigma)
     return from_float(out, arr.dtype), settings
 
 

@@ -6,7 +6,9 @@ PNG (8/16-bit, gray or color, with or without alpha), TIFF (uint8, uint16, float
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,17 @@ TEMP_PREFIX = ".nlmeans-partial-"
 
 class ImageIOError(OSError):
     """A file could not be read or written; the message is one line meant for users."""
+
+
+def one_line(exc):
+    """The first line of an exception's message (its type's name when the message is empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_pixel_type(path, dtype):
+    if np.dtype(dtype).type not in SUPPORTED_DTYPES:
+        raise ImageIOError(f"{path}: pixel type {dtype} is not supported (uint8, uint16, float32 or float64)")
 
 
 @dataclass
@@ -108,16 +121,10 @@ def read_image(path):
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - every decoder error becomes one line for the user
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageIOError(f"{path}: cannot read it as an image ({reason})") from exc
-    if image.data.dtype.type not in SUPPORTED_DTYPES:
-        if image.data.dtype == np.bool_:
-            image.data = image.data.astype(np.uint8) * 255
-        else:
-            raise ImageIOError(
-                f"{path}: pixel type {image.data.dtype} is not supported "
-                "(uint8, uint16, float32 or float64)"
-            )
+        raise ImageIOError(f"{path}: cannot read it as an image ({one_line(exc)})") from exc
+    if image.data.dtype == np.bool_:
+        image.data = image.data.astype(np.uint8) * 255
+    _check_pixel_type(path, image.data.dtype)
     if image.data.size == 0:
         raise ImageIOError(f"{path}: cannot read it as an image (no pixel data)")
     return image
@@ -178,9 +185,56 @@ def _umask():
     return mask
 
 
+@contextlib.contextmanager
+def atomic_output(path, *, folder=False):
+    """Yield a temporary path next to ``path`` and rename it over ``path`` when the block ends without error.
+
+    The temporary is a hidden ``.nlmeans-partial-*`` file (a folder when ``folder``, e.g. a Zarr array) in
+    ``path``'s folder, so the rename is atomic and ``path`` never holds a partial result. A file is given the
+    usual permissions (``0666`` minus the umask) and flushed to disk (fsync) before the rename; a folder
+    replaces an existing folder at ``path``. On any error or interruption (KeyboardInterrupt included) the
+    temporary is removed; errors other than :class:`ImageIOError` become one-line ImageIOErrors. Only a
+    SIGKILL (or a power cut) can leave the temporary behind: :func:`nlmeans.batch.remove_partials` clears
+    those.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
+            os.close(fd)
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
+    try:
+        yield tmp
+        if folder:
+            if path.is_dir():
+                shutil.rmtree(path)  # os.replace needs an empty target folder
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if folder:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
+            raise
+        reason = getattr(exc, "strerror", None) or one_line(exc)
+        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
+
+
 def write_image(path, image):
-    """Write ``image`` (an :class:`Image` or an array) atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. An interrupted write leaves no partial ``path``."""
+    """Write ``image`` (an :class:`Image` or an array) atomically (:func:`atomic_output`): a temporary file in
+    the same folder, flushed to disk, then renamed over ``path``. An interrupted write leaves no partial
+    ``path``."""
     path = Path(path)
     if not isinstance(image, Image):
         image = Image(np.asarray(image))
@@ -191,26 +245,8 @@ def write_image(path, image):
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=path.parent)
-    except OSError as exc:
-        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    with atomic_output(path) as tmp:
         _encode(tmp, suffix, np.ascontiguousarray(arr))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
-            raise
-        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
-        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
 
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
@@ -253,10 +289,8 @@ def open_array(path):
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - decoder errors become one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageIOError(f"{path}: cannot open it as an array ({reason})") from exc
-    if np.dtype(arr.dtype).type not in SUPPORTED_DTYPES:
-        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+        raise ImageIOError(f"{path}: cannot open it as an array ({one_line(exc)})") from exc
+    _check_pixel_type(path, arr.dtype)
     if len(arr.shape) not in (2, 3) or (len(arr.shape) == 3 and arr.shape[-1] not in (1, 3)):
         raise ImageIOError(
             f"{path}: shape {tuple(arr.shape)} is not a gray or RGB image (H, W) / (H, W, 3); "
@@ -265,65 +299,35 @@ def open_array(path):
     return arr
 
 
-class _AtomicOutput:
-    """A writable array at a temporary path next to ``path``, renamed over ``path`` on success only."""
-
-    def __init__(self, path, shape, dtype):
-        self.path = Path(path)
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self.suffix = self.path.suffix.lower()
-        if self.suffix not in TIFF_SUFFIXES + ZARR_SUFFIXES:
-            raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
-        self.tmp = None
-
-    def __enter__(self):
-        if self.suffix in ZARR_SUFFIXES:
+@contextlib.contextmanager
+def _array_output(path, shape, dtype):
+    """:func:`create_array`'s context manager: the array lives at :func:`atomic_output`'s temporary path."""
+    suffix = path.suffix.lower()
+    with atomic_output(path, folder=suffix in ZARR_SUFFIXES) as tmp:
+        if suffix in ZARR_SUFFIXES:
             import zarr
 
-            self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
-            chunks = (max(1, min(self.shape[0], (1 << 22) // max(1, int(np.prod(self.shape[1:]))))),)
-            self.array = zarr.open_array(self.tmp, mode="w", shape=self.shape, dtype=self.dtype,
-                                         chunks=chunks + self.shape[1:])
+            chunks = (max(1, min(shape[0], (1 << 22) // max(1, int(np.prod(shape[1:]))))),)
+            yield zarr.open_array(tmp, mode="w", shape=shape, dtype=dtype, chunks=chunks + shape[1:])
         else:
             import tifffile
 
-            fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=self.suffix, dir=self.path.parent)
-            os.close(fd)
-            photometric = "rgb" if len(self.shape) == 3 and self.shape[-1] == 3 else "minisblack"
-            self.array = tifffile.memmap(self.tmp, shape=self.shape, dtype=self.dtype, photometric=photometric,
-                                         bigtiff=int(np.prod(self.shape)) * self.dtype.itemsize > 2**31)
-        return self.array
-
-    def __exit__(self, kind, exc, tb):
-        import shutil
-
-        try:
-            if kind is None:
-                if isinstance(self.array, np.memmap):
-                    self.array.flush()
-                    del self.array
-                    with open(self.tmp, "rb+") as fh:
-                        os.fsync(fh.fileno())
-                    os.chmod(self.tmp, 0o666 & ~_umask())
-                elif self.path.is_dir():
-                    shutil.rmtree(self.path)  # zarr outputs are folders: os.replace needs an empty target
-                os.replace(self.tmp, self.path)
-                return False
-        except Exception as error:  # noqa: BLE001
-            kind, exc = type(error), error
-        if Path(self.tmp).is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        elif Path(self.tmp).exists():
-            os.unlink(self.tmp)
-        if kind is not None and issubclass(kind, Exception) and not isinstance(exc, ImageIOError):
-            raise ImageIOError(f"{self.path}: cannot write ({exc})") from exc
-        return False
+            photometric = "rgb" if len(shape) == 3 and shape[-1] == 3 else "minisblack"
+            array = tifffile.memmap(tmp, shape=shape, dtype=dtype, photometric=photometric,
+                                    bigtiff=int(np.prod(shape)) * dtype.itemsize > 2**31)
+            yield array
+            array.flush()  # the data reach the file before atomic_output's fsync and rename
+            del array
 
 
 def create_array(path, shape, dtype):
     """A context manager giving a writable array for ``path`` (TIFF: a memmap; ``.zarr``: a zarr array) that
-    appears at ``path`` only when the block ends without an error (temporary name, then rename)."""
-    return _AtomicOutput(path, shape, dtype)
+    appears at ``path`` only when the block ends without an error (:func:`atomic_output`: temporary name,
+    then rename)."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
+        raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
+    return _array_output(path, tuple(shape), np.dtype(dtype))
 
 
 def read_stack(path):
@@ -338,9 +342,8 @@ def read_stack(path):
     try:
         arr = tifffile.imread(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({exc})") from exc
-    if arr.dtype.type not in SUPPORTED_DTYPES:
-        raise ImageIOError(f"{path}: pixel type {arr.dtype} is not supported (uint8, uint16, float32 or float64)")
+        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
+    _check_pixel_type(path, arr.dtype)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (3, 4):

@@ -27,16 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _config
-from ._validate import (
-    SUPPORTED_DTYPES,
-    check_channel_axis,
-    check_int,
-    check_odd_size,
-    check_real,
-    default_data_range,
-)
-from .denoise import Settings, _default_size
-from .params import default_h, estimate_sigma, preset_for
+from ._validate import check_channel_axis, check_dtype_shape, check_int
+from .denoise import resolve_parameters
+from .params import estimate_sigma
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -90,6 +83,15 @@ def default_tile_rows(width, n_channels, search_size):
     return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), search_size)
 
 
+def resolve_tile_rows(tile_rows, width, n_channels, search_size):
+    """``tile_rows`` checked (a positive int), or the default of :func:`default_tile_rows` when None."""
+    if tile_rows is None:
+        return default_tile_rows(width, n_channels, search_size)
+    if check_int(tile_rows, "tile_rows") < 1:
+        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    return tile_rows
+
+
 def _shape_proxy(shape, dtype):
     """A zero-stride array of ``shape``: lets the validation helpers check axes without reading data."""
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=dtype), shape=shape, strides=(0,) * len(shape))
@@ -98,11 +100,8 @@ def _shape_proxy(shape, dtype):
 def _layout(image, channel_axis):
     """``(axis, row_axis, height, width, n_channels)`` of an array-like image, validated."""
     dtype = np.dtype(image.dtype)
-    if dtype.type not in SUPPORTED_DTYPES:
-        raise TypeError(f"image has dtype {dtype}; allowed dtypes are uint8, uint16, float32, float64")
     shape = tuple(int(s) for s in image.shape)
-    if 0 in shape:
-        raise ValueError(f"image is empty (shape {shape}); it needs at least one pixel")
+    check_dtype_shape(dtype, shape)
     axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis)
     spatial = [i for i in range(len(shape)) if i != axis]
     n_channels = 1 if axis is None else shape[axis]
@@ -133,29 +132,15 @@ def resolve_settings(image, sigma=None, *, h=None, patch_size=None, search_size=
                      data_range=None):
     """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
 
-    Same rules as :func:`nlmeans.denoise` (presets by σ, h = k·σ, sizes shrunk to fit); σ, when ``None``, is
-    estimated on :func:`sigma_sample`. σ and h on the float image's scale.
+    :func:`nlmeans.denoise.resolve_parameters` (the rules of :func:`nlmeans.denoise`: presets by σ,
+    h = k·σ, sizes shrunk to fit) on the image's shape; σ, when ``None``, is estimated on
+    :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
-    data_range = default_data_range(data_range)
-    estimated = sigma is None
-    if estimated:
-        sigma = estimate_sigma(sigma_sample(image, axis), channel_axis=axis)
-    else:
-        sigma = check_real(sigma, "sigma", minimum=0)
-    preset = preset_for(255.0 * sigma / data_range, n_channels)
-    limit = min(height, width)
-    limit_name = f"the image's smaller side ({limit} pixels)"
-    if patch_size is None:
-        patch_size = _default_size(preset.patch_size, limit)
-    else:
-        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
-    if search_size is None:
-        search_size = _default_size(preset.search_size, limit)
-    else:
-        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
-    h = default_h(sigma, preset, data_range) if h is None else check_real(h, "h", minimum=0, strict=True)
-    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, estimated)
+    return resolve_parameters(
+        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size, n_channels=n_channels,
+        data_range=data_range, estimate=lambda: estimate_sigma(sigma_sample(image, axis), channel_axis=axis),
+    )
 
 
 def denoise_strip(block, settings, axis, keep0, keep1):
@@ -224,10 +209,7 @@ def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=Non
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
     settings = resolve_settings(image, sigma, h=h, patch_size=patch_size, search_size=search_size,
                                 channel_axis=axis, data_range=data_range)
-    if tile_rows is None:
-        tile_rows = default_tile_rows(width, n_channels, settings.search_size)
-    elif check_int(tile_rows, "tile_rows") < 1:
-        raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
+    tile_rows = resolve_tile_rows(tile_rows, width, n_channels, settings.search_size)
     if out is None:
         out = np.empty(image.shape, dtype=image.dtype)
     elif tuple(out.shape) != tuple(image.shape) or np.dtype(out.dtype) != np.dtype(image.dtype):

@@ -11,14 +11,11 @@ from ._validate import (
     check_array,
     check_channel_axis,
     check_int,
-    check_odd_size,
-    check_real,
-    default_data_range,
     from_float,
-    to_float,
     work_dtype,
 )
-from .params import default_h, estimate_sigma, preset_for
+from .denoise import _to_chw, resolve_parameters
+from .params import estimate_sigma
 
 #: volumes: the search window is a cube of this side unless given (7³ = 343 offsets per voxel)
 VOLUME_SEARCH = 7
@@ -30,10 +27,9 @@ TEMPORAL_RADIUS = 2
 SIGMA_SLICES = 8
 
 
-def _to_czyx(arr, axis, dtype):
-    x = to_float(arr, dtype)
-    x = x[None] if axis is None else np.moveaxis(x, axis, 0)
-    return np.ascontiguousarray(x)
+def _volume_sizes(preset):
+    """Volumes: the 2-D preset's patch side capped at :data:`VOLUME_PATCH_MAX`; search :data:`VOLUME_SEARCH`."""
+    return min(preset.patch_size, VOLUME_PATCH_MAX), VOLUME_SEARCH
 
 
 def _estimate_sigma_slices(arr, axis):
@@ -68,32 +64,23 @@ def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=Non
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius):
     arr = check_array(stack)
     axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
-    data_range = default_data_range(data_range)
-    value = _to_czyx(arr, axis, work_dtype(arr.dtype))
+    value = _to_chw(arr, axis, work_dtype(arr.dtype))
     n_channels, depth, height, width = value.shape
-    sigma = _estimate_sigma_slices(arr, axis) if sigma is None else check_real(sigma, "sigma", minimum=0)
-    preset = preset_for(255.0 * sigma / data_range, n_channels)
     video = temporal_radius is not None
-    limit = min(height, width) if video else min(depth, height, width)
-    sides = "smaller side of a frame" if video else "volume's smallest side"
-    preset_patch = preset.patch_size if video else min(preset.patch_size, VOLUME_PATCH_MAX)
-    preset_search = preset.search_size if video else VOLUME_SEARCH
-    fit = limit if limit % 2 == 1 else limit - 1
-    if patch_size is None:
-        patch_size = min(preset_patch, max(fit, 1))
+    if video:
+        shape = dict(shape=(height, width), side_name="the smaller side of a frame")
     else:
-        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit,
-                                    limit_name=f"the {sides} ({limit} pixels)")
-    if search_size is None:
-        search_size = min(preset_search, max(fit, 1))
-    else:
-        search_size = check_odd_size(search_size, "search_size", at_most=limit,
-                                     limit_name=f"the {sides} ({limit} pixels)")
+        shape = dict(shape=(depth, height, width), side_name="the volume's smallest side",
+                     preset_sizes=_volume_sizes)
+    used = resolve_parameters(
+        sigma=sigma, h=h, patch_size=patch_size, search_size=search_size, n_channels=n_channels,
+        data_range=data_range, estimate=lambda: _estimate_sigma_slices(arr, axis), **shape,
+    )
     if video:
         temporal_radius = check_int(temporal_radius, "temporal_radius")
         if temporal_radius < 0:
             raise ValueError(f"temporal_radius must be >= 0, got {temporal_radius}")
-    h = default_h(sigma, preset, data_range) if h is None else check_real(h, "h", minimum=0, strict=True)
+    sigma, h, patch_size, search_size = used.sigma, used.h, used.patch_size, used.search_size
     out = nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)

@@ -1,22 +1,16 @@
 """Batch mode: many files, one bad file does not stop the batch, and an interrupted batch resumes."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from interrupt import run_cli_interrupted
 
 import nlmeans
 from nlmeans import batch
 from nlmeans.cli import main
 from nlmeans.io import TEMP_PREFIX, read_image, write_image
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _noisy(rng, shape):
@@ -86,36 +80,28 @@ def test_parallel_processes_give_the_same_files(tmp_path, inputs):
 
 
 def test_a_killed_batch_resumes(tmp_path, rng):
-    """Kill the CLI (SIGKILL) after its first output; the rerun cleans up and finishes the rest."""
+    """SIGKILL the CLI in the middle of writing its second output (deterministically: the child kills itself
+    there, see tests/interrupt.py); the first output is complete, a partial temporary is left. The rerun
+    removes the temporary, skips the finished file without touching it and denoises the rest."""
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for i in range(3):
-        write_image(src / f"a{i}.png", _noisy(rng, (48, 48)))
-    write_image(src / "z_big.png", _noisy(rng, (1600, 1600)))  # sorted last, takes about a second
-    cmd = [sys.executable, "-m", "nlmeans.cli", "denoise", str(src), "--out-dir", str(out), *ARGS]
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not (out / "a0.png").exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert (out / "a0.png").exists()
-    assert not (out / "z_big.png").exists()  # interrupted before the last file was complete
-    (out / (TEMP_PREFIX + "left.png")).write_bytes(b"half an image")  # as a kill during a write leaves
-    done_before = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    # ours, plus the real one when the kill landed during a write
-    partial = len(list(out.glob(TEMP_PREFIX + "*")))
+        write_image(src / f"a{i}.png", _noisy(rng, (48, 40 + 4 * i)))
+    args = ["denoise", src, "--out-dir", out, *ARGS]
+    res = run_cli_interrupted(args, signal.SIGKILL, at_write=2)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(TEMP_PREFIX)) == ["a0.png"]
+    partial = list(out.glob(TEMP_PREFIX + "*"))
+    assert len(partial) == 1 and partial[0].stat().st_size > 0  # the half-written second output
+    assert np.array_equal(read_image(out / "a0.png").data, _expected(src / "a0.png"))
+    stamp = (out / "a0.png").stat().st_mtime_ns
 
-    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(out), *ARGS])
+    res = CliRunner().invoke(main, list(map(str, args)))
     assert res.exit_code == 0, res.output
-    assert f"removed {partial} partial file(s)" in res.output
-    assert f"{len(done_before)} skipped" in res.output
-    assert sorted(p.name for p in out.iterdir()) == ["a0.png", "a1.png", "a2.png", "z_big.png"]
+    assert "removed 1 partial file(s)" in res.output
+    assert "2 denoised, 1 skipped (already done), 0 failed" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["a0.png", "a1.png", "a2.png"]
+    assert (out / "a0.png").stat().st_mtime_ns == stamp  # skipped, not redone
     for p in src.iterdir():
         assert np.array_equal(read_image(out / p.name).data, _expected(p))
 
@@ -157,3 +143,31 @@ def test_batch_of_volumes(tmp_path, rng):
     for name, stack in stacks.items():
         ref = denoise_volume(stack, 20 / 255, patch_size=3, search_size=3)
         assert np.array_equal(tifffile.imread(tmp_path / "out" / name), ref)
+
+
+def test_batch_with_h_auto_matches_the_single_file_call(tmp_path, rng):
+    from nlmeans.denoise import run_denoise
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _noisy(rng, (32, 36)))
+    res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(tmp_path / "out"), "--sigma", "20",
+                                    "--h", "auto", "--patch", "3", "--search", "7"])
+    assert res.exit_code == 0, res.output
+    ref, used = run_denoise(read_image(src / "a.png").data, 20 / 255, h="auto", patch_size=3, search_size=7)
+    assert used.sure_risk is not None
+    assert np.array_equal(read_image(tmp_path / "out" / "a.png").data, ref)
+
+
+@pytest.mark.parametrize("extra,batch_mode", [
+    (["--volume"], False), (["--video"], False), (["--tile-rows", "32"], False),
+    (["--volume"], True), (["--video"], True),  # --out-dir has no strip mode
+])
+def test_h_auto_is_a_usage_error_where_it_is_not_supported(tmp_path, rng, extra, batch_mode):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "in.tif", _noisy(rng, (32, 32)))
+    where = ["--out-dir", str(tmp_path / "out")] if batch_mode else [str(tmp_path / "o.tif")]
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "in.tif"), *where, "--h", "auto", *extra])
+    assert res.exit_code == 2, res.output
+    assert "--h auto is not supported" in res.output and "unsupported operand" not in res.output

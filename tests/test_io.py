@@ -72,3 +72,74 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ImageIOError):
         write_image(tmp_path / "out.png", np.zeros((4, 4), np.float32))  # PNG holds no floats
     assert list(tmp_path.iterdir()) == []
+
+
+# --- one atomic writer (atomic_output) behind write_image, create_array and write_stack ---
+
+
+@pytest.mark.parametrize("name", ["o.tif", "o.zarr"])
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_an_error_inside_create_array_leaves_nothing(tmp_path, name, error):
+    from nlmeans.io import create_array
+
+    with pytest.raises(ImageIOError if isinstance(error, Exception) else KeyboardInterrupt) as info:
+        with create_array(tmp_path / name, (16, 12), np.uint16) as out:
+            out[:8] = 7
+            assert len(list(tmp_path.iterdir())) == 1  # the hidden temporary only
+            raise error
+    if isinstance(error, Exception):
+        assert "cannot write (boom); no output was left behind" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["o.tif", "o.zarr"])
+def test_create_array_appears_complete_and_replaces(tmp_path, name):
+    import os
+
+    from nlmeans.io import create_array, open_array
+
+    data = np.arange(16 * 12, dtype=np.uint16).reshape(16, 12)
+    for i, fill in enumerate((data, data[::-1])):  # the second write replaces the first (a Zarr folder too)
+        with create_array(tmp_path / name, data.shape, data.dtype) as out:
+            out[...] = fill
+            assert (tmp_path / name).exists() == (i == 1)  # the output appears when the block ends
+        np.testing.assert_array_equal(np.asarray(open_array(tmp_path / name)[:]), fill)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    if name.endswith(".tif"):
+        mask = os.umask(0)
+        os.umask(mask)
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_atomic_output_in_a_missing_folder_is_one_line(tmp_path):
+    from nlmeans.io import atomic_output, create_array
+
+    for open_it in (lambda p: atomic_output(p), lambda p: create_array(p, (4, 4), np.uint8)):
+        with pytest.raises(ImageIOError, match="cannot create a file in") as info:
+            with open_it(tmp_path / "missing" / "o.tif"):
+                pass
+        assert "\n" not in str(info.value)
+
+
+def test_write_image_has_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    write_image(tmp_path / "o.png", np.zeros((4, 4), np.uint8))
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_stack_read_error_is_one_line(tmp_path, monkeypatch):
+    import tifffile
+
+    from nlmeans.io import read_stack
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad IFD\nat offset 8\n(more detail)")
+
+    monkeypatch.setattr(tifffile, "imread", broken)
+    (tmp_path / "s.tif").write_bytes(b"II*\x00")
+    with pytest.raises(ImageIOError, match=r"cannot read it as a TIFF stack \(bad IFD\)$") as info:
+        read_stack(tmp_path / "s.tif")
+    assert "\n" not in str(info.value)

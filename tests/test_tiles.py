@@ -50,6 +50,44 @@ def test_estimated_sigma_and_presets_match_the_untiled_call(rng):
     assert np.array_equal(out, _pixelwise(img))
 
 
+SETTINGS_CASES = [
+    ((90, 70), None, np.uint8, {}),  # σ estimated, h and sizes from the preset
+    ((90, 70), None, np.float32, dict(sigma=0.1)),  # σ given, h default
+    ((60, 80, 3), -1, np.float64, {}),  # color: the color preset table
+    ((3, 60, 50), 0, np.uint16, dict(sigma=0.05, h=0.04)),  # σ and h given
+    ((60, 50, 3), -1, np.float32, dict(h=0.2, patch_size=3, search_size=9)),  # σ estimated, h given
+    ((12, 9), None, np.float64, dict(sigma=0.3)),  # preset sizes shrunk to fit a small image
+    ((40, 40), None, np.float64, dict(sigma=0.0)),  # σ = 0: the h floor
+    ((40, 40), None, np.float64, dict(sigma=0.2, data_range=4.0)),
+]
+
+
+@pytest.mark.parametrize("shape,axis,dtype,kw", SETTINGS_CASES)
+def test_strips_and_run_denoise_resolve_the_same_settings(rng, shape, axis, dtype, kw):
+    from nlmeans.denoise import run_denoise
+
+    img = _image(rng, shape, dtype)
+    _, expected = run_denoise(img, channel_axis=axis, method="pixelwise", **kw)
+    assert tiles.resolve_settings(img, channel_axis=axis, **kw) == expected
+    assert denoise_tiled(img, channel_axis=axis, tile_rows=16, return_settings=True, **kw)[1] == expected
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(sigma=-0.1), ValueError, "sigma must be >= 0"),
+    (dict(patch_size=4), ValueError, "patch_size must be an odd"),
+    (dict(search_size=41), ValueError, "search_size=41 is larger than the image's smaller side"),
+    (dict(h=0), ValueError, "h must be > 0"),
+    (dict(h="auto"), TypeError, "h must be a real number"),  # SURE needs the whole image: not strip by strip
+])
+def test_strips_refuse_what_run_denoise_refuses(rng, kw, exc, match):
+    img = _image(rng, (40, 40), np.float32)
+    with pytest.raises(exc, match=match):
+        tiles.resolve_settings(img, **kw)
+    if "h" not in kw or kw["h"] != "auto":
+        with pytest.raises(exc, match=match):
+            nlmeans.denoise(img, method="pixelwise", **kw)
+
+
 def test_writes_into_a_given_out_array(rng, tmp_path):
     img = _image(rng, (130, 40), np.uint8)
     target = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=img.shape)
@@ -86,6 +124,18 @@ def test_strip_geometry():
 def test_bad_arguments_are_named(rng, kwargs, match):
     with pytest.raises(ValueError, match=match):
         denoise_tiled(_image(rng, (40, 40), np.float32), 0.1, **kwargs)
+
+
+@pytest.mark.parametrize("img,exc", [
+    (np.zeros((20, 20), np.int32), TypeError),
+    (np.zeros((0, 20), np.float32), ValueError),
+])
+def test_strips_refuse_dtype_and_empty_images_as_denoise_does(img, exc):
+    with pytest.raises(exc) as in_memory:
+        nlmeans.denoise(img, 0.1)
+    with pytest.raises(exc) as strips:
+        denoise_tiled(img, 0.1)
+    assert str(strips.value) == str(in_memory.value)
 
 
 def test_a_3d_array_without_channel_axis_is_refused(rng):
