@@ -1001,6 +1001,44 @@ def _nlb_solve(U, Bm, D, n):
 
 
 @njit(**JIT)
+def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
+    """``drow[k] += sum_j (rrow[x0 + j] - cand[k + j])**2`` over the ``P`` columns ``j`` of one patch row.
+
+    ``cand`` is a row view indexed from 0 (no wrap-around). P = 5 and 7: the patch row's terms are summed in
+    registers and ``drow`` is read and written once per row, not once per column (its add goes through memory,
+    so a chain of them is latency-bound).
+    """
+    if P == 5:
+        r0, r1, r2, r3, r4 = rrow[x0], rrow[x0 + 1], rrow[x0 + 2], rrow[x0 + 3], rrow[x0 + 4]
+        for k in range(nk):
+            e0 = r0 - cand[k]
+            e1 = r1 - cand[k + 1]
+            e2 = r2 - cand[k + 2]
+            e3 = r3 - cand[k + 3]
+            e4 = r4 - cand[k + 4]
+            drow[k] += ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+    elif P == 7:
+        r0, r1, r2, r3 = rrow[x0], rrow[x0 + 1], rrow[x0 + 2], rrow[x0 + 3]
+        r4, r5, r6 = rrow[x0 + 4], rrow[x0 + 5], rrow[x0 + 6]
+        for k in range(nk):
+            e0 = r0 - cand[k]
+            e1 = r1 - cand[k + 1]
+            e2 = r2 - cand[k + 2]
+            e3 = r3 - cand[k + 3]
+            e4 = r4 - cand[k + 4]
+            e5 = r5 - cand[k + 5]
+            e6 = r6 - cand[k + 6]
+            drow[k] += ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+    else:
+        for j in range(P):
+            ref = rrow[x0 + j]
+            c = cand[j:]
+            for k in range(nk):
+                diff = ref - c[k]
+                drow[k] += diff * diff
+
+
+@njit(**JIT)
 def _nlb_mean(X, n, D, inv_n, mu):
     """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``)."""
     for i in range(D):
@@ -1121,12 +1159,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 for jy in range(-f, f + 1):
                     rrow = search[0, py + jy]
                     crow = search[0, py + dy + jy]
-                    for jx in range(-f, f + 1):
-                        ref = rrow[px + jx]
-                        cand = crow[px + jx - r:]  # a row view indexed from 0: no wrap-around, vectorises
-                        for k in range(nk):
-                            diff = ref - cand[k]
-                            drow[k] += diff * diff
+                    _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
                 for dx in range(-r, r + 1):
                     if dy != 0 or dx != 0:
                         dist[nc] = drow[dx + r]
