@@ -21,6 +21,8 @@ CASES = [
     ((1, 40, 33), 3, 9, 30, 3, 0.5),
     ((1, 70, 26), 3, 7, 25, 3, 1.05),  # more than one row band: bands of max(32, 2 (r + f)) rows
     ((1, 21, 23), 5, 9, 60, 4, 0.0),
+    ((1, 30, 28), 7, 9, 60, 4, 0.0),   # patch 7 (groups larger than the 49 pixels: a regular covariance)
+    ((1, 36, 40), 5, 17, 40, 3, 1.05),  # 17 candidates a row: rounded up to 32 lanes where the padding allows
 ]
 
 
