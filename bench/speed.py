@@ -61,17 +61,6 @@ def _machine():
     }
 
 
-def _timed(fn, runs):
-    """Median and all wall times of ``runs`` calls after one warm-up call; returns (median_s, times, result)."""
-    out = fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), times, out
-
-
 def _timed_interleaved(cases, runs):
     """Time every case ``runs`` times, round-robin: one warm-up call each, then rounds that call every case once.
 
@@ -82,12 +71,16 @@ def _timed_interleaved(cases, runs):
     names = list(cases)
     outs = {name: cases[name]() for name in names}
     times = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     for k in range(runs):
         for name in names[k % len(names):] + names[:k % len(names)]:
+            c = time.process_time()
             t = time.perf_counter()
             outs[name] = cases[name]()
             times[name].append(time.perf_counter() - t)
-    return {name: (float(np.median(times[name])), times[name], outs[name]) for name in names}
+            cpu[name].append(time.process_time() - c)
+    return {name: (float(np.median(times[name])), times[name], outs[name], float(np.median(cpu[name])))
+            for name in names}
 
 
 def _images():
@@ -195,12 +188,15 @@ def bench_speed(runs, threads, large):
             tuned[color] = (_tune_opencv_h(u8, clean, color), _tune_ours_h(noisy, clean, axis))
         h_cv, h_ours = tuned[color]
         cases = _cases(noisy, u8, axis, h_cv, h_ours, sigma)
-        for method, (med, times, out) in _timed_interleaved(cases, runs).items():
+        for method, (med, times, out, cpu) in _timed_interleaved(cases, runs).items():
             rows.append({
                 "image": name, "shape": list(clean.shape), "method": method, "median_s": med,
-                "times_s": times, "psnr": float(psnr(clean, _to_unit(np.asarray(out)))),
+                "times_s": times, "psnr": float(psnr(clean, _to_unit(np.asarray(out)))), "median_cpu_s": cpu,
             })
-            print(f"  {name:9s} {method:42s} {med * 1e3:9.1f} ms  PSNR {rows[-1]['psnr']:.2f} dB", flush=True)
+            # CPU time of the whole process during the call (all its threads): about threads x wall when every
+            # thread computes the whole time; less when they wait, more when another library's idle pool spins
+            print(f"  {name:9s} {method:42s} {med * 1e3:9.1f} ms  PSNR {rows[-1]['psnr']:.2f} dB  "
+                  f"(process CPU {cpu * 1e3:.1f} ms)", flush=True)
         print(f"  {name:9s} h (best PSNR on a grid): OpenCV {h_cv:.1f}/255, ours {255 * h_ours:.1f}/255; "
               f"scikit-image h = 0.8σ", flush=True)
         for row in rows:
