@@ -28,15 +28,15 @@ are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 Parallel structure and determinism
 ----------------------------------
 Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
-image, plus a "top band" for the rows above the image whose pairs reach into it. Each worker accumulates a band
-into private buffers (its own rows plus the ``r`` rows below it that its pairs reach), then adds them to the
-image-wide sums. The running column sums restart at every band start, so a band's partial sums depend only on
-the band's rows and the image around them. Bands of even index run first, then odd ones, so no two workers add
-into the same rows at once; because the image-wide sums start at zero and receive at most two band sums per
-pixel (``a + b == b + a``), the result does not depend on the order either, nor on where the image was cut:
-a full-width strip whose first row is a multiple of ``band_rows``, cut out with at least two bands of rows above
-the rows it keeps (so that the band above a kept row is an ordinary band with real rows above it) and ``r + f``
-rows below them, gives those rows bit-identical values to the whole image
+image, plus a "top band" for the rows above the image whose pairs reach into it. Each band is one parallel task
+(handed out one at a time: the caller sets numba's parallel chunk size to 1) and accumulates into its own
+buffers: its own rows plus the ``r`` rows below it that its pairs reach. At the end each image row adds its
+band's sums and, for its first ``r`` rows, the band above's: two terms, and ``a + b == b + a``, so the result does
+not depend on which band finished first. The running column sums restart at every band start, so a band's sums
+depend only on the band's rows and the image around them: a full-width strip whose first row is a multiple of
+``band_rows``, cut out with at least two bands of rows above the rows it keeps (so that the band above a kept
+row is an ordinary band with real rows above it) and ``r + f`` rows below them, gives those rows bit-identical
+values to the whole image
 (``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``). No ``reassoc`` fast-math flag is
 used, so the arithmetic order written here is the one executed.
 """
@@ -556,7 +556,7 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
 
 
 @njit(**PARALLEL_JIT)
-def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, n_threads, out):
+def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
     """Pixelwise NL-means, fast path.
 
     Parameters
@@ -568,7 +568,6 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, n_threads, out):
         the guide's channels, i.e. ``a = 1 / (Cg P^2 h^2)``, ``bb = 2 sigma^2 Cg P^2``; same dtype as the arrays.
         float32 arrays use the fast exponential, float64 libm's.
     band_rows : rows per parallel band (:func:`nlmeans._config.band_rows`), >= r.
-    n_threads : number of workers (numba's thread count; passed in, so the kernel can be cached).
     out : (Cv, H, W) result.
     """
     pad = r + f
@@ -580,42 +579,44 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, n_threads, out):
     aw, cw = _weight_consts(a, bb)
     n_img_bands = (H + B - 1) // B
     n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
-    gsum = np.zeros((Cv, H, W), dtype=out.dtype)
-    gw = np.zeros((H, W), dtype=out.dtype)
-    n_workers = max(1, min(n_threads, (n_bands + 1) // 2))
-    for phase in range(2):
-        n_phase = (n_bands - phase + 1) // 2
-        for worker in prange(n_workers):
-            acc = np.empty((Cv, B + r, W), dtype=out.dtype)
-            wsum = np.empty((B + r, W), dtype=out.dtype)
-            cs = np.empty((4, Wp), dtype=out.dtype)
-            wt = np.empty((4, Wp), dtype=out.dtype)
-            for j in range(worker, n_phase, n_workers):
-                band = phase + 2 * j
-                if band == 0:
-                    b0 = -r
-                    b1 = 0
-                else:
-                    b0 = (band - 1) * B
-                    b1 = min(b0 + B, H)
-                acc[:] = 0
-                wsum[:] = 0
-                _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
-                # add the band's private sums into the image-wide ones (rows [b0, b1 + r) inside the image)
-                for ly in range(b1 - b0 + r):
-                    y = b0 + ly
-                    if y < 0 or y >= H:
-                        continue
-                    for c in range(Cv):
-                        for x in range(W):
-                            gsum[c, y, x] += acc[c, ly, x]
-                    for x in range(W):
-                        gw[y, x] += wsum[ly, x]
-    # the centre pixel q = p has weight exp(0) = 1
+    # every band's private sums, kept until the end: rows [b0, b1 + r) of band b at bsum[b, :, 0 : b1 - b0 + r]
+    bsum = np.empty((n_bands, Cv, B + r, W), dtype=out.dtype)
+    bw = np.empty((n_bands, B + r, W), dtype=out.dtype)
+    # one band per task; the caller sets numba's parallel chunk size to 1 so that the bands are handed out one at
+    # a time (a thread that finishes early takes the next band): on shared cores a static split leaves the faster
+    # thread waiting for the slower one (nlmeans.denoise.nlmeans_chw)
+    for band in prange(n_bands):
+        cs = np.empty((4, Wp), dtype=out.dtype)
+        wt = np.empty((4, Wp), dtype=out.dtype)
+        if band == 0:
+            b0 = -r
+            b1 = 0
+        else:
+            b0 = (band - 1) * B
+            b1 = min(b0 + B, H)
+        acc = bsum[band]
+        wsum = bw[band]
+        acc[:] = 0
+        wsum[:] = 0
+        _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
+    # a row's sums: its own band's, plus the band above's for its first r rows (pairs reach r rows down); two
+    # terms, and a + b == b + a, so the result does not depend on which band finished first. The centre pixel
+    # q = p has weight exp(0) = 1.
     for y in prange(H):
-        for c in range(Cv):
-            for x in range(W):
-                out[c, y, x] = (gsum[c, y, x] + value[c, y + pad, x + pad]) / (gw[y, x] + 1)
+        band = y // B + 1
+        ly = y - (band - 1) * B
+        above = band - 1
+        la = ly + (B if above > 0 else r)  # the row in the band above's sums (the top band starts at -r)
+        if ly < r:
+            for c in range(Cv):
+                for x in range(W):
+                    total = bsum[band, c, ly, x] + bsum[above, c, la, x]
+                    weight = bw[band, ly, x] + bw[above, la, x]
+                    out[c, y, x] = (total + value[c, y + pad, x + pad]) / (weight + 1)
+        else:
+            for c in range(Cv):
+                for x in range(W):
+                    out[c, y, x] = (bsum[band, c, ly, x] + value[c, y + pad, x + pad]) / (bw[band, ly, x] + 1)
     return out
 
 
