@@ -206,7 +206,7 @@ def twostage(args):
 # issue #6's margins on the standard set
 
 #: h factors (of each peer's rule value) for the peers' oracle: the registry's 0.6…1.6 widened at both ends
-PEER_H_FACTORS = (0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.15, 1.35, 1.6, 1.9, 2.3)
+PEER_H_FACTORS = (0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.15, 1.35, 1.6, 1.9, 2.3, 2.8)
 #: the registry's h grid (to report how often the oracle h would have sat on its edge)
 REGISTRY_H_FACTORS = (0.6, 1.6)
 PEERS = ("skimage_nlm", "opencv_nlm")
