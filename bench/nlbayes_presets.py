@@ -45,7 +45,8 @@ def _with(**changes):
 CANDIDATES = {
     "current": _with(),
     # the preset before this sweep (31×31 windows above σ = 25, β₂ = 1); the sweep below was run against it
-    "previous": _with(search_size=lambda s: (31, 31) if s > 25 else (31, 21), beta=(1.0, 1.0)),
+    "previous": _with(search_size=lambda s: (31, 31) if s > 25 else (31, 21), beta=(1.0, 1.0),
+                      step=lambda s: 4 if s > 25 else 3),
     "step2": _with(step=2),
     "beta2_0.8": _with(beta=(1.0, 0.8)),
     "beta2_1.2": _with(beta=(1.0, 1.2)),
