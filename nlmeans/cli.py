@@ -141,7 +141,7 @@ def _h_text(used):
 @click.option("--patch", type=int, default=None, callback=_odd_size,
               help="Patch side, odd. Default: by σ (3 to 9).")
 @click.option("--search", type=int, default=None, callback=_odd_size,
-              help="Search window side, odd. Default: by σ (21; NL-Bayes 21 or 31).")
+              help="Search window side, odd. Default: by σ (21; NL-Bayes 21, 31 or 41).")
 @click.option("--method", default=None,
               help="Estimator: nlbayes, pixelwise or patchwise. Default: nlbayes (the best measured), or "
                    "pixelwise when --h or --guide is given and in strip-by-strip/Dask mode.")

@@ -400,7 +400,7 @@ def denoise(
         table by σ (3 to 11; NL-Bayes: 5 or 7), shrunk to fit small images.
     search_size : odd int or None
         Side S of the square search window, at most the image's smaller side. ``None``: preset (21;
-        NL-Bayes: 31 in stage 1, 21 or 31 in stage 2), shrunk to fit small images.
+        NL-Bayes: 31 or 41 in stage 1, 21 or 41 in stage 2), shrunk to fit small images.
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         ``None`` (default): ``"nlbayes"``, the best measured (bench/results/nl_family.md), or ``"pixelwise"``
         when ``h``, ``guide``, ``patch_weights`` or ``patch_sigma`` is given. ``"pixelwise"``: the estimator

@@ -19,9 +19,9 @@ Every entry of :data:`REGISTRY` is a :class:`Method`; calling it follows the con
   BM3D, Lab for OpenCV; Gaussian, TV and Wiener filter each channel.
 
 The names are fixed: ``gaussian``, ``anisotropic``, ``bilateral``, ``tv``, ``wiener``, ``wavelet``,
-``nlmeans``, ``nlmeans_twostage``, ``skimage_nlm``, ``opencv_nlm`` (needs OpenCV), ``bm3d`` (needs the
-``bm3d`` package), and ``nlmeans_<method>`` for every estimator of :data:`nlmeans.denoise.METHODS` beyond the
-default one.
+``nlmeans``, ``nlmeans_auto`` (σ estimated from the image; the σ passed is ignored), ``nlmeans_twostage``,
+``skimage_nlm``, ``opencv_nlm`` (needs OpenCV), ``bm3d`` (needs the ``bm3d`` package), and
+``nlmeans_<method>`` for every estimator of :data:`nlmeans.denoise.METHODS` beyond the default one.
 
 References
 ----------
@@ -364,6 +364,19 @@ def _nlmeans_default(x, sigma, data_range):
     return denoise(x, sigma, channel_axis=_channel_axis(x), data_range=data_range)
 
 
+def _auto_rule(sigma, data_range, n_channels):
+    """Nothing to set, and the σ passed is ignored: nlmeans.denoise(x) estimates σ from the image
+    (nlmeans.estimate_sigma) and takes every other parameter from its presets."""
+    return {}
+
+
+def _nlmeans_auto(x, sigma, data_range):
+    """nlmeans.denoise(x) — fully automatic: σ estimated from the image; the registry's σ is ignored."""
+    from .denoise import denoise
+
+    return denoise(x, channel_axis=_channel_axis(x), data_range=data_range)
+
+
 def _nlmeans_core(method, with_h=True):
     def core(x, sigma, data_range, *, h, patch_size, search_size):
         from .denoise import denoise
@@ -498,6 +511,9 @@ def _build_registry(nlmeans_methods):
                "wavelet thresholding, BayesShrink (skimage denoise_wavelet)"),
         Method("nlmeans", _nlmeans_default, _no_params, {},
                f"this package's nlmeans.denoise with its defaults (method={nlmeans_methods[0]!r})", jit=True),
+        Method("nlmeans_auto", _nlmeans_auto, _auto_rule, {},
+               "this package's nlmeans.denoise(x), fully automatic: σ estimated from the image, the σ given "
+               "is ignored", jit=True),
     ]
     for m in nlmeans_methods[1:]:
         if m in H_FREE_METHODS:

@@ -193,3 +193,18 @@ def test_opencv_entry_quantises_to_uint8(rng):
     u8 = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
     expect = cv2.fastNlMeansDenoising(u8, None, 20.0, 7, 21) / 255.0
     np.testing.assert_allclose(REGISTRY["opencv_nlm"](noisy, 20 / 255), expect, atol=1e-12)
+
+
+def test_nlmeans_auto_ignores_sigma_and_is_denoise_without_sigma(rng):
+    m = REGISTRY["nlmeans_auto"]
+    assert m.params_for(20 / 255) == {} and "ignored" in m.summary
+    gray = (0.5 + 0.08 * rng.standard_normal((40, 36))).astype(np.float32)
+    np.testing.assert_array_equal(m(gray, 0.01), m(gray, 0.3))
+    np.testing.assert_array_equal(m(gray, 0.1), nlmeans.denoise(gray))
+    color = rng.random((40, 36, 3)).astype(np.float32)
+    np.testing.assert_array_equal(m(color, 0.05, channel_axis=-1), m(color, 0.2, channel_axis=-1))
+    np.testing.assert_array_equal(m(color, 0.05, channel_axis=-1), nlmeans.denoise(color, channel_axis=-1))
+    u8 = (gray.clip(0, 1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(m(u8, 20 / 255), nlmeans.denoise(u8))
+    # and it differs from the true-σ entry when the σ given is far from the estimate
+    assert not np.array_equal(m(gray, 0.3), REGISTRY["nlmeans"](gray, 0.3))

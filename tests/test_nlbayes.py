@@ -133,3 +133,15 @@ def test_sigma_zero_is_the_identity(rng):
     out = nlbayes_chw(image, 0.0, patch_size=5, search_size=9, n_similar=(30, 30), beta=(1.0, 1.0),
                       gamma=(1.05, 0.02), step=3)
     np.testing.assert_array_equal(out, image)
+
+
+def test_per_stage_patch_size_and_step_are_the_two_stages_in_turn(rng):
+    """``patch_size``/``step`` pairs: stage 1 with the first value, stage 2 (on its result) with the second."""
+    image = _quantised(rng, (1, 30, 28))
+    kw = dict(search_size=9, n_similar=(30, 20), beta=(1.0, 1.2), gamma=(1.05, 0.02))
+    out = nlbayes_chw(image, 0.1, patch_size=(5, 3), step=(3, 2), **kw)
+    basic = _kernel_stage(image, None, 1, 0.1, 5, 9, 30, 1.0, 1.05, 3, np.float64)
+    final = _kernel_stage(image, basic, 2, 0.1, 3, 9, 20, 1.2, 0.02, 2, np.float64)
+    np.testing.assert_allclose(out, final, rtol=1e-12, atol=1e-14)
+    same = nlbayes_chw(image, 0.1, patch_size=(5, 5), step=(3, 3), **kw)
+    np.testing.assert_array_equal(same, nlbayes_chw(image, 0.1, patch_size=5, step=3, **kw))
