@@ -959,15 +959,23 @@ def _nlm_offsets(guide, value, f, r, pad, gk, flat, a, b, band_rows, patchwise, 
 
 @njit(**JIT)
 def _nlb_cholesky(A, D):
-    """In-place upper Cholesky factor ``U`` (``A = U^T U``) of the symmetric positive-definite ``A[:D, :D]``,
-    read from and written to the upper triangle (the lower part is not used).
+    """In-place upper Cholesky factor ``U`` (``A = U^T U``) of the symmetric ``A[:D, :D]``, read from and written
+    to the upper triangle (the lower part is not used). Returns False, leaving ``A`` half-factored, when ``A`` is
+    not numerically positive definite: a pivot at or below ``16 D eps`` times the largest diagonal entry (``eps``
+    of the dtype), where the solve would amplify rounding errors into garbage.
 
     Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
     contiguous vector operations (the left-looking dot products would be dependent scalar chains).
     """
-    zero = A[0, 0] - A[0, 0]
+    dmax = A[0, 0]
+    for k in range(1, D):
+        dmax = max(dmax, A[k, k])
+    tol = dmax * (16 * D * np.finfo(A.dtype).eps)
     for k in range(D):
-        s = np.sqrt(max(A[k, k], zero + 1e-12))
+        pivot = A[k, k]
+        if not pivot > tol:  # also catches NaN
+            return False
+        s = np.sqrt(pivot)
         A[k, k] = s
         inv = 1 / s
         rk = A[k]
@@ -978,6 +986,7 @@ def _nlb_cholesky(A, D):
             ri = A[i]
             for j in range(i, D):
                 ri[j] -= u * rk[j]
+    return True
 
 
 @njit(**JIT)
@@ -1037,6 +1046,25 @@ def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
             for k in range(nk):
                 diff = ref - c[k]
                 drow[k] += diff * diff
+
+
+@njit(**JIT)
+def _nlb_covariance(Sc, n, D, inv_n1, cov):
+    """Upper triangle of ``cov[:D, :D]`` = the covariance of the centred patches ``Sc[:n, :D]`` (``inv_n1 =
+    1 / (n - 1)``): one row of products per patch entry, vectors over ``j``."""
+    for i in range(D):
+        for j in range(i, D):
+            cov[i, j] = Sc[0, 0] - Sc[0, 0]
+    for m in range(n):
+        sc = Sc[m]
+        for i in range(D):
+            a = sc[i]
+            row = cov[i]
+            for j in range(i, D):
+                row[j] += a * sc[j]
+    for i in range(D):
+        for j in range(i, D):
+            cov[i, j] *= inv_n1
 
 
 @njit(**JIT)
@@ -1238,39 +1266,38 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                             for i in range(D):
                                 X[m, i] = gm
                 if not flat:
-                    # covariance of the model patches, upper triangle, one row of products per patch pair
-                    # entry (vectors over j): Sc holds the centred model patches
                     for m in range(n):
                         for i in range(D):
-                            Sc[m, i] = src[m, i] - msrc[i]
-                    for i in range(D):
-                        for j in range(i, D):
-                            cov[i, j] = zero
-                    for m in range(n):
-                        sc = Sc[m]
-                        for i in range(D):
-                            a = sc[i]
-                            row = cov[i]
-                            for j in range(i, D):
-                                row[j] += a * sc[j]
-                    for i in range(D):
-                        for j in range(i, D):
-                            cov[i, j] *= inv_n1
+                            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
+                    _nlb_covariance(Sc, n, D, inv_n1, cov)
                     # Z = (X - mu)^T, then solve
                     for i in range(D):
                         for m in range(n):
                             Z[i, m] = X[m, i] - mu[i]
-                    if stage == 2:
-                        # X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches,
-                        # computed as X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu) (the same matrix)
+                    # stage 1: X <- X - beta sigma^2 Cov^-1 (X - mu)  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)]
+                    # stage 2: X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches,
+                    # computed as X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu) (the same matrix)
+                    ridge = stage == 2
+                    if ridge:
                         for i in range(D):
                             cov[i, i] += beta * sigma2
-                    # stage 1: X <- X - beta sigma^2 Cov^-1 (X - mu)  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)]
-                    _nlb_cholesky(cov, D)
-                    _nlb_solve(cov, Z, D, n)
-                    for m in range(n):
+                    ok = _nlb_cholesky(cov, D)
+                    if not ok and not ridge:
+                        # a singular stage-1 model (e.g. a noise-free group of a few repeated patches): the
+                        # model's covariance plus beta sigma^2 instead, i.e. stage 2's Wiener form, always regular
+                        _nlb_covariance(Sc, n, D, inv_n1, cov)
                         for i in range(D):
-                            X[m, i] -= beta * sigma2 * Z[i, m]
+                            cov[i, i] += beta * sigma2
+                        ok = _nlb_cholesky(cov, D)
+                    if ok:
+                        _nlb_solve(cov, Z, D, n)
+                        for m in range(n):
+                            for i in range(D):
+                                X[m, i] -= beta * sigma2 * Z[i, m]
+                    else:  # not even that (non-finite values): every patch becomes the group's mean patch
+                        for m in range(n):
+                            for i in range(D):
+                                X[m, i] = mu[i]
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
