@@ -162,10 +162,10 @@ def _weight_consts_impl(a, bb):
 
 
 @njit(**JIT)
-def _exp_neg_f32(t, w, ibuf, lo, hi):
+def _exp_neg_f32(t, w, lo, hi):
     """``w[x] = exp(-t[x])`` for ``x`` in ``[lo, hi)``, ``t >= 0``, float32, relative error < 3e-7.
 
-    The polynomial and bit trick of :func:`_exp2_neg_f32`; ``ibuf`` is no longer needed (kept for callers).
+    The polynomial and bit trick of :func:`_exp2_neg_f32`.
     """
     for x in range(lo, hi):
         w[x] = _exp2_neg_f32(np.float32(min(t[x], _EXP_T_MAX)) * np.float32(_LOG2E))
@@ -659,7 +659,6 @@ def _nlm_3d(guide, value, fz, f, rz, r, zpad, z_reflect, a, b, fast_exp, out):
         vs = np.empty(Wf, dtype=out.dtype)
         t = np.empty(W, dtype=out.dtype)
         w = np.empty(W, dtype=out.dtype)
-        ibuf = np.empty(W, dtype=np.int32)
         num = np.zeros((Cv, H, W), dtype=out.dtype)
         den = np.zeros((H, W), dtype=out.dtype)
         zc = z + zpad
@@ -693,7 +692,7 @@ def _nlm_3d(guide, value, fz, f, rz, r, zpad, z_reflect, a, b, fast_exp, out):
                         for x in range(W):
                             t[x] = max(t[x] * a - b, zero)
                         if fast_exp:
-                            _exp_neg_f32(t, w, ibuf, 0, W)
+                            _exp_neg_f32(t, w, 0, W)
                         else:
                             _exp_neg_exact(t, w, 0, W)
                         qz = zc + dz
@@ -800,13 +799,13 @@ def _perona_malik(u, n_iter, a, dt, out):
 
 
 @njit(**JIT)
-def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf):
+def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w):
     """``w[k, x] = exp(-max(a * D(p) - b, 0))`` for ``p = (y0 + k, x)``, ``k < ny``, ``x0 <= x < x0 + nx``.
 
     Padded coordinates. ``D(p) = sum_{jy, jx} gk[jy] gk[jx] sum_c (g(p + j) - g(p + delta + j))**2`` with
     ``delta = (dy, dx)``: a separable weighted patch sum (``gk`` all ones and ``flat`` True for the flat
     distance, whose column sums then run down the rows).
-    Work buffers: ``sq`` (ny + 2f rows), ``col`` (ny rows), ``t``, ``ibuf`` (one row each).
+    Work buffers: ``sq`` (ny + 2f rows), ``col`` (ny rows), ``t`` (one row).
     """
     P = 2 * f + 1
     zero = a - a
@@ -844,7 +843,7 @@ def _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, 
         for x in range(x0, x0 + nx):
             t[x] = max(t[x] * a - b, zero)
         if fast_exp:
-            _exp_neg_f32(t, w[k], ibuf, x0, x0 + nx)
+            _exp_neg_f32(t, w[k], x0, x0 + nx)
         else:
             _exp_neg_exact(t, w[k], x0, x0 + nx)
 
@@ -891,12 +890,11 @@ def _nlm_offsets(guide, value, f, r, pad, gk, flat, a, b, band_rows, patchwise, 
         col = np.empty((ny, Wp), dtype=out.dtype)
         w = np.empty((ny, Wp), dtype=out.dtype)
         t = np.empty(Wp, dtype=out.dtype)
-        ibuf = np.empty(Wp, dtype=np.int32)
         wsum = np.zeros((ny, Wp), dtype=out.dtype)
         acc = np.zeros((Cv, nb, Wp), dtype=out.dtype)
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
-                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf)
+                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w)
                 for k in range(ny):
                     for x in range(x0, x0 + nx):
                         wsum[k, x] += w[k, x]
@@ -917,7 +915,7 @@ def _nlm_offsets(guide, value, f, r, pad, gk, flat, a, b, band_rows, patchwise, 
                 wsum[k, x] = one / wsum[k, x]
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
-                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w, ibuf)
+                _offset_weights(guide, y0, ny, x0, nx, dy, dx, f, gk, flat, a, b, fast_exp, sq, col, t, w)
                 for k in range(ny):
                     for x in range(x0, x0 + nx):
                         w[k, x] *= wsum[k, x]
