@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import traceback
@@ -21,6 +22,14 @@ SCALE_NOTE = "on the 0–255 scale whatever the file's bit depth (float files: 2
 
 class _Group(click.Group):
     """A click group that turns runtime errors into one line on stderr and exit code 1."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            # numba leaves a large graph of objects behind; the interpreter's last garbage collections walk it
+            # on exit (0.15-0.2 s of a 1.4 s denoise). Frozen objects are skipped; the process ends anyway.
+            gc.freeze()
 
     def invoke(self, ctx):
         try:

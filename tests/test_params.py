@@ -5,6 +5,8 @@ import pytest
 
 import nlmeans
 from nlmeans.params import (
+    _gamma_cdf,
+    _gamma_quantile,
     _noise_variance_from_eigenvalues,
     _texture_gamma,
     default_h,
@@ -95,8 +97,6 @@ def test_clean_and_tiny_images():
 
 def test_texture_law_matches_pure_noise(rng):
     """The gamma approximation of a pure-noise patch's texture strength: mean exact, 99.9 % quantile close."""
-    from scipy.special import gammaincinv
-
     p = 7
     shape, scale = _texture_gamma(p, 1)
     noise = rng.normal(0, 1, (20000, p, p))
@@ -104,8 +104,20 @@ def test_texture_law_matches_pure_noise(rng):
     assert xi.mean() == pytest.approx(shape * scale, rel=0.01)  # tr M = 2 × (number of pairs)
     assert shape * scale == pytest.approx(4 * p * (p - 1))
     assert xi.var() == pytest.approx(shape * scale * scale, rel=0.05)
-    below = np.mean(xi < scale * gammaincinv(shape, 0.999))
+    below = np.mean(xi < scale * _gamma_quantile(shape, 0.999))
     assert 0.997 < below <= 1.0
+
+
+@pytest.mark.parametrize("shape", [0.5, 1.0, 2.5, 10.0, 18.47, 55.4, 73.9, 300.0])
+def test_gamma_law_matches_scipy(shape):
+    """The scipy-free gamma CDF and quantile (the estimator's threshold) against scipy.special."""
+    from scipy.special import gammainc, gammaincinv
+
+    for x in (0.01 * shape, 0.5 * shape, shape, shape + 1, 2 * shape, 5 * shape):
+        assert _gamma_cdf(shape, x) == pytest.approx(gammainc(shape, x), rel=1e-11, abs=1e-14)
+    for q in (1e-4, 0.01, 0.5, 0.9, 0.99, 0.999):
+        assert _gamma_quantile(shape, q) == pytest.approx(gammaincinv(shape, q), rel=1e-12)
+    assert _gamma_cdf(shape, 0.0) == 0.0
 
 
 def test_eigenvalue_rule_on_pure_noise_and_with_signal(rng):
