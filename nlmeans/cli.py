@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .io import Image, check_writable, read_image, write_image
+from .io import Image, check_writable, one_line, read_image, write_image
 
 SCALE_NOTE = "on the 0–255 scale whatever the file's bit depth (float files: 255 ↔ 1.0)"
 
@@ -41,7 +41,7 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - every runtime error ends as one line, exit 1
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = one_line(exc)
             if not isinstance(exc, (ValueError, TypeError, OSError)):
                 message = f"internal error ({type(exc).__name__}): {message}"
             raise click.ClickException(message) from None
@@ -168,6 +168,8 @@ def denoise(paths, sigma, h, patch, search, method, guide_path, guide_sigma, ove
     """
     from .denoise import run_denoise
 
+    if scale["volume"] and scale["video"]:
+        raise click.UsageError("--volume and --video exclude each other")
     if scale["out_dir"] is not None:
         return _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite, scale)
     if len(paths) != 2:
@@ -218,8 +220,6 @@ def _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite
     _no_guide_here(guide_path, "--out-dir")
     if scale["volume"] or scale["video"]:
         _no_auto_h_here(h, "--volume/--video")
-    if scale["volume"] and scale["video"]:
-        raise click.UsageError("--volume and --video exclude each other")
     out_dir = scale["out_dir"]
     files, missing = batch.expand_inputs(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,8 +251,6 @@ def _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path,
 
     _no_guide_here(guide_path, "--volume/--video")
     _no_auto_h_here(h, "--volume/--video")
-    if scale["volume"] and scale["video"]:
-        raise click.UsageError("--volume and --video exclude each other")
     stack = read_stack(input_path)
     check_writable(output_path, overwrite=overwrite, inputs=[input_path])
     axis = -1 if stack.ndim == 4 else None
@@ -290,7 +288,7 @@ def _wants_strips(input_path, output_path, scale):
 
 def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, guide_path, overwrite, scale):
     from .io import ZARR_SUFFIXES, create_array, open_array
-    from .tiles import default_tile_rows, denoise_tiled, resolve_settings, strip_rows
+    from .tiles import denoise_tiled, resolve_settings, resolve_tile_rows, strip_rows
 
     _no_guide_here(guide_path, "strip-by-strip denoising")
     _no_auto_h_here(h, "strip-by-strip denoising")
@@ -311,8 +309,7 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     start = time.perf_counter()
     used = resolve_settings(image, _scale_255(sigma), h=_scale_255(h), patch_size=patch, search_size=search,
                             channel_axis=axis)
-    rows = strip_rows(scale["tile_rows"] or default_tile_rows(width, channels, used.search_size),
-                      used.search_size)
+    rows = strip_rows(resolve_tile_rows(scale["tile_rows"], width, channels, used.search_size), used.search_size)
     explicit = dict(h=used.h, patch_size=used.patch_size, search_size=used.search_size, channel_axis=axis)
     with create_array(output_path, image.shape, image.dtype) as out:
         if scale["scheduler"] is None:

@@ -333,7 +333,8 @@ def _wavelet(x, sigma, data_range, *, sigma_scale, wavelet_levels):
 
 
 def _nlmeans_rule(sigma, data_range, n_channels):
-    """nlmeans.denoise's defaults: patch, search and h = k·σ from the IPOL 2011 preset table by σ."""
+    """nlmeans.denoise's pixelwise defaults: patch, search and h = k·σ from the measured preset table by σ
+    (:func:`nlmeans.params.preset_for`; sizes not yet shrunk to the image, see :func:`_fit`)."""
     from .params import default_h, preset_for
 
     preset = preset_for(_sigma_255(sigma, data_range), n_channels)

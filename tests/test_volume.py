@@ -123,3 +123,18 @@ def test_cli_reads_and_writes_multipage_tiff(rng, tmp_path, flag, extra):
     ref = (denoise_video(stack, 20 / 255, temporal_radius=1, **kw) if flag == "--video"
            else denoise_volume(stack, 20 / 255, **kw))
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), ref)
+
+
+@pytest.mark.parametrize("layout", [["in.tif", "out.tif"], ["in.tif", "--out-dir", "outs"]])
+def test_cli_refuses_volume_and_video_together(rng, tmp_path, layout):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    tifffile.imwrite(tmp_path / "in.tif", (rng.random((3, 12, 12)) * 255).astype(np.uint8))
+    args = [str(tmp_path / a) if a.endswith((".tif", "outs")) else a for a in layout]
+    res = CliRunner().invoke(main, ["denoise", *args, "--volume", "--video", "--sigma", "20"])
+    assert res.exit_code == 2
+    assert "--volume and --video exclude each other" in res.output
+    assert not (tmp_path / "out.tif").exists() and not (tmp_path / "outs").exists()
