@@ -271,192 +271,196 @@ def _sqdiff_rgb(a0, a1, a2, b0, b1, b2):
     return (e0 * e0 + e1 * e1) + e2 * e2
 
 
+# The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
+# shared array costs an atomic reference-count update, and with two threads those updates fight over one cache
+# line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
+# wrap-around select for negative indices, which would turn the contiguous vector loads into gathers.
+_U = np.uint64
+
+
 @njit(**JIT)
-def _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, c0, c1, c2, c3):
+def _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide4` for a 3-channel guide: the sums are read and written once, not once per channel."""
-    pn0, pn1, pn2 = guide[0, gnew, lo:], guide[1, gnew, lo:], guide[2, gnew, lo:]
-    po0, po1, po2 = guide[0, gold, lo:], guide[1, gold, lo:], guide[2, gold, lo:]
-    qn0, qn1, qn2 = guide[0, gnew + dy, lo + d0:], guide[1, gnew + dy, lo + d0:], guide[2, gnew + dy, lo + d0:]
-    qo0, qo1, qo2 = guide[0, gold + dy, lo + d0:], guide[1, gold + dy, lo + d0:], guide[2, gold + dy, lo + d0:]
-    for x in range(n):
-        a0, a1, a2 = pn0[x], pn1[x], pn2[x]
-        b0, b1, b2 = po0[x], po1[x], po2[x]
-        c0[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x], qn1[x], qn2[x])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x], qo1[x], qo2[x]))
-        c1[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x + 1], qn1[x + 1], qn2[x + 1])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x + 1], qo1[x + 1], qo2[x + 1]))
-        c2[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x + 2], qn1[x + 2], qn2[x + 2])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x + 2], qo1[x + 2], qo2[x + 2]))
-        c3[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x + 3], qn1[x + 3], qn2[x + 3])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x + 3], qo1[x + 3], qo2[x + 3]))
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
+    for x in range(_U(n)):
+        i = lo + x
+        a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
+        b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
+        j = q + x
+        cs[0, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        j = q + x + _U(1)
+        cs[1, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        j = q + x + _U(2)
+        cs[2, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        j = q + x + _U(3)
+        cs[3, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
 
 
 @njit(**JIT)
-def _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, c0, c1, c2):
+def _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide4_rgb` for three offsets."""
-    pn0, pn1, pn2 = guide[0, gnew, lo:], guide[1, gnew, lo:], guide[2, gnew, lo:]
-    po0, po1, po2 = guide[0, gold, lo:], guide[1, gold, lo:], guide[2, gold, lo:]
-    qn0, qn1, qn2 = guide[0, gnew + dy, lo + d0:], guide[1, gnew + dy, lo + d0:], guide[2, gnew + dy, lo + d0:]
-    qo0, qo1, qo2 = guide[0, gold + dy, lo + d0:], guide[1, gold + dy, lo + d0:], guide[2, gold + dy, lo + d0:]
-    for x in range(n):
-        a0, a1, a2 = pn0[x], pn1[x], pn2[x]
-        b0, b1, b2 = po0[x], po1[x], po2[x]
-        c0[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x], qn1[x], qn2[x])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x], qo1[x], qo2[x]))
-        c1[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x + 1], qn1[x + 1], qn2[x + 1])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x + 1], qo1[x + 1], qo2[x + 1]))
-        c2[x] += (_sqdiff_rgb(a0, a1, a2, qn0[x + 2], qn1[x + 2], qn2[x + 2])
-                  - _sqdiff_rgb(b0, b1, b2, qo0[x + 2], qo1[x + 2], qo2[x + 2]))
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
+    for x in range(_U(n)):
+        i = lo + x
+        a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
+        b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
+        j = q + x
+        cs[0, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        j = q + x + _U(1)
+        cs[1, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        j = q + x + _U(2)
+        cs[2, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
 
 
 @njit(**JIT)
 def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``)."""
-    c0 = cs[0]
-    c1 = cs[1]
-    c2 = cs[2]
-    c3 = cs[3]
     if guide.shape[0] == 3:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
-        _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, c0, c1, c2, c3)
+        _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs)
         return
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
     for c in range(guide.shape[0]):
-        pn = guide[c, gnew, lo:]
-        po = guide[c, gold, lo:]
-        qn = guide[c, gnew + dy, lo + d0:]
-        qo = guide[c, gold + dy, lo + d0:]
-        for x in range(n):
-            a = pn[x]
-            b = po[x]
-            e0 = a - qn[x]
-            e1 = a - qn[x + 1]
-            e2 = a - qn[x + 2]
-            e3 = a - qn[x + 3]
-            o0 = b - qo[x]
-            o1 = b - qo[x + 1]
-            o2 = b - qo[x + 2]
-            o3 = b - qo[x + 3]
-            c0[x] += e0 * e0 - o0 * o0
-            c1[x] += e1 * e1 - o1 * o1
-            c2[x] += e2 * e2 - o2 * o2
-            c3[x] += e3 * e3 - o3 * o3
+        for x in range(_U(n)):
+            a = guide[c, gnew, lo + x]
+            b = guide[c, gold, lo + x]
+            j = q + x
+            e0 = a - guide[c, qn, j]
+            o0 = b - guide[c, qo, j]
+            e1 = a - guide[c, qn, j + _U(1)]
+            o1 = b - guide[c, qo, j + _U(1)]
+            e2 = a - guide[c, qn, j + _U(2)]
+            o2 = b - guide[c, qo, j + _U(2)]
+            e3 = a - guide[c, qn, j + _U(3)]
+            o3 = b - guide[c, qo, j + _U(3)]
+            cs[0, x] += e0 * e0 - o0 * o0
+            cs[1, x] += e1 * e1 - o1 * o1
+            cs[2, x] += e2 * e2 - o2 * o2
+            cs[3, x] += e3 * e3 - o3 * o3
 
 
 @njit(**JIT)
 def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide` for the three offsets ``dx = d0 .. d0 + 2`` in one loop (rows ``cs[0 .. 2]``)."""
-    c0 = cs[0]
-    c1 = cs[1]
-    c2 = cs[2]
     if guide.shape[0] == 3:
-        _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, c0, c1, c2)
+        _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, cs)
         return
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
     for c in range(guide.shape[0]):
-        pn = guide[c, gnew, lo:]
-        po = guide[c, gold, lo:]
-        qn = guide[c, gnew + dy, lo + d0:]
-        qo = guide[c, gold + dy, lo + d0:]
-        for x in range(n):
-            a = pn[x]
-            b = po[x]
-            e0 = a - qn[x]
-            e1 = a - qn[x + 1]
-            e2 = a - qn[x + 2]
-            o0 = b - qo[x]
-            o1 = b - qo[x + 1]
-            o2 = b - qo[x + 2]
-            c0[x] += e0 * e0 - o0 * o0
-            c1[x] += e1 * e1 - o1 * o1
-            c2[x] += e2 * e2 - o2 * o2
+        for x in range(_U(n)):
+            a = guide[c, gnew, lo + x]
+            b = guide[c, gold, lo + x]
+            j = q + x
+            e0 = a - guide[c, qn, j]
+            o0 = b - guide[c, qo, j]
+            e1 = a - guide[c, qn, j + _U(1)]
+            o1 = b - guide[c, qo, j + _U(1)]
+            e2 = a - guide[c, qn, j + _U(2)]
+            o2 = b - guide[c, qo, j + _U(2)]
+            cs[0, x] += e0 * e0 - o0 * o0
+            cs[1, x] += e1 * e1 - o1 * o1
+            cs[2, x] += e2 * e2 - o2 * o2
 
 
 @njit(**JIT)
-def _accumulate4_rgb(value, vrow, v0, v1, v2, v3, w0, w1, w2, w3, ac0, ac1, ac2, ws, W):
-    """:func:`_accumulate4` for 3 channels in one loop: each weight row is loaded once, not once per channel."""
-    a00, a01, a02, a03 = value[0, vrow, v0:], value[0, vrow, v1:], value[0, vrow, v2:], value[0, vrow, v3:]
-    a10, a11, a12, a13 = value[1, vrow, v0:], value[1, vrow, v1:], value[1, vrow, v2:], value[1, vrow, v3:]
-    a20, a21, a22, a23 = value[2, vrow, v0:], value[2, vrow, v1:], value[2, vrow, v2:], value[2, vrow, v3:]
-    for x in range(W):
-        x0, x1, x2, x3 = w0[x], w1[x], w2[x], w3[x]
-        ac0[x] += x0 * a00[x] + x1 * a01[x] + x2 * a02[x] + x3 * a03[x]
-        ac1[x] += x0 * a10[x] + x1 * a11[x] + x2 * a12[x] + x3 * a13[x]
-        ac2[x] += x0 * a20[x] + x1 * a21[x] + x2 * a22[x] + x3 * a23[x]
-        ws[x] += (x0 + x1) + (x2 + x3)
+def _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
+    """:func:`_accumulate4` for 3 channels in one loop: each weight is loaded once, not once per channel."""
+    for x in range(_U(W)):
+        w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
+        i0, i1, i2, i3 = v0 + x, v1 + x, v2 + x, v3 + x
+        acc[0, ly, x] += (w0 * value[0, vrow, i0] + w1 * value[0, vrow, i1] + w2 * value[0, vrow, i2]
+                          + w3 * value[0, vrow, i3])
+        acc[1, ly, x] += (w0 * value[1, vrow, i0] + w1 * value[1, vrow, i1] + w2 * value[1, vrow, i2]
+                          + w3 * value[1, vrow, i3])
+        acc[2, ly, x] += (w0 * value[2, vrow, i0] + w1 * value[2, vrow, i1] + w2 * value[2, vrow, i2]
+                          + w3 * value[2, vrow, i3])
+        wsum[ly, x] += (w0 + w1) + (w2 + w3)
 
 
 @njit(**JIT)
-def _accumulate3_rgb(value, vrow, v0, v1, v2, w0, w1, w2, ac0, ac1, ac2, ws, W):
+def _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
     """:func:`_accumulate4_rgb` for three offsets."""
-    a00, a01, a02 = value[0, vrow, v0:], value[0, vrow, v1:], value[0, vrow, v2:]
-    a10, a11, a12 = value[1, vrow, v0:], value[1, vrow, v1:], value[1, vrow, v2:]
-    a20, a21, a22 = value[2, vrow, v0:], value[2, vrow, v1:], value[2, vrow, v2:]
-    for x in range(W):
-        x0, x1, x2 = w0[x], w1[x], w2[x]
-        ac0[x] += x0 * a00[x] + x1 * a01[x] + x2 * a02[x]
-        ac1[x] += x0 * a10[x] + x1 * a11[x] + x2 * a12[x]
-        ac2[x] += x0 * a20[x] + x1 * a21[x] + x2 * a22[x]
-        ws[x] += (x0 + x1) + x2
+    for x in range(_U(W)):
+        w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
+        i0, i1, i2 = v0 + x, v1 + x, v2 + x
+        acc[0, ly, x] += w0 * value[0, vrow, i0] + w1 * value[0, vrow, i1] + w2 * value[0, vrow, i2]
+        acc[1, ly, x] += w0 * value[1, vrow, i0] + w1 * value[1, vrow, i1] + w2 * value[1, vrow, i2]
+        acc[2, ly, x] += w0 * value[2, vrow, i0] + w1 * value[2, vrow, i1] + w2 * value[2, vrow, i2]
+        wsum[ly, x] += (w0 + w1) + w2
 
 
 @njit(**JIT)
-def _accumulate4(value, vrow, v0, v1, v2, v3, w0, w1, w2, w3, acc, wsum, ly, W):
-    """``acc[c, ly, x] += sum_k w_k[x] value[c, vrow, v_k + x]`` and ``wsum[ly, x] += sum_k w_k[x]``, 4 offsets.
+def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
+    """``acc[c, ly, x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, x] += sum_k wt[k, o_k + x]``
+    for ``x`` in ``[0, W)``, four offsets (value columns ``v_k``, weight columns ``o_k``, all >= 0).
 
     One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop.
     """
-    ws = wsum[ly]
+    v0, v1, v2, v3, o0, o1, o2, o3 = _U(v0), _U(v1), _U(v2), _U(v3), _U(o0), _U(o1), _U(o2), _U(o3)
     if value.shape[0] == 3:  # color: the weights are read once for the three channels
-        _accumulate4_rgb(value, vrow, v0, v1, v2, v3, w0, w1, w2, w3, acc[0, ly], acc[1, ly], acc[2, ly], ws, W)
+        _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W)
         return
     for c in range(value.shape[0]):
-        a0 = value[c, vrow, v0:]
-        a1 = value[c, vrow, v1:]
-        a2 = value[c, vrow, v2:]
-        a3 = value[c, vrow, v3:]
-        ac = acc[c, ly]
         if c == 0:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x] + w3[x] * a3[x]
-                ws[x] += (w0[x] + w1[x]) + (w2[x] + w3[x])
+            for x in range(_U(W)):
+                w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
+                acc[0, ly, x] += (w0 * value[0, vrow, v0 + x] + w1 * value[0, vrow, v1 + x]
+                                  + w2 * value[0, vrow, v2 + x] + w3 * value[0, vrow, v3 + x])
+                wsum[ly, x] += (w0 + w1) + (w2 + w3)
         else:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x] + w3[x] * a3[x]
+            for x in range(_U(W)):
+                w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
+                acc[c, ly, x] += (w0 * value[c, vrow, v0 + x] + w1 * value[c, vrow, v1 + x]
+                                  + w2 * value[c, vrow, v2 + x] + w3 * value[c, vrow, v3 + x])
 
 
 @njit(**JIT)
-def _accumulate3(value, vrow, v0, v1, v2, w0, w1, w2, acc, wsum, ly, W):
+def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
     """:func:`_accumulate4` for three offsets."""
-    ws = wsum[ly]
+    v0, v1, v2, o0, o1, o2 = _U(v0), _U(v1), _U(v2), _U(o0), _U(o1), _U(o2)
     if value.shape[0] == 3:
-        _accumulate3_rgb(value, vrow, v0, v1, v2, w0, w1, w2, acc[0, ly], acc[1, ly], acc[2, ly], ws, W)
+        _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W)
         return
     for c in range(value.shape[0]):
-        a0 = value[c, vrow, v0:]
-        a1 = value[c, vrow, v1:]
-        a2 = value[c, vrow, v2:]
-        ac = acc[c, ly]
         if c == 0:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x]
-                ws[x] += (w0[x] + w1[x]) + w2[x]
+            for x in range(_U(W)):
+                w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
+                acc[0, ly, x] += (w0 * value[0, vrow, v0 + x] + w1 * value[0, vrow, v1 + x]
+                                  + w2 * value[0, vrow, v2 + x])
+                wsum[ly, x] += (w0 + w1) + w2
         else:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x] + w1[x] * a1[x] + w2[x] * a2[x]
+            for x in range(_U(W)):
+                w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
+                acc[c, ly, x] += (w0 * value[c, vrow, v0 + x] + w1 * value[c, vrow, v1 + x]
+                                  + w2 * value[c, vrow, v2 + x])
 
 
 @njit(**JIT)
-def _accumulate1(value, vrow, v0, w0, acc, wsum, ly, W):
+def _accumulate1(value, vrow, v0, wt, o0, acc, wsum, ly, W):
     """:func:`_accumulate4` for one offset."""
-    ws = wsum[ly]
+    v0, o0 = _U(v0), _U(o0)
     for c in range(value.shape[0]):
-        a0 = value[c, vrow, v0:]
-        ac = acc[c, ly]
         if c == 0:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x]
-                ws[x] += w0[x]
+            for x in range(_U(W)):
+                acc[0, ly, x] += wt[0, o0 + x] * value[0, vrow, v0 + x]
+                wsum[ly, x] += wt[0, o0 + x]
         else:
-            for x in range(W):
-                ac[x] += w0[x] * a0[x]
+            for x in range(_U(W)):
+                acc[c, ly, x] += wt[0, o0 + x] * value[c, vrow, v0 + x]
 
 
 @njit(**JIT)
@@ -534,25 +538,22 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                     o = pad - xs
                     v = pad + d0
                     if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt[0, o:], wt[1, o:], wt[2, o:],
-                                     wt[3, o:], acc, wsum, ly, W)
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W)
                     elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt[0, o:], wt[1, o:], wt[2, o:],
-                                     acc, wsum, ly, W)
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W)
                     else:
-                        _accumulate1(value, vy + dy, v, wt[0, o:], acc, wsum, ly, W)
+                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
                 # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
                 if y + dy < H:
                     o = pad - d0 - xs
                     v = pad - d0
                     if nk == 4:
-                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt[0, o:], wt[1, o - 1:], wt[2, o - 2:],
-                                     wt[3, o - 3:], acc, wsum, ly + dy, W)
+                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
+                                     ly + dy, W)
                     elif nk == 3:
-                        _accumulate3(value, vy, v, v - 1, v - 2, wt[0, o:], wt[1, o - 1:], wt[2, o - 2:],
-                                     acc, wsum, ly + dy, W)
+                        _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W)
                     else:
-                        _accumulate1(value, vy, v, wt[0, o:], acc, wsum, ly + dy, W)
+                        _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
 
 
 @njit(**PARALLEL_JIT)
