@@ -218,48 +218,61 @@ def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
             cs[x] += e * e - o * o
 
 
+# The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
+# shared array costs an atomic reference-count update, and with two threads those updates fight over one cache
+# line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
+# wrap-around select for negative indices, which would turn the contiguous vector loads into gathers.
+_U = np.uint64
+
+
 @njit(**JIT)
-def _weights_row(cs, P, aw, cw, n, w):
-    """``w[x] = _weight(cs[x] + ... + cs[x + P - 1])`` for ``x`` in ``[0, n)``: the horizontal box sum, fused."""
+def _weights_row(cs, k, P, aw, cw, n, wt):
+    """``wt[k, x] = _weight(cs[k, x] + ... + cs[k, x + P - 1])`` for ``x`` in ``[0, n)``: the horizontal box sum,
+    fused (whole arrays indexed with unsigned offsets, see ``_U``)."""
     if P == 3:
-        for x in range(n):
-            w[x] = _weight((cs[x] + cs[x + 1]) + cs[x + 2], aw, cw)
+        for x in range(_U(n)):
+            wt[k, x] = _weight((cs[k, x] + cs[k, x + _U(1)]) + cs[k, x + _U(2)], aw, cw)
     elif P == 5:
-        for x in range(n):
-            w[x] = _weight(((cs[x] + cs[x + 1]) + (cs[x + 2] + cs[x + 3])) + cs[x + 4], aw, cw)
+        for x in range(_U(n)):
+            s = ((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)])) + cs[k, x + _U(4)]
+            wt[k, x] = _weight(s, aw, cw)
     elif P == 7:
-        for x in range(n):
-            s = ((cs[x] + cs[x + 1]) + (cs[x + 2] + cs[x + 3])) + ((cs[x + 4] + cs[x + 5]) + cs[x + 6])
-            w[x] = _weight(s, aw, cw)
+        for x in range(_U(n)):
+            s = (((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)]))
+                 + ((cs[k, x + _U(4)] + cs[k, x + _U(5)]) + cs[k, x + _U(6)]))
+            wt[k, x] = _weight(s, aw, cw)
     else:
-        for x in range(n):
-            w[x] = cs[x]
-        for k in range(1, P):
-            c = cs[k:]
-            for x in range(n):
-                w[x] += c[x]
-        for x in range(n):
-            w[x] = _weight(w[x], aw, cw)
+        for x in range(_U(n)):
+            wt[k, x] = cs[k, x]
+        for j in range(1, P):
+            for x in range(_U(n)):
+                wt[k, x] += cs[k, x + _U(j)]
+        for x in range(_U(n)):
+            wt[k, x] = _weight(wt[k, x], aw, cw)
 
 
 @njit(**JIT)
-def _weights_row2(ca, cb, P, aw, cw, n, wa, wb):
-    """:func:`_weights_row` for two offsets in one loop: two independent chains, so the core overlaps them."""
+def _weights_row2(cs, k, P, aw, cw, n, wt):
+    """:func:`_weights_row` for rows ``k`` and ``k + 1`` in one loop: two independent chains, so the core overlaps
+    them."""
+    m = k + 1
     if P == 5:
-        for x in range(n):
-            sa = ((ca[x] + ca[x + 1]) + (ca[x + 2] + ca[x + 3])) + ca[x + 4]
-            sb = ((cb[x] + cb[x + 1]) + (cb[x + 2] + cb[x + 3])) + cb[x + 4]
-            wa[x] = _weight(sa, aw, cw)
-            wb[x] = _weight(sb, aw, cw)
+        for x in range(_U(n)):
+            sa = ((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)])) + cs[k, x + _U(4)]
+            sb = ((cs[m, x] + cs[m, x + _U(1)]) + (cs[m, x + _U(2)] + cs[m, x + _U(3)])) + cs[m, x + _U(4)]
+            wt[k, x] = _weight(sa, aw, cw)
+            wt[m, x] = _weight(sb, aw, cw)
     elif P == 7:
-        for x in range(n):
-            sa = ((ca[x] + ca[x + 1]) + (ca[x + 2] + ca[x + 3])) + ((ca[x + 4] + ca[x + 5]) + ca[x + 6])
-            sb = ((cb[x] + cb[x + 1]) + (cb[x + 2] + cb[x + 3])) + ((cb[x + 4] + cb[x + 5]) + cb[x + 6])
-            wa[x] = _weight(sa, aw, cw)
-            wb[x] = _weight(sb, aw, cw)
+        for x in range(_U(n)):
+            sa = (((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)]))
+                  + ((cs[k, x + _U(4)] + cs[k, x + _U(5)]) + cs[k, x + _U(6)]))
+            sb = (((cs[m, x] + cs[m, x + _U(1)]) + (cs[m, x + _U(2)] + cs[m, x + _U(3)]))
+                  + ((cs[m, x + _U(4)] + cs[m, x + _U(5)]) + cs[m, x + _U(6)]))
+            wt[k, x] = _weight(sa, aw, cw)
+            wt[m, x] = _weight(sb, aw, cw)
     else:
-        _weights_row(ca, P, aw, cw, n, wa)
-        _weights_row(cb, P, aw, cw, n, wb)
+        _weights_row(cs, k, P, aw, cw, n, wt)
+        _weights_row(cs, m, P, aw, cw, n, wt)
 
 
 @njit(**JIT)
@@ -269,13 +282,6 @@ def _sqdiff_rgb(a0, a1, a2, b0, b1, b2):
     e1 = a1 - b1
     e2 = a2 - b2
     return (e0 * e0 + e1 * e1) + e2 * e2
-
-
-# The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
-# shared array costs an atomic reference-count update, and with two threads those updates fight over one cache
-# line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
-# wrap-around select for negative indices, which would turn the contiguous vector loads into gathers.
-_U = np.uint64
 
 
 @njit(**JIT)
@@ -520,17 +526,17 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                 if nk == 4:
                     if y > ys:
                         _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
-                    _weights_row2(cs[0], cs[1], P, aw, cw, n, wt[0], wt[1])
-                    _weights_row2(cs[2], cs[3], P, aw, cw, n, wt[2], wt[3])
+                    _weights_row2(cs, 0, P, aw, cw, n, wt)
+                    _weights_row2(cs, 2, P, aw, cw, n, wt)
                 elif nk == 3:
                     if y > ys:
                         _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
-                    _weights_row2(cs[0], cs[1], P, aw, cw, n, wt[0], wt[1])
-                    _weights_row(cs[2], P, aw, cw, n, wt[2])
+                    _weights_row2(cs, 0, P, aw, cw, n, wt)
+                    _weights_row(cs, 2, P, aw, cw, n, wt)
                 else:
                     if y > ys:
                         _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs[0])
-                    _weights_row(cs[0], P, aw, cw, n, wt[0])
+                    _weights_row(cs, 0, P, aw, cw, n, wt)
                 ly = y - b0
                 vy = y + pad
                 # p = (y, x) in the image takes q = p + delta: weights of p at wt[k, pad - xs + x]
