@@ -285,6 +285,13 @@ def _sqdiff_rgb(a0, a1, a2, b0, b1, b2):
 
 
 @njit(**JIT)
+def _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2):
+    """One offset's change of a running column sum, 3 channels: the new row's term minus the old row's."""
+    return (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
+            - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+
+
+@njit(**JIT)
 def _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide4` for a 3-channel guide: the sums are read and written once, not once per channel."""
     qn = gnew + dy
@@ -295,17 +302,13 @@ def _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
         a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
         b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
         j = q + x
-        cs[0, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[0, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
         j = q + x + _U(1)
-        cs[1, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[1, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
         j = q + x + _U(2)
-        cs[2, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[2, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
         j = q + x + _U(3)
-        cs[3, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[3, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
 
 
 @njit(**JIT)
@@ -319,14 +322,11 @@ def _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
         a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
         b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
         j = q + x
-        cs[0, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[0, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
         j = q + x + _U(1)
-        cs[1, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[1, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
         j = q + x + _U(2)
-        cs[2, x] += (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-                     - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+        cs[2, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
 
 
 @njit(**JIT)
