@@ -8,8 +8,11 @@ Layout conventions
 ------------------
 Images are channel-first, ``(C, H, W)``, C-contiguous, already padded by ``pad = r + f`` on each side of both
 spatial axes (``r`` the search radius, ``f`` the patch radius), so that every index in the inner loops is
-non-negative and in bounds: the loops carry no branches and vectorise over contiguous ``x``. Inner loops index
-1-D row views from 0, so numba emits no negative-index wrap-around and LLVM sees plain unit-stride streams.
+non-negative and in bounds: the loops carry no branches and vectorise over contiguous ``x``. The pixelwise
+kernel's row loops are written with explicit vectors (see "explicit vectors" below): its arrays carry spare
+columns up to a whole number of vectors, and the padded images spare rows below (:func:`_nlm_pixelwise`), so
+that a vector load may run up to one vector past a row's end. Those kernels need numba's JIT (no
+``NUMBA_DISABLE_JIT``).
 
 The fast NL-means kernel follows Darbon et al. (2008): loop over the search offsets ``delta`` and, for each,
 box-filter the squared differences ``(v(p) - v(p + delta))**2`` to get every patch distance for that offset at
@@ -43,10 +46,13 @@ used, so the arithmetic order written here is the one executed.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
 
 from ._config import FASTMATH, JIT, PARALLEL_JIT
 
@@ -191,31 +197,35 @@ def _squared_diff_row(guide, gy, qy, dx, lo, hi, d):
 
 
 @njit(**JIT)
-def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs):
-    """``cs[x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``."""
-    for x in range(n):
-        cs[x] = 0
-    for c in range(guide.shape[0]):
-        for k in range(P):
-            gp = guide[c, gy0 + k, lo:]
-            gq = guide[c, gy0 + k + dy, lo + dx:]
-            for x in range(n):
-                e = gp[x] - gq[x]
-                cs[x] += e * e
+def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs, k):
+    """``cs[k, x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``
+    for ``x`` in ``[0, n)`` rounded up to whole vectors."""
+    L = _U(_lanes(cs))
+    k, lo, q = _U(k), _U(lo), _U(lo + dx)
+    for x in range(_U(0), _U(n), L):
+        s = _vzeros(cs)
+        for c in range(_U(guide.shape[0])):
+            for j in range(P):
+                e = _vload(guide, (c, gy0 + j, lo + x)) - _vload(guide, (c, gy0 + j + dy, q + x))
+                s = s + e * e
+        _vstore(cs, (k, x), s)
 
 
 @njit(**JIT)
 def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
-    """Slide the running column sums one row down: add guide row ``gnew``'s term, subtract row ``gold``'s."""
-    for c in range(guide.shape[0]):
-        pn = guide[c, gnew, lo:]
-        qn = guide[c, gnew + dy, lo + dx:]
-        po = guide[c, gold, lo:]
-        qo = guide[c, gold + dy, lo + dx:]
-        for x in range(n):
-            e = pn[x] - qn[x]
-            o = po[x] - qo[x]
-            cs[x] += e * e - o * o
+    """Slide the running column sums ``cs[0]`` one row down: add guide row ``gnew``'s term, subtract row
+    ``gold``'s."""
+    L = _U(_lanes(cs))
+    z, lo, q = _U(0), _U(lo), _U(lo + dx)
+    qn = gnew + dy
+    qo = gold + dy
+    for x in range(z, _U(n), L):
+        s = _vload(cs, (z, x))
+        for c in range(_U(guide.shape[0])):
+            e = _vload(guide, (c, gnew, lo + x)) - _vload(guide, (c, qn, q + x))
+            o = _vload(guide, (c, gold, lo + x)) - _vload(guide, (c, qo, q + x))
+            s = s + (e * e - o * o)
+        _vstore(cs, (z, x), s)
 
 
 # The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
@@ -223,6 +233,135 @@ def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
 # line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
 # wrap-around select for negative indices, which would turn the contiguous vector loads into gathers.
 _U = np.uint64
+
+
+# --- explicit vectors ---
+# The accumulations and running-sum slides are written with explicit vector loads, stores and arithmetic instead
+# of scalar loops for LLVM to vectorise: LLVM cannot prove that the dozen-odd rows such a loop reads do not
+# overlap the rows it writes, so before every auto-vectorised loop it computes and compares all their address
+# ranges (hundreds of instructions per call, once per row and pass), and it adds a remainder loop. An explicit
+# vector loop needs neither: the arrays carry spare columns up to a whole number of vectors (see
+# :func:`_nlm_pixelwise`), so every pixel goes through the same instructions wherever it sits in a row.
+_VBYTES = 64  # one AVX-512 register; on AVX2 machines LLVM splits each operation in two
+
+
+class _Vec(types.Type):
+    """numba type of an LLVM vector of ``_VBYTES`` bytes of ``dtype`` (16 float32 or 8 float64)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = _VBYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vec({dtype} x {self.lanes})")
+
+
+@register_model(_Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        elem = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
+        super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
+
+
+def _lanes(a):
+    """Elements of ``a``'s dtype in one vector (a compile-time constant in compiled code)."""
+    return _VBYTES // a.itemsize
+
+
+@overload(_lanes)
+def _lanes_impl(a):
+    n = _VBYTES // (a.dtype.bitwidth // 8)
+    return lambda a: n
+
+
+def _element_pointer(context, builder, aty, aval, ity, ival):
+    """LLVM pointer to ``a[idx]`` (no wrap-around, no bounds check: callers keep indices in the array)."""
+    ary = context.make_array(aty)(context, builder, aval)
+    vals = cgutils.unpack_tuple(builder, ival)
+    inds = [context.cast(builder, v, t, types.intp) for v, t in zip(vals, ity, strict=True)]
+    return cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                                     cgutils.unpack_tuple(builder, ary.strides), aty.layout, inds)
+
+
+def _vec_args_ok(a, idx):
+    return (isinstance(a, types.Array) and a.layout == "C" and a.dtype in (types.float32, types.float64)
+            and isinstance(idx, types.BaseTuple) and len(idx) == a.ndim
+            and all(isinstance(t, types.Integer) for t in idx))
+
+
+@intrinsic
+def _vload(typingctx, a, idx):
+    """The vector ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]`` (may run past the row's end into the next row)."""
+    if not _vec_args_ok(a, idx):
+        return None
+    vt = _Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
+        return builder.load(vptr, align=a.dtype.bitwidth // 8)
+
+    return vt(a, idx), codegen
+
+
+@intrinsic
+def _vstore(typingctx, a, idx, v):
+    """Store the vector ``v`` at ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]``."""
+    if not (_vec_args_ok(a, idx) and isinstance(v, _Vec) and v.dtype == a.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        vptr = builder.bitcast(ptr, context.get_value_type(sig.args[2]).as_pointer())
+        builder.store(args[2], vptr, align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, idx, v), codegen
+
+
+@intrinsic
+def _vzeros(typingctx, a):
+    """A vector of zeros of ``a``'s dtype."""
+    if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)):
+        return None
+    vt = _Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vt), None)
+
+    return vt(a), codegen
+
+
+_VEC_FLAGS = tuple(sorted(FASTMATH))  # the scalar kernels' fast-math flags: contract lets a * b + c fuse
+
+
+def _vec_binop(opname):
+    @intrinsic
+    def binop(typingctx, x, y):
+        if not (isinstance(x, _Vec) and x == y):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return getattr(builder, opname)(args[0], args[1], flags=_VEC_FLAGS)
+
+        return x(x, y), codegen
+
+    return binop
+
+
+def _overload_vec_operator(op, opname):
+    """Make ``op`` (operator.add, ...) work on two vectors of one type: the LLVM instruction ``opname``."""
+    binop = _vec_binop(opname)
+
+    @overload(op)
+    def impl(x, y):
+        if isinstance(x, _Vec) and x == y:
+            return lambda x, y: binop(x, y)
+        return None
+
+    return impl
+
+
+for _op, _opname in ((operator.add, "fadd"), (operator.sub, "fsub"), (operator.mul, "fmul")):
+    _overload_vec_operator(_op, _opname)
 
 
 @njit(**JIT)
@@ -287,151 +426,136 @@ def _sqdiff_rgb(a0, a1, a2, b0, b1, b2):
 @njit(**JIT)
 def _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2):
     """One offset's change of a running column sum, 3 channels: the new row's term minus the old row's."""
-    return (_sqdiff_rgb(a0, a1, a2, guide[0, qn, j], guide[1, qn, j], guide[2, qn, j])
-            - _sqdiff_rgb(b0, b1, b2, guide[0, qo, j], guide[1, qo, j], guide[2, qo, j]))
+    z, one, two = _U(0), _U(1), _U(2)
+    return (_sqdiff_rgb(a0, a1, a2, _vload(guide, (z, qn, j)), _vload(guide, (one, qn, j)),
+                        _vload(guide, (two, qn, j)))
+            - _sqdiff_rgb(b0, b1, b2, _vload(guide, (z, qo, j)), _vload(guide, (one, qo, j)),
+                          _vload(guide, (two, qo, j))))
 
 
 @njit(**JIT)
-def _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
-    """:func:`_colsum_slide4` for a 3-channel guide: the sums are read and written once, not once per channel."""
+def _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, nk):
+    """:func:`_colsum_slide4` for a 3-channel guide, ``nk`` = 3 or 4 offsets: the sums are read and written once,
+    not once per channel."""
+    L = _U(_lanes(cs))
+    z, one, two = _U(0), _U(1), _U(2)
     qn = gnew + dy
     qo = gold + dy
     lo, q = _U(lo), _U(lo + d0)
-    for x in range(_U(n)):
+    for x in range(z, _U(n), L):
         i = lo + x
-        a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
-        b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
-        j = q + x
-        cs[0, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-        j = q + x + _U(1)
-        cs[1, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-        j = q + x + _U(2)
-        cs[2, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-        j = q + x + _U(3)
-        cs[3, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-
-
-@njit(**JIT)
-def _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, cs):
-    """:func:`_colsum_slide4_rgb` for three offsets."""
-    qn = gnew + dy
-    qo = gold + dy
-    lo, q = _U(lo), _U(lo + d0)
-    for x in range(_U(n)):
-        i = lo + x
-        a0, a1, a2 = guide[0, gnew, i], guide[1, gnew, i], guide[2, gnew, i]
-        b0, b1, b2 = guide[0, gold, i], guide[1, gold, i], guide[2, gold, i]
-        j = q + x
-        cs[0, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-        j = q + x + _U(1)
-        cs[1, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
-        j = q + x + _U(2)
-        cs[2, x] += _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2)
+        a0, a1, a2 = _vload(guide, (z, gnew, i)), _vload(guide, (one, gnew, i)), _vload(guide, (two, gnew, i))
+        b0, b1, b2 = _vload(guide, (z, gold, i)), _vload(guide, (one, gold, i)), _vload(guide, (two, gold, i))
+        for k in range(_U(nk)):
+            term = _slide_term_rgb(guide, qn, qo, q + x + k, a0, a1, a2, b0, b1, b2)
+            _vstore(cs, (k, x), _vload(cs, (k, x)) + term)
 
 
 @njit(**JIT)
 def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
     """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``)."""
     if guide.shape[0] == 3:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
-        _colsum_slide4_rgb(guide, gnew, gold, dy, lo, d0, n, cs)
+        _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 4)
         return
+    L = _U(_lanes(cs))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
     qn = gnew + dy
     qo = gold + dy
     lo, q = _U(lo), _U(lo + d0)
-    for c in range(guide.shape[0]):
-        for x in range(_U(n)):
-            a = guide[c, gnew, lo + x]
-            b = guide[c, gold, lo + x]
+    for c in range(_U(guide.shape[0])):  # one channel per loop (see _accumulate4)
+        for x in range(z, _U(n), L):
+            a = _vload(guide, (c, gnew, lo + x))
+            b = _vload(guide, (c, gold, lo + x))
             j = q + x
-            e0 = a - guide[c, qn, j]
-            o0 = b - guide[c, qo, j]
-            e1 = a - guide[c, qn, j + _U(1)]
-            o1 = b - guide[c, qo, j + _U(1)]
-            e2 = a - guide[c, qn, j + _U(2)]
-            o2 = b - guide[c, qo, j + _U(2)]
-            e3 = a - guide[c, qn, j + _U(3)]
-            o3 = b - guide[c, qo, j + _U(3)]
-            cs[0, x] += e0 * e0 - o0 * o0
-            cs[1, x] += e1 * e1 - o1 * o1
-            cs[2, x] += e2 * e2 - o2 * o2
-            cs[3, x] += e3 * e3 - o3 * o3
+            e0, o0 = a - _vload(guide, (c, qn, j)), b - _vload(guide, (c, qo, j))
+            e1, o1 = a - _vload(guide, (c, qn, j + one)), b - _vload(guide, (c, qo, j + one))
+            e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
+            e3, o3 = a - _vload(guide, (c, qn, j + three)), b - _vload(guide, (c, qo, j + three))
+            _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
+            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
+            _vstore(cs, (three, x), _vload(cs, (three, x)) + (e3 * e3 - o3 * o3))
 
 
 @njit(**JIT)
 def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs):
-    """:func:`_colsum_slide` for the three offsets ``dx = d0 .. d0 + 2`` in one loop (rows ``cs[0 .. 2]``)."""
+    """:func:`_colsum_slide4` for the three offsets ``dx = d0 .. d0 + 2`` (rows ``cs[0 .. 2]``)."""
     if guide.shape[0] == 3:
-        _colsum_slide3_rgb(guide, gnew, gold, dy, lo, d0, n, cs)
+        _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 3)
         return
+    L = _U(_lanes(cs))
+    z, one, two = _U(0), _U(1), _U(2)
     qn = gnew + dy
     qo = gold + dy
     lo, q = _U(lo), _U(lo + d0)
-    for c in range(guide.shape[0]):
-        for x in range(_U(n)):
-            a = guide[c, gnew, lo + x]
-            b = guide[c, gold, lo + x]
+    for c in range(_U(guide.shape[0])):
+        for x in range(z, _U(n), L):
+            a = _vload(guide, (c, gnew, lo + x))
+            b = _vload(guide, (c, gold, lo + x))
             j = q + x
-            e0 = a - guide[c, qn, j]
-            o0 = b - guide[c, qo, j]
-            e1 = a - guide[c, qn, j + _U(1)]
-            o1 = b - guide[c, qo, j + _U(1)]
-            e2 = a - guide[c, qn, j + _U(2)]
-            o2 = b - guide[c, qo, j + _U(2)]
-            cs[0, x] += e0 * e0 - o0 * o0
-            cs[1, x] += e1 * e1 - o1 * o1
-            cs[2, x] += e2 * e2 - o2 * o2
+            e0, o0 = a - _vload(guide, (c, qn, j)), b - _vload(guide, (c, qo, j))
+            e1, o1 = a - _vload(guide, (c, qn, j + one)), b - _vload(guide, (c, qo, j + one))
+            e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
+            _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
+            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
 
 
 @njit(**JIT)
 def _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
     """:func:`_accumulate4` for 3 channels in one loop: each weight is loaded once, not once per channel."""
-    for x in range(_U(W)):
-        w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
+    L = _U(_lanes(wt))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    for x in range(z, _U(W), L):
+        w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+        w3 = _vload(wt, (three, o3 + x))
         i0, i1, i2, i3 = v0 + x, v1 + x, v2 + x, v3 + x
-        acc[0, ly, x] += (w0 * value[0, vrow, i0] + w1 * value[0, vrow, i1] + w2 * value[0, vrow, i2]
-                          + w3 * value[0, vrow, i3])
-        acc[1, ly, x] += (w0 * value[1, vrow, i0] + w1 * value[1, vrow, i1] + w2 * value[1, vrow, i2]
-                          + w3 * value[1, vrow, i3])
-        acc[2, ly, x] += (w0 * value[2, vrow, i0] + w1 * value[2, vrow, i1] + w2 * value[2, vrow, i2]
-                          + w3 * value[2, vrow, i3])
-        wsum[ly, x] += (w0 + w1) + (w2 + w3)
+        for c in (z, one, two):
+            s = (w0 * _vload(value, (c, vrow, i0)) + w1 * _vload(value, (c, vrow, i1))
+                 + w2 * _vload(value, (c, vrow, i2)) + w3 * _vload(value, (c, vrow, i3)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+        _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + (w2 + w3)))
 
 
 @njit(**JIT)
 def _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
     """:func:`_accumulate4_rgb` for three offsets."""
-    for x in range(_U(W)):
-        w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
+    L = _U(_lanes(wt))
+    z, one, two = _U(0), _U(1), _U(2)
+    for x in range(z, _U(W), L):
+        w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
         i0, i1, i2 = v0 + x, v1 + x, v2 + x
-        acc[0, ly, x] += w0 * value[0, vrow, i0] + w1 * value[0, vrow, i1] + w2 * value[0, vrow, i2]
-        acc[1, ly, x] += w0 * value[1, vrow, i0] + w1 * value[1, vrow, i1] + w2 * value[1, vrow, i2]
-        acc[2, ly, x] += w0 * value[2, vrow, i0] + w1 * value[2, vrow, i1] + w2 * value[2, vrow, i2]
-        wsum[ly, x] += (w0 + w1) + w2
+        for c in (z, one, two):
+            s = (w0 * _vload(value, (c, vrow, i0)) + w1 * _vload(value, (c, vrow, i1))
+                 + w2 * _vload(value, (c, vrow, i2)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+        _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + w2))
 
 
 @njit(**JIT)
 def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
     """``acc[c, ly, x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, x] += sum_k wt[k, o_k + x]``
-    for ``x`` in ``[0, W)``, four offsets (value columns ``v_k``, weight columns ``o_k``, all >= 0).
+    for ``x`` in ``[0, W)`` rounded up to whole vectors, four offsets (value columns ``v_k``, weight columns
+    ``o_k``, all >= 0).
 
-    One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop.
+    One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop
+    (one channel per loop: a loop over a runtime number of channels inside the pixel loop costs gray 5%).
     """
     v0, v1, v2, v3, o0, o1, o2, o3 = _U(v0), _U(v1), _U(v2), _U(v3), _U(o0), _U(o1), _U(o2), _U(o3)
     if value.shape[0] == 3:  # color: the weights are read once for the three channels
         _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W)
         return
-    for c in range(value.shape[0]):
-        if c == 0:
-            for x in range(_U(W)):
-                w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
-                acc[0, ly, x] += (w0 * value[0, vrow, v0 + x] + w1 * value[0, vrow, v1 + x]
-                                  + w2 * value[0, vrow, v2 + x] + w3 * value[0, vrow, v3 + x])
-                wsum[ly, x] += (w0 + w1) + (w2 + w3)
-        else:
-            for x in range(_U(W)):
-                w0, w1, w2, w3 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x], wt[3, o3 + x]
-                acc[c, ly, x] += (w0 * value[c, vrow, v0 + x] + w1 * value[c, vrow, v1 + x]
-                                  + w2 * value[c, vrow, v2 + x] + w3 * value[c, vrow, v3 + x])
+    L = _U(_lanes(wt))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+            w3 = _vload(wt, (three, o3 + x))
+            s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
+                 + w2 * _vload(value, (c, vrow, v2 + x)) + w3 * _vload(value, (c, vrow, v3 + x)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + (w2 + w3)))
 
 
 @njit(**JIT)
@@ -441,32 +565,30 @@ def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
     if value.shape[0] == 3:
         _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W)
         return
-    for c in range(value.shape[0]):
-        if c == 0:
-            for x in range(_U(W)):
-                w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
-                acc[0, ly, x] += (w0 * value[0, vrow, v0 + x] + w1 * value[0, vrow, v1 + x]
-                                  + w2 * value[0, vrow, v2 + x])
-                wsum[ly, x] += (w0 + w1) + w2
-        else:
-            for x in range(_U(W)):
-                w0, w1, w2 = wt[0, o0 + x], wt[1, o1 + x], wt[2, o2 + x]
-                acc[c, ly, x] += (w0 * value[c, vrow, v0 + x] + w1 * value[c, vrow, v1 + x]
-                                  + w2 * value[c, vrow, v2 + x])
+    L = _U(_lanes(wt))
+    z, one, two = _U(0), _U(1), _U(2)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+            s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
+                 + w2 * _vload(value, (c, vrow, v2 + x)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + w2))
 
 
 @njit(**JIT)
 def _accumulate1(value, vrow, v0, wt, o0, acc, wsum, ly, W):
     """:func:`_accumulate4` for one offset."""
     v0, o0 = _U(v0), _U(o0)
-    for c in range(value.shape[0]):
-        if c == 0:
-            for x in range(_U(W)):
-                acc[0, ly, x] += wt[0, o0 + x] * value[0, vrow, v0 + x]
-                wsum[ly, x] += wt[0, o0 + x]
-        else:
-            for x in range(_U(W)):
-                acc[c, ly, x] += wt[0, o0 + x] * value[c, vrow, v0 + x]
+    L = _U(_lanes(wt))
+    z = _U(0)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w = _vload(wt, (z, o0 + x))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + w * _vload(value, (c, vrow, v0 + x)))
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + w)
 
 
 @njit(**JIT)
@@ -491,8 +613,9 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
 
     Private sums: ``acc[c, y - b0, x]`` and ``wsum[y - b0, x]`` for image pixel ``(y, x)``; they cover rows
     ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the image,
-    which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad)`` work
-    rows: running column sums and weights of the (up to four) offsets of one pass.
+    which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad + lanes)``
+    work rows: running column sums and weights of the (up to four) offsets of one pass; ``acc`` and ``wsum`` have
+    ``W`` rounded up to whole vectors columns.
     """
     pad = r + f
     P = 2 * f + 1
@@ -519,7 +642,7 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
             n = xe - xs
             lo = xs - f
             for k in range(nk):
-                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs[k])
+                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
             for y in range(ys, b1):
                 gnew = y + pad + f
                 gold = gnew - P
@@ -535,7 +658,7 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                     _weights_row(cs, 2, P, aw, cw, n, wt)
                 else:
                     if y > ys:
-                        _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs[0])
+                        _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
                     _weights_row(cs, 0, P, aw, cw, n, wt)
                 ly = y - b0
                 vy = y + pad
@@ -568,8 +691,11 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
 
     Parameters
     ----------
-    guide : (Cg, H + 2 pad, W + 2 pad) float array, padded; patch distances are computed on it.
-    value : (Cv, H + 2 pad, W + 2 pad) float array of the same dtype, padded; the values averaged.
+    guide : (Cg, H + 2 pad + spare, W + 2 pad) float array, padded; patch distances are computed on it.
+        The ``spare`` rows below the padding (at least one vector, ``_VBYTES`` bytes, of them) are never used,
+        only read past a row's end by vector loads whose extra lanes no result uses.
+    value : (Cv, H + 2 pad + spare, W + 2 pad) float array of the same dtype, padded likewise; the values
+        averaged.
     f, r : patch and search radius; ``pad = r + f``.
     a, bb : weight ``exp(-max(S - bb, 0) * a)`` with S the box sum of squared differences over the patch and
         the guide's channels, i.e. ``a = 1 / (Cg P^2 h^2)``, ``bb = 2 sigma^2 Cg P^2``; same dtype as the arrays.
@@ -582,19 +708,24 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
     W = out.shape[2]
     Cv = value.shape[0]
     Wp = W + 2 * pad
+    L = _lanes(out)
+    for arr in (guide, value):  # the vector loads' memory safety rests on this
+        if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L:
+            raise ValueError("_nlm_pixelwise: guide and value need W + 2 pad columns and spare rows below")
     B = max(band_rows, r, 1)
     aw, cw = _weight_consts(a, bb)
     n_img_bands = (H + B - 1) // B
     n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
     # every band's private sums, kept until the end: rows [b0, b1 + r) of band b at bsum[b, :, 0 : b1 - b0 + r]
-    bsum = np.empty((n_bands, Cv, B + r, W), dtype=out.dtype)
-    bw = np.empty((n_bands, B + r, W), dtype=out.dtype)
+    Wr = (W + L - 1) // L * L  # spare columns: the vector loops run over whole vectors
+    bsum = np.empty((n_bands, Cv, B + r, Wr), dtype=out.dtype)
+    bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
     # one band per task; the caller sets numba's parallel chunk size to 1 so that the bands are handed out one at
     # a time (a thread that finishes early takes the next band): on shared cores a static split leaves the faster
     # thread waiting for the slower one (nlmeans.denoise.nlmeans_chw)
     for band in prange(n_bands):
-        cs = np.empty((4, Wp), dtype=out.dtype)
-        wt = np.empty((4, Wp), dtype=out.dtype)
+        cs = np.zeros((4, Wp + L), dtype=out.dtype)
+        wt = np.zeros((4, Wp + L), dtype=out.dtype)
         if band == 0:
             b0 = -r
             b1 = 0

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from . import _config
-from ._kernels import _nlm_offsets, _nlm_pixelwise
+from ._kernels import _VBYTES, _nlm_offsets, _nlm_pixelwise
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -106,7 +106,10 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     """
     dtype = value.dtype.type
     f, r = patch_size // 2, search_size // 2
-    pad = ((0, 0), (r + f, r + f), (r + f, r + f))
+    # below the bottom padding, spare rows for the kernel's vector loads, which may read up to one vector past
+    # the end of a row (into columns no result uses)
+    spare = -(-_VBYTES // (value.itemsize * (value.shape[2] + 2 * (r + f))))
+    pad = ((0, 0), (r + f, r + f + spare), (r + f, r + f))
     value_p = np.pad(value, pad, mode="reflect")
     guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
     a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)

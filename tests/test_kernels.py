@@ -18,6 +18,12 @@ CASES = [
     ((70, 45, 2), 3, 21, 0.08, 0.06),  # more rows than one band, r > band/2
     ((48, 50), 9, 15, 0.15, 0.05),     # small h: weights far below 1
     ((70, 38, 3), 7, 21, 0.06, 0.08),  # color with passes of 4 and 3 offsets (the 3-channel loops), two bands
+    # widths at and around whole vectors (16 float32, 8 float64) and a one-pixel-wide image: the vector loops
+    # run over spare columns and read past row ends
+    ((17, 16, 3), 3, 7, 0.1, 0.15),
+    ((12, 33), 5, 9, 0.1, 0.15),
+    ((14, 32, 2), 3, 11, 0.1, 0.15),
+    ((12, 1), 3, 5, 0.1, 0.15),
 ]
 
 
@@ -64,6 +70,29 @@ def test_guided_matches_reference(rng, gshape):
     ref = nlm_pixelwise(image, 0.05, 0.15, 3, 9, guide=guide)
     np.testing.assert_allclose(_fast(image, 0.05, 0.15, 3, 9, np.float64, guide), ref, rtol=1e-9)
     np.testing.assert_allclose(_fast(image, 0.05, 0.15, 3, 9, np.float32, guide), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_spare_rows_are_checked_and_never_used(rng, channels):
+    """The vector loads read up to one vector past a row's end: the kernel refuses padded arrays without one
+    vector of spare rows below them, and what the spare rows hold (here NaN) never reaches a result."""
+    from nlmeans._config import band_rows
+    from nlmeans._kernels import _nlm_pixelwise
+    from nlmeans.denoise import weight_constants
+
+    f, r, H, W = 1, 2, 6, 5
+    pad = f + r
+    image = rng.random((channels, H, W)).astype(np.float32)
+    padded = np.pad(image, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    a, bb = weight_constants(channels * 9, 0.1, 0.15, np.float32)
+    out = np.empty_like(image)
+    for spare in (0, 1):  # one spare row is 11 float32, less than one vector (16)
+        short = np.concatenate([padded, np.full((channels, spare, W + 2 * pad), np.nan, np.float32)], axis=1)
+        with pytest.raises(ValueError, match="spare rows"):
+            _nlm_pixelwise(short, short, f, r, a, bb, band_rows(r), out)
+    nan_below = np.concatenate([padded, np.full((channels, 2, W + 2 * pad), np.nan, np.float32)], axis=1)
+    _nlm_pixelwise(nan_below, nan_below, f, r, a, bb, band_rows(r), out)
+    np.testing.assert_array_equal(out, nlmeans_chw(image, image, 0.1, 0.15, 3, 5))
 
 
 def test_reference_is_not_trivial(rng):
