@@ -119,34 +119,6 @@ def _exp2_neg_f32(z):
     return _f32_from_bits(_f32_bits(p) - (_f32_bits(k) << np.int32(23)))
 
 
-def _weight(s, aw, cw):
-    """NL-means weight from a box sum ``s`` of squared differences: ``exp(-max(s - bb, 0) * a)``.
-
-    ``(aw, cw)`` is :func:`_weight_consts` of ``(a, bb)``. float64: libm's exp (the exact path); float32:
-    ``2**-min(max(s aw + cw, 0), 64)`` with ``aw = a log2(e)``, ``cw = -bb aw`` (one fused multiply-add).
-    The Python body only runs with ``NUMBA_DISABLE_JIT=1``; compiled code uses the overload below.
-    """
-    if isinstance(s, np.float32):
-        return np.float32(2.0 ** -min(max(float(s) * aw + cw, 0.0), _Z_MAX))
-    return np.exp(-(max(s - cw, 0.0) * aw))
-
-
-@overload(_weight, jit_options=dict(fastmath=FASTMATH))
-def _weight_impl(s, aw, cw):
-    if s == types.float32:
-
-        def impl(s, aw, cw):
-            z = min(max(s * aw + cw, np.float32(0.0)), np.float32(_Z_MAX))
-            return _exp2_neg_f32(z)
-
-        return impl
-
-    def impl(s, aw, cw):  # noqa: F811 - the float64 (exact) branch
-        return np.exp(-(max(s - cw, 0.0) * aw))
-
-    return impl
-
-
 def _weight_consts(a, bb):
     """The constants ``(aw, cw)`` of :func:`_weight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
     if isinstance(a, np.float32):  # Python body: NUMBA_DISABLE_JIT=1 only
@@ -364,54 +336,150 @@ for _op, _opname in ((operator.add, "fadd"), (operator.sub, "fsub"), (operator.m
     _overload_vec_operator(_op, _opname)
 
 
+@intrinsic
+def _vsplat(typingctx, v, x):
+    """A vector of ``v``'s type with every lane ``x`` (converted to the lane type)."""
+    if not (isinstance(v, _Vec) and isinstance(x, (types.Float, types.Integer))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        lane = context.cast(builder, args[1], sig.args[1], v.dtype)
+        vec = ir.Constant(context.get_value_type(v), ir.Undefined)
+        vec = builder.insert_element(vec, lane, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), v.lanes), None))
+
+    return v(v, x), codegen
+
+
+def _vec_select(predicate):
+    @intrinsic
+    def select(typingctx, x, y):
+        """Lane-wise ``x if x <predicate> y else y`` (numba's scalar min/max, vectorised)."""
+        if not (isinstance(x, _Vec) and x == y):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.select(builder.fcmp_ordered(predicate, args[0], args[1]), args[0], args[1])
+
+        return x(x, y), codegen
+
+    return select
+
+
+_vmax = _vec_select(">")
+_vmin = _vec_select("<")
+
+
+@intrinsic
+def _vscale_exp2(typingctx, p, k):
+    """float32 lanes: ``p * 2**-n``, ``n`` the integer in the low mantissa bits of ``k`` (see
+    :func:`_exp2_neg_f32`): ``n`` subtracted from ``p``'s exponent bits."""
+    if not (isinstance(p, _Vec) and p == k and p.dtype == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ivec = ir.VectorType(ir.IntType(32), p.lanes)
+        bits_p = builder.bitcast(args[0], ivec)
+        bits_k = builder.bitcast(args[1], ivec)
+        shifted = builder.shl(bits_k, ir.Constant(ivec, [23] * p.lanes))
+        return builder.bitcast(builder.sub(bits_p, shifted), args[0].type)
+
+    return p(p, k), codegen
+
+
+@intrinsic
+def _vexp(typingctx, x):
+    """Lane-wise ``exp`` (LLVM calls libm's exp for each lane of a float64 vector: the exact path)."""
+    if not isinstance(x, _Vec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vt = args[0].type
+        name = f"llvm.exp.v{x.lanes}f{x.dtype.bitwidth}"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt]), name)
+        return builder.call(fn, [args[0]])
+
+    return x(x), codegen
+
+
+def _vweight(s, aw, cw):
+    """NL-means weights from a vector ``s`` of box sums of squared differences: ``exp(-max(s - bb, 0) * a)``.
+
+    ``(aw, cw)`` is :func:`_weight_consts` of ``(a, bb)``. float64: libm's exp (the exact path); float32:
+    ``2**-min(max(s aw + cw, 0), 64)`` with ``aw = a log2(e)``, ``cw = -bb aw`` (one fused multiply-add), by the
+    polynomial and bit trick of :func:`_exp2_neg_f32`. Compiled code only (the overload below).
+    """
+    raise NotImplementedError("_vweight runs in compiled code only")
+
+
+@overload(_vweight, jit_options=dict(fastmath=FASTMATH))
+def _vweight_impl(s, aw, cw):
+    if not isinstance(s, _Vec):
+        return None
+    if s.dtype == types.float32:
+
+        def impl(s, aw, cw):
+            z = _vmin(_vmax(s * _vsplat(s, aw) + _vsplat(s, cw), _vsplat(s, 0.0)), _vsplat(s, _Z_MAX))
+            k = z + _vsplat(s, _ROUND_MAGIC)
+            y = (k - _vsplat(s, _ROUND_MAGIC)) - z
+            p = _vsplat(s, _P2[5])
+            p = p * y + _vsplat(s, _P2[4])
+            p = p * y + _vsplat(s, _P2[3])
+            p = p * y + _vsplat(s, _P2[2])
+            p = p * y + _vsplat(s, _P2[1])
+            p = p * y + _vsplat(s, _P2[0])
+            return _vscale_exp2(p, k)
+
+        return impl
+
+    def impl(s, aw, cw):  # noqa: F811 - the float64 (exact) branch
+        return _vexp(_vsplat(s, 0.0) - _vmax(s - _vsplat(s, cw), _vsplat(s, 0.0)) * _vsplat(s, aw))
+
+    return impl
+
+
+@njit(**JIT)
+def _box_sum(cs, k, x, P):
+    """The vector ``cs[k, x + j]`` summed over ``j`` in ``[0, P)``: the horizontal box sum (a balanced sum for
+    the common patch sizes)."""
+    one, two, three = _U(1), _U(2), _U(3)
+    if P == 7:
+        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
+                 + _vload(cs, (k, x + three)))) + ((_vload(cs, (k, x + _U(4))) + _vload(cs, (k, x + _U(5))))
+                + _vload(cs, (k, x + _U(6)))))
+    if P == 5:
+        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
+                 + _vload(cs, (k, x + three)))) + _vload(cs, (k, x + _U(4))))
+    if P == 3:
+        return (_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + _vload(cs, (k, x + two))
+    s = _vload(cs, (k, x))
+    for j in range(1, P):
+        s = s + _vload(cs, (k, x + _U(j)))
+    return s
+
+
 @njit(**JIT)
 def _weights_row(cs, k, P, aw, cw, n, wt):
-    """``wt[k, x] = _weight(cs[k, x] + ... + cs[k, x + P - 1])`` for ``x`` in ``[0, n)``: the horizontal box sum,
-    fused (whole arrays indexed with unsigned offsets, see ``_U``)."""
-    if P == 3:
-        for x in range(_U(n)):
-            wt[k, x] = _weight((cs[k, x] + cs[k, x + _U(1)]) + cs[k, x + _U(2)], aw, cw)
-    elif P == 5:
-        for x in range(_U(n)):
-            s = ((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)])) + cs[k, x + _U(4)]
-            wt[k, x] = _weight(s, aw, cw)
-    elif P == 7:
-        for x in range(_U(n)):
-            s = (((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)]))
-                 + ((cs[k, x + _U(4)] + cs[k, x + _U(5)]) + cs[k, x + _U(6)]))
-            wt[k, x] = _weight(s, aw, cw)
-    else:
-        for x in range(_U(n)):
-            wt[k, x] = cs[k, x]
-        for j in range(1, P):
-            for x in range(_U(n)):
-                wt[k, x] += cs[k, x + _U(j)]
-        for x in range(_U(n)):
-            wt[k, x] = _weight(wt[k, x], aw, cw)
+    """``wt[k, x] = _vweight(cs[k, x] + ... + cs[k, x + P - 1])`` for ``x`` in ``[0, n)`` rounded up to whole
+    vectors."""
+    L = _U(_lanes(cs))
+    k = _U(k)
+    for x in range(_U(0), _U(n), L):
+        _vstore(wt, (k, x), _vweight(_box_sum(cs, k, x, P), aw, cw))
 
 
 @njit(**JIT)
 def _weights_row2(cs, k, P, aw, cw, n, wt):
     """:func:`_weights_row` for rows ``k`` and ``k + 1`` in one loop: two independent chains, so the core overlaps
     them."""
-    m = k + 1
-    if P == 5:
-        for x in range(_U(n)):
-            sa = ((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)])) + cs[k, x + _U(4)]
-            sb = ((cs[m, x] + cs[m, x + _U(1)]) + (cs[m, x + _U(2)] + cs[m, x + _U(3)])) + cs[m, x + _U(4)]
-            wt[k, x] = _weight(sa, aw, cw)
-            wt[m, x] = _weight(sb, aw, cw)
-    elif P == 7:
-        for x in range(_U(n)):
-            sa = (((cs[k, x] + cs[k, x + _U(1)]) + (cs[k, x + _U(2)] + cs[k, x + _U(3)]))
-                  + ((cs[k, x + _U(4)] + cs[k, x + _U(5)]) + cs[k, x + _U(6)]))
-            sb = (((cs[m, x] + cs[m, x + _U(1)]) + (cs[m, x + _U(2)] + cs[m, x + _U(3)]))
-                  + ((cs[m, x + _U(4)] + cs[m, x + _U(5)]) + cs[m, x + _U(6)]))
-            wt[k, x] = _weight(sa, aw, cw)
-            wt[m, x] = _weight(sb, aw, cw)
-    else:
-        _weights_row(cs, k, P, aw, cw, n, wt)
-        _weights_row(cs, m, P, aw, cw, n, wt)
+    L = _U(_lanes(cs))
+    k = _U(k)
+    m = k + _U(1)
+    for x in range(_U(0), _U(n), L):
+        sa = _box_sum(cs, k, x, P)
+        sb = _box_sum(cs, m, x, P)
+        _vstore(wt, (k, x), _vweight(sa, aw, cw))
+        _vstore(wt, (m, x), _vweight(sb, aw, cw))
 
 
 @njit(**JIT)
