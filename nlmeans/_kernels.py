@@ -120,7 +120,7 @@ def _exp2_neg_f32(z):
 
 
 def _weight_consts(a, bb):
-    """The constants ``(aw, cw)`` of :func:`_weight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
+    """The constants ``(aw, cw)`` of :func:`_vweight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
     if isinstance(a, np.float32):  # Python body: NUMBA_DISABLE_JIT=1 only
         aw = np.float32(a * np.float32(_LOG2E))
         return aw, np.float32(-(bb * aw))
