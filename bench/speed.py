@@ -61,26 +61,39 @@ def _machine():
     }
 
 
+def _steal_s():
+    """CPU time the hypervisor took from this (virtual) machine so far, all CPUs, in seconds (``steal`` in
+    /proc/stat; 0 where unknown). A run whose methods saw steal time was measured on a contended host."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _timed_interleaved(cases, runs):
     """Time every case ``runs`` times, round-robin: one warm-up call each, then rounds that call every case once.
 
     On a shared machine, load that comes and goes then hits every method alike instead of whichever happened
     to run at that moment; the order rotates each round so no case always follows the same one.
-    Returns ``{name: (median_s, times, last result)}``.
+    Returns ``{name: (median_s, times, last result, median process CPU s, host steal s over all runs)}``.
     """
     names = list(cases)
     outs = {name: cases[name]() for name in names}
     times = {name: [] for name in names}
     cpu = {name: [] for name in names}
+    steal = dict.fromkeys(names, 0.0)
     for k in range(runs):
         for name in names[k % len(names):] + names[:k % len(names)]:
+            s = _steal_s()
             c = time.process_time()
             t = time.perf_counter()
             outs[name] = cases[name]()
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
-    return {name: (float(np.median(times[name])), times[name], outs[name], float(np.median(cpu[name])))
-            for name in names}
+            steal[name] += _steal_s() - s
+    return {name: (float(np.median(times[name])), times[name], outs[name], float(np.median(cpu[name])),
+                   steal[name]) for name in names}
 
 
 def _images():
@@ -188,15 +201,17 @@ def bench_speed(runs, threads, large):
             tuned[color] = (_tune_opencv_h(u8, clean, color), _tune_ours_h(noisy, clean, axis))
         h_cv, h_ours = tuned[color]
         cases = _cases(noisy, u8, axis, h_cv, h_ours, sigma)
-        for method, (med, times, out, cpu) in _timed_interleaved(cases, runs).items():
+        for method, (med, times, out, cpu, steal) in _timed_interleaved(cases, runs).items():
             rows.append({
                 "image": name, "shape": list(clean.shape), "method": method, "median_s": med,
                 "times_s": times, "psnr": float(psnr(clean, _to_unit(np.asarray(out)))), "median_cpu_s": cpu,
+                "host_steal_s": steal,
             })
             # CPU time of the whole process during the call (all its threads): about threads x wall when every
-            # thread computes the whole time; less when they wait, more when another library's idle pool spins
+            # thread computes the whole time; less when they wait, more when another library's idle pool spins.
+            # Host steal: time the hypervisor gave our virtual CPUs to others during this method's timed runs.
             print(f"  {name:9s} {method:42s} {med * 1e3:9.1f} ms  PSNR {rows[-1]['psnr']:.2f} dB  "
-                  f"(process CPU {cpu * 1e3:.1f} ms)", flush=True)
+                  f"(process CPU {cpu * 1e3:.1f} ms, host steal {steal * 1e3:.0f} ms)", flush=True)
         print(f"  {name:9s} h (best PSNR on a grid): OpenCV {h_cv:.1f}/255, ours {255 * h_ours:.1f}/255; "
               f"scikit-image h = 0.8σ", flush=True)
         for row in rows:
