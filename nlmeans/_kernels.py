@@ -168,38 +168,6 @@ def _squared_diff_row(guide, gy, qy, dx, lo, hi, d):
             d[x] += diff * diff
 
 
-@njit(**JIT)
-def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs, k):
-    """``cs[k, x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``
-    for ``x`` in ``[0, n)`` rounded up to whole vectors."""
-    L = _U(_lanes(cs))
-    k, lo, q = _U(k), _U(lo), _U(lo + dx)
-    for x in range(_U(0), _U(n), L):
-        s = _vzeros(cs)
-        for c in range(_U(guide.shape[0])):
-            for j in range(P):
-                e = _vload(guide, (c, gy0 + j, lo + x)) - _vload(guide, (c, gy0 + j + dy, q + x))
-                s = s + e * e
-        _vstore(cs, (k, x), s)
-
-
-@njit(**JIT)
-def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
-    """Slide the running column sums ``cs[0]`` one row down: add guide row ``gnew``'s term, subtract row
-    ``gold``'s."""
-    L = _U(_lanes(cs))
-    z, lo, q = _U(0), _U(lo), _U(lo + dx)
-    qn = gnew + dy
-    qo = gold + dy
-    for x in range(z, _U(n), L):
-        s = _vload(cs, (z, x))
-        for c in range(_U(guide.shape[0])):
-            e = _vload(guide, (c, gnew, lo + x)) - _vload(guide, (c, qn, q + x))
-            o = _vload(guide, (c, gold, lo + x)) - _vload(guide, (c, qo, q + x))
-            s = s + (e * e - o * o)
-        _vstore(cs, (z, x), s)
-
-
 # The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
 # shared array costs an atomic reference-count update, and with two threads those updates fight over one cache
 # line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
@@ -208,12 +176,13 @@ _U = np.uint64
 
 
 # --- explicit vectors ---
-# The accumulations and running-sum slides are written with explicit vector loads, stores and arithmetic instead
-# of scalar loops for LLVM to vectorise: LLVM cannot prove that the dozen-odd rows such a loop reads do not
-# overlap the rows it writes, so before every auto-vectorised loop it computes and compares all their address
-# ranges (hundreds of instructions per call, once per row and pass), and it adds a remainder loop. An explicit
-# vector loop needs neither: the arrays carry spare columns up to a whole number of vectors (see
-# :func:`_nlm_pixelwise`), so every pixel goes through the same instructions wherever it sits in a row.
+# The pixelwise kernel's row loops (running-sum starts and slides, weight rows, accumulations) are written with
+# explicit vector loads, stores and arithmetic instead of scalar loops for LLVM to vectorise: LLVM cannot prove
+# that the dozen-odd rows such a loop reads do not overlap the rows it writes, so before every auto-vectorised
+# loop it computes and compares all their address ranges (hundreds of instructions per call, once per row and
+# pass), and it adds a remainder loop. An explicit vector loop needs neither: the arrays carry spare columns up
+# to a whole number of vectors (see :func:`_nlm_pixelwise`), so every pixel goes through the same instructions
+# wherever it sits in a row.
 _VBYTES = 64  # one AVX-512 register; on AVX2 machines LLVM splits each operation in two
 
 
@@ -436,6 +405,38 @@ def _vweight_impl(s, aw, cw):
         return _vexp(_vsplat(s, 0.0) - _vmax(s - _vsplat(s, cw), _vsplat(s, 0.0)) * _vsplat(s, aw))
 
     return impl
+
+
+@njit(**JIT)
+def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs, k):
+    """``cs[k, x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``
+    for ``x`` in ``[0, n)`` rounded up to whole vectors."""
+    L = _U(_lanes(cs))
+    k, lo, q = _U(k), _U(lo), _U(lo + dx)
+    for x in range(_U(0), _U(n), L):
+        s = _vzeros(cs)
+        for c in range(_U(guide.shape[0])):
+            for j in range(P):
+                e = _vload(guide, (c, gy0 + j, lo + x)) - _vload(guide, (c, gy0 + j + dy, q + x))
+                s = s + e * e
+        _vstore(cs, (k, x), s)
+
+
+@njit(**JIT)
+def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
+    """Slide the running column sums ``cs[0]`` one row down: add guide row ``gnew``'s term, subtract row
+    ``gold``'s."""
+    L = _U(_lanes(cs))
+    z, lo, q = _U(0), _U(lo), _U(lo + dx)
+    qn = gnew + dy
+    qo = gold + dy
+    for x in range(z, _U(n), L):
+        s = _vload(cs, (z, x))
+        for c in range(_U(guide.shape[0])):
+            e = _vload(guide, (c, gnew, lo + x)) - _vload(guide, (c, qn, q + x))
+            o = _vload(guide, (c, gold, lo + x)) - _vload(guide, (c, qo, q + x))
+            s = s + (e * e - o * o)
+        _vstore(cs, (z, x), s)
 
 
 @njit(**JIT)
