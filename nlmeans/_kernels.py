@@ -209,7 +209,7 @@ def _lanes(a):
 
 @overload(_lanes)
 def _lanes_impl(a):
-    n = _VBYTES // (a.dtype.bitwidth // 8)
+    n = _Vec(a.dtype).lanes
     return lambda a: n
 
 
@@ -222,8 +222,12 @@ def _element_pointer(context, builder, aty, aval, ity, ival):
                                      cgutils.unpack_tuple(builder, ary.strides), aty.layout, inds)
 
 
+def _is_float_array(a):
+    return isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)
+
+
 def _vec_args_ok(a, idx):
-    return (isinstance(a, types.Array) and a.layout == "C" and a.dtype in (types.float32, types.float64)
+    return (_is_float_array(a) and a.layout == "C"
             and isinstance(idx, types.BaseTuple) and len(idx) == a.ndim
             and all(isinstance(t, types.Integer) for t in idx))
 
@@ -261,7 +265,7 @@ def _vstore(typingctx, a, idx, v):
 @intrinsic
 def _vzeros(typingctx, a):
     """A vector of zeros of ``a``'s dtype."""
-    if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)):
+    if not _is_float_array(a):
         return None
     vt = _Vec(a.dtype)
 
@@ -274,23 +278,25 @@ def _vzeros(typingctx, a):
 _VEC_FLAGS = tuple(sorted(FASTMATH))  # the scalar kernels' fast-math flags: contract lets a * b + c fuse
 
 
-def _vec_binop(opname):
+def _vec_pair_op(emit):
+    """An intrinsic taking two vectors of one type and returning one: ``emit(builder, x, y)`` writes its IR."""
+
     @intrinsic
-    def binop(typingctx, x, y):
+    def pair_op(typingctx, x, y):
         if not (isinstance(x, _Vec) and x == y):
             return None
 
         def codegen(context, builder, sig, args):
-            return getattr(builder, opname)(args[0], args[1], flags=_VEC_FLAGS)
+            return emit(builder, args[0], args[1])
 
         return x(x, y), codegen
 
-    return binop
+    return pair_op
 
 
 def _overload_vec_operator(op, opname):
     """Make ``op`` (operator.add, ...) work on two vectors of one type: the LLVM instruction ``opname``."""
-    binop = _vec_binop(opname)
+    binop = _vec_pair_op(lambda builder, x, y: getattr(builder, opname)(x, y, flags=_VEC_FLAGS))
 
     @overload(op)
     def impl(x, y):
@@ -321,18 +327,8 @@ def _vsplat(typingctx, v, x):
 
 
 def _vec_select(predicate):
-    @intrinsic
-    def select(typingctx, x, y):
-        """Lane-wise ``x if x <predicate> y else y`` (numba's scalar min/max, vectorised)."""
-        if not (isinstance(x, _Vec) and x == y):
-            return None
-
-        def codegen(context, builder, sig, args):
-            return builder.select(builder.fcmp_ordered(predicate, args[0], args[1]), args[0], args[1])
-
-        return x(x, y), codegen
-
-    return select
+    """Lane-wise ``x if x <predicate> y else y`` (numba's scalar min/max, vectorised)."""
+    return _vec_pair_op(lambda builder, x, y: builder.select(builder.fcmp_ordered(predicate, x, y), x, y))
 
 
 _vmax = _vec_select(">")
