@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standard_set  # noqa: E402
 
 import nlmeans  # noqa: E402
-from nlmeans.params import IPOL_COLOR, IPOL_GRAY  # noqa: E402
+from nlmeans.presets import IPOL_COLOR, IPOL_GRAY  # noqa: E402
 
 K_GRID = (0.35, 0.4, 0.55, 0.7, 0.85, 1.0)
 #: candidate (patch, search) per σ (0–255)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standard_set  # noqa: E402
 
 import nlmeans  # noqa: E402
-from nlmeans.params import preset_for  # noqa: E402
+from nlmeans.presets import preset_for  # noqa: E402
 from nlmeans.sure import choose_h  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

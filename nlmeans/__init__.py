@@ -16,7 +16,7 @@ from .denoise import denoise  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
 from .metrics import psnr, ssim  # noqa: E402
 from .noise import add_noise  # noqa: E402
-from .params import estimate_sigma  # noqa: E402
+from .noise_level import estimate_sigma  # noqa: E402
 from .tiles import denoise_tiled  # noqa: E402
 from .volume import denoise_video, denoise_volume  # noqa: E402
 

@@ -143,6 +143,16 @@ def from_float(arr, like_dtype):
     return arr.astype(like_dtype, copy=False)
 
 
+def sigma_to_255(value, data_range=1.0):
+    """σ or h on the float image's scale -> the 0–255 scale of the literature (and of the command line)."""
+    return 255.0 * value / data_range
+
+
+def sigma_from_255(value_255, data_range=1.0):
+    """σ or h on the 0–255 scale -> the float image's scale; None stays None (an option left out)."""
+    return None if value_255 is None else value_255 * data_range / 255.0
+
+
 def default_data_range(data_range, name="data_range"):
     """``data_range`` on the float scale of the API: None means 1.0 (integers are scaled to [0, 1])."""
     if data_range is None:

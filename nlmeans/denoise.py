@@ -17,10 +17,12 @@ from ._validate import (
     check_real,
     default_data_range,
     from_float,
+    sigma_to_255,
     to_float,
     work_dtype,
 )
-from .params import default_h, estimate_sigma, preset_for
+from .noise_level import estimate_sigma
+from .presets import default_h, default_patch_sigma, fit_size, preset_for
 
 #: the estimators ``denoise`` offers
 METHODS = ("pixelwise", "patchwise", "nlbayes")
@@ -55,12 +57,12 @@ class Settings:
     @property
     def sigma_255(self):
         """σ on the 0–255 scale."""
-        return 255.0 * self.sigma / self.data_range
+        return sigma_to_255(self.sigma, self.data_range)
 
     @property
     def h_255(self):
         """h on the 0–255 scale."""
-        return 255.0 * self.h / self.data_range
+        return sigma_to_255(self.h, self.data_range)
 
     def as_dict(self):
         return asdict(self)
@@ -71,12 +73,6 @@ def _to_chw(arr, axis, dtype):
     x = to_float(arr, dtype)
     x = x[None] if axis is None else np.moveaxis(x, axis, 0)
     return np.ascontiguousarray(x)
-
-
-def _default_size(preset_size, limit):
-    """The preset side length, shrunk to the largest odd size that fits the image."""
-    fit = limit if limit % 2 == 1 else limit - 1
-    return min(preset_size, max(fit, 1))
 
 
 def weight_constants(n_terms, sigma, h, dtype):
@@ -172,7 +168,7 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
         The spatial sides (H, W) (a volume: (Z, Y, X)); the sizes may not exceed the smallest.
     sigma, h : float or None
         **On the float image's scale** (integers scaled to [0, 1]). ``sigma=None``: ``estimate()``.
-        ``h=None``: :func:`nlmeans.params.default_h`; ``h="auto"`` only when ``choose_h`` is given.
+        ``h=None``: :func:`nlmeans.presets.default_h`; ``h="auto"`` only when ``choose_h`` is given.
     patch_size, search_size : odd int or None
         ``None``: ``preset_sizes(preset)``, shrunk to the largest odd size that fits ``shape``.
     n_channels : int
@@ -198,17 +194,17 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
     data_range = default_data_range(data_range)
     sigma_estimated = sigma is None
     sigma = estimate() if sigma_estimated else check_real(sigma, "sigma", minimum=0)
-    preset = preset_for(255.0 * sigma / data_range, n_channels)
+    preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
     limit = min(shape)
     limit_name = f"{side_name} ({limit} pixels)"
     preset_patch, preset_search = preset_sizes(preset)
     patch_given = patch_size is not None
     if patch_size is None:
-        patch_size = _default_size(preset_patch, limit)
+        patch_size = fit_size(preset_patch, limit)
     else:
         patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
     if search_size is None:
-        search_size = _default_size(preset_search, limit)
+        search_size = fit_size(preset_search, limit)
     else:
         search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
     sure_risk = None
@@ -324,25 +320,21 @@ def run_denoise(
     return from_float(out, arr.dtype), settings
 
 
-def default_patch_sigma(patch_size):
-    """Default std (pixels) of the Gaussian patch weights: half the patch side (measured best of P/4, P/2)."""
-    return patch_size / 2.0
-
-
 def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size):
     """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
-    from .nlbayes import nlbayes_chw, nlbayes_params
+    from .nlbayes import nlbayes_chw
+    from .presets import nlbayes_params
 
     n_channels, height, width = value.shape
-    params = nlbayes_params(255.0 * sigma / data_range, n_channels)
+    params = nlbayes_params(sigma_to_255(sigma, data_range), n_channels)
     limit = min(height, width)
     fits = f"the image's smaller side ({limit} pixels)"
     if patch_size is None:
-        params["patch_size"] = _default_size(params["patch_size"], limit)
+        params["patch_size"] = fit_size(params["patch_size"], limit)
     else:
         params["patch_size"] = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=fits)
     if search_size is None:  # the preset is a pair (stage 1, stage 2)
-        params["search_size"] = tuple(_default_size(s, limit) for s in params["search_size"])
+        params["search_size"] = tuple(fit_size(s, limit) for s in params["search_size"])
     else:
         size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=fits)
         params["search_size"] = (size, size)

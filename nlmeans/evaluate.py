@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_array, check_int, check_real, to_float
+from ._validate import check_array, check_int, check_real, sigma_from_255, to_float
 from .methods import REGISTRY, available_methods, describe, get_method
 from .metrics import psnr, ssim
 from .noise import add_noise
@@ -221,7 +221,7 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
         for image_name, clean in named:
             axis = None if clean.ndim == 2 else -1
             for sigma_255 in sigma_list:
-                sigma = sigma_255 / 255.0
+                sigma = sigma_from_255(sigma_255)
                 for seed in seed_list:
                     with np.errstate(over="ignore"):
                         noisy = add_noise(clean, sigma, seed=seed).astype(np.float32)

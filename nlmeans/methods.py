@@ -46,6 +46,7 @@ from ._validate import (
     check_real,
     default_data_range,
     from_float,
+    sigma_to_255,
     to_float,
     work_dtype,
 )
@@ -169,10 +170,6 @@ MAX_SIGMA_RATIO = 4.0
 SIGMA_FLOOR_RATIO = 1e-6
 
 
-def _sigma_255(sigma, data_range):
-    return 255.0 * sigma / data_range
-
-
 def _channel_axis(x):
     return None if x.ndim == 2 else -1
 
@@ -183,7 +180,7 @@ def _channel_axis(x):
 
 def _gaussian_rule(sigma, data_range, n_channels):
     """Spatial std s = 0.5 + 0.02·σ₂₅₅ pixels (σ₂₅₅: σ on the 0–255 scale; s = 0.9 at σ₂₅₅ = 20)."""
-    return {"s": 0.5 + 0.02 * _sigma_255(sigma, data_range)}
+    return {"s": 0.5 + 0.02 * sigma_to_255(sigma, data_range)}
 
 
 def _gaussian(x, sigma, data_range, *, s):
@@ -200,7 +197,7 @@ def _gaussian(x, sigma, data_range, *, s):
 
 def _anisotropic_rule(sigma, data_range, n_channels):
     """Edge threshold κ = 2.2·σ, n_iter = 2 + ⌈σ₂₅₅ / 15⌉ steps of dt = 0.25 (σ₂₅₅: σ on the 0–255 scale)."""
-    n_iter = 2 + int(np.ceil(_sigma_255(sigma, data_range) / 15.0 - 1e-9))
+    n_iter = 2 + int(np.ceil(sigma_to_255(sigma, data_range) / 15.0 - 1e-9))
     return {"kappa": 2.2 * sigma, "n_iter": n_iter, "dt": 0.25}
 
 
@@ -284,7 +281,7 @@ def _tv(x, sigma, data_range, *, weight):
 
 def _wiener_rule(sigma, data_range, n_channels):
     """Window side 3 for σ₂₅₅ ≤ 20, else 5 (σ₂₅₅ on the 0–255 scale); noise power (1.3σ)²."""
-    return {"size": 3 if _sigma_255(sigma, data_range) <= 20 else 5, "noise_scale": 1.3}
+    return {"size": 3 if sigma_to_255(sigma, data_range) <= 20 else 5, "noise_scale": 1.3}
 
 
 def _wiener(x, sigma, data_range, *, size, noise_scale):
@@ -334,19 +331,19 @@ def _wavelet(x, sigma, data_range, *, sigma_scale, wavelet_levels):
 
 def _nlmeans_rule(sigma, data_range, n_channels):
     """nlmeans.denoise's pixelwise defaults: patch, search and h = k·σ from the measured preset table by σ
-    (:func:`nlmeans.params.preset_for`; sizes not yet shrunk to the image, see :func:`_fit`)."""
-    from .params import default_h, preset_for
+    (:func:`nlmeans.presets.preset_for`; sizes not yet shrunk to the image, see :func:`_fit`)."""
+    from .presets import default_h, preset_for
 
-    preset = preset_for(_sigma_255(sigma, data_range), n_channels)
+    preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
     return {"h": default_h(sigma, preset, data_range), "patch_size": preset.patch_size,
             "search_size": preset.search_size}
 
 
 def _fit(size, x):
     """A preset side length shrunk to fit the image (as nlmeans.denoise does)."""
-    from .denoise import _default_size
+    from .presets import fit_size
 
-    return _default_size(int(size), min(x.shape[:2]))
+    return fit_size(int(size), min(x.shape[:2]))
 
 
 #: estimators of nlmeans.denoise that take no h (their entries tune nothing)
@@ -408,7 +405,7 @@ def _twostage_rule(sigma, data_range, n_channels):
     """First pass: the nlmeans defaults. Second pass: weights from the first-pass estimate (guide σ = 0),
     h₂ = k·σ with k = clip(1.0 − 0.014·σ₂₅₅, 0.3, 0.75) (0.72 at σ₂₅₅ = 20, 0.3 at 50)."""
     rule = _nlmeans_rule(sigma, data_range, n_channels)
-    rule["h2"] = twostage_k(_sigma_255(sigma, data_range)) * sigma
+    rule["h2"] = twostage_k(sigma_to_255(sigma, data_range)) * sigma
     return rule
 
 
@@ -442,7 +439,7 @@ def _skimage_nlm(x, sigma, data_range, *, h, patch_size, patch_distance):
 
 def _opencv_rule(sigma, data_range, n_channels):
     """OpenCV's convention h = σ on the 0–255 scale (hColor = h for color); template 7, search 21."""
-    return {"h": _sigma_255(sigma, data_range), "template": 7, "search": 21}
+    return {"h": sigma_to_255(sigma, data_range), "template": 7, "search": 21}
 
 
 def _opencv_nlm(x, sigma, data_range, *, h, template, search):

@@ -29,7 +29,7 @@ import numpy as np
 from . import _config
 from ._validate import check_channel_axis, check_dtype_shape, check_int
 from .denoise import resolve_parameters
-from .params import estimate_sigma
+from .noise_level import estimate_sigma
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048

@@ -15,21 +15,11 @@ from ._validate import (
     work_dtype,
 )
 from .denoise import _to_chw, resolve_parameters
-from .params import estimate_sigma
+from .noise_level import estimate_sigma
+from .presets import TEMPORAL_RADIUS, volume_sizes
 
-#: volumes: the search window is a cube of this side unless given (7³ = 343 offsets per voxel)
-VOLUME_SEARCH = 7
-#: volumes: the preset patch side is capped at this (5³ = 125 voxels per patch)
-VOLUME_PATCH_MAX = 5
-#: video: frames on each side of a frame that its search window spans, unless given
-TEMPORAL_RADIUS = 2
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
-
-
-def _volume_sizes(preset):
-    """Volumes: the 2-D preset's patch side capped at :data:`VOLUME_PATCH_MAX`; search :data:`VOLUME_SEARCH`."""
-    return min(preset.patch_size, VOLUME_PATCH_MAX), VOLUME_SEARCH
 
 
 def _estimate_sigma_slices(arr, axis):
@@ -71,7 +61,7 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
         shape = dict(shape=(height, width), side_name="the smaller side of a frame")
     else:
         shape = dict(shape=(depth, height, width), side_name="the volume's smallest side",
-                     preset_sizes=_volume_sizes)
+                     preset_sizes=volume_sizes)
     used = resolve_parameters(
         sigma=sigma, h=h, patch_size=patch_size, search_size=search_size, n_channels=n_channels,
         data_range=data_range, estimate=lambda: _estimate_sigma_slices(arr, axis), **shape,

@@ -5,7 +5,7 @@ import pytest
 
 import nlmeans
 from nlmeans.denoise import run_denoise
-from nlmeans.params import DEFAULT_COLOR, DEFAULT_GRAY, IPOL_COLOR, IPOL_GRAY, preset_for
+from nlmeans.presets import DEFAULT_COLOR, DEFAULT_GRAY, IPOL_COLOR, IPOL_GRAY, preset_for
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 
 import nlmeans
-from nlmeans.params import (
+from nlmeans.noise_level import (
     _gamma_cdf,
     _gamma_quantile,
     _noise_variance_from_eigenvalues,
     _texture_gamma,
-    default_h,
-    preset_for,
 )
+from nlmeans.presets import default_h, preset_for
 
 #: documented tolerance of estimate_sigma on synthetic Gaussian noise, σ ≥ 5/255 (bench/sigma_estimation.py)
 TOLERANCE = 0.05

@@ -9,7 +9,7 @@ import nlmeans
 from nlmeans.cli import main
 from nlmeans.denoise import run_denoise
 from nlmeans.io import read_image, write_image
-from nlmeans.params import preset_for
+from nlmeans.presets import preset_for
 from nlmeans.sure import choose_h, default_epsilon, mc_sure, minimize_sure
 
 

@@ -1,79 +1,16 @@
-"""Parameter rules: presets by noise level, the default h, and the noise-level estimator.
+"""Noise-level estimation: σ of additive white Gaussian noise from the noisy image alone.
 
-Units: every σ and h here is on the float image's scale (integer images are scaled to [0, 1]), except where a
-name ends in ``_255``: the 0–255 scale of the literature, ``sigma_255 = 255 * sigma / data_range``.
+Units: σ is returned on the float image's scale (integer images are scaled to [0, 1]).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from ._validate import check_array, check_channel_axis, to_float
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Parameters for one band of noise levels (σ on the 0–255 scale, upper bound inclusive)."""
-
-    sigma_255_max: float
-    patch_size: int
-    search_size: int
-    h_over_sigma: float
-
-
-# Buades, Coll & Morel, "Non-Local Means Denoising", IPOL 2011, table of parameters.
-IPOL_GRAY = (
-    Preset(15, 3, 21, 0.40),
-    Preset(30, 5, 21, 0.40),
-    Preset(45, 7, 35, 0.35),
-    Preset(75, 9, 35, 0.35),
-    Preset(np.inf, 11, 35, 0.30),
-)
-IPOL_COLOR = (
-    Preset(25, 3, 21, 0.55),
-    Preset(55, 5, 35, 0.40),
-    Preset(np.inf, 7, 35, 0.35),
-)
-
-# The defaults, measured on the standard set of issue #6 (6 gray and 4 color 256² crops, σ = 10, 20, 30, 50):
-# for each σ the one (patch, search, h/σ) with the best mean PSNR over the set, among patch 3–9, search 21
-# or 35, h/σ 0.35–1.0 (``bench/presets.py``, ``bench/results/presets.md``). Band edges sit between the
-# measured σ; above σ = 50 the σ = 50 rule is kept (not measured there). Search 21 beat 35 at every σ.
-DEFAULT_GRAY = (
-    Preset(25, 5, 21, 0.70),
-    Preset(40, 7, 21, 0.70),
-    Preset(np.inf, 9, 21, 0.55),
-)
-DEFAULT_COLOR = (
-    Preset(25, 3, 21, 0.70),
-    Preset(np.inf, 5, 21, 0.55),
-)
-
-#: h used when σ is 0 (a clean image): small, so only identical patches average (float image scale)
-H_FLOOR = 1e-3
-
-
-def preset_for(sigma_255, n_channels=1):
-    """The default preset for noise level ``sigma_255`` (0–255 scale): gray table for 1 channel, color else.
-
-    The tables are :data:`DEFAULT_GRAY` and :data:`DEFAULT_COLOR` (measured; the IPOL 2011 table is kept as
-    :data:`IPOL_GRAY` / :data:`IPOL_COLOR` for comparison).
-    """
-    table = DEFAULT_GRAY if n_channels == 1 else DEFAULT_COLOR
-    for preset in table:
-        if sigma_255 <= preset.sigma_255_max:
-            return preset
-    return table[-1]
-
-
-def default_h(sigma, preset, data_range=1.0):
-    """The default filtering parameter: ``h = preset.h_over_sigma * sigma``, at least ``H_FLOOR * data_range``."""
-    return max(preset.h_over_sigma * sigma, H_FLOOR * data_range)
-
 
 #: side of the square patches of the noise-level estimator
 SIGMA_PATCH = 7

@@ -1,0 +1,125 @@
+"""Every preset table in one place: the parameters each method uses when the caller leaves them out.
+
+Units: σ and h are on the float image's scale (integer images scaled to [0, 1]) except where a name ends in
+``_255``: the 0–255 scale of the literature, ``sigma_255 = 255 * sigma / data_range``
+(:func:`nlmeans._validate.sigma_to_255`). Sizes are odd side lengths in pixels. How each table was measured
+is in docs/quality.md (the preset studies) and bench/ (the scripts that measured them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Parameters for one band of noise levels (σ on the 0–255 scale, upper bound inclusive)."""
+
+    sigma_255_max: float
+    patch_size: int
+    search_size: int
+    h_over_sigma: float
+
+
+# Buades, Coll & Morel, "Non-Local Means Denoising", IPOL 2011, table of parameters.
+IPOL_GRAY = (
+    Preset(15, 3, 21, 0.40),
+    Preset(30, 5, 21, 0.40),
+    Preset(45, 7, 35, 0.35),
+    Preset(75, 9, 35, 0.35),
+    Preset(np.inf, 11, 35, 0.30),
+)
+IPOL_COLOR = (
+    Preset(25, 3, 21, 0.55),
+    Preset(55, 5, 35, 0.40),
+    Preset(np.inf, 7, 35, 0.35),
+)
+
+# The defaults, measured on the standard set of issue #6 (6 gray and 4 color 256² crops, σ = 10, 20, 30, 50):
+# for each σ the one (patch, search, h/σ) with the best mean PSNR over the set, among patch 3–9, search 21
+# or 35, h/σ 0.35–1.0 (``bench/presets.py``, ``bench/results/presets.md``). Band edges sit between the
+# measured σ; above σ = 50 the σ = 50 rule is kept (not measured there). Search 21 beat 35 at every σ.
+DEFAULT_GRAY = (
+    Preset(25, 5, 21, 0.70),
+    Preset(40, 7, 21, 0.70),
+    Preset(np.inf, 9, 21, 0.55),
+)
+DEFAULT_COLOR = (
+    Preset(25, 3, 21, 0.70),
+    Preset(np.inf, 5, 21, 0.55),
+)
+
+#: h used when σ is 0 (a clean image): small, so only identical patches average (float image scale)
+H_FLOOR = 1e-3
+
+
+def preset_for(sigma_255, n_channels=1):
+    """The default preset for noise level ``sigma_255`` (0–255 scale): gray table for 1 channel, color else.
+
+    The tables are :data:`DEFAULT_GRAY` and :data:`DEFAULT_COLOR` (measured; the IPOL 2011 table is kept as
+    :data:`IPOL_GRAY` / :data:`IPOL_COLOR` for comparison).
+    """
+    table = DEFAULT_GRAY if n_channels == 1 else DEFAULT_COLOR
+    for preset in table:
+        if sigma_255 <= preset.sigma_255_max:
+            return preset
+    return table[-1]
+
+
+def default_h(sigma, preset, data_range=1.0):
+    """The default filtering parameter: ``h = preset.h_over_sigma * sigma``, at least ``H_FLOOR * data_range``."""
+    return max(preset.h_over_sigma * sigma, H_FLOOR * data_range)
+
+
+def fit_size(preset_size, limit):
+    """The preset side length, shrunk to the largest odd size that fits the image."""
+    fit = limit if limit % 2 == 1 else limit - 1
+    return min(preset_size, max(fit, 1))
+
+
+def default_patch_sigma(patch_size):
+    """Default std (pixels) of the Gaussian patch weights: half the patch side (measured best of P/4, P/2)."""
+    return patch_size / 2.0
+
+
+# --- NL-Bayes ---
+
+
+def nlbayes_params(sigma_255, n_channels=1):
+    """Parameters for noise level ``sigma_255`` (0–255 scale), as keyword arguments of :func:`nlbayes_chw`.
+
+    Chosen by measurement on the standard set (bench/nl_family.py, 128×128 crops, gray and color;
+    bench/nlbayes_presets.py, 256×256 crops), not copied from the paper's table: up to σ = 25, patches 5×5,
+    groups of 60 (stage 1) and 30 (stage 2), search windows 31×31 (stage 1) and 21×21 (stage 2), reference
+    grid step 3; above, patches 7×7, groups of 90 and 60, 41×41 windows in both stages, step 4. β = 1 in
+    stage 1 and 1.2 in stage 2; homogeneous-group thresholds γ = 1.05 (stage 1, on the noisy group) and 0.02
+    (stage 2, on the basic group). Against the earlier preset (31×31 windows above σ = 25, β₂ = 1.0): +0.15 dB
+    at σ = 30, +0.11 dB at σ = 50 and +0.03 dB at σ = 10 and 20 (mean PSNR over the set, candidate
+    ``search_41_above25_beta2_1.2`` in bench/results/nlbayes_presets.md). A stage-1 step of 5 above σ = 25
+    gave back 0.03–0.04 dB for ~15 % less time; after the kernel got ~1.8× faster the finer grid is kept.
+    ``n_channels`` is accepted for symmetry with the NL-means presets; colour images use the same values per
+    (Y, U, V) channel.
+    """
+    if sigma_255 <= 25:
+        patch, search, n_sim, step = 5, (31, 21), (60, 30), 3
+    else:
+        patch, search, n_sim, step = 7, (41, 41), (90, 60), 4
+    return dict(patch_size=patch, search_size=search, n_similar=n_sim, beta=(1.0, 1.2), gamma=(1.05, 0.02),
+                step=step)
+
+
+# --- volumes and video (pixelwise 3-D NL-means) ---
+
+#: volumes: the search window is a cube of this side unless given (7³ = 343 offsets per voxel)
+VOLUME_SEARCH = 7
+#: volumes: the preset patch side is capped at this (5³ = 125 voxels per patch)
+VOLUME_PATCH_MAX = 5
+#: video: frames on each side of a frame that its search window spans, unless given
+TEMPORAL_RADIUS = 2
+
+
+def volume_sizes(preset):
+    """Volumes: the 2-D preset's patch side capped at :data:`VOLUME_PATCH_MAX`; search :data:`VOLUME_SEARCH`."""
+    return min(preset.patch_size, VOLUME_PATCH_MAX), VOLUME_SEARCH
