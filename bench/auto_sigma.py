@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standard_set  # noqa: E402
 
 import nlmeans  # noqa: E402
-from nlmeans.denoise import run_denoise  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -34,7 +33,7 @@ def main():
             axis = -1 if standard_set.is_color(name) else None
             noisy = nlmeans.add_noise(clean, s255 / 255, seed=1)
             given = nlmeans.psnr(clean, nlmeans.denoise(noisy, s255 / 255, channel_axis=axis))
-            out, used = run_denoise(noisy, channel_axis=axis)
+            out, used = nlmeans.denoise(noisy, channel_axis=axis, return_settings=True)
             auto = nlmeans.psnr(clean, out)
             rows.append({"image": name, "sigma": s255, "sigma_est": used.sigma_255, "given": given, "auto": auto})
             print(f"σ={s255} {name:22s} σ̂={used.sigma_255:6.2f}  given {given:.2f} dB  auto {auto:.2f} dB "

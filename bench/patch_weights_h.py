@@ -11,7 +11,6 @@ import numpy as np
 from nl_family import standard_set
 
 import nlmeans
-from nlmeans.denoise import run_denoise
 
 VARIANTS = [  # (name, patch_weights, multiple of the preset h)
     ("flat h", "flat", 1.0), ("flat 1.25h", "flat", 1.25), ("flat 1.5h", "flat", 1.5),
@@ -29,8 +28,9 @@ def main():
         for k, clean in enumerate(images.values()):
             axis = None if clean.ndim == 2 else -1
             noisy = nlmeans.add_noise(clean, s, seed=1000 + k).astype(np.float32)
-            h0 = run_denoise(noisy[:8, :8], s, method="pixelwise", channel_axis=axis,
-                             patch_size=1, search_size=1)[1].h  # the preset h (independent of the size)
+            # the preset h (independent of the size)
+            h0 = nlmeans.denoise(noisy[:8, :8], s, method="pixelwise", channel_axis=axis,
+                                 patch_size=1, search_size=1, return_settings=True)[1].h
             for name, weights, mult in VARIANTS:
                 out = nlmeans.denoise(noisy, s, method="pixelwise", channel_axis=axis, h=mult * h0,
                                       patch_weights=weights)

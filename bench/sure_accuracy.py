@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standard_set  # noqa: E402
 
 import nlmeans  # noqa: E402
-from nlmeans.denoise import run_denoise  # noqa: E402
 from nlmeans.sure import choose_h, mc_sure  # noqa: E402
 
 GRID = (0.25, 0.35, 0.45, 0.6, 0.8, 1.0)
@@ -42,7 +41,7 @@ def main():
         for s255 in args.sigmas:
             sigma = s255 / 255
             noisy = nlmeans.add_noise(clean, sigma, seed=1)
-            _, default = run_denoise(noisy, sigma, channel_axis=axis)
+            _, default = nlmeans.denoise(noisy, sigma, channel_axis=axis, return_settings=True)
             p, s = default.patch_size, default.search_size
             grid = []
             for k in GRID:

@@ -75,3 +75,28 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     if yuv:
         out = np.einsum("ji,jhw->ihw", _YUV.astype(dtype), out)
     return np.ascontiguousarray(out, dtype=dtype)
+
+
+def nlbayes_checked(value, sigma, params):
+    """:func:`nlbayes_chw` with ``params`` (:func:`nlmeans.presets.resolve_nlbayes`), refusing a result that
+    overflowed: group covariances of huge float32 values can exceed the float range."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        out = nlbayes_chw(value, sigma, **params)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"NL-Bayes overflowed on this image (values up to {float(np.abs(value).max()):.3g} in "
+            f"{value.dtype}); pass float64 input, rescale it, or use method='pixelwise'"
+        )
+    return out
+
+
+def stage_bands(params, band_rows=_config.BAND_ROWS):
+    """``[(B, pad, step), ...]`` per stage as :func:`nlbayes_chw` runs them: rows per band of the kernel
+    (bands aligned to row 0, the "already processed" mask restarted in each), the rows a band reads beyond
+    its own (``pad = r + f``) and the reference grid step. :mod:`nlmeans.tiles` derives strip halos from it."""
+    patches, sizes, steps = _pair(params["patch_size"]), _pair(params["search_size"]), _pair(params["step"])
+    out = []
+    for patch, size, step in zip(patches, sizes, steps, strict=True):
+        f, r = int(patch) // 2, int(size) // 2
+        out.append((max(band_rows, 2 * (r + f), 1), r + f, min(int(step), 2 * f + 1)))
+    return out
