@@ -56,7 +56,7 @@ def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None
 
 
 def denoise(array, sigma=None, *, method=None, h=None, patch_size=None, search_size=None, channel_axis=None,
-            data_range=None, tile_rows=None):
+            data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None):
     """Lazy denoising of a Dask array, equal bit for bit to :func:`nlmeans.denoise` with the same arguments.
 
     Parameters
@@ -67,9 +67,10 @@ def denoise(array, sigma=None, *, method=None, h=None, patch_size=None, search_s
     sigma, h : float or None
         On the float image's scale (integers scaled to [0, 1]: σ = 20 on the 0–255 scale is ``20/255``).
         ``sigma=None``: estimated now (the sample is computed) as in :func:`nlmeans.tiles.denoise_tiled`.
-    method : {None, "nlbayes", "pixelwise"}
-        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h`` is given.
-    patch_size, search_size, channel_axis, data_range
+    method : {None, "nlbayes", "pixelwise", "patchwise"}
+        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
+        ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
+    patch_size, search_size, channel_axis, data_range, patch_weights, patch_sigma
         As in :func:`nlmeans.denoise`; the parameters are resolved once, on the whole array.
     tile_rows : int or None
         Rows per chunk, rounded up to a multiple of the method's strip unit (:class:`nlmeans.tiles.Halo`).
@@ -96,7 +97,8 @@ def denoise(array, sigma=None, *, method=None, h=None, patch_size=None, search_s
         array = da.from_array(array)
     axis, row_axis, height, width, n_channels = tiles._layout(array, channel_axis)
     settings = tiles.resolve_settings(array, sigma, method=method, h=h, patch_size=patch_size,
-                                      search_size=search_size, channel_axis=axis, data_range=data_range)
+                                      search_size=search_size, channel_axis=axis, data_range=data_range,
+                                      patch_weights=patch_weights, patch_sigma=patch_sigma)
     halo = tiles.halo_for(settings)
     tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, halo)
     chunks = [-1] * array.ndim

@@ -227,6 +227,46 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
                     sure_risk=sure_risk)
 
 
+def check_method_options(method, *, h=None, guide=None, patch_weights="flat", patch_sigma=None):
+    """``(method, patch_sigma)`` checked: the method by :func:`nlmeans.presets.resolve_method`, the patch
+    distance options, and no NL-means-only option with NL-Bayes."""
+    method = resolve_method(method, h=h, guide=guide, patch_weights=patch_weights, patch_sigma=patch_sigma)
+    if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
+        raise ValueError(
+            f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
+        )
+    if patch_sigma is not None:
+        patch_sigma = check_real(patch_sigma, "patch_sigma", minimum=0, strict=True)
+        if patch_weights != "gaussian":
+            raise ValueError(f"patch_sigma={patch_sigma!r} needs patch_weights='gaussian'")
+    if method == "nlbayes":
+        unused = {"guide": guide is not None, "h": h is not None, "patch_weights": patch_weights != "flat"}
+        for name, given in unused.items():
+            if given:
+                raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
+    return method, patch_sigma
+
+
+def nlmeans_settings(settings, method, patch_weights="flat", patch_sigma=None, guide_sigma=None):
+    """The NL-means methods' :class:`Settings`: ``settings`` from :func:`resolve_parameters` with the method,
+    the patch distance (a Gaussian's default ``patch_sigma`` from the patch size) and the guide's σ."""
+    if patch_weights == "gaussian" and patch_sigma is None:
+        patch_sigma = default_patch_sigma(settings.patch_size)
+    return replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
+                   patch_sigma=patch_sigma)
+
+
+def run_nlmeans_chw(value, guide, settings, distance_sigma):
+    """NL-means with resolved :class:`Settings` on channel-first float arrays: the symmetric pixelwise
+    kernel for the flat distance, the offset loop for patchwise aggregation or Gaussian patch weights.
+    ``distance_sigma``: the σ of the patch distance (the guide's when there is one)."""
+    if settings.method == "pixelwise" and settings.patch_weights == "flat":
+        return nlmeans_chw(value, guide, distance_sigma, settings.h, settings.patch_size, settings.search_size)
+    return nlmeans_offsets_chw(value, guide, distance_sigma, settings.h, settings.patch_size,
+                               settings.search_size, patchwise=settings.method == "patchwise",
+                               patch_sigma=settings.patch_sigma)
+
+
 def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=None):
     """NL-Bayes's :class:`Settings` from the NL-means ones (σ and its estimate, the size checks): its own
     presets (:func:`nlmeans.presets.resolve_nlbayes`) for the (H, W) ``shape``; h is None. ``patch_size`` and
@@ -386,20 +426,8 @@ def denoise(
     """
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
-    method = resolve_method(method, h=h, guide=guide, patch_weights=patch_weights, patch_sigma=patch_sigma)
-    if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
-        raise ValueError(
-            f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
-        )
-    if patch_sigma is not None:
-        patch_sigma = check_real(patch_sigma, "patch_sigma", minimum=0, strict=True)
-        if patch_weights != "gaussian":
-            raise ValueError(f"patch_sigma={patch_sigma!r} needs patch_weights='gaussian'")
-    if method == "nlbayes":
-        unused = {"guide": guide is not None, "h": h is not None, "patch_weights": patch_weights != "flat"}
-        for name, given in unused.items():
-            if given:
-                raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
+    method, patch_sigma = check_method_options(method, h=h, guide=guide, patch_weights=patch_weights,
+                                               patch_sigma=patch_sigma)
     data_range = default_data_range(data_range)
     dtype = work_dtype(arr.dtype)
     value = _to_chw(arr, axis, dtype)
@@ -438,21 +466,11 @@ def denoise(
     if method == "nlbayes":
         out, settings = _run_nlbayes(arr, axis, value, settings, patch_size, search_size)
         return (out, settings) if return_settings else out
-    patch_size = settings.patch_size
     check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
-                    guide_chw.shape[0] * patch_size**2, dtype)
-    distance_sigma = settings.sigma if guide is None else guide_sigma
-    if patch_weights == "gaussian" and patch_sigma is None:
-        patch_sigma = default_patch_sigma(patch_size)
-    if method == "pixelwise" and patch_weights == "flat":
-        out = nlmeans_chw(value, guide_chw, distance_sigma, settings.h, patch_size, settings.search_size)
-    else:
-        out = nlmeans_offsets_chw(value, guide_chw, distance_sigma, settings.h, patch_size,
-                                  settings.search_size, patchwise=method == "patchwise",
-                                  patch_sigma=patch_sigma)
+                    guide_chw.shape[0] * settings.patch_size**2, dtype)
+    settings = nlmeans_settings(settings, method, patch_weights, patch_sigma, guide_sigma)
+    out = run_nlmeans_chw(value, guide_chw, settings, settings.sigma if guide is None else guide_sigma)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
-                       patch_sigma=patch_sigma)
     out = from_float(out, arr.dtype)
     return (out, settings) if return_settings else out
 

@@ -37,10 +37,16 @@ from ._validate import (
     from_float,
     work_dtype,
 )
-from .denoise import _to_chw, nlbayes_settings, nlmeans_chw, resolve_parameters
+from .denoise import (
+    _to_chw,
+    check_method_options,
+    nlbayes_settings,
+    nlmeans_settings,
+    resolve_parameters,
+    run_nlmeans_chw,
+)
 from .nlbayes import nlbayes_checked
 from .noise_level import estimate_sigma
-from .presets import resolve_method
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -94,11 +100,23 @@ def nlbayes_halo(params):
     return Halo(unit, -(lo // unit) * unit, hi - unit)
 
 
+def offsets_halo(patch_size, search_size, patchwise):
+    """The offset-loop kernel's strips (patchwise aggregation, Gaussian patch weights): each band of ``B``
+    rows computes its own output rows from the rows within ``pad = r + f`` (patchwise ``r + 2f``), with its
+    own running sums from the band start; so strips start on a band and read ``pad`` rows around."""
+    f, r = patch_size // 2, search_size // 2
+    pad = r + 2 * f if patchwise else r + f
+    band = max(_config.BAND_ROWS, 1)
+    return Halo(band, -(-pad // band) * band, pad)
+
+
 def halo_for(settings):
-    """The :class:`Halo` of a call's :class:`~nlmeans.denoise.Settings` (pixelwise or NL-Bayes)."""
+    """The :class:`Halo` of a call's :class:`~nlmeans.denoise.Settings` (any method)."""
     if settings.method == "nlbayes":
         return nlbayes_halo(settings.nlbayes)
-    return pixelwise_halo(settings.patch_size, settings.search_size)
+    if settings.method == "pixelwise" and settings.patch_weights == "flat":
+        return pixelwise_halo(settings.patch_size, settings.search_size)
+    return offsets_halo(settings.patch_size, settings.search_size, settings.method == "patchwise")
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,7 @@ def sigma_sample(image, channel_axis=None):
 
 
 def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                     channel_axis=None, data_range=None):
+                     channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None):
     """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
 
     The rules of :func:`nlmeans.denoise` (the method by :func:`nlmeans.presets.resolve_method`, presets by
@@ -185,9 +203,7 @@ def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None,
     estimated on :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
-    method = resolve_method(method, h=h)
-    if method == "patchwise":
-        raise ValueError("method='patchwise' is not available strip by strip; use 'nlbayes' or 'pixelwise'")
+    method, patch_sigma = check_method_options(method, h=h, patch_weights=patch_weights, patch_sigma=patch_sigma)
     if isinstance(h, str):
         raise ValueError(f"h={h!r} is not supported strip by strip; give h as a positive number or leave it out")
     settings = resolve_parameters(
@@ -195,10 +211,8 @@ def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None,
         data_range=data_range, estimate=lambda: estimate_sigma(sigma_sample(image, axis), channel_axis=axis),
     )
     if method == "nlbayes":
-        if h is not None:
-            raise ValueError("h is not used by method='nlbayes'; leave it at its default")
-        settings = nlbayes_settings(settings, (height, width), n_channels, patch_size, search_size)
-    return settings
+        return nlbayes_settings(settings, (height, width), n_channels, patch_size, search_size)
+    return nlmeans_settings(settings, method, patch_weights, patch_sigma)
 
 
 def denoise_strip(block, settings, axis, keep0, keep1):
@@ -210,15 +224,15 @@ def denoise_strip(block, settings, axis, keep0, keep1):
         out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     else:
         check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
-        out = nlmeans_chw(value, value, settings.sigma, settings.h, settings.patch_size, settings.search_size)
+        out = run_nlmeans_chw(value, value, settings, settings.sigma)
     out = out[:, keep0:keep1]
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
 
 
 def denoise_tiled(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                  channel_axis=None, data_range=None, tile_rows=None, out=None, progress=False,
-                  return_settings=False):
+                  channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None,
+                  out=None, progress=False, return_settings=False):
     """Denoise strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
 
     Parameters
@@ -232,9 +246,10 @@ def denoise_tiled(image, sigma=None, *, method=None, h=None, patch_size=None, se
         scaled to [0, 1]: σ = 20 on the 0–255 scale of an 8-bit image is ``20/255``). ``sigma=None``: estimated
         once, on the whole image up to 2048² pixels, on a central 2048×2048 crop for larger images (so for
         those the estimate, and then the result, can differ from ``nlmeans.denoise``'s; pass σ to be sure).
-    method : {None, "nlbayes", "pixelwise"}
-        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h`` is given.
-    patch_size, search_size, channel_axis, data_range
+    method : {None, "nlbayes", "pixelwise", "patchwise"}
+        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
+        ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
+    patch_size, search_size, channel_axis, data_range, patch_weights, patch_sigma
         As in :func:`nlmeans.denoise`.
     tile_rows : int or None
         Rows kept per strip, rounded up to a multiple of the method's strip unit (:class:`Halo`). ``None``:
@@ -270,7 +285,8 @@ def denoise_tiled(image, sigma=None, *, method=None, h=None, patch_size=None, se
 
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
     settings = resolve_settings(image, sigma, method=method, h=h, patch_size=patch_size,
-                                search_size=search_size, channel_axis=axis, data_range=data_range)
+                                search_size=search_size, channel_axis=axis, data_range=data_range,
+                                patch_weights=patch_weights, patch_sigma=patch_sigma)
     halo = halo_for(settings)
     tile_rows = resolve_tile_rows(tile_rows, width, n_channels, halo)
     if out is None:

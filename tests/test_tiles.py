@@ -69,6 +69,26 @@ def test_nlbayes_strips_equal_the_in_memory_default(rng, shape, axis, dtype, kw,
     assert len(strips(shape[0] if axis != 0 else shape[1], tiles.halo_for(used), tile_rows)) > (tile_rows < 300)
 
 
+# the offset-loop kernel: patchwise aggregation and Gaussian patch weights
+OFFSETS_CASES = [
+    ((300, 50), None, np.float32, dict(method="patchwise", patch_size=5, search_size=11)),
+    ((260, 40, 3), -1, np.float64, dict(method="patchwise", patch_size=3, search_size=21)),
+    ((280, 45), None, np.uint8, dict(patch_weights="gaussian", patch_size=7, search_size=9)),
+    ((3, 200, 40), 0, np.float32, dict(method="patchwise", patch_weights="gaussian", patch_sigma=1.0)),
+]
+
+
+@pytest.mark.parametrize("shape,axis,dtype,kw", OFFSETS_CASES)
+@pytest.mark.parametrize("tile_rows", [1, 100])
+def test_patchwise_and_gaussian_strips_equal_in_memory(rng, shape, axis, dtype, kw, tile_rows):
+    img = _image(rng, shape, dtype)
+    ref, used = nlmeans.denoise(img, 0.1, h=0.3, channel_axis=axis, return_settings=True, **kw)
+    out, tiled_used = denoise_tiled(img, 0.1, h=0.3, channel_axis=axis, tile_rows=tile_rows,
+                                    return_settings=True, **kw)
+    assert tiled_used == used
+    assert np.array_equal(out, ref)
+
+
 def test_nlbayes_strip_halo_is_needed(rng, monkeypatch):
     """Guard the test above: one unit less of top halo changes the result near strip tops."""
     img = _image(rng, (700, 60), np.float32)
@@ -118,7 +138,6 @@ def test_strips_and_denoise_resolve_the_same_settings(rng, shape, axis, dtype, k
     (dict(search_size=41), ValueError, "search_size=41 is larger than the image's smaller side"),
     (dict(h=0), ValueError, "h must be > 0"),
     (dict(h="auto"), ValueError, "not supported strip by strip"),  # SURE needs the whole image
-    (dict(method="patchwise"), ValueError, "not available strip by strip"),
     (dict(method="nlbayes", h=0.1), ValueError, "h is not used by method='nlbayes'"),
 ])
 def test_strips_refuse_what_denoise_refuses(rng, kw, exc, match):
