@@ -55,7 +55,7 @@ def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None
     return tiles.denoise_strip(block, settings, axis, keep0, keep1)
 
 
-def denoise(array, sigma=None, *, method=None, h=None, patch_size=None, search_size=None, channel_axis=None,
+def denoise(array, sigma=None, *, h=None, method=None, patch_size=None, search_size=None, channel_axis=None,
             data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None):
     """Lazy denoising of a Dask array, equal bit for bit to :func:`nlmeans.denoise` with the same arguments.
 
@@ -91,6 +91,14 @@ def denoise(array, sigma=None, *, method=None, h=None, patch_size=None, search_s
     ----------
     .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [2] Dask Development Team, "Dask: Library for dynamic task scheduling", 2016, https://dask.org.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, nlmeans, nlmeans.dask
+    >>> noisy = nlmeans.add_noise(np.full((300, 40), 0.5, np.float32), 0.1, seed=0)
+    >>> lazy = nlmeans.dask.denoise(da.from_array(noisy, chunks=(100, 40)), 0.1, tile_rows=64)
+    >>> np.array_equal(lazy.compute(), nlmeans.denoise(noisy, 0.1))
+    True
     """
     da = _require_dask()
     if not isinstance(array, da.Array):

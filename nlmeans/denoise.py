@@ -344,12 +344,6 @@ def denoise(
         (:func:`nlmeans.nlbayes.nlbayes_chw`); it has its own patch/search presets (``nlbayes_params``)
         and uses no ``h`` and no guide; the best of the three on our benchmark (bench/results/nl_family.md:
         mean PSNR within 0.25 dB of BM3D at σ = 10–50, more than 10× faster).
-    patch_weights : {"flat", "gaussian"}
-        NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
-        the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.
-        2005 [1]_), a = ``patch_sigma``. Measured worse than flat with the default h (bench/results).
-    patch_sigma : float or None
-        a, in **pixels**, for ``patch_weights="gaussian"``; ``None``: half the patch side.
     channel_axis : int or None
         Axis of the channels. ``None``: a 2-D gray image. One weight per pixel pair serves all channels.
     guide : ndarray or None
@@ -364,6 +358,12 @@ def denoise(
         Range of the float image's values, used only to read σ on the 0–255 scale when choosing presets and
         the h floor. ``None``: 1.0 (integer images are scaled to [0, 1]).
 
+    patch_weights : {"flat", "gaussian"}
+        NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
+        the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.
+        2005 [1]_), a = ``patch_sigma``. Measured worse than flat with the default h (bench/results).
+    patch_sigma : float or None
+        a, in **pixels**, for ``patch_weights="gaussian"``; ``None``: half the patch side.
     return_settings : bool
         Also return the :class:`Settings` the call used (method, σ and whether it was estimated, h, sizes).
 

@@ -230,7 +230,7 @@ def denoise_strip(block, settings, axis, keep0, keep1):
     return from_float(out, arr.dtype)
 
 
-def denoise_tiled(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
+def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, search_size=None,
                   channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None,
                   out=None, progress=False, return_settings=False):
     """Denoise strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
@@ -280,6 +280,14 @@ def denoise_tiled(image, sigma=None, *, method=None, h=None, patch_size=None, se
     .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [2] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
        electron cryomicroscopy", ISBI 2008.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> noisy = nlmeans.add_noise(np.full((300, 40), 0.5, np.float32), 0.1, seed=0)
+    >>> whole = nlmeans.denoise(noisy, 0.1)
+    >>> np.array_equal(nlmeans.denoise_tiled(noisy, 0.1, tile_rows=64), whole)
+    True
     """
     from tqdm.auto import tqdm
 
