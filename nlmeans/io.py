@@ -245,9 +245,9 @@ def _tiff_kind(path, page):
         raise ImageIOError(f"{path}: TIFF SEPARATED with inks other than CMYK (InkSet) is not supported")
     if photometric == 6 and int(page.compression) not in _JPEG_COMPRESSION and (
             tuple(page.subsampling or (1, 1)) != (1, 1)):
-        raise ImageIOError(f"{path}: uncompressed YCbCr TIFF with chroma subsampling {page.subsampling} "
-                           "is not supported; convert it to RGB first")
-    if photometric in (0, 5, 6) and np.dtype(page.dtype).kind == "f":
+        raise ImageIOError(f"{path}: YCbCr TIFF with chroma subsampling {page.subsampling} is supported only "
+                           "JPEG-compressed; convert it to RGB first")
+    if photometric in (0, 5, 6) and page.dtype is not None and np.dtype(page.dtype).kind == "f":
         raise ImageIOError(f"{path}: floating-point TIFF with photometric {name} is not supported")
     alphas = [i for i, e in enumerate(extras) if e in (1, 2)]  # ExtraSamples: 1 associated, 2 unassociated
     if len(alphas) > 1:
@@ -299,7 +299,7 @@ def _tiff_samples(path, page, arr, kind):
     elif photometric == 3:
         cmap = np.asarray(page.colormap)  # (3, 2^bits) uint16
         if cmap.ndim != 2 or cmap.shape[0] != 3 or int(colour.max()) >= cmap.shape[1]:
-            raise ImageIOError(f"{path}: TIFF palette indices beyond its colormap")
+            raise ImageIOError(f"{path}: TIFF palette indices beyond its colormap, or no colormap")
         if not (cmap % 257).any():  # 8-bit colours stored as v * 257 (the usual way): keep them 8-bit
             cmap = (cmap // 257).astype(np.uint8)
         colour = np.moveaxis(cmap[:, colour[..., 0]], 0, -1)
@@ -327,8 +327,8 @@ def _tiff_series(path, tif, max_pixels=None):
     axes, shape = series.axes, tuple(series.shape)
     kind = _tiff_kind(path, page)
     if max_pixels is not False:
-        _check_pixels(path, shape[axes.index("Y")], shape[axes.index("X")], page.samplesperpixel,
-                      max_pixels)
+        channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
+        _check_pixels(path, shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
     arr = series.asarray()
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)

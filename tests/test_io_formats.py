@@ -307,3 +307,39 @@ def test_default_limit_follows_memory(monkeypatch):
     assert nio.default_max_pixels(1) == 3 * nio.default_max_pixels(3) or nio.default_max_pixels(1) > 30000**2 // 2
     monkeypatch.setattr(nio, "available_memory", lambda: 1 << 30)
     assert nio.default_max_pixels(1) < 30000**2
+
+
+def test_12_bit_tiff_fills_its_container(tmp_path):
+    pytest.importorskip("imagecodecs", reason="tifffile decodes 12-bit samples with imagecodecs only")
+    twelve = RNG.integers(0, 4096, (5, 8), dtype=np.uint16)
+    twelve[0, :2] = 0, 4095
+    # tifffile cannot pack 12-bit samples here: write the packed bytes (two samples in three bytes, most
+    # significant bits first) as an 8-bit image, then make its tags say 8 columns of 12 bits
+    pairs = twelve.reshape(5, 4, 2).astype(np.uint32)
+    word = (pairs[..., 0] << 12) | pairs[..., 1]
+    packed = np.stack([word >> 16, (word >> 8) & 255, word & 255], axis=-1).reshape(5, 12).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "g12.tif", packed, photometric="minisblack", metadata=None)
+    with tifffile.TiffFile(tmp_path / "g12.tif", mode="r+b") as tif:
+        tif.pages[0].tags["ImageWidth"].overwrite(8)
+        tif.pages[0].tags["BitsPerSample"].overwrite(12)
+    with tifffile.TiffFile(tmp_path / "g12.tif") as tif:  # tifffile reads the 12-bit samples as stored
+        stored = tif.asarray().astype(np.int64)
+    np.testing.assert_array_equal(stored, twelve)
+    np.testing.assert_array_equal(read_image(tmp_path / "g12.tif").data, np.floor(stored * 65535 / 4095 + 0.5))
+
+
+def test_4_bit_tiff_fills_its_container(tmp_path):
+    pytest.importorskip("imagecodecs", reason="tifffile packs 4-bit samples with imagecodecs only")
+    levels = RNG.integers(0, 16, (6, 9), dtype=np.uint8)
+    levels[0, :2] = 0, 15
+    tifffile.imwrite(tmp_path / "g4.tif", levels, bitspersample=4, photometric="minisblack")
+    image = read_image(tmp_path / "g4.tif")
+    np.testing.assert_array_equal(image.data, pillow(tmp_path / "g4.tif", "L"))
+    assert image.data[0, 1] == 255
+
+
+def test_jpeg_ycbcr_tiff_is_read_as_rgb(tmp_path):  # a guard: tifffile's JPEG decoder gives RGB
+    pytest.importorskip("imagecodecs", reason="tifffile decodes JPEG with imagecodecs only")
+    rgb = np.clip(RNG.normal(128, 20, (32, 40, 3)), 0, 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "j.tif", rgb, photometric="ycbcr", compression="jpeg", subsampling=(2, 2))
+    np.testing.assert_array_equal(read_image(tmp_path / "j.tif").data, pillow(tmp_path / "j.tif", "RGB"))
