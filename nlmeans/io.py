@@ -14,7 +14,7 @@ Reading rules (every pixel format read right, or refused):
 - TIFF tags decide, not the array's shape: PlanarConfiguration (planar samples moved last), ExtraSamples
   (associated or unassociated alpha is alpha; unspecified extra samples are data channels), Photometric:
   MINISWHITE is inverted on read (the output is written min-is-black), SEPARATED (CMYK ink set) and
-  uncompressed YCbCr (no chroma subsampling) are converted to RGB; other photometrics are refused.
+  YCbCr (JPEG-compressed, or without chroma subsampling) are converted to RGB; others are refused.
 - JPEG: EXIF orientation applied (the image as displayed); CMYK (Adobe inverted, as Pillow decodes it)
   converted to RGB. CMYK is converted without a colour profile, R = (1 − C)(1 − K) as Pillow does: close
   to, not equal to, a colour-managed conversion.
@@ -196,7 +196,8 @@ def _read_png(path, max_pixels):
     if any(not 0 < b <= depth for b in bits):
         raise ImageIOError(f"{path}: sBIT chunk {sbit} is not 1 to {depth} significant bits per channel")
     for c, b in enumerate(bits):
-        arr[..., c] = _stretch(arr[..., c] >> (depth - b), b, dtype)
+        if b != 8 * arr.itemsize:  # ordinary 8/16-bit channels are left as they are (no copy)
+            arr[..., c] = _stretch(arr[..., c] >> (depth - b), b, dtype)
     return _split_alpha(arr, info["alpha"])
 
 

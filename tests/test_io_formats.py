@@ -304,7 +304,7 @@ def test_tiff_limit_from_the_tags(tmp_path):
 def test_default_limit_follows_memory(monkeypatch):
     monkeypatch.setattr(nio, "available_memory", lambda: 24 << 30)
     assert nio.default_max_pixels(3) >= 8192 * 8192  # an 8k photo on a 24 GiB machine
-    assert nio.default_max_pixels(1) == 3 * nio.default_max_pixels(3) or nio.default_max_pixels(1) > 30000**2 // 2
+    assert nio.default_max_pixels(1) >= 3 * nio.default_max_pixels(3)  # working memory grows with channels
     monkeypatch.setattr(nio, "available_memory", lambda: 1 << 30)
     assert nio.default_max_pixels(1) < 30000**2
 
