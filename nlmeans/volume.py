@@ -1,12 +1,12 @@
 """NL-means on 3-D volumes (Z, Y, X) and on video (T, Y, X): validate, convert, pick parameters, call
-:func:`nlmeans._kernels._nlm_3d`, convert back. σ and h on the float image's scale, as in :func:`nlmeans.denoise`.
+:func:`nlmeans.kernels.offsets._nlm_3d`, convert back. σ and h on the float image's scale, as in
+:func:`nlmeans.denoise`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _nlm_3d
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -15,6 +15,7 @@ from ._validate import (
     work_dtype,
 )
 from .denoise import _to_chw, resolve_parameters
+from .kernels.offsets import _nlm_3d
 from .params import estimate_sigma
 
 #: volumes: the search window is a cube of this side unless given (7³ = 343 offsets per voxel)

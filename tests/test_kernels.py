@@ -77,8 +77,8 @@ def test_spare_rows_are_checked_and_never_used(rng, channels):
     """The vector loads read up to one vector past a row's end: the kernel refuses padded arrays without one
     vector of spare rows below them, and what the spare rows hold (here NaN) never reaches a result."""
     from nlmeans._config import band_rows
-    from nlmeans._kernels import _nlm_pixelwise
-    from nlmeans.denoise import weight_constants
+    from nlmeans.kernels import weight_constants
+    from nlmeans.kernels.pixelwise import _nlm_pixelwise
 
     f, r, H, W = 1, 2, 6, 5
     pad = f + r
