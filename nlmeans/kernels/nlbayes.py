@@ -224,11 +224,158 @@ def _nth_smallest_nonneg_impl(a, n, k, work):
     return impl
 
 
+@njit(inline="always", **JIT)
+def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
+    """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(py, px)`` and every
+    candidate of the ``(2r + 1)²`` window but the reference itself, into ``dist`` in scan order (row-major
+    offsets); returns their number."""
+    P = 2 * f + 1
+    # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows (the
+    # extra columns are computed and ignored), so no scalar remainder loop is left
+    nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
+    nc = 0
+    for dy in range(-r, r + 1):
+        # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
+        for k in range(nk):
+            drow[k] = zero
+        for jy in range(-f, f + 1):
+            rrow = search[0, py + jy]
+            crow = search[0, py + dy + jy]
+            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                dist[nc] = drow[dx + r]
+                nc += 1
+    return nc
+
+
+@njit(inline="always", **JIT)
+def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
+    """The group of a reference: offsets ``(oy, ox)[:n]`` of the reference (first, ``(0, 0)``) and of its
+    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order); returns ``n``.
+
+    Ties go to the earlier candidate in scan order (what a stable sort gives): those below the
+    ``(n_sim - 1)``-th smallest distance, then as many equal to it as are needed. A selection, not a sort:
+    O(candidates) per reference.
+    """
+    oy[0] = 0
+    ox[0] = 0
+    n = 1
+    m = min(n_sim - 1, nc)
+    if m > 0:
+        thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
+        n_equal = m
+        for k in range(nc):
+            if dist[k] < thr:
+                n_equal -= 1
+        k = 0
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                if dy == 0 and dx == 0:
+                    continue
+                d = dist[k]
+                k += 1
+                if d < thr or (d == thr and n_equal > 0):
+                    if d == thr:
+                        n_equal -= 1
+                    oy[n] = dy
+                    ox[n] = dx
+                    n += 1
+    return n
+
+
+@njit(inline="always", **JIT)
+def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
+    """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(py + oy[m], px + ox[m])``,
+    row-major, for ``m < n``."""
+    P = 2 * f + 1
+    for m in range(n):
+        qy = py + oy[m]
+        qx = px + ox[m]
+        for jy in range(P):
+            for jx in range(P):
+                X[m, jy * P + jx] = image[c, qy + jy - f, qx + jx - f]
+
+
+@njit(inline="always", **JIT)
+def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
+    """The homogeneous-area test: the model patches ``src[:n]`` vary no more than ``gamma sigma^2`` about their
+    mean value (stage 1: the noisy ones, about sigma^2 if flat; stage 2: the basic ones, about 0). Returns
+    ``(flat, mean of mu)``. Sums kept per patch pixel (vectors over i), then added: no long dependent chains."""
+    zero = sigma2 - sigma2
+    gm = zero
+    sm = zero
+    for i in range(D):
+        gm += mu[i]
+        sm += msrc[i]
+    gm /= D
+    sm /= D
+    for i in range(D):
+        vsum[i] = zero
+    for m in range(n):
+        for i in range(D):
+            e = src[m, i] - sm
+            vsum[i] += e * e
+    var = zero
+    for i in range(D):
+        var += vsum[i]
+    var /= n * D
+    return var <= gamma * sigma2, gm
+
+
+@njit(inline="always", **JIT)
+def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z):
+    """The MAP / Wiener estimate of the patches ``X[:n]`` (in place) from the Gaussian model of the group: mean
+    ``mu`` (of ``X``), covariance of the model patches ``src`` (mean ``msrc``).
+
+    stage 1: ``X <- X - beta sigma^2 Cov^-1 (X - mu)``  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)];
+    stage 2: ``X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu)``, CovB from the basic patches, computed as
+    ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix).
+    """
+    for m in range(n):
+        for i in range(D):
+            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
+    _nlb_covariance(Sc, n, D, inv_n1, cov)
+    # Z = (X - mu)^T, then solve
+    for i in range(D):
+        for m in range(n):
+            Z[i, m] = X[m, i] - mu[i]
+    ridge = stage == 2
+    if ridge:
+        for i in range(D):
+            cov[i, i] += beta * sigma2
+    ok = _nlb_cholesky(cov, D)
+    if not ok and not ridge:
+        # a singular stage-1 model (e.g. a noise-free group of a few repeated patches): the model's covariance
+        # plus beta sigma^2 instead, i.e. stage 2's Wiener form, always regular
+        _nlb_covariance(Sc, n, D, inv_n1, cov)
+        for i in range(D):
+            cov[i, i] += beta * sigma2
+        ok = _nlb_cholesky(cov, D)
+    if ok:
+        _nlb_solve(cov, Z, D, n)
+        for m in range(n):
+            for i in range(D):
+                X[m, i] -= beta * sigma2 * Z[i, m]
+    else:  # not even that (non-finite values): every patch becomes the group's mean patch
+        for m in range(n):
+            for i in range(D):
+                X[m, i] = mu[i]
+
+
 @njit(**JIT)
 def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
               num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z):
     """Process the reference patches whose centre row lies in ``[b0, b1)``, accumulating into the band's
-    private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band)."""
+    private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band).
+
+    Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
+    group's patches (:func:`_nlb_gather`), their estimate (:func:`_nlb_is_homogeneous`,
+    :func:`_nlb_bayes_estimate`) and its aggregation; the group's members are marked done in ``mask``.
+    The steps are inlined in numba's IR (``inline="always"``), so this compiles to the code of the single
+    function it was: compiled as separate functions they rounded differently in float64 (the output of a 64²
+    crop changed by up to 2e-4 once group selection had amplified it).
+    """
     pad = r + f
     P = 2 * f + 1
     D = P * P
@@ -246,62 +393,14 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 continue
             py = y + pad
             px = x + pad
-            # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows
-            # (the extra columns are computed and ignored), so no scalar remainder loop is left
-            nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
-            # every candidate's distance in scan order (row-major offsets, the centre left out)
-            nc = 0
-            for dy in range(-r, r + 1):
-                # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-                for k in range(nk):
-                    drow[k] = zero
-                for jy in range(-f, f + 1):
-                    rrow = search[0, py + jy]
-                    crow = search[0, py + dy + jy]
-                    _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
-                for dx in range(-r, r + 1):
-                    if dy != 0 or dx != 0:
-                        dist[nc] = drow[dx + r]
-                        nc += 1
-            # the group: the reference, then the n_sim - 1 nearest candidates, ties going to the earlier one in
-            # scan order (what a stable sort gives): those below the (n_sim - 1)-th smallest distance, then as
-            # many equal to it as are needed. A selection, not a sort: O(candidates) per reference.
-            oy[0] = 0
-            ox[0] = 0
-            n = 1
-            m = min(n_sim - 1, nc)
-            if m > 0:
-                thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
-                n_equal = m
-                for k in range(nc):
-                    if dist[k] < thr:
-                        n_equal -= 1
-                k = 0
-                for dy in range(-r, r + 1):
-                    for dx in range(-r, r + 1):
-                        if dy == 0 and dx == 0:
-                            continue
-                        d = dist[k]
-                        k += 1
-                        if d < thr or (d == thr and n_equal > 0):
-                            if d == thr:
-                                n_equal -= 1
-                            oy[n] = dy
-                            ox[n] = dx
-                            n += 1
+            nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
+            n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
             for c in range(C):
-                for m in range(n):
-                    qy = py + oy[m]
-                    qx = px + ox[m]
-                    for jy in range(P):
-                        for jx in range(P):
-                            X[m, jy * P + jx] = noisy[c, qy + jy - f, qx + jx - f]
-                    if stage == 2:
-                        for jy in range(P):
-                            for jx in range(P):
-                                Y[m, jy * P + jx] = basic[c, qy + jy - f, qx + jx - f]
+                _nlb_gather(noisy, c, py, px, oy, ox, n, f, X)
+                if stage == 2:
+                    _nlb_gather(basic, c, py, px, oy, ox, n, f, Y)
                 src = X if stage == 1 else Y  # the patches the model is learnt from
                 _nlb_mean(X, n, D, inv_n, mu)
                 msrc = mu  # the mean of the model patches
@@ -310,64 +409,13 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                     msrc = muy
                 flat = False
                 if gamma > 0:
-                    # homogeneous group: the model patches vary no more than gamma sigma^2 (stage 1: the noisy
-                    # ones, about sigma^2 if flat; stage 2: the basic ones, about 0) -> all become the mean.
-                    # Sums kept per patch pixel (vectors over i), then added: no long dependent chains.
-                    gm = zero
-                    sm = zero
-                    for i in range(D):
-                        gm += mu[i]
-                        sm += msrc[i]
-                    gm /= D
-                    sm /= D
-                    for i in range(D):
-                        vsum[i] = zero
-                    for m in range(n):
-                        for i in range(D):
-                            e = src[m, i] - sm
-                            vsum[i] += e * e
-                    var = zero
-                    for i in range(D):
-                        var += vsum[i]
-                    var /= n * D
-                    if var <= gamma * sigma2:
-                        flat = True
+                    flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
+                    if flat:  # a homogeneous group: every patch becomes the mean value
                         for m in range(n):
                             for i in range(D):
                                 X[m, i] = gm
                 if not flat:
-                    for m in range(n):
-                        for i in range(D):
-                            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
-                    _nlb_covariance(Sc, n, D, inv_n1, cov)
-                    # Z = (X - mu)^T, then solve
-                    for i in range(D):
-                        for m in range(n):
-                            Z[i, m] = X[m, i] - mu[i]
-                    # stage 1: X <- X - beta sigma^2 Cov^-1 (X - mu)  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)]
-                    # stage 2: X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu), CovB from the basic patches,
-                    # computed as X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu) (the same matrix)
-                    ridge = stage == 2
-                    if ridge:
-                        for i in range(D):
-                            cov[i, i] += beta * sigma2
-                    ok = _nlb_cholesky(cov, D)
-                    if not ok and not ridge:
-                        # a singular stage-1 model (e.g. a noise-free group of a few repeated patches): the
-                        # model's covariance plus beta sigma^2 instead, i.e. stage 2's Wiener form, always regular
-                        _nlb_covariance(Sc, n, D, inv_n1, cov)
-                        for i in range(D):
-                            cov[i, i] += beta * sigma2
-                        ok = _nlb_cholesky(cov, D)
-                    if ok:
-                        _nlb_solve(cov, Z, D, n)
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] -= beta * sigma2 * Z[i, m]
-                    else:  # not even that (non-finite values): every patch becomes the group's mean patch
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] = mu[i]
+                    _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
