@@ -8,7 +8,6 @@ import numba
 import numpy as np
 
 from . import _config
-from ._kernels import _VBYTES, _nlm_offsets, _nlm_pixelwise
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -21,6 +20,9 @@ from ._validate import (
     to_float,
     work_dtype,
 )
+from .kernels import weight_constants
+from .kernels.offsets import _nlm_offsets
+from .kernels.pixelwise import _VBYTES, _nlm_pixelwise
 from .noise_level import estimate_sigma
 from .presets import (
     PATCH_WEIGHTS,
@@ -75,22 +77,6 @@ def _to_chw(arr, axis, dtype):
     return np.ascontiguousarray(x)
 
 
-def weight_constants(n_terms, sigma, h, dtype):
-    """``(a, bb)`` with ``t = max(S - bb, 0) * a = max(d² - 2σ², 0) / h²`` for a box sum S of ``n_terms``
-    squares: ``a = 1 / (n h²)``, ``bb = 2 σ² n``.
-
-    Computed in float64 as ``(1/h)² / n`` and clamped (``a, bb <= 1e30`` and ``a * bb <= 1e30``), so extreme
-    but valid σ and h (1e-300 ... 1e300) never produce inf·0 or inf − inf (NaN) in the kernel, float32
-    included; inside those bounds the constants are exact.
-    """
-    cap = 1e30
-    inv_h = 1.0 / np.float64(h)
-    with np.errstate(over="ignore", under="ignore"):
-        a = min(float(inv_h * inv_h / n_terms), cap)
-        bb = min(float(2.0 * np.float64(sigma) ** 2 * n_terms), cap)
-    if a * bb > cap:
-        bb = cap / a
-    return dtype(a), dtype(bb)
 
 
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):

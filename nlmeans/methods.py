@@ -203,7 +203,7 @@ def _anisotropic_rule(sigma, data_range, n_channels):
 
 def _anisotropic(x, sigma, data_range, *, kappa, n_iter, dt):
     """Perona-Malik diffusion (numba kernel ``_perona_malik``), conductance exp(-(|∇u|/κ)²), joint channels."""
-    from ._kernels import _perona_malik
+    from ._perona_malik import _perona_malik
 
     kappa = check_real(kappa, "kappa", minimum=0)
     dt = check_real(dt, "dt", minimum=0)

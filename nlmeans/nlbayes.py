@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _config
-from ._kernels import _nlbayes_pass
+from .kernels.nlbayes import _nlbayes_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(

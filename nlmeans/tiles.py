@@ -4,7 +4,7 @@ The one place that computes strip geometry; :mod:`nlmeans.dask` and the command 
 
 Why strips of full width give the same bits
 -------------------------------------------
-The 2-D kernel (:func:`nlmeans._kernels._nlm_pixelwise`) cuts the image into bands of ``B`` rows aligned to row
+The 2-D kernel (:mod:`nlmeans.kernels.pixelwise`) cuts the image into bands of ``B`` rows aligned to row
 0 (``B = max(BAND_ROWS, r, 1)``), restarts its running patch sums at each band start, and adds at most two band
 sums into any pixel (its own band's and the band above's, as ``r <= B``), an order-free sum. A pixel's result
 therefore depends only on the bands that reach it and on the rows those bands read. A strip gives the same

@@ -11,7 +11,7 @@ from naive import nlbayes_stage
 
 import nlmeans
 from nlmeans import _config
-from nlmeans._kernels import _nlbayes_pass
+from nlmeans.kernels.nlbayes import _nlbayes_pass
 from nlmeans.nlbayes import nlbayes_chw
 
 # (shape (C, H, W), patch, search, n_similar, step, gamma)
