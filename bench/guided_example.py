@@ -64,7 +64,8 @@ def main():
     gap = np.ones((tiles[0].shape[0], 6), np.float32)
     strip = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
     write_image(args.out, np.rint(strip * 255).astype(np.uint8))
-    print(f"montage (noisy | plain | two-stage | clean guide) -> {args.out.relative_to(ROOT)}")
+    shown = args.out.resolve().relative_to(ROOT) if args.out.resolve().is_relative_to(ROOT) else args.out
+    print(f"montage (noisy | plain | two-stage | clean guide) -> {shown}")
 
 
 if __name__ == "__main__":
