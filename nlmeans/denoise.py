@@ -1,272 +1,30 @@
-"""The public ``denoise()``: validate, convert, pick parameters, call a kernel, convert back."""
+"""The public ``denoise()``: validate, convert, resolve the parameters, run a method, convert back."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
-import numba
 import numpy as np
 
-from . import _config
 from ._validate import (
     check_array,
     check_channel_axis,
     check_magnitude,
-    check_odd_size,
     check_real,
     default_data_range,
     from_float,
-    sigma_to_255,
-    to_float,
+    to_chw,
     work_dtype,
 )
-from .kernels import weight_constants
-from .kernels.offsets import _nlm_offsets
-from .kernels.pixelwise import _VBYTES, _nlm_pixelwise
+from .nlbayes import nlbayes_checked
+from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
-from .presets import (
-    PATCH_WEIGHTS,
-    default_h,
-    default_patch_sigma,
-    fit_size,
-    preset_for,
-    resolve_method,
-    resolve_nlbayes,
-)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What a denoise call used; σ and h on the float image's scale (see ``data_range``)."""
-
-    method: str
-    sigma: float
-    h: float | None  # None for NL-Bayes, which has no h
-    patch_size: int
-    search_size: int
-    guide_sigma: float | None
-    data_range: float
-    sigma_estimated: bool
-    patch_weights: str = "flat"
-    patch_sigma: float | None = None
-    #: Monte-Carlo SURE estimate of the mean squared error (float scale squared) when h was chosen with
-    #: ``h="auto"``; None otherwise
-    sure_risk: float | None = None
-    #: the NL-Bayes parameters (keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`) when the method is
-    #: "nlbayes"; None otherwise
-    nlbayes: dict | None = None
-
-    @property
-    def sigma_255(self):
-        """σ on the 0–255 scale."""
-        return sigma_to_255(self.sigma, self.data_range)
-
-    @property
-    def h_255(self):
-        """h on the 0–255 scale."""
-        return None if self.h is None else sigma_to_255(self.h, self.data_range)
-
-    def as_dict(self):
-        return asdict(self)
-
-
-def _to_chw(arr, axis, dtype):
-    """Float, channel-first, C-contiguous copy of ``arr`` (a gray image gets one channel)."""
-    x = to_float(arr, dtype)
-    x = x[None] if axis is None else np.moveaxis(x, axis, 0)
-    return np.ascontiguousarray(x)
-
-
-
-
-def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
-    """NL-means on channel-first float arrays (no validation): the core call of every entry point.
-
-    ``value`` (Cv, H, W) and ``guide`` (Cg, H, W) share one float dtype (float32 or float64; float64 is the
-    exact path with libm's exp, float32 the fast one); ``guide`` may be ``value`` itself. Boundary: numpy's
-    ``reflect`` padding (mirror without repeating the edge pixel). Returns a new (Cv, H, W) array.
-    """
-    dtype = value.dtype.type
-    f, r = patch_size // 2, search_size // 2
-    # below the bottom padding, spare rows for the kernel's vector loads, which may read up to one vector past
-    # the end of a row (into columns no result uses)
-    spare = -(-_VBYTES // (value.itemsize * (value.shape[2] + 2 * (r + f))))
-    pad = ((0, 0), (r + f, r + f + spare), (r + f, r + f))
-    value_p = np.pad(value, pad, mode="reflect")
-    guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
-    a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
-    out = np.empty(value.shape, dtype=dtype)
-    # bands handed out one at a time: a static split of the bands over the threads leaves the faster thread
-    # waiting for the slower one when other work shares the cores (2 threads, 512²: 22-31 ms -> 21-22 ms)
-    previous = numba.set_parallel_chunksize(1)
-    try:
-        _nlm_pixelwise(guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
-    finally:
-        numba.set_parallel_chunksize(previous)
-    return out
-
-
-def patch_kernel_1d(patch_size, patch_sigma=None, dtype=np.float64):
-    """Separable patch weights ``g(j) = exp(-j^2 / (2 a^2))``, ``a = patch_sigma`` pixels; None: ones."""
-    f = patch_size // 2
-    j = np.arange(-f, f + 1, dtype=np.float64)
-    g = np.ones(patch_size) if patch_sigma is None else np.exp(-(j**2) / (2.0 * patch_sigma**2))
-    return g.astype(dtype)
-
-
-def nlmeans_offsets_chw(value, guide, sigma, h, patch_size, search_size, *, patchwise=False, patch_sigma=None):
-    """NL-means on channel-first float arrays by the full offset loop (no validation).
-
-    Like :func:`nlmeans_chw`, with two options the symmetric pixelwise kernel does not have: ``patchwise``
-    aggregation (IPOL 2011, each patch normalised by its own weight sum) and a Gaussian-weighted patch
-    distance (Buades et al. 2005) of standard deviation ``patch_sigma`` pixels (None: flat).
-    """
-    dtype = value.dtype.type
-    f, r = patch_size // 2, search_size // 2
-    pad = r + 2 * f if patchwise else r + f
-    widths = ((0, 0), (pad, pad), (pad, pad))
-    value_p = np.pad(value, widths, mode="reflect")
-    guide_p = value_p if guide is value else np.pad(guide, widths, mode="reflect")
-    gk = patch_kernel_1d(patch_size, patch_sigma)
-    a, bb = weight_constants(guide.shape[0] * float(gk.sum()) ** 2, sigma, h, dtype)
-    b = dtype(float(a) * float(bb))  # this kernel takes t = max(S a - b, 0): b = 2σ²/h², finite by the clamps
-    out = np.empty(value.shape, dtype=dtype)
-    _nlm_offsets(
-        guide_p, value_p, f, r, pad, gk.astype(dtype), patch_sigma is None, a, b, _config.BAND_ROWS, patchwise,
-        dtype is np.float32, out,
-    )
-    return out
-
-
-def _preset_sizes(preset):
-    return preset.patch_size, preset.search_size
-
-
-def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_size=None, n_channels=1,
-                       data_range=None, estimate=None, choose_h=None, preset_sizes=_preset_sizes,
-                       side_name="the image's smaller side"):
-    """The NL-means parameters a call uses: σ, presets by σ, patch and search sizes, h; one rule for every
-    entry point (:func:`run_denoise`, :mod:`nlmeans.tiles` and :mod:`nlmeans.dask`, :mod:`nlmeans.volume`).
-
-    Parameters
-    ----------
-    shape : tuple of int
-        The spatial sides (H, W) (a volume: (Z, Y, X)); the sizes may not exceed the smallest.
-    sigma, h : float or None
-        **On the float image's scale** (integers scaled to [0, 1]). ``sigma=None``: ``estimate()``.
-        ``h=None``: :func:`nlmeans.presets.default_h`; ``h="auto"`` only when ``choose_h`` is given.
-    patch_size, search_size : odd int or None
-        ``None``: ``preset_sizes(preset)``, shrunk to the largest odd size that fits ``shape``.
-    n_channels : int
-        Channels the patch distance spans (picks the gray or the color preset table).
-    data_range : float or None
-        Range of the float values, to read σ on the 0–255 scale; ``None``: 1.0.
-    estimate : callable or None
-        ``estimate() -> σ``, called only when ``sigma`` is None.
-    choose_h : callable or None
-        ``choose_h(sigma, patch_size, search_size, patch_sizes) -> (h, patch_size, sure_risk)`` for
-        ``h="auto"`` (``patch_sizes``: the sizes to try, None when ``patch_size`` was given); None: a string h
-        is refused as not a number.
-    preset_sizes : callable
-        ``preset -> (patch_size, search_size)`` before shrinking; default the preset's own.
-    side_name : str
-        How errors name the smallest side.
-
-    Returns
-    -------
-    Settings
-        ``method="pixelwise"``, no guide, flat patch weights; callers replace what they use differently.
-    """
-    data_range = default_data_range(data_range)
-    sigma_estimated = sigma is None
-    sigma = estimate() if sigma_estimated else check_real(sigma, "sigma", minimum=0)
-    preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
-    limit = min(shape)
-    limit_name = f"{side_name} ({limit} pixels)"
-    preset_patch, preset_search = preset_sizes(preset)
-    patch_given = patch_size is not None
-    if patch_size is None:
-        patch_size = fit_size(preset_patch, limit)
-    else:
-        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
-    if search_size is None:
-        search_size = fit_size(preset_search, limit)
-    else:
-        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
-    sure_risk = None
-    if isinstance(h, str) and choose_h is not None:
-        if h != "auto":
-            raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
-        if sigma > 0:
-            # without a given patch size, SURE also picks it among the preset's and its odd neighbours
-            sizes = None if patch_given else [
-                p for p in (patch_size - 2, patch_size, patch_size + 2) if 1 <= p <= limit
-            ]
-            h, patch_size, sure_risk = choose_h(sigma, patch_size, search_size, sizes)
-        else:
-            h = default_h(sigma, preset, data_range)
-    elif h is None:
-        h = default_h(sigma, preset, data_range)
-    else:
-        h = check_real(h, "h", minimum=0, strict=True)
-    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, sigma_estimated,
-                    sure_risk=sure_risk)
-
-
-def check_method_options(method, *, h=None, guide=None, patch_weights="flat", patch_sigma=None):
-    """``(method, patch_sigma)`` checked: the method by :func:`nlmeans.presets.resolve_method`, the patch
-    distance options, and no NL-means-only option with NL-Bayes."""
-    method = resolve_method(method, h=h, guide=guide, patch_weights=patch_weights, patch_sigma=patch_sigma)
-    if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
-        raise ValueError(
-            f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
-        )
-    if patch_sigma is not None:
-        patch_sigma = check_real(patch_sigma, "patch_sigma", minimum=0, strict=True)
-        if patch_weights != "gaussian":
-            raise ValueError(f"patch_sigma={patch_sigma!r} needs patch_weights='gaussian'")
-    if method == "nlbayes":
-        unused = {"guide": guide is not None, "h": h is not None, "patch_weights": patch_weights != "flat"}
-        for name, given in unused.items():
-            if given:
-                raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
-    return method, patch_sigma
-
-
-def nlmeans_settings(settings, method, patch_weights="flat", patch_sigma=None, guide_sigma=None):
-    """The NL-means methods' :class:`Settings`: ``settings`` from :func:`resolve_parameters` with the method,
-    the patch distance (a Gaussian's default ``patch_sigma`` from the patch size) and the guide's σ."""
-    if patch_weights == "gaussian" and patch_sigma is None:
-        patch_sigma = default_patch_sigma(settings.patch_size)
-    return replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
-                   patch_sigma=patch_sigma)
-
-
-def run_nlmeans_chw(value, guide, settings, distance_sigma):
-    """NL-means with resolved :class:`Settings` on channel-first float arrays: the symmetric pixelwise
-    kernel for the flat distance, the offset loop for patchwise aggregation or Gaussian patch weights.
-    ``distance_sigma``: the σ of the patch distance (the guide's when there is one)."""
-    if settings.method == "pixelwise" and settings.patch_weights == "flat":
-        return nlmeans_chw(value, guide, distance_sigma, settings.h, settings.patch_size, settings.search_size)
-    return nlmeans_offsets_chw(value, guide, distance_sigma, settings.h, settings.patch_size,
-                               settings.search_size, patchwise=settings.method == "patchwise",
-                               patch_sigma=settings.patch_sigma)
-
-
-def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=None):
-    """NL-Bayes's :class:`Settings` from the NL-means ones (σ and its estimate, the size checks): its own
-    presets (:func:`nlmeans.presets.resolve_nlbayes`) for the (H, W) ``shape``; h is None. ``patch_size`` and
-    ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window."""
-    params = resolve_nlbayes(shape, sigma_to_255(settings.sigma, settings.data_range), n_channels, patch_size,
-                             search_size)
-    return Settings("nlbayes", settings.sigma, None, params["patch_size"], params["search_size"][0],
-                    None, settings.data_range, settings.sigma_estimated, nlbayes=params)
+from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
+from .sure import choose_h
 
 
 def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
     """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
-    from .nlbayes import nlbayes_checked
-
     settings = nlbayes_settings(settings, value.shape[1:], value.shape[0], patch_size, search_size)
     out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
@@ -416,7 +174,7 @@ def denoise(
                                                patch_sigma=patch_sigma)
     data_range = default_data_range(data_range)
     dtype = work_dtype(arr.dtype)
-    value = _to_chw(arr, axis, dtype)
+    value = to_chw(arr, axis, dtype)
     n_channels, height, width = value.shape
 
     guide_chw = value
@@ -424,7 +182,7 @@ def denoise(
         garr = check_array(guide, "guide")
         gaxis = channel_axis if guide_channel_axis is None and garr.ndim == 3 else guide_channel_axis
         gaxis = check_channel_axis(garr, gaxis, "guide")
-        guide_chw = _to_chw(garr, gaxis, dtype)
+        guide_chw = to_chw(garr, gaxis, dtype)
         if guide_chw.shape[1:] != (height, width):
             raise ValueError(
                 f"guide has height×width {guide_chw.shape[1]}×{guide_chw.shape[2]} but image has "
@@ -437,18 +195,23 @@ def denoise(
         if isinstance(h, str) and h == "auto":
             raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
 
-    def sure(sigma, patch_size, search_size, patch_sizes):
-        from .sure import choose_h
-
-        return choose_h(arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
-                        patch_sizes=patch_sizes, data_range=data_range)
-
+    auto_h = isinstance(h, str)
+    if auto_h and h != "auto":
+        raise ValueError(f"h={h!r} is not allowed; give a positive number, None or 'auto'")
     # NL-Bayes takes σ from here (and the same size checks) but has its own presets
     settings = resolve_parameters(
-        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size,
+        (height, width), sigma, h=None if auto_h else h, patch_size=patch_size, search_size=search_size,
         n_channels=guide_chw.shape[0], data_range=data_range,
-        estimate=lambda: estimate_sigma(arr, channel_axis=axis), choose_h=sure,
+        estimate=lambda: estimate_sigma(arr, channel_axis=axis),
     )
+    if auto_h and settings.sigma > 0:
+        # without a given patch size, SURE also picks it among the preset's and its odd neighbours
+        limit = min(height, width)
+        p = settings.patch_size
+        sizes = None if patch_size is not None else [q for q in (p - 2, p, p + 2) if 1 <= q <= limit]
+        h_auto, p_auto, risk = choose_h(arr, settings.sigma, patch_size=p, search_size=settings.search_size,
+                                        channel_axis=axis, patch_sizes=sizes, data_range=data_range)
+        settings = replace(settings, h=h_auto, patch_size=p_auto, sure_risk=risk)
     if method == "nlbayes":
         out, settings = _run_nlbayes(arr, axis, value, settings, patch_size, search_size)
         return (out, settings) if return_settings else out
@@ -459,6 +222,7 @@ def denoise(
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     out = from_float(out, arr.dtype)
     return (out, settings) if return_settings else out
+
 
 
 

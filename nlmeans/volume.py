@@ -12,13 +12,13 @@ from ._validate import (
     check_channel_axis,
     check_int,
     from_float,
+    to_chw,
     work_dtype,
 )
-from .denoise import _to_chw, resolve_parameters
 from .kernels import weight_constants
 from .kernels.offsets import _nlm_3d
 from .noise_level import estimate_sigma
-from .presets import TEMPORAL_RADIUS, volume_sizes
+from .presets import TEMPORAL_RADIUS, resolve_parameters, volume_sizes
 
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
@@ -58,7 +58,7 @@ def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=Non
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius):
     arr = check_array(stack)
     axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
-    value = _to_chw(arr, axis, work_dtype(arr.dtype))
+    value = to_chw(arr, axis, work_dtype(arr.dtype))
     n_channels, depth, height, width = value.shape
     video = temporal_radius is not None
     if video:
