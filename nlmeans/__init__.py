@@ -1,7 +1,7 @@
 """nlmeans: exact, fast Non-Local Means image denoising.
 
-Public API: :func:`denoise`, :func:`add_noise`, :func:`estimate_sigma`, :func:`psnr`, :func:`ssim`,
-:func:`evaluate` (the noise-and-evaluate experiment; denoisers in :mod:`nlmeans.methods`).
+Public API: :func:`denoise`, :func:`add_noise`, :func:`estimate_sigma`, :func:`estimate_noise`, :func:`psnr`,
+:func:`ssim`, :func:`evaluate` (the noise-and-evaluate experiment; denoisers in :mod:`nlmeans.methods`).
 σ and h are on the float image's scale (integer images are scaled to [0, 1]); the command line uses 0–255.
 """
 
@@ -16,11 +16,11 @@ from .denoise import denoise  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
 from .metrics import psnr, ssim  # noqa: E402
 from .noise import add_noise  # noqa: E402
-from .noise_level import estimate_sigma  # noqa: E402
+from .noise_level import estimate_noise, estimate_sigma  # noqa: E402
 from .tiles import denoise_tiled  # noqa: E402
 from .volume import denoise_video, denoise_volume  # noqa: E402
 
-__all__ = ["__version__", "add_noise", "denoise", "estimate_sigma", "evaluate", "psnr", "ssim"]
+__all__ = ["__version__", "add_noise", "denoise", "estimate_noise", "estimate_sigma", "evaluate", "psnr", "ssim"]
 __all__ += ["denoise_tiled", "denoise_video", "denoise_volume"]
 
 

@@ -19,6 +19,7 @@ from ._validate import (
 from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
+from .noise_models import check_noise_model, denoise_in_model
 from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
 from .sure import choose_h
 
@@ -35,6 +36,8 @@ def denoise(
     image,
     sigma=None,
     *,
+    noise="gaussian",
+    gain=None,
     h=None,
     patch_size=None,
     search_size=None,
@@ -62,6 +65,25 @@ def denoise(
         Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
         the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
         input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
+        With ``noise="poisson-gaussian"`` the σ of the read noise and with ``noise="rician"`` the σ of each
+        of the two Gaussian components (see ``noise``); ``None``: estimated with
+        :func:`nlmeans.estimate_noise`.
+    noise : {"gaussian", "poisson", "poisson-gaussian", "rician"}
+        The noise model. ``"gaussian"``: additive white Gaussian noise of std ``sigma`` (everything below).
+        ``"poisson"``: y = gain · Poisson(x / gain); ``"poisson-gaussian"``: y = gain · Poisson(x / gain)
+        + N(0, σ²); ``"rician"``: y = |x + n₁ + i n₂|, n₁, n₂ ~ N(0, σ²) (MRI magnitude). The other models
+        run the chosen ``method`` on a variance-stabilised image (noise σ = 1) and map its output back with
+        the exact unbiased inverse: the generalized Anscombe transform with Mäkitalo & Foi's closed-form
+        inverse [7]_ for the Poisson models, a Rician VST built from the Rice law's moments (Foi 2011 [8]_)
+        with its exact unbiased inverse for ``"rician"`` (:mod:`nlmeans.noise_models`). **Units**: for the
+        Poisson models every value, ``gain`` and ``sigma`` are in the image's own units and integer images
+        are NOT scaled to [0, 1] (uint16 counts with ``gain=1`` are photon counts); for ``"rician"`` σ
+        follows the usual rule (integers scaled to [0, 1]). ``h``, if given, is then on the stabilised
+        scale (noise σ = 1), ``data_range`` is not used, ``guide`` is refused, and ``return_settings``
+        returns the settings of the run on the stabilised image mapped onto [0, 1].
+    gain : float > 0 or None
+        The Poisson models' gain (image units per count); ``None``: estimated with
+        :func:`nlmeans.estimate_noise`. Refused with ``"gaussian"`` and ``"rician"``.
     h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
         with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least
@@ -127,7 +149,8 @@ def denoise(
         Unsupported dtype or parameter type.
     ValueError
         Wrong number of dimensions, NaN or inf, an empty image, even or non-positive sizes, sizes larger than
-        the image, ``sigma < 0``, ``h <= 0``, an unknown method, or a guide of another size.
+        the image, ``sigma < 0``, ``h <= 0``, an unknown method or noise model, ``gain <= 0``, ``gain``
+        with a model that has none, or a guide of another size.
 
     Notes
     -----
@@ -158,6 +181,10 @@ def denoise(
        denoising algorithm", Image Processing On Line 3, 2013.
     .. [6] S. Ramani, T. Blu and M. Unser, "Monte-Carlo SURE: a black-box optimization of regularization
        parameters for general denoising algorithms", IEEE Trans. Image Processing 17(9), 2008.
+    .. [7] M. Mäkitalo and A. Foi, "Optimal inversion of the generalized Anscombe transformation for
+       Poisson-Gaussian noise", IEEE Trans. Image Processing 22(1), 2013.
+    .. [8] A. Foi, "Noise estimation and removal in MR imaging: the variance-stabilization approach",
+       ISBI 2011.
 
     Examples
     --------
@@ -170,6 +197,11 @@ def denoise(
     """
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
+    if check_noise_model(noise) != "gaussian" or gain is not None:
+        options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
+                       guide_sigma=guide_sigma, guide_channel_axis=guide_channel_axis, data_range=data_range,
+                       patch_weights=patch_weights, patch_sigma=patch_sigma, return_settings=return_settings)
+        return denoise_in_model(denoise, arr, axis, noise, sigma, gain, options)
     method, patch_sigma = check_method_options(method, h=h, guide=guide, patch_weights=patch_weights,
                                                patch_sigma=patch_sigma)
     data_range = default_data_range(data_range)

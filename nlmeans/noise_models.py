@@ -179,3 +179,90 @@ def rician_vst_inverse(d, sigma):
     above = flat > expected[-1]
     out[above] = nu[-1] + (flat[above] - expected[-1])
     return sigma * out.reshape(d.shape)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running a Gaussian denoiser inside a transform
+
+_POISSON_MODELS = ("poisson", "poisson-gaussian")
+
+
+def model_values(arr, noise):
+    """The image as float64 in the units the model's parameters use.
+
+    The Poisson models count in the image's own units: integer images are NOT scaled to [0, 1] (a uint16
+    value 100 is 100 counts at gain 1), so that ``gain=1`` means "the values are photon counts". The
+    Gaussian and Rician models follow the rule of the rest of the API (integers scaled to [0, 1]): they
+    are scale families, σ simply scales with the image.
+    """
+    from ._validate import to_float
+
+    return arr.astype(np.float64) if noise in _POISSON_MODELS else to_float(arr, np.float64)
+
+
+def check_model_parameters(noise, sigma, gain):
+    """``(sigma, gain)`` checked against the model: a clear error for a parameter the model has not."""
+    from ._validate import check_real
+
+    check_noise_model(noise)
+    if gain is not None:
+        if noise not in _POISSON_MODELS:
+            raise ValueError(f"gain is a parameter of noise='poisson' and 'poisson-gaussian', not {noise!r}")
+        gain = check_real(gain, "gain", minimum=0, strict=True)
+    if sigma is not None:
+        if noise == "poisson":
+            raise ValueError("noise='poisson' has no sigma (use noise='poisson-gaussian' for read noise)")
+        if noise != "gaussian":
+            sigma = check_real(sigma, "sigma", minimum=0)
+    return sigma, gain
+
+
+def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
+    """``denoise`` (the public Gaussian denoiser) run on the variance-stabilised image, then inverted.
+
+    The stabilised image (noise σ = 1) is mapped affinely onto [0, 1] so that the Gaussian path's presets
+    see its σ on their usual scale (1 / span); the method's output is mapped back and inverted with the
+    exact unbiased inverse. Missing parameters come from :func:`nlmeans.estimate_noise`.
+    """
+    from ._validate import from_float, work_dtype
+    from .noise_level import estimate_noise
+
+    sigma, gain = check_model_parameters(noise, sigma, gain)
+    if kwargs.get("guide") is not None:
+        raise ValueError(f"guide is not supported with noise={noise!r}; use noise='gaussian'")
+    x = model_values(arr, noise)
+    if (noise == "rician" and sigma is None) or (noise in _POISSON_MODELS and gain is None) or (
+            noise == "poisson-gaussian" and sigma is None):
+        est = estimate_noise(arr, noise=noise, channel_axis=axis)
+        sigma = est.sigma if sigma is None else sigma
+        gain = getattr(est, "gain", None) if gain is None else gain
+    if noise == "rician":
+        if sigma == 0:  # no noise: the Gaussian path with σ = 0 returns the image unchanged
+            return denoise(arr, 0.0, channel_axis=axis, **kwargs)
+        t = rician_vst(x, sigma)
+    else:
+        t = gat(x, gain, sigma or 0.0)
+    lo, hi = float(t.min()), float(t.max())
+    span = hi - lo
+    inner_dtype = work_dtype(arr.dtype)
+    h = kwargs.pop("h", None)
+    kwargs.pop("data_range", None)  # the stabilised image is on [0, 1]
+    if span == 0:  # a constant image: nothing to denoise, the inverse of its one value
+        scaled, inner_sigma, span = np.zeros(t.shape, inner_dtype), 0.0, 1.0
+    else:
+        scaled, inner_sigma = ((t - lo) / span).astype(inner_dtype), 1.0 / span
+    if h is not None and not isinstance(h, str):
+        h = h / span  # h is given on the stabilised scale (noise σ = 1)
+    out = denoise(scaled, inner_sigma, h=h, channel_axis=axis, **kwargs)
+    settings = None
+    if kwargs.get("return_settings"):
+        out, settings = out
+    d = out.astype(np.float64) * span + lo
+    est = rician_vst_inverse(d, sigma) if noise == "rician" else gat_inverse(d, gain, sigma or 0.0)
+    if arr.dtype.kind in "ui" and noise in _POISSON_MODELS:  # counts in their own units
+        info = np.iinfo(arr.dtype)
+        result = np.clip(np.rint(est), info.min, info.max).astype(arr.dtype)
+    else:
+        result = from_float(est, arr.dtype)
+    return (result, settings) if settings is not None else result
+
