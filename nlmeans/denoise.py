@@ -19,7 +19,7 @@ from ._validate import (
 from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
-from .noise_models import check_noise_model, denoise_in_model
+from .noise_models import check_noise_model, denoise_in_model, denoise_sigma_array
 from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
 from .sure import choose_h
 
@@ -61,13 +61,18 @@ def denoise(
     ----------
     image : ndarray, shape (H, W), or (H, W, C) / (C, H, W) / ... with ``channel_axis``
         uint8, uint16, float32 or float64, finite. Any number of channels.
-    sigma : float or None
+    sigma : float, sequence of floats, ndarray or None
         Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
         the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
         input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
         With ``noise="poisson-gaussian"`` the σ of the read noise and with ``noise="rician"`` the σ of each
         of the two Gaussian components (see ``noise``); ``None``: estimated with
-        :func:`nlmeans.estimate_noise`.
+        :func:`nlmeans.estimate_noise`. Gaussian noise only: a sequence of one σ per channel (the channels
+        are whitened, each scaled by σ_ref/σ_c with σ_ref the RMS of the σ_c, denoised with σ_ref and
+        scaled back: exact for the patch distances and NL-Bayes' Gaussian model), or an (H, W) map of σ
+        per pixel (the method runs once per σ level, the map's distinct values or 4 levels spread over its
+        range, and each pixel interpolates between the two runs that bracket its σ; an approximation where
+        patches straddle a change of σ). A constant sequence or map gives the scalar-σ result exactly.
     noise : {"gaussian", "poisson", "poisson-gaussian", "rician"}
         The noise model. ``"gaussian"``: additive white Gaussian noise of std ``sigma`` (everything below).
         ``"poisson"``: y = gain · Poisson(x / gain); ``"poisson-gaussian"``: y = gain · Poisson(x / gain)
@@ -197,10 +202,17 @@ def denoise(
     """
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
-    if check_noise_model(noise) != "gaussian" or gain is not None:
+    model = check_noise_model(noise) != "gaussian" or gain is not None
+    if model or (sigma is not None and np.ndim(sigma) > 0):
+        # other noise models and σ per channel / per pixel run this function with one σ inside
         options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
                        guide_sigma=guide_sigma, guide_channel_axis=guide_channel_axis, data_range=data_range,
                        patch_weights=patch_weights, patch_sigma=patch_sigma, return_settings=return_settings)
+        if not model:
+            return denoise_sigma_array(denoise, arr, axis, sigma, options)
+        if sigma is not None and np.ndim(sigma) > 0:
+            raise ValueError(f"sigma must be one number with noise={noise!r}; per-channel σ and σ maps are "
+                             "for noise='gaussian'")
         return denoise_in_model(denoise, arr, axis, noise, sigma, gain, options)
     method, patch_sigma = check_method_options(method, h=h, guide=guide, patch_weights=patch_weights,
                                                patch_sigma=patch_sigma)

@@ -161,7 +161,7 @@ def _sigma_weak_texture(x, p, iterations=8):
     return float(np.sqrt(variance))
 
 
-def estimate_sigma(image, channel_axis=None):
+def estimate_sigma(image, channel_axis=None, *, per_channel=False):
     """Estimate the standard deviation of additive white Gaussian noise, robustly on textured images.
 
     Parameters
@@ -171,10 +171,12 @@ def estimate_sigma(image, channel_axis=None):
     channel_axis : int or None
         Axis of the channels. The noise is assumed to have the same σ in every channel: up to 4 channels
         are estimated jointly (patches span all channels), more channels one by one and averaged.
+    per_channel : bool
+        Estimate every channel on its own and return one σ per channel (for ``denoise``'s per-channel σ).
 
     Returns
     -------
-    sigma : float
+    sigma : float, or ndarray of shape (C,) with ``per_channel=True``
         On the float image's scale: for integer input, a fraction of the dtype's full range (multiply by 255
         for the 0–255 scale of an 8-bit image); for float input, in the image's own units.
 
@@ -216,6 +218,9 @@ def estimate_sigma(image, channel_axis=None):
     """
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)
+    if per_channel:
+        channels = [arr] if axis is None else [np.take(arr, c, axis=axis) for c in range(arr.shape[axis])]
+        return np.array([estimate_sigma(channel) for channel in channels])
     data = to_float(arr, np.float64)
     x = data[None] if axis is None else np.moveaxis(data, axis, 0)
     n_channels, height, width = x.shape
