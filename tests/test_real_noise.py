@@ -239,3 +239,52 @@ def test_estimate_sigma_per_channel():
     assert est.shape == (3,)
     np.testing.assert_allclose(est, sigmas, rtol=0.1)
     assert est[1] == nlmeans.estimate_sigma(noisy[..., 1])
+
+
+# ------------------------------------------------------------------------------------------- add_noise
+
+
+def test_add_noise_gaussian_call_is_unchanged():
+    clean = _smooth(32)
+    expected = clean + np.random.default_rng(5).normal(0.0, 0.1, size=clean.shape)
+    np.testing.assert_array_equal(nlmeans.add_noise(clean, 0.1, seed=5), expected)
+    np.testing.assert_array_equal(nlmeans.add_noise(clean, 0.1, seed=5, noise="gaussian"), expected)
+
+
+def test_add_noise_poisson_models_have_their_moments():
+    x = np.full((300, 300), 3.0)
+    gain, sigma = 0.5, 0.4
+    p = nlmeans.add_noise(x, noise="poisson", gain=gain, seed=0)
+    # values are gain × integers, mean x, variance gain · x
+    np.testing.assert_allclose(p / gain, np.round(p / gain))
+    assert p.mean() == pytest.approx(3.0, rel=0.01)
+    assert p.var() == pytest.approx(gain * 3.0, rel=0.03)
+    pg = nlmeans.add_noise(x, sigma, noise="poisson-gaussian", gain=gain, seed=0)
+    assert pg.var() == pytest.approx(gain * 3.0 + sigma**2, rel=0.03)
+    # integer images are counts in their own units (not scaled to [0, 1])
+    counts = nlmeans.add_noise(np.full((300, 300), 50, np.uint16), noise="poisson", seed=1)
+    assert counts.mean() == pytest.approx(50, rel=0.01)
+
+
+def test_add_noise_rician_is_the_magnitude():
+    rng_x = np.full((400, 400), 0.3)
+    y = nlmeans.add_noise(rng_x, 0.1, noise="rician", seed=2)
+    assert (y >= 0).all()
+    # E[y²] = x² + 2σ²
+    assert np.mean(y**2) == pytest.approx(0.09 + 0.02, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"noise": "rician"}, "needs sigma"),
+        ({"noise": "poisson", "gain": -2.0}, "gain must be > 0"),
+        ({"noise": "poisson", "clip": True}, "needs data_range"),
+        ({"noise": "gaussian", "gain": 1.0}, "gain is a parameter of"),
+    ],
+)
+def test_add_noise_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nlmeans.add_noise(_smooth(16), **kwargs)
+    with pytest.raises(ValueError, match="clean image >= 0"):
+        nlmeans.add_noise(-_smooth(16), noise="poisson")
