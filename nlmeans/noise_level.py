@@ -21,6 +21,14 @@ SIGMA_TEXTURE_QUANTILE = 0.99
 SIGMA_MAX_PATCHES = 40000
 #: the weak-texture selection is refined only while it keeps this many patches per covariance dimension
 SIGMA_MIN_PATCHES_PER_DIM = 20
+#: an extreme value held by at least this many pixels (and CLIP_MIN_FRACTION of them) is a clipping level
+CLIP_MIN_PIXELS = 8
+CLIP_MIN_FRACTION = 1e-4
+#: patches whose mean lies closer than the first of these many σ to a clipping level that leaves enough
+#: patches are left out
+CLIP_MARGINS = (3.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.0)
+#: the truncation correction divides the variance by at most 1 / CLIP_MIN_FACTOR
+CLIP_MIN_FACTOR = 0.5
 #: the channels are estimated jointly (one patch spans all channels) up to this many channels, else one by one
 SIGMA_JOINT_CHANNELS = 4
 
@@ -131,12 +139,48 @@ def _patch_variance(x, p, mask):
     return _noise_variance_from_eigenvalues(np.linalg.eigvalsh(cov))
 
 
+def _truncated_variance_factor(below, above, sd):
+    """Mean over patches of var(n | −below < n < above) / σ² for n ~ N(0, σ²): the variance left to a
+    pixel whose clean value lies ``below`` above the lower and ``above`` under the upper clipping level,
+    given that it was not clipped (each pixel of a kept patch is such a pixel)."""
+    if sd <= 0 or below.size == 0:
+        return 1.0
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    # the kept patches' means are pushed away from the level by the truncation itself: observed distance
+    # t + φ(t)/Φ(t) for a clean distance t (σ units); invert it by bisection, side by side
+    a = -_unpushed_distance(np.minimum(below / sd, 40.0), erf)
+    b = _unpushed_distance(np.minimum(above / sd, 40.0), erf)
+    phi_a, phi_b = np.exp(-0.5 * a * a), np.exp(-0.5 * b * b)
+    mass = 0.5 * (erf(b / math.sqrt(2)) - erf(a / math.sqrt(2))) * math.sqrt(2 * math.pi)
+    mass = np.maximum(mass, 1e-12)
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = 1.0 + (a * phi_a - b * phi_b) / mass - ((phi_a - phi_b) / mass) ** 2
+    var = np.where(np.isfinite(var), var, 0.0)
+    # bounded: the correction feeds back through σ (a larger σ puts the patches nearer the level in σ
+    # units), and beyond a halved variance the truncation model is too uncertain to trust
+    return max(float(np.clip(var, 0.0, 1.0).mean()), CLIP_MIN_FACTOR)
+
+
+def _unpushed_distance(observed, erf):
+    """The clean distance t (σ units, may be negative) whose truncated mean t + φ(t)/Φ(t) is ``observed``."""
+    lo = np.full(observed.shape, -6.0)
+    hi = np.maximum(observed, 0.0) + 1.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        pushed = mid + np.exp(-0.5 * mid * mid) / (math.sqrt(2 * math.pi) * 0.5 * (1 + erf(mid / math.sqrt(2))))
+        lo, hi = np.where(pushed < observed, mid, lo), np.where(pushed < observed, hi, mid)
+    return np.where(np.isfinite(observed), 0.5 * (lo + hi), observed)
+
+
 def _sigma_weak_texture(x, p, iterations=8):
     """σ of (C, H, W) float64 ``x`` from its weakly textured patches (see :func:`estimate_sigma`)."""
     n_channels, height, width = x.shape
     n_dims = n_channels * p * p
     strength = np.zeros((height - p + 1, width - p + 1))
     valid = np.ones(strength.shape, dtype=bool)
+    # the patch means' distances to the clipping levels below and above (inf: that side is not clipped)
+    below = np.full(strength.shape, np.inf)
+    above = np.full(strength.shape, np.inf)
     for c in range(n_channels):
         xc = x[c]
         strength += _box_sum(np.diff(xc, axis=1) ** 2, p, p - 1)[:, : width - p + 1]
@@ -144,16 +188,41 @@ def _sigma_weak_texture(x, p, iterations=8):
         # pixels at the extremes may be clipped (saturated): their noise is gone, leave their patches out
         extreme = (xc == xc.min()) | (xc == xc.max())
         valid &= _box_sum(extreme.astype(np.float64), p, p) == 0
+        means = _box_sum(xc, p, p) / (p * p)
+        n_clip = max(CLIP_MIN_PIXELS, CLIP_MIN_FRACTION * xc.size)
+        if np.count_nonzero(xc == xc.min()) >= n_clip:
+            below = np.minimum(below, means - xc.min())
+        if np.count_nonzero(xc == xc.max()) >= n_clip:
+            above = np.minimum(above, xc.max() - means)
+    if n_channels > 1 and np.count_nonzero(valid) < SIGMA_MIN_PATCHES_PER_DIM * n_dims:
+        return None  # clipping leaves too few joint patches: the caller estimates channel by channel
     if np.count_nonzero(valid) < 2 * n_dims:
         valid = np.ones(strength.shape, dtype=bool)
     shape, scale = _texture_gamma(p, n_channels)
     threshold = scale * _gamma_quantile(shape, SIGMA_TEXTURE_QUANTILE)  # the gamma law's quantile
-    variance = _patch_variance(x, p, valid)
+    variance = raw = _patch_variance(x, p, valid)
+    clipped = bool(np.isfinite(below).any() or np.isfinite(above).any())
+    for _ in range(iterations if clipped else 0):  # the truncation correction of the start, to a fixed point
+        corrected = raw / _truncated_variance_factor(below[valid], above[valid], math.sqrt(variance))
+        if abs(corrected - variance) <= 1e-3 * variance:
+            break
+        variance = corrected
     for _ in range(iterations):
         weak = valid & (strength < threshold * variance)
+        if clipped:
+            # near a clipping level the unclipped pixels carry truncated noise of a smaller variance (Foi
+            # 2009): keep the patches at least CLIP_MARGINS σ away (the largest margin that keeps enough)
+            sd = np.sqrt(variance)
+            for margin in CLIP_MARGINS:
+                far = weak & (below > margin * sd) & (above > margin * sd)
+                if np.count_nonzero(far) >= SIGMA_MIN_PATCHES_PER_DIM * n_dims:
+                    weak = far
+                    break
         if np.count_nonzero(weak) < SIGMA_MIN_PATCHES_PER_DIM * n_dims:
             break  # too few patches for a covariance whose eigenvalue spread stays small
         new = _patch_variance(x, p, weak)
+        if clipped:  # and undo the truncation's variance loss, estimated at each kept patch's distances
+            new /= _truncated_variance_factor(below[weak], above[weak], math.sqrt(variance))
         converged = abs(new - variance) <= 1e-3 * variance
         variance = new
         if converged:
@@ -184,8 +253,11 @@ def estimate_sigma(image, channel_axis=None, *, per_channel=False):
     -----
     1. Every 7×7 patch gets a texture strength ξ, the sum of its squared horizontal and vertical neighbour
        differences. For a patch of pure noise ξ follows (approximately) a gamma law scaled by σ², so
-       ``ξ < σ² · q₀.₉₉`` selects the weakly textured patches (Liu, Tanaka & Okutomi 2013). Patches that
-       touch the image's minimum or maximum value (possibly clipped) are left out.
+       ``ξ < σ² · q₀.₉₉`` selects the weakly textured patches (Liu, Tanaka & Okutomi 2013). Clipping
+       (Foi 2009): patches that touch the image's minimum or maximum value are left out, and when that
+       value is held by many pixels (a clipping level) so are patches whose mean lies within 3σ of it (their
+       unclipped pixels carry truncated noise of a smaller variance); when that leaves too few patches for
+       a joint estimate of several channels, the channels are estimated one by one and averaged.
     2. σ² is read from the eigenvalues of the selected patches' covariance: signal lives in a few large
        eigenvalues, noise spreads evenly over all; the largest are dropped until the mean of the rest equals
        their median, and that mean is σ² (Chen, Zhu & Heng 2015). This step alone is already robust, and
@@ -233,13 +305,18 @@ def estimate_sigma(image, channel_axis=None, *, per_channel=False):
     x = x / peak
     groups = [x] if n_channels <= SIGMA_JOINT_CHANNELS else [x[c : c + 1] for c in range(n_channels)]
     sigmas = []
-    for group in groups:
+    while groups:
+        group = groups.pop(0)
         dims_per_side = group.shape[0]
         p = min(SIGMA_PATCH, height, width)
         while p > 2 and (height - p + 1) * (width - p + 1) < 4 * dims_per_side * p * p:
             p -= 1
         if p >= 2 and (height - p + 1) * (width - p + 1) >= 4 * dims_per_side * p * p:
-            sigmas.append(_sigma_weak_texture(np.ascontiguousarray(group), p))
+            sigma = _sigma_weak_texture(np.ascontiguousarray(group), p)
+            if sigma is None:  # too few unclipped joint patches: one channel at a time
+                groups = [group[c : c + 1] for c in range(group.shape[0])] + groups
+                continue
+            sigmas.append(sigma)
         else:
             sigmas.append(_sigma_wavelet(group))
     sigma = float(np.mean(sigmas)) * peak

@@ -288,3 +288,25 @@ def test_add_noise_bad_parameters(kwargs, match):
         nlmeans.add_noise(_smooth(16), **kwargs)
     with pytest.raises(ValueError, match="clean image >= 0"):
         nlmeans.add_noise(-_smooth(16), noise="poisson")
+
+
+# ---------------------------------------------------------------------------------- clipped σ estimation
+
+
+@pytest.mark.parametrize("sigma_255", [10, 30, 50])
+@pytest.mark.parametrize("kind", ["dark-color", "dim", "saturated"])
+def test_estimate_sigma_on_clipped_uint8_with_saturated_regions(kind, sigma_255):
+    # clipped like a saved 8-bit file; before the clipping model, "dark-color" was 39 % low at σ = 50
+    # (too few unclipped joint patches) and "dim" 8 % low (truncated noise near black)
+    yy, xx = np.mgrid[0:192, 0:192] / 192
+    axis = None
+    if kind == "dark-color":  # mostly black sky and one bright blob, 3 channels
+        base = 0.02 + 0.9 * np.exp(-((xx - 0.7) ** 2 + (yy - 0.5) ** 2) / 0.02)
+        clean, axis = np.stack([base, base * 0.8, base * 0.6], -1), -1
+    elif kind == "dim":  # a ramp close to black
+        clean = 0.1 + 0.3 * yy
+    else:  # a third black, a third white, a ramp between
+        clean = np.where(xx < 1 / 3, 0.02, np.where(xx > 2 / 3, 0.98, 0.2 + 0.6 * yy))
+    noisy = nlmeans.add_noise(clean, sigma_255 / 255, seed=sigma_255)
+    clipped = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
+    assert nlmeans.estimate_sigma(clipped, channel_axis=axis) * 255 == pytest.approx(sigma_255, rel=0.1)
