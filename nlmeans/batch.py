@@ -262,32 +262,35 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
             report.failed.append((src, one_line(exc)))
         bar.update()
 
-    if client is not None:
-        from dask.distributed import as_completed
+    try:
+        if client is not None:
+            from dask.distributed import as_completed
 
-        futures = {client.submit(denoise_file, src, dst, options, overwrite, pure=False): (src, dst)
-                   for src, dst in todo}
-        for future in as_completed(futures):
-            src, dst = futures[future]
-            record(src, dst, future.result)
-    elif jobs > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+            futures = {client.submit(denoise_file, src, dst, options, overwrite, pure=False): (src, dst)
+                       for src, dst in todo}
+            for future in as_completed(futures):
+                src, dst = futures[future]
+                record(src, dst, future.result)
+        elif jobs > 1 and len(todo) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(denoise_file, src, dst, options, overwrite): (src, dst) for src, dst in todo}
-            try:
-                for future in as_completed(futures):
-                    src, dst = futures[future]
-                    record(src, dst, future.result)
-            except BaseException:
-                _stop_workers(pool)
-                raise
-    else:
-        for src, dst in todo:
-            record(src, dst, lambda s=src, d=dst: denoise_file(s, d, options, overwrite))
-    bar.close()
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(threads,)) as pool:
+                futures = {pool.submit(denoise_file, src, dst, options, overwrite): (src, dst)
+                           for src, dst in todo}
+                try:
+                    for future in as_completed(futures):
+                        src, dst = futures[future]
+                        record(src, dst, future.result)
+                except BaseException:
+                    _stop_workers(pool)
+                    raise
+        else:
+            for src, dst in todo:
+                record(src, dst, lambda s=src, d=dst: denoise_file(s, d, options, overwrite))
+    finally:
+        bar.close()  # before the caller's last line (an error, "Aborted!")
     return report
 
