@@ -1,12 +1,14 @@
 """The ``nlmeans`` command line: options, file I/O calls and printing; no image maths here.
 
-Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...), 2 usage error (bad option).
+Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...), 2 usage error (bad option),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM); both remove the temporary files of the run.
 σ and h are on the 0–255 scale on the command line, whatever the file's bit depth.
 """
 
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 import time
 import traceback
@@ -15,7 +17,18 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .io import Image, check_writable, one_line, read_image, write_image
+from .io import (
+    Image,
+    Terminated,
+    check_output,
+    check_writable,
+    input_set,
+    one_line,
+    raise_on_sigterm,
+    read_image,
+    remove_stale_partials,
+    write_image,
+)
 
 SCALE_NOTE = "on the 0–255 scale whatever the file's bit depth (float files: 255 ↔ 1.0)"
 
@@ -24,9 +37,12 @@ class _Group(click.Group):
     """A click group that turns runtime errors into one line on stderr and exit code 1."""
 
     def main(self, *args, **kwargs):
+        previous = raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C, so temporary files are removed
         try:
             return super().main(*args, **kwargs)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             # numba leaves a large graph of objects behind; the interpreter's last garbage collections walk it
             # on exit (0.15-0.2 s of a 1.4 s denoise). Frozen objects are skipped; the process ends anyway.
             gc.freeze()
@@ -34,17 +50,62 @@ class _Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException):
             raise
-        except KeyboardInterrupt:
-            raise click.Abort() from None
+        except (KeyboardInterrupt, click.Abort) as exc:
+            raise _aborted(exc) from None
         except Exception as exc:  # noqa: BLE001 - every runtime error ends as one line, exit 1
+            interrupt = _interrupt_behind(exc)
+            if interrupt is not None:
+                raise _aborted(interrupt) from None
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
             message = one_line(exc)
             if not isinstance(exc, (ValueError, TypeError, OSError)):
                 message = f"internal error ({type(exc).__name__}): {message}"
             raise click.ClickException(message) from None
+
+
+def _interrupt_behind(exc):
+    """The KeyboardInterrupt an exception stands for, or None: numba kernels interrupted inside a parallel
+    region surface as a SystemError whose cause (or context) is the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _aborted(exc):
+    """One line and the exit code of an interruption: Ctrl-C 130, SIGTERM 143 (128 + the signal number)."""
+    if isinstance(exc, Terminated):
+        click.echo("Aborted! (terminated)", err=True)
+        return click.exceptions.Exit(128 + signal.SIGTERM)
+    click.echo("Aborted!", err=True)
+    return click.exceptions.Exit(128 + signal.SIGINT)
+
+
+def _claim_outputs(outputs, *, inputs, overwrite, folder=False, image=False):
+    """Check every output of a command before any work (:func:`nlmeans.io.check_output`: never an input,
+    never replaced without --overwrite, no two the same; ``image``: also a known image format) and remove the
+    temporaries killed runs left next to them."""
+    inputs = input_set(inputs)
+    seen = {}
+    for path in outputs:
+        key = str(Path(path).resolve())
+        if key in seen:
+            raise click.UsageError(f"{seen[key]} and {path} are the same output file")
+        seen[key] = path
+        if image:
+            check_writable(path, inputs=inputs, overwrite=overwrite)
+        else:
+            check_output(path, inputs=inputs, overwrite=overwrite, folder=folder)
+    for folder_ in sorted({Path(p).parent for p in outputs}):
+        removed = remove_stale_partials(folder_)
+        if removed:
+            click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {folder_}", err=True)
 
 
 def _odd_size(ctx, param, value):
@@ -183,7 +244,7 @@ def denoise(paths, sigma, h, patch, search, method, guide_path, guide_sigma, ove
 
     image = read_image(input_path)
     inputs = [input_path] + ([guide_path] if guide_path else [])
-    check_writable(output_path, overwrite=overwrite, inputs=inputs)
+    _claim_outputs([output_path], inputs=inputs, overwrite=overwrite, image=True)
     guide = read_image(guide_path).data if guide_path else None
     start = time.perf_counter()
     out, used = run_denoise(
@@ -192,7 +253,7 @@ def denoise(paths, sigma, h, patch, search, method, guide_path, guide_sigma, ove
         guide_sigma=_scale_255(guide_sigma),
     )
     seconds = time.perf_counter() - start
-    write_image(output_path, Image(out, image.alpha))
+    write_image(output_path, Image(out, image.alpha), overwrite=overwrite)
     how = "estimated" if used.sigma_estimated else "given"
     if used.sure_risk is not None:
         how += f"; h by SURE, estimated PSNR {_sure_psnr(used.sure_risk, used.data_range):.2f} dB"
@@ -232,8 +293,13 @@ def _denoise_batch(paths, sigma, h, patch, search, method, guide_path, overwrite
     from .dask import client_for
 
     client = client_for(scale["scheduler"]) if scale["scheduler"] not in (None, "local") else None
+    jobs = scale["jobs"]
+    if client is None and jobs > 1:
+        jobs, note = batch.cap_jobs(jobs, [src for src, _ in pairs])
+        if note:
+            click.echo(note, err=True)
     try:
-        report = batch.run(pairs, options, overwrite=overwrite, jobs=scale["jobs"], client=client)
+        report = batch.run(pairs, options, overwrite=overwrite, jobs=jobs, client=client)
     finally:
         if client is not None:
             client.close()
@@ -252,7 +318,7 @@ def _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path,
     _no_guide_here(guide_path, "--volume/--video")
     _no_auto_h_here(h, "--volume/--video")
     stack = read_stack(input_path)
-    check_writable(output_path, overwrite=overwrite, inputs=[input_path])
+    _claim_outputs([output_path], inputs=[input_path], overwrite=overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
     kw = dict(h=_scale_255(h), patch_size=patch, search_size=search, channel_axis=axis)
     start = time.perf_counter()
@@ -263,7 +329,7 @@ def _denoise_stack(input_path, output_path, sigma, h, patch, search, guide_path,
         out = denoise_volume(stack, _scale_255(sigma), **kw)
         what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
     seconds = time.perf_counter() - start
-    write_stack(output_path, out)
+    write_stack(output_path, out, overwrite=overwrite)
     click.echo(f"{input_path.name} ({what}, {stack.dtype}): {seconds:.2f} s -> {output_path}")
 
 
@@ -293,13 +359,8 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     _no_guide_here(guide_path, "strip-by-strip denoising")
     _no_auto_h_here(h, "strip-by-strip denoising")
     image = open_array(input_path)
-    if output_path.suffix.lower() in ZARR_SUFFIXES:
-        if output_path.exists() and not overwrite:
-            raise OSError(f"{output_path}: already exists; pass --overwrite to replace it")
-        if not output_path.parent.exists():
-            raise OSError(f"{output_path}: output folder {output_path.parent} does not exist")
-    else:
-        check_writable(output_path, overwrite=overwrite, inputs=[input_path])
+    folder = output_path.suffix.lower() in ZARR_SUFFIXES
+    _claim_outputs([output_path], inputs=[input_path], overwrite=overwrite, folder=folder, image=not folder)
     axis = None if len(image.shape) == 2 else -1
     height, width = image.shape[:2]
     channels = 1 if axis is None else image.shape[-1]
@@ -310,7 +371,7 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     rows = strip_rows(resolve_tile_rows(scale["tile_rows"], width, channels, halo), halo)
     # the resolved settings, passed on explicitly: every strip or chunk uses exactly these
     explicit = dict(method=used.method, h=used.h, patch_size=patch, search_size=search, channel_axis=axis)
-    with create_array(output_path, image.shape, image.dtype) as out:
+    with create_array(output_path, image.shape, image.dtype, overwrite=overwrite) as out:
         if scale["scheduler"] is None:
             denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=True, **explicit)
             where = f"strips of {min(rows, height)} rows"
@@ -356,12 +417,12 @@ def noise(input_path, output_path, sigma, seed, as_float, overwrite):
     from .noise import add_noise
 
     image = read_image(input_path)
-    check_writable(output_path, overwrite=overwrite, inputs=[input_path])
+    _claim_outputs([output_path], inputs=[input_path], overwrite=overwrite, image=True)
     if as_float and output_path.suffix.lower() not in (".tif", ".tiff"):
         raise click.BadParameter("--float needs a .tif or .tiff OUTPUT", param_hint="--float")
     noisy = add_noise(image.data, sigma / 255.0, seed=seed)
     out = noisy.astype(np.float32) if as_float else from_float(noisy, image.data.dtype)
-    write_image(output_path, Image(out, image.alpha))
+    write_image(output_path, Image(out, image.alpha), overwrite=overwrite)
     click.echo(f"{input_path.name} ({image.describe()}): added σ = {sigma:.2f}/255 noise -> {output_path}")
 
 
@@ -372,8 +433,10 @@ def noise(input_path, output_path, sigma, seed, as_float, overwrite):
               help=f"Noise standard deviation to add, {SCALE_NOTE}.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write noisy.png and denoised.png here.")
-def demo(image_path, sigma, seed, out_dir):
+              help="Also write noisy.png and denoised.png here (created if needed; never over IMAGE, existing "
+                   "files only with --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace noisy.png and denoised.png in --out-dir if they exist.")
+def demo(image_path, sigma, seed, out_dir, overwrite):
     """Noise IMAGE (default data/camera.png) at --sigma, denoise it, print PSNR before and after."""
     import numpy as np
 
@@ -383,6 +446,10 @@ def demo(image_path, sigma, seed, out_dir):
     from .noise import add_noise
 
     image = read_image(image_path)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = [out_dir / "noisy.png", out_dir / "denoised.png"]
+        _claim_outputs(written, inputs=[image_path], overwrite=overwrite)
     noisy = add_noise(image.data, sigma / 255.0, seed=seed).astype(np.float32)
     start = time.perf_counter()
     out, used = run_denoise(noisy, sigma / 255.0, channel_axis=image.channel_axis)
@@ -396,11 +463,10 @@ def demo(image_path, sigma, seed, out_dir):
     click.echo(f"PSNR noisy    {before:6.2f} dB")
     click.echo(f"PSNR denoised {after:6.2f} dB  (+{after - before:.2f} dB)")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        kind = image.data.dtype
-        write_image(out_dir / "noisy.png", from_float(noisy, kind if kind.kind == "u" else np.uint8))
-        write_image(out_dir / "denoised.png", from_float(out, kind if kind.kind == "u" else np.uint8))
-        click.echo(f"wrote {out_dir / 'noisy.png'} and {out_dir / 'denoised.png'}")
+        kind = image.data.dtype if image.data.dtype.kind == "u" else np.uint8
+        for path, data in zip(written, (noisy, out), strict=True):
+            write_image(path, from_float(data, kind), overwrite=overwrite)
+        click.echo(f"wrote {written[0]} and {written[1]}")
 
 
 def _sigma_list(ctx, param, value):
@@ -436,13 +502,15 @@ def _method_list(ctx, param, value):
 @click.option("--crop", type=click.IntRange(min=8), default=None,
               help="Use the central N×N crop of each image (faster).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the records as JSON (replaced if it exists).")
+              help="Write the records as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the records as CSV (replaced if it exists).")
+              help="Write the records as CSV.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write PSNR-vs-σ, montage and method-noise PNGs into this folder (needs matplotlib).")
+              help="Write PSNR-vs-σ, montage and method-noise PNGs into this folder (created if needed; the "
+                   "files it would write must not be inputs nor exist, unless --overwrite). Needs matplotlib.")
+@click.option("--overwrite", is_flag=True, help="Replace the --json, --csv and --plots files if they exist.")
 @click.option("--list", "list_methods", is_flag=True, help="List the methods with their σ rules and exit.")
-def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots_dir, list_methods):
+def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots_dir, overwrite, list_methods):
     """Noise IMAGES at each --sigma, denoise with each method, and rank them by PSNR.
 
     IMAGES are files or folders (default: data/). For each image × σ × seed the noise is
@@ -460,34 +528,37 @@ def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots
             raise click.UsageError("no IMAGES given and there is no data/ folder here")
         images = (Path("data"),)
     files = image_files(images)
-    for path in (json_path, csv_path):
-        if path is not None and not path.parent.exists():
-            raise OSError(f"{path}: output folder {path.parent} does not exist")
     if plots_dir is not None:
         import importlib.util
 
         if importlib.util.find_spec("matplotlib") is None:
             raise click.BadParameter("needs matplotlib: pip install 'nlmeans[plot]'", param_hint="--plots")
-    from .io import read_image
-
-    named = {}
+    stems = {}
     for f in files:
-        if f.stem in named:
+        if f.stem in stems:
             raise ValueError(f"two images are called {f.stem!r}; rename one")
-        named[f.stem] = read_image(f).data
+        stems[f.stem] = f
+    outputs = [p for p in (json_path, csv_path) if p is not None]
+    if plots_dir is not None:
+        from .plots import plot_paths
+
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        outputs += plot_paths(stems, sigmas, plots_dir)
+    _claim_outputs(outputs, inputs=files, overwrite=overwrite)
+    named = {stem: read_image(f).data for stem, f in stems.items()}
     records, gallery = run_experiment(named, sigmas, methods, seeds, tune, crop=crop, progress=True,
                                       keep_images=plots_dir is not None)
     click.echo(format_table(records))
     if json_path is not None:
-        write_json(records, json_path)
+        write_json(records, json_path, overwrite=overwrite)
         click.echo(f"wrote {len(records)} records to {json_path}")
     if csv_path is not None:
-        write_csv(records, csv_path)
+        write_csv(records, csv_path, overwrite=overwrite)
         click.echo(f"wrote {len(records)} records to {csv_path}")
     if plots_dir is not None:
         from .plots import write_plots
 
-        paths = write_plots(records, gallery, plots_dir)
+        paths = write_plots(records, gallery, plots_dir, overwrite=overwrite)
         click.echo(f"wrote {len(paths)} plots to {plots_dir}")
 
 

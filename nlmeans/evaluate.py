@@ -389,14 +389,21 @@ def _jsonable(value):
     return value
 
 
-def write_json(records, path):
-    """Write the records as a JSON list (UTF-8)."""
-    Path(path).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(records, path, *, overwrite=True):
+    """Write the records as a JSON list (UTF-8), atomically (:func:`nlmeans.io.atomic_output`;
+    ``overwrite=False`` never replaces an existing file)."""
+    from .io import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        Path(tmp).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_csv(records, path):
-    """Write the records as CSV, one row each; ``params`` as a JSON object in one column."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+def write_csv(records, path, *, overwrite=True):
+    """Write the records as CSV, one row each; ``params`` as a JSON object in one column. Atomically, as
+    :func:`write_json`."""
+    from .io import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(RECORD_KEYS)
         for r in records:
