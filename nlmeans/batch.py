@@ -20,6 +20,7 @@ from .io import (
     EIGHT_BIT_SUFFIXES,
     PNG_SUFFIXES,
     TIFF_SUFFIXES,
+    available_memory,
     check_output,
     input_set,
     one_line,
@@ -32,13 +33,14 @@ IMAGE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
 
 @dataclass(frozen=True)
 class Options:
-    """What to do with each file; σ and h **on the 0–255 scale** (as on the command line)."""
+    """What to do with each file; σ and h **on the float image's scale** (integers scaled to [0, 1]: the
+    command line's 0–255 values divided by 255), as in :func:`nlmeans.denoise`."""
 
     sigma: float | None = None
     h: float | str | None = None  # or "auto": chosen by SURE (2-D images only)
     patch: int | None = None
     search: int | None = None
-    method: str = "pixelwise"
+    method: str | None = None  # None: the default rule of nlmeans.denoise (NL-Bayes unless h is given)
     volume: bool = False
     video: bool = False
     temporal_radius: int = 2
@@ -137,18 +139,6 @@ def _values(path):
     return 10 * path.stat().st_size if path.exists() else 0
 
 
-def _available_memory():
-    """MemAvailable of /proc/meminfo in bytes, or None where that is not known."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def cap_jobs(jobs, files, *, cores=None, available=None):
     """``(jobs, note)``: ``jobs`` capped by the cores this process may use and by the available memory
     (each worker ~:data:`WORKER_BYTES` plus the working memory of the largest of ``files``); ``note`` is a
@@ -156,7 +146,7 @@ def cap_jobs(jobs, files, *, cores=None, available=None):
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if available is None:
-        available = _available_memory()
+        available = available_memory()
     per_worker = WORKER_BYTES + BYTES_PER_VALUE * max((_values(Path(f)) for f in files), default=0)
     limit = cores if available is None else min(cores, available // per_worker)
     capped = max(1, min(jobs, limit))
@@ -177,29 +167,26 @@ def denoise_file(src, dst, options, overwrite=True):
 
     from .io import Image, read_image, read_stack, write_image, write_stack
 
-    def scale(v):  # "auto" (h by SURE) passes through
-        return v if v is None or isinstance(v, str) else v / 255.0
-
-    kw = dict(h=scale(options.h), patch_size=options.patch, search_size=options.search)
+    kw = dict(h=options.h, patch_size=options.patch, search_size=options.search)
     if options.volume or options.video:
         from .volume import denoise_video, denoise_volume
 
         stack = read_stack(src)
         axis = -1 if stack.ndim == 4 else None
         if options.video:
-            out = denoise_video(stack, scale(options.sigma), temporal_radius=options.temporal_radius,
+            out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,
                                 channel_axis=axis, **kw)
         else:
-            out = denoise_volume(stack, scale(options.sigma), channel_axis=axis, **kw)
+            out = denoise_volume(stack, options.sigma, channel_axis=axis, **kw)
         write_stack(dst, np.asarray(out), overwrite=overwrite)
         return f"{src} -> {dst}"
-    from .denoise import run_denoise
+    from ._denoise import denoise
 
     image = read_image(src)
-    out, used = run_denoise(image.data, scale(options.sigma), method=options.method,
-                            channel_axis=image.channel_axis, **kw)
+    out, used = denoise(image.data, options.sigma, method=options.method, channel_axis=image.channel_axis,
+                        return_settings=True, **kw)
     write_image(dst, Image(out, image.alpha), overwrite=overwrite)
-    return f"{src} -> {dst} (σ {used.sigma_255:.2f}/255)"
+    return f"{src} -> {dst} ({used.method}, σ {used.sigma_255:.2f}/255)"
 
 
 def _init_worker(n_threads):

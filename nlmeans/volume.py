@@ -123,6 +123,15 @@ def denoise_volume(volume, sigma=None, *, h=None, patch_size=None, search_size=N
        nonlocal means denoising filter for 3-D magnetic resonance images", IEEE TMI 27(4), 2008.
     .. [3] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
        electron cryomicroscopy", ISBI 2008.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> clean = np.zeros((16, 32, 32)); clean[4:12, 8:24, 8:24] = 1.0
+    >>> noisy = nlmeans.add_noise(clean, 0.2, seed=0)
+    >>> out = nlmeans.denoise_volume(noisy, 0.2)
+    >>> bool(nlmeans.psnr(clean, out) > nlmeans.psnr(clean, noisy) + 5)
+    True
     """
     return _run(volume, sigma, h, patch_size, search_size, channel_axis, data_range, None)
 
@@ -162,6 +171,16 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, h=None
     .. [1] A. Buades, B. Coll and J.-M. Morel, "Denoising image sequences does not require motion
        estimation", IEEE AVSS 2005.
     .. [2] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> frame = np.tile(np.linspace(0, 1, 48), (48, 1))
+    >>> clean = np.stack([np.roll(frame, t, axis=1) for t in range(8)])  # a ramp moving right
+    >>> noisy = nlmeans.add_noise(clean, 0.1, seed=0)
+    >>> out = nlmeans.denoise_video(noisy, 0.1)
+    >>> bool(nlmeans.psnr(clean, out) > nlmeans.psnr(clean, noisy) + 5)
+    True
     """
     if temporal_radius is None:
         raise TypeError("temporal_radius must be an integer >= 0, got None")

@@ -81,7 +81,7 @@ def test_version(runner):
         (["--patch", "4"], 2, "odd"),
         (["--sigma", "-3"], 2, "sigma"),
         (["--h", "0"], 2, "--h"),
-        (["--method", "magic"], 1, "method"),
+        (["--method", "magic"], 2, "method"),  # a usage error: --method is a choice
         (["--search", "999"], 1, "larger than"),
     ],
 )

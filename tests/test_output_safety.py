@@ -206,7 +206,7 @@ def test_eval_plots_never_replace_inputs_or_existing_files(tmp_path, rng, clash)
 
 def test_plot_paths_are_the_files_write_plots_writes(tmp_path, rng):
     pytest.importorskip("matplotlib")
-    from nlmeans.plots import plot_paths
+    from nlmeans.eval.plots import plot_paths
 
     src = tmp_path / "in"
     src.mkdir()
@@ -223,9 +223,9 @@ def test_plot_paths_are_the_files_write_plots_writes(tmp_path, rng):
 
 def _appears_meanwhile(monkeypatch, path, content=b"written by another run"):
     """Make ``path`` appear while the CLI computes (after its up-front check): as a second run would."""
-    nd = sys.modules["nlmeans.denoise"]  # the module (nlmeans.denoise is also the function)
+    import nlmeans._denoise as nd  # the module (nlmeans.denoise is the function)
 
-    real = nd.run_denoise
+    real = nd.denoise
 
     def run_and_race(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -236,7 +236,7 @@ def _appears_meanwhile(monkeypatch, path, content=b"written by another run"):
             Path(path).write_bytes(content)
         return result
 
-    monkeypatch.setattr(nd, "run_denoise", run_and_race)
+    monkeypatch.setattr(nd, "denoise", run_and_race)
 
 
 @pytest.mark.parametrize("no_renameat2", [False, True])
@@ -293,7 +293,7 @@ def test_two_real_runs_to_one_output_one_wins(tmp_path, png):
 
 
 def test_api_writers_still_replace_by_default_but_not_with_overwrite_false(tmp_path):
-    from nlmeans.evaluate import write_csv, write_json
+    from nlmeans.eval.experiment import write_csv, write_json
 
     out = tmp_path / "o.png"
     write_image(out, np.zeros((4, 4), np.uint8))
@@ -471,14 +471,14 @@ def test_a_signal_during_a_long_in_memory_denoise(tmp_path, rng, sig, code, mess
     src = tmp_path / "in.png"
     write_image(src, (rng.random((384, 384)) * 255).astype(np.uint8))
     res = _run_signalled(["denoise", src, tmp_path / "o.png", "--method", "patchwise", "--search", "41",
-                          "--sigma", "20"], sig, "nlmeans.denoise:run_denoise", delay=1.0)
+                          "--sigma", "20"], sig, "nlmeans._denoise:denoise", delay=1.0)
     assert res.returncode == code, res.stderr
     assert res.stderr.strip() == message, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
 def test_system_error_from_an_interrupt_is_an_abort(tmp_path, png, monkeypatch):
-    nd = sys.modules["nlmeans.denoise"]  # the module (nlmeans.denoise is also the function)
+    import nlmeans._denoise as nd  # the module (nlmeans.denoise is the function)
 
     def interrupted(*args, **kwargs):
         try:
@@ -486,7 +486,7 @@ def test_system_error_from_an_interrupt_is_an_abort(tmp_path, png, monkeypatch):
         except KeyboardInterrupt as exc:
             raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
 
-    monkeypatch.setattr(nd, "run_denoise", interrupted)
+    monkeypatch.setattr(nd, "denoise", interrupted)
     res = CliRunner().invoke(main, ["denoise", str(png), str(tmp_path / "o.png"), "--sigma", "10"])
     assert _one_line_error(res, 130) == "Aborted!"
 

@@ -35,7 +35,7 @@ def _slug(text):
 def _save(fig, path, overwrite=True):
     """Save a figure as PNG atomically (:func:`nlmeans.io.atomic_output`; ``overwrite=False`` never replaces
     an existing file)."""
-    from .io import atomic_output
+    from ..io import atomic_output
 
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png")

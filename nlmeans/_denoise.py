@@ -24,7 +24,7 @@ from .sure import choose_h
 
 
 def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
-    """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
+    """The ``method="nlbayes"`` branch of :func:`denoise` (inputs already validated and converted)."""
     settings = nlbayes_settings(settings, value.shape[1:], value.shape[0], patch_size, search_size)
     out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
@@ -226,6 +226,3 @@ def denoise(
 
 
 
-
-def run_denoise(*args, **kwargs):  # TEMPORARY until the CLI branch merges: denoise(..., return_settings=True)
-    return denoise(*args, **kwargs, return_settings=True)
