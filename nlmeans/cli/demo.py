@@ -8,11 +8,11 @@ import click
 
 from .._validate import sigma_to_255
 from ..io import read_image, write_image
-from .options import SCALE_NOTE, claim_outputs, h_text, sigma_option, verbose_option
+from .options import SCALE_NOTE, claim_outputs, h_text, sample_image, sigma_option, verbose_option
 
 
 @click.command()
-@click.argument("image_path", metavar="[IMAGE]", required=False, default="data/camera.png",
+@click.argument("image_path", metavar="[IMAGE]", required=False, default=None,
                 type=click.Path(dir_okay=False, path_type=Path))
 @sigma_option(f"Noise standard deviation to add, {SCALE_NOTE}.", default=20.0, show_default=True,
               positive=True)
@@ -23,7 +23,8 @@ from .options import SCALE_NOTE, claim_outputs, h_text, sigma_option, verbose_op
 @click.option("--overwrite", is_flag=True, help="Replace noisy.png and denoised.png in --out-dir if they exist.")
 @verbose_option
 def demo(image_path, sigma, seed, out_dir, overwrite):
-    """Noise IMAGE (default data/camera.png) at --sigma, denoise it, print PSNR before and after.
+    """Noise IMAGE (default: the cameraman, camera.png of scikit-image's samples) at --sigma, denoise it with
+    the defaults, print PSNR before and after.
 
     \b
     Examples:
@@ -37,6 +38,8 @@ def demo(image_path, sigma, seed, out_dir, overwrite):
     from ..metrics import psnr
     from ..noise import add_noise
 
+    if image_path is None:
+        image_path = sample_image("camera.png")
     image = read_image(image_path)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +52,8 @@ def demo(image_path, sigma, seed, out_dir, overwrite):
     out, used = denoise(noisy, sigma, channel_axis=image.channel_axis, return_settings=True)
     seconds = time.perf_counter() - start
     before, after = psnr(image.data, noisy), psnr(image.data, out)
-    click.echo(f"{image_path} ({image.describe()}), Gaussian noise σ = {sigma_to_255(sigma):g}/255, seed {seed}")
+    click.echo(f"{image_path.name} ({image.describe()}), Gaussian noise σ = {sigma_to_255(sigma):g}/255, "
+               f"seed {seed}")
     click.echo(
         f"{'NL-Bayes' if used.method == 'nlbayes' else 'NL-means ' + used.method}: patch {used.patch_size}, "
         f"search {used.search_size}, {h_text(used)}{seconds:.2f} s"

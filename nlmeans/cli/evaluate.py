@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..io import read_image
-from .options import SCALE_NOTE, claim_outputs, verbose_option
+from .options import SAMPLE_IMAGES, SCALE_NOTE, claim_outputs, sample_image, verbose_option
 
 
 def _sigma_list(ctx, param, value):
@@ -55,10 +55,11 @@ def _method_list(ctx, param, value):
 def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots_dir, overwrite, list_methods):
     """Noise IMAGES at each --sigma, denoise with each method, and rank them by PSNR.
 
-    IMAGES are files or folders (default: data/). For each image × σ × seed the noise is
-    nlmeans.add_noise(image, σ/255, seed) (unclipped, float); every method gets the same noisy image and the
-    true σ, and derives its parameters from σ by its documented rule (or, with --tune, the oracle's best of a
-    small grid). PSNR and SSIM on the [0, 1] scale; time is wall time per call, numba compilation excluded.
+    IMAGES are files or folders (default: camera, astronaut and brick, scikit-image's samples). For each image
+    × σ × seed the noise is nlmeans.add_noise(image, σ/255, seed) (unclipped, float); every method gets the
+    same noisy image and the true σ, and derives its parameters from σ by its documented rule (or, with
+    --tune, the oracle's best of a small grid). PSNR and SSIM on the [0, 1] scale; time is wall time per call,
+    numba compilation excluded.
 
     \b
     Examples:
@@ -72,9 +73,7 @@ def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots
         click.echo(rules_table(markdown=False))
         return
     if not images:
-        if not Path("data").is_dir():
-            raise click.UsageError("no IMAGES given and there is no data/ folder here")
-        images = (Path("data"),)
+        images = tuple(sample_image(name) for name in SAMPLE_IMAGES)
     files = image_files(images)
     if plots_dir is not None:
         import importlib.util

@@ -108,6 +108,18 @@ def claim_outputs(outputs, *, inputs, overwrite, folder=False, image=False):
             click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {folder_}", err=True)
 
 
+#: the sample images ``demo`` and ``eval`` use when given none: scikit-image ships them (the same files as the
+#: repository's data/), so the commands work from any folder after ``pip install``
+SAMPLE_IMAGES = ("camera.png", "astronaut.png", "brick.png")
+
+
+def sample_image(name):
+    """The path of one of scikit-image's bundled sample images (no download)."""
+    from importlib.resources import files
+
+    return Path(str(files("skimage.data").joinpath(name)))
+
+
 def h_text(used):
     """``"h = 8.00/255, "`` for the NL-means methods; empty for NL-Bayes, which has no h."""
     return "" if used.h is None else f"h = {used.h_255:.2f}/255, "
