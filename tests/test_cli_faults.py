@@ -93,7 +93,7 @@ def test_unsupported_output_format(tmp_path, good_png):
 
 
 def test_disk_error_on_write_leaves_no_partial_file(tmp_path, good_png, monkeypatch):
-    import nlmeans.io as nio
+    import nlmeans.io.write as nio
 
     real = nio._encode
 

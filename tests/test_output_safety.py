@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import nlmeans.io as nio
+import nlmeans.io.write as nio
 from nlmeans import batch
 from nlmeans.cli import main
 from nlmeans.io import TEMP_PREFIX, ImageIOError, read_image, write_image
