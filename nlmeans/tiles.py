@@ -299,6 +299,10 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
             f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must match the image's "
             f"{tuple(image.shape)} {image.dtype}"
         )
+    elif isinstance(out, np.ndarray) and isinstance(image, np.ndarray) and np.shares_memory(out, image):
+        # strips read rows of the image above and below the ones they write: in place would read results
+        raise ValueError("out shares memory with image; strips read the input around the rows they write, "
+                         "so pass a separate output array (or out=None)")
     ndim = len(image.shape)
     plan = strips(height, halo, tile_rows)
     for s in tqdm(plan, desc="strips", unit="strip", disable=not progress, leave=False):

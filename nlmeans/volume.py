@@ -11,6 +11,7 @@ from ._validate import (
     check_array,
     check_channel_axis,
     check_int,
+    check_magnitude,
     from_float,
     to_chw,
     work_dtype,
@@ -75,6 +76,9 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
         if temporal_radius < 0:
             raise ValueError(f"temporal_radius must be >= 0, got {temporal_radius}")
     sigma, h, patch_size, search_size = used.sigma, used.h, used.patch_size, used.search_size
+    patch_depth = 1 if video else patch_size
+    check_magnitude(arr, "volume" if not video else "frames", n_channels * patch_depth * patch_size**2,
+                    value.dtype)
     out = nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
