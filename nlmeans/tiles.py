@@ -33,6 +33,7 @@ from ._validate import (
     check_channel_axis,
     check_dtype_shape,
     check_int,
+    check_integer_scale,
     check_magnitude,
     from_float,
     to_chw,
@@ -198,6 +199,7 @@ def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None,
     estimated on :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
+    check_integer_scale(image.dtype, sigma=sigma, h=h)
     method, patch_sigma = check_method_options(method, h=h, patch_weights=patch_weights, patch_sigma=patch_sigma)
     if isinstance(h, str):
         raise ValueError(f"h={h!r} is not supported strip by strip; give h as a positive number or leave it out")

@@ -11,6 +11,7 @@ from ._validate import (
     check_array,
     check_channel_axis,
     check_int,
+    check_integer_scale,
     check_magnitude,
     from_float,
     to_chw,
@@ -58,6 +59,7 @@ def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=Non
 
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius):
     arr = check_array(stack)
+    check_integer_scale(arr.dtype, sigma=sigma, h=h)
     axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
     value = to_chw(arr, axis, work_dtype(arr.dtype))
     n_channels, depth, height, width = value.shape

@@ -61,3 +61,36 @@ def test_stacks_refuse_values_whose_squares_overflow(call):
     stack = np.random.default_rng(1).random((4, 12, 12)).astype(np.float32) * np.float32(1e30)
     with pytest.raises(ValueError, match="overflow"):
         call(stack, 1e29)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("kw", [dict(sigma=20), dict(sigma=0.05, h=8)])
+def test_the_0_255_habit_on_integer_images_is_an_error_naming_the_float_scale(dtype, kw):
+    """nlmeans.denoise(uint8, 20) ran and returned 20.9 dB from a 22.5 dB input: σ was 20 full ranges."""
+    image = np.zeros((40, 40), dtype)
+    name = "h" if "h" in kw else "sigma"
+    for call in (nlmeans.denoise, nlmeans.denoise_tiled):
+        with pytest.raises(ValueError, match=rf"{name} is on the float image's scale.*did you mean {name}="):
+            call(image, **kw)
+    with pytest.raises(ValueError, match="did you mean"):
+        nlmeans.denoise_volume(np.zeros((4, 12, 12), dtype), **kw)
+    nlmeans.denoise(image.astype(np.float32), **kw)  # float images: their own units, any σ
+
+
+def test_cli_guide_with_its_own_channels(tmp_path):
+    """The README's example: a gray image with an RGB guide (the CLI passed no guide channel axis)."""
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+    from nlmeans.io import read_image, write_image
+
+    rng = np.random.default_rng(3)
+    gray = (rng.random((48, 48)) * 255).astype(np.uint8)
+    photo = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "gray.png", gray)
+    write_image(tmp_path / "photo.png", photo)
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "gray.png"), str(tmp_path / "out.png"),
+                                    "--guide", str(tmp_path / "photo.png"), "--guide-sigma", "0", "--sigma", "10"])
+    assert res.exit_code == 0, res.output
+    expected = nlmeans.denoise(gray, 10 / 255, guide=photo, guide_channel_axis=-1, guide_sigma=0)
+    assert np.array_equal(read_image(tmp_path / "out.png").data, expected)
