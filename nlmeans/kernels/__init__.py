@@ -11,7 +11,7 @@ Files
 
 The public wrappers that pad, call a kernel and return (``nlmeans.nlm.nlmeans_chw``,
 ``nlmeans_offsets_chw``, ``nlmeans.volume.nlmeans_3d_chw``, ``nlmeans.nlbayes.nlbayes_chw``) live outside
-this package; Perona–Malik, a baseline of ``nlmeans eval``, lives in :mod:`nlmeans._perona_malik`.
+this package; Perona–Malik, a baseline of ``nlmeans eval``, lives in :mod:`nlmeans.eval.perona_malik`.
 
 Conventions
 -----------

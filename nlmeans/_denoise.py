@@ -9,6 +9,7 @@ import numpy as np
 from ._validate import (
     check_array,
     check_channel_axis,
+    check_integer_scale,
     check_magnitude,
     check_real,
     default_data_range,
@@ -25,7 +26,7 @@ from .sure import choose_h
 
 
 def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
-    """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
+    """The ``method="nlbayes"`` branch of :func:`denoise` (inputs already validated and converted)."""
     settings = nlbayes_settings(settings, value.shape[1:], value.shape[0], patch_size, search_size)
     out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
@@ -201,8 +202,11 @@ def denoise(
     True
     """
     arr = check_array(image)
-    axis = check_channel_axis(arr, channel_axis)
     model = check_noise_model(noise) != "gaussian" or gain is not None
+    if noise not in ("poisson", "poisson-gaussian"):  # the Poisson models count in the image's own units
+        # (with a noise model h is on the stabilised scale, where the noise's σ is 1)
+        check_integer_scale(arr.dtype, sigma=sigma, h=None if model else h)
+    axis = check_channel_axis(arr, channel_axis)
     if model or (sigma is not None and np.ndim(sigma) > 0):
         # other noise models and σ per channel / per pixel run this function with one σ inside
         options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
@@ -270,6 +274,3 @@ def denoise(
 
 
 
-
-def run_denoise(*args, **kwargs):  # TEMPORARY until the CLI branch merges: denoise(..., return_settings=True)
-    return denoise(*args, **kwargs, return_settings=True)
