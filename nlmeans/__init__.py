@@ -1,9 +1,10 @@
 """nlmeans: Non-Local Means and NL-Bayes image denoising with a numba core.
 
-Public API: :func:`denoise` (NL-Bayes by default; pixelwise and patchwise NL-means), :func:`denoise_tiled`,
-:func:`denoise_volume`, :func:`denoise_video`, :func:`add_noise`, :func:`estimate_sigma`, :func:`estimate_noise`,
-:func:`psnr`, :func:`ssim`, :func:`evaluate` (the noise-and-evaluate experiment; denoisers in
-:mod:`nlmeans.eval.registry`) and :mod:`nlmeans.dask` (the ``scale`` extra). σ and h are on the float image's scale (integer images are scaled
+Public API: :func:`denoise` (NL-Bayes by default; pixelwise and patchwise NL-means; Gaussian, Poisson,
+Poisson–Gaussian and Rician noise), :func:`denoise_tiled`, :func:`denoise_volume`, :func:`denoise_video`,
+:func:`add_noise`, :func:`estimate_sigma`, :func:`estimate_noise`, :func:`psnr`, :func:`ssim`,
+:func:`evaluate` (the noise-and-evaluate experiment; denoisers in :mod:`nlmeans.eval.registry`) and
+:mod:`nlmeans.dask` (the ``scale`` extra). σ and h are on the float image's scale (integer images are scaled
 to [0, 1]); the command line uses the 0–255 scale.
 
 The names are loaded on first use (PEP 562), so ``import nlmeans`` costs neither numba, scipy nor

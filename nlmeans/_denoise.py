@@ -7,10 +7,12 @@ from dataclasses import replace
 import numpy as np
 
 from ._validate import (
+    POISSON_MODELS,
     check_array,
     check_channel_axis,
     check_integer_scale,
     check_magnitude,
+    check_noise_model,
     check_real,
     default_data_range,
     from_float,
@@ -20,7 +22,7 @@ from ._validate import (
 from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
-from .noise_models import check_noise_model, denoise_in_model, denoise_sigma_array
+from .noise_models import denoise_in_model, denoise_sigma_array
 from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
 from .sure import choose_h
 
@@ -203,7 +205,7 @@ def denoise(
     """
     arr = check_array(image)
     model = check_noise_model(noise) != "gaussian" or gain is not None
-    if noise not in ("poisson", "poisson-gaussian"):  # the Poisson models count in the image's own units
+    if noise not in POISSON_MODELS:  # the Poisson models count in the image's own units
         # (with a noise model h is on the stabilised scale, where the noise's σ is 1)
         check_integer_scale(arr.dtype, sigma=sigma, h=None if model else h)
     axis = check_channel_axis(arr, channel_axis)

@@ -178,3 +178,43 @@ def default_data_range(data_range, name="data_range"):
     if data_range is None:
         return 1.0
     return check_real(data_range, name, minimum=0, strict=True)
+
+
+# the noise models of nlmeans.denoise(noise=...) and nlmeans.add_noise(noise=...)
+
+#: the noise models of :func:`nlmeans.denoise` and :func:`nlmeans.add_noise`
+NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian", "rician")
+POISSON_MODELS = ("poisson", "poisson-gaussian")
+
+
+def check_noise_model(noise):
+    """``noise`` as one of :data:`NOISE_MODELS`, or a ValueError naming the allowed models."""
+    if not isinstance(noise, str) or noise not in NOISE_MODELS:
+        raise ValueError(f"noise={noise!r} is not a noise model; allowed: {', '.join(map(repr, NOISE_MODELS))}")
+    return noise
+
+
+def model_values(arr, noise):
+    """The image as float64 in the units the model's parameters use.
+
+    The Poisson models count in the image's own units: integer images are NOT scaled to [0, 1] (a uint16
+    value 100 is 100 counts at gain 1), so that ``gain=1`` means "the values are photon counts". The
+    Gaussian and Rician models follow the rule of the rest of the API (integers scaled to [0, 1]): they
+    are scale families, σ simply scales with the image.
+    """
+    return arr.astype(np.float64) if noise in POISSON_MODELS else to_float(arr, np.float64)
+
+
+def check_model_parameters(noise, sigma, gain):
+    """``(sigma, gain)`` checked against the model: a clear error for a parameter the model has not."""
+    check_noise_model(noise)
+    if gain is not None:
+        if noise not in POISSON_MODELS:
+            raise ValueError(f"gain is a parameter of noise='poisson' and 'poisson-gaussian', not {noise!r}")
+        gain = check_real(gain, "gain", minimum=0, strict=True)
+    if sigma is not None:
+        if noise == "poisson":
+            raise ValueError("noise='poisson' has no sigma (use noise='poisson-gaussian' for read noise)")
+        if noise != "gaussian":
+            sigma = check_real(sigma, "sigma", minimum=0)
+    return sigma, gain

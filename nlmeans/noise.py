@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_array, check_real, default_data_range, to_float
-from .noise_models import check_model_parameters, model_values
+from ._validate import check_array, check_model_parameters, check_real, default_data_range, model_values, to_float
 
 
 def add_noise(image, sigma=None, seed=None, clip=False, *, noise="gaussian", gain=None, data_range=None):

@@ -25,19 +25,9 @@ import math
 
 import numpy as np
 
-#: the noise models of :func:`nlmeans.denoise` and :func:`nlmeans.add_noise`
-NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian", "rician")
-
 _SQRT_3_2 = math.sqrt(1.5)
 #: GAT of a zero count (σ = 0): every D at or below it inverts to x = 0
 _GAT_ZERO = 2.0 * math.sqrt(3.0 / 8.0)
-
-
-def check_noise_model(noise):
-    """``noise`` as one of :data:`NOISE_MODELS`, or a ValueError naming the allowed models."""
-    if not isinstance(noise, str) or noise not in NOISE_MODELS:
-        raise ValueError(f"noise={noise!r} is not a noise model; allowed: {', '.join(map(repr, NOISE_MODELS))}")
-    return noise
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -184,39 +174,6 @@ def rician_vst_inverse(d, sigma):
 # --------------------------------------------------------------------------------------------------------
 # Running a Gaussian denoiser inside a transform
 
-_POISSON_MODELS = ("poisson", "poisson-gaussian")
-
-
-def model_values(arr, noise):
-    """The image as float64 in the units the model's parameters use.
-
-    The Poisson models count in the image's own units: integer images are NOT scaled to [0, 1] (a uint16
-    value 100 is 100 counts at gain 1), so that ``gain=1`` means "the values are photon counts". The
-    Gaussian and Rician models follow the rule of the rest of the API (integers scaled to [0, 1]): they
-    are scale families, σ simply scales with the image.
-    """
-    from ._validate import to_float
-
-    return arr.astype(np.float64) if noise in _POISSON_MODELS else to_float(arr, np.float64)
-
-
-def check_model_parameters(noise, sigma, gain):
-    """``(sigma, gain)`` checked against the model: a clear error for a parameter the model has not."""
-    from ._validate import check_real
-
-    check_noise_model(noise)
-    if gain is not None:
-        if noise not in _POISSON_MODELS:
-            raise ValueError(f"gain is a parameter of noise='poisson' and 'poisson-gaussian', not {noise!r}")
-        gain = check_real(gain, "gain", minimum=0, strict=True)
-    if sigma is not None:
-        if noise == "poisson":
-            raise ValueError("noise='poisson' has no sigma (use noise='poisson-gaussian' for read noise)")
-        if noise != "gaussian":
-            sigma = check_real(sigma, "sigma", minimum=0)
-    return sigma, gain
-
-
 def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     """``denoise`` (the public Gaussian denoiser) run on the variance-stabilised image, then inverted.
 
@@ -224,14 +181,14 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     see its σ on their usual scale (1 / span); the method's output is mapped back and inverted with the
     exact unbiased inverse. Missing parameters come from :func:`nlmeans.estimate_noise`.
     """
-    from ._validate import from_float, work_dtype
+    from ._validate import POISSON_MODELS, check_model_parameters, from_float, model_values, work_dtype
     from .noise_level import estimate_noise
 
     sigma, gain = check_model_parameters(noise, sigma, gain)
     if kwargs.get("guide") is not None:
         raise ValueError(f"guide is not supported with noise={noise!r}; use noise='gaussian'")
     x = model_values(arr, noise)
-    if (noise == "rician" and sigma is None) or (noise in _POISSON_MODELS and gain is None) or (
+    if (noise == "rician" and sigma is None) or (noise in POISSON_MODELS and gain is None) or (
             noise == "poisson-gaussian" and sigma is None):
         est = estimate_noise(arr, noise=noise, channel_axis=axis)
         sigma = est.sigma if sigma is None else sigma
@@ -259,7 +216,7 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
         out, settings = out
     d = out.astype(np.float64) * span + lo
     est = rician_vst_inverse(d, sigma) if noise == "rician" else gat_inverse(d, gain, sigma or 0.0)
-    if arr.dtype.kind in "ui" and noise in _POISSON_MODELS:  # counts in their own units
+    if arr.dtype.kind in "ui" and noise in POISSON_MODELS:  # counts in their own units
         info = np.iinfo(arr.dtype)
         result = np.clip(np.rint(est), info.min, info.max).astype(arr.dtype)
     else:

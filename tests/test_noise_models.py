@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import poisson, rice
 
+from nlmeans._validate import check_noise_model
 from nlmeans.noise_models import (
-    check_noise_model,
     gat,
     gat_inverse,
     rice_moments,
