@@ -19,6 +19,7 @@ from .options import (
     h_option,
     h_text,
     method_option,
+    noise_option,
     overwrite_option,
     patch_option,
     search_option,
@@ -52,6 +53,8 @@ class Request:
     video: bool = False
     temporal_radius: int = 2
     tile_rows: int | None = None
+    noise: str = "gaussian"
+    gain: float | None = None
 
     @property
     def sizes(self):
@@ -108,6 +111,10 @@ def _scale_options(fn):
 @click.option("--guide", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Guide image: weights come from it, values from INPUT (same height and width).")
 @guide_sigma_option
+@noise_option
+@click.option("--gain", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--noise poisson / poisson-gaussian: gray levels per count, in the file's own units "
+                   "(1: the values are photon counts). Default: estimated from the image.")
 @overwrite_option
 @_scale_options
 @verbose_option
@@ -126,10 +133,19 @@ def denoise(**options):
       nlmeans denoise huge.tif out.tif --tile-rows 2048    # strip by strip
       nlmeans denoise stack.tif out.tif --volume
       nlmeans denoise photos/ --out-dir clean/ --jobs 2
+      nlmeans denoise counts.tif out.tif --noise poisson --gain 1
+      nlmeans denoise mri.png out.png --noise rician --sigma 12
+
+    With --noise poisson or poisson-gaussian, --sigma (the read noise) and --gain are in the file's own units
+    (gray levels, not the 0–255 scale): the values are counts times the gain. --noise rician keeps the 0–255
+    scale. These models run in memory on one image (not strips, stacks or batches).
     """
     request = Request(**options)
     if request.volume and request.video:
         raise click.UsageError("--volume and --video exclude each other")
+    if request.noise != "gaussian" or request.gain is not None:
+        _check_model_route(request)
+        return _single_model(request)
     if request.out_dir is not None:
         return _batch(request)
     if len(request.paths) != 2:
@@ -166,6 +182,51 @@ def _single(request):
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, "
         f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
     )
+
+
+def _check_model_route(request):
+    """--noise other than gaussian (or --gain) runs on one in-memory image: refuse the other routes."""
+    for flag, used in (("--out-dir", request.out_dir is not None), ("--volume", request.volume),
+                       ("--video", request.video), ("--tile-rows", request.tile_rows is not None),
+                       ("--scheduler", request.scheduler is not None), ("--guide", request.guide is not None)):
+        if used:
+            raise click.UsageError(f"--noise {request.noise} (or --gain) is not supported with {flag}")
+    if len(request.paths) != 2:
+        raise click.UsageError(f"give INPUT and OUTPUT (got {len(request.paths)} paths)")
+
+
+def _single_model(request):
+    """One image under a Poisson, Poisson–Gaussian or Rician model; the summary names the model's parameters."""
+    from .._denoise import denoise as denoise_image
+    from .._validate import POISSON_MODELS, sigma_to_255
+    from ..noise_level import estimate_noise
+
+    input_path, output_path = request.paths
+    image = read_image(input_path, max_pixels=request.max_pixels)
+    claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
+    poisson = request.noise in POISSON_MODELS
+    # the Poisson models' σ is in the file's own units; the option handed it over on the float scale (/255)
+    sigma = request.sigma if request.sigma is None or not poisson else sigma_to_255(request.sigma)
+    gain, how = request.gain, "given"
+    start = time.perf_counter()
+    needs = (poisson and gain is None) or (request.noise != "poisson" and sigma is None)
+    if needs:
+        est = estimate_noise(image.data, noise=request.noise, channel_axis=image.channel_axis)
+        gain = est.gain if gain is None else gain
+        sigma = est.sigma if sigma is None and request.noise != "poisson" else sigma
+        how = "estimated"
+    out = denoise_image(image.data, sigma, noise=request.noise, gain=gain, channel_axis=image.channel_axis,
+                        **request.sizes)
+    seconds = time.perf_counter() - start
+    write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
+    if request.noise == "rician":
+        params = f"σ = {sigma_to_255(sigma):.2f}/255"
+    else:
+        params = f"gain = {gain:.4g}" + ("" if request.noise == "poisson" else f", σ = {sigma:.4g}") + \
+            " (file units)"
+    method = request.method or ("pixelwise" if request.h is not None else "nlbayes")
+    click.echo(f"{input_path.name} ({image.describe()}): noise {request.noise}, {params} ({how}), {method} "
+               f"inside the variance-stabilising transform; {seconds:.2f} s -> {output_path}")
 
 
 def _batch(request):

@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from ..io import Terminated, one_line, raise_on_sigterm
-from . import demo, denoise, evaluate, noise
+from . import demo, denoise, evaluate, noise, noise_level
 
 
 class _Group(click.Group):
@@ -88,11 +88,13 @@ def main(ctx, verbose):
       nlmeans denoise noisy.png clean.png
       nlmeans denoise noisy.tif clean.tif --sigma 20
       nlmeans noise clean.png noisy.png --sigma 20 --seed 1
+      nlmeans noise-level noisy.png
+      nlmeans denoise counts.tif out.tif --noise poisson --gain 1
       nlmeans eval --sigma 10,20,30 --methods nlmeans,bm3d,tv
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
 
 
-for _command in (denoise.denoise, noise.noise, demo.demo, evaluate.eval_):
+for _command in (denoise.denoise, noise.noise, noise_level.noise_level, demo.demo, evaluate.eval_):
     main.add_command(_command)

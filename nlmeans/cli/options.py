@@ -70,6 +70,12 @@ method_option = click.option(
     "--method", type=click.Choice(METHODS, case_sensitive=False), default=None,
     help="Estimator. Default: nlbayes (the best measured), or pixelwise when --h or --guide is given.",
 )
+noise_option = click.option(
+    "--noise", type=click.Choice(("gaussian", "poisson", "poisson-gaussian", "rician"), case_sensitive=False),
+    default="gaussian", show_default=True,
+    help="Noise model: poisson (photon counts), poisson-gaussian (counts plus read noise), rician (MRI "
+    "magnitude); these run the method inside a variance-stabilising transform with its exact unbiased inverse.",
+)
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace OUTPUT if it exists (an input is never overwritten)."
 )
