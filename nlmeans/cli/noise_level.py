@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
+from .._validate import NOISE_MODELS
 from ..io import read_image
 from .options import verbose_option
 
 
 @click.command("noise-level")
 @click.argument("input_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--noise", type=click.Choice(("gaussian", "poisson", "poisson-gaussian", "rician"),
-                                           case_sensitive=False), default=None,
+@click.option("--noise", type=click.Choice(NOISE_MODELS, case_sensitive=False), default=None,
               help="Estimate this model only. Default: the Gaussian σ (per channel too for a color image) and "
                    "the Poisson–Gaussian noise-level function.")
 @verbose_option

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .._validate import sigma_from_255
+from .._validate import NOISE_MODELS, sigma_from_255
 from ..io import check_output, check_writable, input_set, remove_stale_partials
 from ..presets import METHODS
 
@@ -71,7 +71,7 @@ method_option = click.option(
     help="Estimator. Default: nlbayes (the best measured), or pixelwise when --h or --guide is given.",
 )
 noise_option = click.option(
-    "--noise", type=click.Choice(("gaussian", "poisson", "poisson-gaussian", "rician"), case_sensitive=False),
+    "--noise", type=click.Choice(NOISE_MODELS, case_sensitive=False),
     default="gaussian", show_default=True,
     help="Noise model: poisson (photon counts), poisson-gaussian (counts plus read noise), rician (MRI "
     "magnitude); these run the method inside a variance-stabilising transform with its exact unbiased inverse.",
