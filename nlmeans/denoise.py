@@ -322,7 +322,7 @@ def run_denoise(
 
 def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size):
     """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
-    from .nlbayes import nlbayes_chw
+    from .nlbayes import checked_nlbayes, nlbayes_chw
     from .presets import nlbayes_params
 
     n_channels, height, width = value.shape
@@ -338,13 +338,7 @@ def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_siz
     else:
         size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=fits)
         params["search_size"] = (size, size)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        out = nlbayes_chw(value, sigma, **params)
-    if not np.isfinite(out).all():  # group covariances of huge float32 values can overflow
-        raise ValueError(
-            f"NL-Bayes overflowed on this image (values up to {float(np.abs(value).max()):.3g} in "
-            f"{value.dtype}); pass float64 input, rescale it, or use method='pixelwise'"
-        )
+    out = checked_nlbayes(nlbayes_chw, value, sigma, **params)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     # Settings records stage 1's search window
     settings = Settings("nlbayes", sigma, float("nan"), params["patch_size"], params["search_size"][0], None,

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _config
 from ._kernels import _nlbayes_pass
+from ._nlb3_dev import _nlbayes3_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(
@@ -15,6 +16,19 @@ _YUV = np.array(
         [1 / np.sqrt(6), -2 / np.sqrt(6), 1 / np.sqrt(6)],
     ]
 )
+
+
+def checked_nlbayes(fn, value, sigma, **params):
+    """``fn(value, sigma, **params)`` (:func:`nlbayes_chw` or :func:`nlbayes_3d_chw`), with a clear error
+    instead of a non-finite result: group covariances of huge float32 values can overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        out = fn(value, sigma, **params)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"NL-Bayes overflowed on this data (values up to {float(np.abs(value).max()):.3g} in "
+            f"{value.dtype}); pass float64 input, rescale it, or use method='pixelwise'"
+        )
+    return out
 
 
 def _pair(value):
@@ -74,4 +88,53 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
         basic = out
     if yuv:
         out = np.einsum("ji,jhw->ihw", _YUV.astype(dtype), out)
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def nlbayes_3d_chw(value, sigma, *, patch_size, patch_z, search_size, search_z, n_similar, beta, gamma, step,
+                   step_z, video, band_slices=8, stages=2):
+    """NL-Bayes on a channel-first float stack ``(C, Z, H, W)``: a volume, or a video (Z = time); σ on the
+    array's scale (no validation).
+
+    Patches are ``patch_z × patch_size × patch_size`` (slices × rows × columns), the search window
+    ``search_z × search_size × search_size``; every size and ``step``, ``step_z`` (the reference grid along
+    the rows/columns and along the slices) may be a pair (stage 1, stage 2); ``n_similar``, ``beta`` and
+    ``gamma`` are pairs. The two stages are those of :func:`nlbayes_chw` with 3-D patches. ``video=False``:
+    ``reflect`` padding on all three axes (candidates may be centred in the padding, as in 2-D); ``video=True``:
+    the search window is cut at the first and last frame (candidates are centred in existing frames), patches
+    still reach ``reflect``-padded frames beyond them. Reference slices are cut into bands of ``band_slices``
+    (at least twice the slice reach ``search_z // 2 + patch_z // 2``) aligned to slice 0, the "already
+    processed" mask restarting at each band. Returns a new ``(C, Z, H, W)`` array of the input's dtype.
+
+    References
+    ----------
+    .. [1] P. Arias and J.-M. Morel, "Video denoising via empirical Bayesian estimation of space-time
+       patches", J. Math. Imaging and Vision 60(1), 2018.
+    """
+    dtype = value.dtype.type
+    if sigma == 0:
+        return np.array(value, dtype=dtype, copy=True)
+    yuv = value.shape[0] == 3
+    v = np.einsum("ij,j...->i...", _YUV.astype(dtype), value) if yuv else value
+    v = np.ascontiguousarray(v, dtype=dtype)
+    patches, patches_z, sizes, sizes_z, steps, steps_z = (
+        _pair(x) for x in (patch_size, patch_z, search_size, search_z, step, step_z))
+    s2 = dtype(sigma * sigma)
+    out = v
+    basic = None
+    for k in range(stages):
+        f, fz = int(patches[k]) // 2, int(patches_z[k]) // 2
+        r, rz = int(sizes[k]) // 2, int(sizes_z[k]) // 2
+        # grids no wider than a patch: every voxel lies in a reference patch
+        st, st_z = min(int(steps[k]), 2 * f + 1), min(int(steps_z[k]), 2 * fz + 1)
+        zpad = fz if video else rz + fz
+        widths = ((0, 0), (zpad, zpad), (r + f, r + f), (r + f, r + f))
+        vp = np.pad(v, widths, mode="reflect")
+        bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
+        out = np.empty(v.shape, dtype=dtype)
+        _nlbayes3_pass(vp, bp, k + 1, zpad, fz, f, rz, r, bool(video), int(n_similar[k]), st, st_z, s2,
+                       dtype(beta[k]), dtype(gamma[k]), int(band_slices), out)
+        basic = out
+    if yuv:
+        out = np.einsum("ji,j...->i...", _YUV.astype(dtype), out)
     return np.ascontiguousarray(out, dtype=dtype)
