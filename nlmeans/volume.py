@@ -202,7 +202,7 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given.
     h, patch_size, search_size, channel_axis, data_range
         As in :func:`nlmeans.denoise` (``h`` NL-means only; sizes are spatial, at most the frame's smaller
-        side; ``None``: the method's preset, NL-Bayes 3 and 15).
+        side; ``None``: the method's preset, NL-Bayes 5 and 15).
 
     Returns
     -------
