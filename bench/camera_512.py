@@ -1,10 +1,11 @@
 """NL-Bayes (the default method) vs pixelwise NL-means vs BM3D on the full 512×512 camera, side by side.
 
-    PYTHONPATH=. python bench/camera_512.py > bench/results/camera_512.txt
+    python -m bench.camera_512 > bench/results/camera_512.txt
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import bm3d
@@ -13,13 +14,16 @@ import numpy as np
 import nlmeans
 from nlmeans.io import read_image
 
+from . import _common as common
+
 
 def main():
-    cam = read_image("data/camera.png").data
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    cam = read_image(common.DATA / "camera.png").data
     print("data/camera.png 512×512 gray, noise seed 0, float32, σ given; wall-clock seconds (shared machine)")
     for s255 in (20, 50):
         s = s255 / 255
-        noisy = nlmeans.add_noise(cam, s, seed=0).astype(np.float32)
+        noisy = common.add_noise(cam, s255, seed=0).astype(np.float32)
         nlmeans.denoise(noisy[:64, :64], s)  # compile
         runs = {
             "nlbayes": lambda x, s: nlmeans.denoise(x, s, method="nlbayes"),

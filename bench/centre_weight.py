@@ -1,31 +1,28 @@
 """Is IPOL's "centre weight = largest weight among the other candidates" tweak worth a kernel change?
 
-    PYTHONPATH=. python bench/centre_weight.py [--size 128]
+    python -m bench.centre_weight [--size 128]
 
 A vectorised numpy NL-means (one offset at a time, box-filtered squared differences, reflect padding) with
 the centre pixel's weight either 1 (our kernel; checked equal to nlmeans.denoise to 1e-10) or the maximum
-of the other weights (IPOL 2011). For each image crop and σ, the PSNR at the best h/σ of K_GRID for each
-variant; prints the mean over the images. Writes bench/results/centre_weight.json.
+of the other weights (IPOL 2011). For each image crop (six of the standard set, bench/_common.py) and σ,
+noise seed 0, the PSNR at the best h/σ of K_GRID for each variant; prints the mean over the images.
+Writes bench/results/centre_weight.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
 
-import nlmeans  # noqa: E402
+from . import _common as common
 
 IMAGES = ("camera", "brick", "moon", "astronaut", "immunohistochemistry", "hubble_deep_field")
 K_GRID = (0.4, 0.55, 0.7, 0.85, 1.0)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _box_mean(a, p):
@@ -65,7 +62,7 @@ def main():
     args = parser.parse_args()
 
     # the numpy twin with centre weight 1 is our estimator
-    clean = standard_set.load("camera", 48)
+    clean = common.load("camera", 48)
     noisy = nlmeans.add_noise(clean, 0.1, seed=0)
     ref = nlmeans.denoise(noisy, 0.1, h=0.07, patch_size=5, search_size=11)
     err = np.abs(nlm_numpy(noisy[None], 0.1, 0.07, 5, 11)[0] - ref).max()
@@ -77,9 +74,9 @@ def main():
         sigma = s255 / 255
         patch, search = (3, 21) if s255 <= 15 else (5, 21) if s255 <= 30 else (7, 21)
         for name in IMAGES:
-            clean = standard_set.load(name, args.size)
+            clean = common.load(name, args.size)
             x = clean[None] if clean.ndim == 2 else np.moveaxis(clean, -1, 0)
-            noisy = nlmeans.add_noise(x, sigma, seed=1)
+            noisy = common.add_noise(x, s255, seed=0)
             best = {}
             for centre in ("one", "max"):
                 best[centre] = max(
@@ -92,8 +89,8 @@ def main():
         sel = [r for r in rows if r["sigma"] == s255]
         one, mx = np.mean([r["one"] for r in sel]), np.mean([r["max"] for r in sel])
         print(f"σ={s255}: mean best-h PSNR, centre 1 {one:.3f} dB, centre max {mx:.3f} dB ({mx - one:+.3f})")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "centre_weight.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    common.RESULTS.mkdir(exist_ok=True)
+    (common.RESULTS / "centre_weight.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time of ``nlmeans.dask.denoise`` on a 2-worker ``LocalCluster`` against the in-memory ``nlmeans.denoise``.
 
-    python bench/dask_2workers.py [--size 2048] [--sigma 20] [--tile-rows 512]
+    python -m bench.dask_2workers [--size 2048] [--sigma 20] [--tile-rows 512]
 
 Both runs get a warm numba cache; the dask result is checked to be identical (``np.array_equal``). Writes
 ``bench/results/dask_2workers.md``.
@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import _common as common
 
 
 def main():
@@ -70,7 +69,7 @@ Each worker runs one chunk at a time with numba's threads. On one machine the cl
 ({extra:.0f}% more rows computed), scheduling and data transfer, so it is not expected to beat the in-memory
 call there: Dask is for many machines or for images that do not fit in one.
 """
-    out_path = ROOT / "bench" / "results" / "dask_2workers.md"
+    out_path = common.RESULTS / "dask_2workers.md"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(text)
     print(text)

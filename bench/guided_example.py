@@ -4,7 +4,7 @@ as guide (two-stage NL-means), and with a clean guide of another "modality".
 The target is a non-linear re-mapping of data/camera.png (1 - camera², a different intensity response, like
 a second imaging contrast with the same structure); the clean guide is camera.png itself.
 
-    python bench/guided_example.py [--sigma 50] [--out bench/results/guided_example.png]
+    python -m bench.guided_example [--sigma 50] [--out bench/results/guided_example.png]
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 import nlmeans
 from nlmeans.io import read_image, write_image
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import _common as common
+from ._common import ROOT
 
 
 def timed(fn):
@@ -32,13 +33,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sigma", type=float, default=50.0, help="noise σ on the 0–255 scale")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "guided_example.png")
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "guided_example.png")
     args = parser.parse_args()
 
-    guide = read_image(ROOT / "data" / "camera.png").data.astype(np.float32) / 255
+    guide = read_image(common.DATA / "camera.png").data.astype(np.float32) / 255
     target = 1.0 - guide**2
     sigma = args.sigma / 255
-    noisy = nlmeans.add_noise(target, sigma, seed=args.seed).astype(np.float32)
+    noisy = common.add_noise(target, args.sigma, seed=args.seed).astype(np.float32)
 
     def pixelwise(**kw):
         return nlmeans.denoise(noisy, sigma, method="pixelwise", **kw)
@@ -63,7 +64,8 @@ def main():
     gap = np.ones((tiles[0].shape[0], 6), np.float32)
     strip = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
     write_image(args.out, np.rint(strip * 255).astype(np.uint8))
-    print(f"montage (noisy | plain | two-stage | clean guide) -> {args.out.relative_to(ROOT)}")
+    shown = args.out.resolve().relative_to(ROOT) if args.out.resolve().is_relative_to(ROOT) else args.out
+    print(f"montage (noisy | plain | two-stage | clean guide) -> {shown}")
 
 
 if __name__ == "__main__":

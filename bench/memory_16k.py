@@ -4,8 +4,8 @@ Writes a test image to disk strip by strip (a smooth pattern plus Gaussian noise
 ``nlmeans denoise IN OUT --sigma 20`` under ``/usr/bin/time -v`` in a fresh process, and records the peak
 resident set size and the wall time in ``bench/results/memory_16k.md``. The target is a peak RSS ≤ 3 GB.
 
-    python bench/memory_16k.py                 # 16384², about half an hour on 2 shared cores
-    python bench/memory_16k.py --size 4096     # a quicker check
+    python -m bench.memory_16k                 # 16384², about half an hour on 2 shared cores
+    python -m bench.memory_16k --size 4096     # a quicker check
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import _common as common
+from ._common import ROOT
 
 
 def make_image(path, size, sigma_255, seed=0, rows=1024):
@@ -97,11 +98,11 @@ CLI output: `{line.replace(str(src), "in.tif").replace(str(dst), "out.tif")}`
 
 Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end
 {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}), Python {platform.python_version()}; date
-{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}. Regenerate with `python bench/memory_16k.py`
+{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}. Regenerate with `python -m bench.memory_16k`
 (`--size`, `--sigma`, `--extra ...` to vary it). The input TIFF is read through a memory map and the output
 is a memory-mapped TIFF written strip by strip, so file pages count in the RSS too.
 """
-    out = ROOT / "bench" / "results" / f"memory_{args.size // 1024}k.md"
+    out = common.RESULTS / f"memory_{args.size // 1024}k.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)

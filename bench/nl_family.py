@@ -1,12 +1,11 @@
 """NL-means family vs BM3D on the standard set: mean PSNR per σ per method, and times.
 
-Standard set: data/ (camera, astronaut, brick) and scikit-image's moon, page, cell, microaneurysms (gray) and
-immunohistochemistry, hubble_deep_field, retina (color); scikit-image's camera and astronaut are the same
-images as data/'s and are not counted twice. Each image is cut to a centred CROP×CROP square (the machine is
-shared: crops keep the run short), noised with seeded Gaussian noise at σ = 10, 20, 30, 50 (/255), kept in
-float32 (not clipped), and denoised with σ given. Times are wall-clock seconds summed over the set.
+The standard set (bench/_common.py: ten images, gray and color), each cut to its window of at most
+CROP×CROP (the machine is shared: crops keep the run short), float32, noised at σ = 10, 20, 30, 50 (/255) with
+the bench's seed policy (seed 0; Gaussian, not clipped), and denoised with σ given. Times are wall-clock seconds
+summed over the set.
 
-    PYTHONPATH=. python bench/nl_family.py [--crop 128] [--out bench/results/nl_family.json]
+    python -m bench.nl_family [--crop 128] [--out bench/results/nl_family.json]
 """
 
 from __future__ import annotations
@@ -17,28 +16,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import skimage.data as skdata
 
 import nlmeans
-from nlmeans.io import read_image
 
-ROOT = Path(__file__).resolve().parent.parent
-SIGMAS = (10, 20, 30, 50)
+from . import _common as common
+
+SIGMAS = common.SIGMAS_255
 
 
 def standard_set(crop):
-    images = {p.stem: read_image(p).data for p in sorted((ROOT / "data").glob("*.png"))}
-    for name in ("moon", "page", "cell", "microaneurysms", "immunohistochemistry", "hubble_deep_field",
-                 "retina"):
-        images[name] = getattr(skdata, name)()
-    out = {}
-    for name, img in images.items():
-        h, w = img.shape[:2]
-        c = min(crop, h, w)
-        y0, x0 = (h - c) // 2, (w - c) // 2
-        img = img[y0:y0 + c, x0:x0 + c]
-        out[name] = img.astype(np.float32) / np.float32(np.iinfo(img.dtype).max if img.dtype.kind == "u" else 1)
-    return out
+    """The standard set's images (crops of at most ``crop``²), float32 on [0, 1], by name."""
+    return {name: common.load(name, crop).astype(np.float32) for name in common.names()}
 
 
 def methods():
@@ -65,7 +53,7 @@ def markdown(result):
     bm3d = summary.get("bm3d")
     lines = [
         f"Mean PSNR (dB) over {len(result['images'])} images ({', '.join(result['images'])}), "
-        f"{result['crop']}×{result['crop']} centre crops; in brackets the total seconds over the set "
+        f"crops of at most {result['crop']}×{result['crop']}; in brackets the total seconds over the set "
         "(shared 2-core machine, so times are indicative; methods run one after another per image).",
         "",
         "| method | " + " | ".join(f"σ = {s}" for s in SIGMAS) + " |",
@@ -85,9 +73,9 @@ def markdown(result):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crop", type=int, default=128)
-    ap.add_argument("--out", default=str(ROOT / "bench/results/nl_family.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "nl_family.json"))
     ap.add_argument("--report-only", action="store_true", help="only rewrite the .md from the .json")
     args = ap.parse_args()
     if args.report_only:
@@ -101,9 +89,9 @@ def main():
     records = []
     for s255 in SIGMAS:
         s = s255 / 255
-        for k, (name, clean) in enumerate(images.items()):
+        for name, clean in images.items():
             axis = None if clean.ndim == 2 else -1
-            noisy = nlmeans.add_noise(clean, s, seed=1000 + k).astype(np.float32)
+            noisy = common.add_noise(clean, s255, seed=0)
             for mname, fn in table.items():
                 t = time.perf_counter()
                 out = fn(noisy, s, axis)
@@ -121,7 +109,7 @@ def main():
     result = dict(crop=args.crop, images=list(images), summary=summary, records=records)
     Path(args.out).write_text(json.dumps(result, indent=1))
     Path(args.out).with_suffix(".md").write_text(markdown(result))
-    print(f"\nmean PSNR (dB) / total seconds over {len(images)} images, {args.crop}x{args.crop} crops")
+    print(f"\nmean PSNR (dB) / total seconds over {len(images)} images, crops of at most {args.crop}x{args.crop}")
     print("method".ljust(20) + "".join(f"σ={s}".rjust(16) for s in SIGMAS))
     for mname, row in summary.items():
         print(mname.ljust(20) + "".join(f"{row[str(s)]['psnr']:8.2f} {row[str(s)]['seconds']:6.1f}s"

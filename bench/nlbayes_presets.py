@@ -7,7 +7,7 @@ so their ``current`` row is today's ``previous``. A candidate that gives non-fin
 (a near-singular stage-1 group covariance in float32) is reported and counted as NaN. Same noisy images for every
 candidate (``nlmeans.add_noise(clean, σ/255, seed)``, float32, not clipped), true σ given.
 
-    PYTHONPATH=. python bench/nlbayes_presets.py [--size 256] [--sigmas 10 20 30 50] [--only NAME ...]
+    python -m bench.nlbayes_presets [--size 256] [--sigmas 10 20 30 50] [--only NAME ...]
 
 Appends a table to ``bench/results/nlbayes_presets.md`` and the numbers to ``nlbayes_presets.json``.
 """
@@ -17,18 +17,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import nlmeans
+from nlmeans.nlbayes import nlbayes_chw
+from nlmeans.presets import fit_size, nlbayes_params
 
-import standard_set  # noqa: E402
-
-import nlmeans  # noqa: E402
-from nlmeans.denoise import _default_size  # noqa: E402
-from nlmeans.nlbayes import nlbayes_chw, nlbayes_params  # noqa: E402
+from . import _common as common
 
 
 def _with(**changes):
@@ -95,13 +91,13 @@ def run(preset, images, sigmas, seed=0):
     for s in sigmas:
         out[s] = {}
         for name, clean in images.items():
-            noisy = nlmeans.add_noise(clean, s / 255, seed=seed).astype(np.float32)
+            noisy = common.add_noise(clean, s, seed=seed).astype(np.float32)
             chw = noisy[None] if noisy.ndim == 2 else np.ascontiguousarray(np.moveaxis(noisy, -1, 0))
             p = preset(float(s), chw.shape[0])
             limit = min(chw.shape[1:])
-            p["patch_size"] = (_default_size(p["patch_size"], limit) if np.ndim(p["patch_size"]) == 0
-                               else tuple(_default_size(v, limit) for v in p["patch_size"]))
-            p["search_size"] = tuple(_default_size(v, limit) for v in p["search_size"])
+            p["patch_size"] = (fit_size(p["patch_size"], limit) if np.ndim(p["patch_size"]) == 0
+                               else tuple(fit_size(v, limit) for v in p["patch_size"]))
+            p["search_size"] = tuple(fit_size(v, limit) for v in p["search_size"])
             t0 = time.perf_counter()
             den = nlbayes_chw(chw, s / 255, **p)
             seconds += time.perf_counter() - t0
@@ -115,12 +111,12 @@ def run(preset, images, sigmas, seed=0):
 
 
 def main():
-    parser = standard_set.arg_parser(__doc__)
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--only", nargs="+", default=None, help="candidate names (default all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    images = {n: standard_set.load(n, args.size) for n in standard_set.names()}
-    gray = set(standard_set.names("gray"))
+    images = {n: common.load(n, args.size) for n in common.names()}
+    gray = set(common.names("gray"))
     names = args.only or list(CANDIDATES)
     # warm up numba (both stages, both patch sizes) on a tiny image
     tiny = np.random.default_rng(0).random((1, 40, 40)).astype(np.float32)
@@ -146,7 +142,7 @@ def main():
                          for s in args.sigmas)
         print(f"{name:16s} mean {row['mean_all']:.3f} ({row['mean_all'] - base['mean_all']:+.3f})  {delta}  "
               f"{secs:.1f} s", flush=True)
-    cmd = "PYTHONPATH=. python bench/nlbayes_presets.py " + " ".join(sys.argv[1:])
+    cmd = "python -m bench.nlbayes_presets " + " ".join(sys.argv[1:])
     lines = [
         "", f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} — `{cmd}`", "",
         f"Standard set ({len(images)} images, crops ≤ {args.size}²), seed {args.seed}; mean PSNR (dB) over all "
@@ -161,7 +157,7 @@ def main():
                  for s in args.sigmas]
         mean = f"{row['mean_all']:.3f} ({row['mean_all'] - base['mean_all']:+.3f})"
         lines.append(f"| {name} | {ch} | " + " | ".join(cells) + f" | {mean} | {row['seconds']:.1f} |")
-    res = standard_set.RESULTS
+    res = common.RESULTS
     with open(res / "nlbayes_presets.md", "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     path = res / "nlbayes_presets.json"

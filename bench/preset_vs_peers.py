@@ -1,47 +1,43 @@
 """Our defaults vs scikit-image and OpenCV NL-means at their oracle h, on the standard set (issue #6 target).
 
-    PYTHONPATH=. python bench/preset_vs_peers.py [--size 256] [--sigmas 10 20 30 50]
+    python -m bench.preset_vs_peers [--size 256] [--sigmas 10 20 30 50]
 
-For every image (crops, bench/standard_set.py) and σ (0–255 scale), noise seed 1: PSNR of
+For every image (crops, bench/_common.py) and σ (0–255 scale), noise seed 0: PSNR of
 nlmeans.denoise(noisy, σ) (defaults), of skimage.restoration.denoise_nl_means (fast_mode, patch 7,
 patch_distance 10, sigma given) and of OpenCV fastNlMeansDenoising[Colored] (template 7, search 21; uint8
 input, so it gets the noisy image rounded and clipped), each peer at its best h over H_GRID (oracle, uses the
-clean image). A quick check for the presets; the full baseline registry lives in bench/quality.py.
+clean image). A quick check for the presets; the full baseline registry lives in bench/quality.py (``--standard``).
 Writes bench/results/preset_vs_peers.json.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 from skimage.restoration import denoise_nl_means
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
 
-import nlmeans  # noqa: E402
+from . import _common as common
 
 H_GRID_SKIMAGE = (0.4, 0.6, 0.8, 1.0, 1.2)
 H_GRID_OPENCV = (0.6, 0.8, 1.0, 1.2, 1.5)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = standard_set.arg_parser(__doc__)
+    parser = common.arg_parser(__doc__)
     args = parser.parse_args()
     cv2.setNumThreads(1)
     rows = []
     for s255 in args.sigmas:
         sigma = s255 / 255
-        for name in standard_set.names():
-            clean = standard_set.load(name, args.size)
-            color = standard_set.is_color(name)
+        for name in common.names():
+            clean = common.load(name, args.size)
+            color = common.is_color(name)
             axis = -1 if color else None
-            noisy = nlmeans.add_noise(clean, sigma, seed=1)
+            noisy = common.add_noise(clean, s255, seed=0)
             ours = nlmeans.psnr(clean, nlmeans.denoise(noisy.astype(np.float32), sigma, channel_axis=axis))
             sk = max(
                 nlmeans.psnr(clean, denoise_nl_means(noisy, h=k * sigma, sigma=sigma, fast_mode=True,
@@ -66,8 +62,8 @@ def main():
         print(f"σ={s255}: mean ours {m['nlmeans_default']:.2f}, skimage* {m['skimage_oracle']:.2f}, "
               f"opencv* {m['opencv_oracle']:.2f}; ours − best peer "
               f"{m['nlmeans_default'] - max(m['skimage_oracle'], m['opencv_oracle']):+.2f} dB")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "preset_vs_peers.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    common.RESULTS.mkdir(exist_ok=True)
+    (common.RESULTS / "preset_vs_peers.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

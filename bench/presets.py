@@ -1,10 +1,10 @@
 """Preset rules for NL-means (patch, search, h/σ by σ) measured on the whole standard set.
 
-    PYTHONPATH=. python bench/presets.py [--size 256] [--sigmas 10 20 30 50]   # measure (slow)
-    PYTHONPATH=. python bench/presets.py --report                             # tables from the JSON
+    python -m bench.presets [--size 256] [--sigmas 10 20 30 50]   # measure (slow)
+    python -m bench.presets --report                             # tables from the JSON
 
-Measure: for every σ (0–255 scale), image (crops, bench/standard_set.py), candidate (patch, search) and h/σ in
-K_GRID, the PSNR of nlmeans.denoise (float32, noise seed 1). Written to bench/results/presets.json after each
+Measure: for every σ (0–255 scale), image (crops, bench/_common.py), candidate (patch, search) and h/σ in
+K_GRID, the PSNR of nlmeans.denoise (float32, noise seed 0). Written to bench/results/presets.json after each
 case. Report: for gray and color separately and each σ, the mean PSNR over the images of every rule
 (patch, search, h/σ) — one rule for the whole set, never per image — the best rule, and the IPOL 2011 table's
 rule for comparison.
@@ -13,17 +13,14 @@ rule for comparison.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
+from nlmeans.presets import IPOL_COLOR, IPOL_GRAY
 
-import nlmeans  # noqa: E402
-from nlmeans.presets import IPOL_COLOR, IPOL_GRAY  # noqa: E402
+from . import _common as common
 
 K_GRID = (0.35, 0.4, 0.55, 0.7, 0.85, 1.0)
 #: candidate (patch, search) per σ (0–255)
@@ -33,8 +30,7 @@ CANDIDATES = {
     30: [(5, 21), (7, 21), (9, 21), (7, 35)],
     50: [(5, 21), (7, 21), (9, 21), (7, 35)],
 }
-RESULTS = Path(__file__).resolve().parent / "results"
-OUT = RESULTS / "presets.json"
+OUT = common.RESULTS / "presets.json"
 
 
 def _ipol(sigma_255, color):
@@ -50,10 +46,10 @@ def measure(args):
     start = time.perf_counter()
     for s255 in args.sigmas:
         sigma = s255 / 255
-        for name in standard_set.names():
-            color = standard_set.is_color(name)
-            clean = standard_set.load(name, args.size).astype(np.float32)
-            noisy = nlmeans.add_noise(clean, sigma, seed=1)
+        for name in common.names():
+            color = common.is_color(name)
+            clean = common.load(name, args.size).astype(np.float32)
+            noisy = common.add_noise(clean, s255, seed=0)
             axis = -1 if color else None
             configs = list(CANDIDATES[s255])
             ip, isz, _ = _ipol(s255, color)
@@ -68,7 +64,7 @@ def measure(args):
                                           channel_axis=axis)
                     rows.append({"image": name, "sigma": s255, "patch": patch, "search": search, "k": k,
                                  "psnr": nlmeans.psnr(clean, out)})
-            RESULTS.mkdir(exist_ok=True)
+            common.RESULTS.mkdir(exist_ok=True)
             OUT.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=0))
             print(f"σ={s255} {name} done, {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -76,7 +72,7 @@ def measure(args):
 def report():
     rows = json.loads(OUT.read_text())["rows"]
     for kind in ("gray", "color"):
-        names = standard_set.names(kind)
+        names = common.names(kind)
         print(f"\n### {kind}: mean PSNR (dB) over {', '.join(names)}\n")
         print("| σ | best rule (patch, search, h/σ) | mean PSNR | IPOL rule | IPOL mean PSNR | gain |")
         print("|---|---|---|---|---|---|")
@@ -98,7 +94,7 @@ def report():
 
 
 def main():
-    parser = standard_set.arg_parser(__doc__)
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--resume", action="store_true", help="keep the rows already in the JSON")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()

@@ -1,21 +1,22 @@
 """Quality benchmark: Buades et al.'s noise-and-evaluate experiment on data/, written to bench/results/.
 
-    python bench/quality.py                     # data/, σ = 10,20,30,50, oracle-tuned, all installed methods
-    python bench/quality.py --crop 256          # central 256×256 crops (faster; BM3D takes seconds per image)
-    python bench/quality.py --twostage          # plain vs two-stage NL-means at σ = 20, 50 and the k grid
-    python bench/quality.py --standard          # issue #6's three margins on the standard set (see below)
+    python -m bench.quality                     # data/, σ = 10,20,30,50, oracle-tuned, all installed methods
+    python -m bench.quality --crop 256          # central 256×256 crops (faster; BM3D takes seconds per image)
+    python -m bench.quality --twostage          # plain vs two-stage NL-means at σ = 20, 50 and the k grid
+    python -m bench.quality --standard          # issue #6's three margins on the standard set (see below)
 
 Writes ``bench/results/quality.md`` (σ rules, ranked tables), ``quality.json`` (every record),
 ``quality_psnr_vs_sigma.png`` and ``quality_montage.png`` (clean, noisy, NL-means and the best other method on
 one crop; the picture the README shows). ``--twostage`` writes ``quality_twostage.md`` instead.
 
-``--standard`` runs issue #6's side-by-side comparison in one process on bench/standard_set.py's images
+``--standard`` runs issue #6's side-by-side comparison in one process on the standard set (bench/_common.py)
 (crops of ``--size``, default 256) at σ = 10, 20, 30, 50: this package's entries at their rules (``nlmeans``
 = defaults with the true σ, ``nlmeans_auto`` = no σ at all, and every other ``nlmeans_*`` entry), BM3D with
 the true σ, and scikit-image's and OpenCV's NL-means oracle-tuned over a **wider** h grid than the registry's
 (``PEER_H_FACTORS``). Every method gets the same noisy image per (image, σ, seed): ``nlmeans.add_noise`` is
-seeded. It prints and writes ``quality_margins.md`` / ``.json``: (1) defaults − the better peer oracle,
-(2) best nlmeans method − BM3D and BM3D's time / ours, (3) automatic − defaults with the true σ.
+seeded (seeds 0 … ``--seeds`` − 1, the bench's seed policy). It prints and writes ``quality_margins.md`` /
+``.json``: (1) defaults − the better peer oracle, (2) best nlmeans method − BM3D and BM3D's time / ours,
+(3) automatic − defaults with the true σ.
 """
 
 from __future__ import annotations
@@ -25,16 +26,11 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))  # bench/standard_set.py
-
-import nlmeans  # noqa: E402
-from nlmeans.evaluate import (  # noqa: E402
+import nlmeans
+from nlmeans.evaluate import (
     center_crop,
     format_table,
     rules_table,
@@ -42,16 +38,17 @@ from nlmeans.evaluate import (  # noqa: E402
     summarize,
     write_json,
 )
-from nlmeans.io import read_image  # noqa: E402
-from nlmeans.methods import REGISTRY, available_methods  # noqa: E402
-from nlmeans.plots import crop_box, montage, psnr_vs_sigma  # noqa: E402
+from nlmeans.io import read_image
+from nlmeans.methods import REGISTRY, available_methods
+from nlmeans.plots import crop_box, montage, psnr_vs_sigma
 
-RESULTS = ROOT / "bench" / "results"
+from . import _common as common
+from ._common import RESULTS, ROOT
 
 
 def _images(crop):
     """data/'s images by name, cropped to the central crop × crop when given."""
-    files = sorted((ROOT / "data").glob("*.png"))
+    files = sorted(common.DATA.glob("*.png"))
     images = {f.stem: read_image(f).data for f in files}
     return {k: center_crop(v, crop) for k, v in images.items()} if crop else images
 
@@ -72,7 +69,7 @@ def _machine():
 
 
 def _command():
-    return "python bench/quality.py " + " ".join(sys.argv[1:])
+    return "python -m bench.quality " + " ".join(sys.argv[1:])
 
 
 def quality(args):
@@ -117,7 +114,8 @@ def quality(args):
         f"Command: `{_command()}` — {time.strftime('%Y-%m-%d', time.gmtime())}, {elapsed / 60:.1f} min.  ",
         f"Machine: {_machine()}.  ",
         f"Images: {crop_note}; Gaussian noise `nlmeans.add_noise(image, σ/255, seed)` (not clipped), "
-        f"seeds {list(range(args.seeds))}; every method gets the same float32 noisy image and the true σ.  ",
+        f"seeds {list(common.seeds(args.seeds))}; every method gets the same float32 noisy image and the true "
+        "σ.  ",
         f"{tune_note}  ",
         "PSNR and SSIM on the [0, 1] scale (data range 1); time: wall time of one call on this shared 2-core "
         "machine (numba warmed up), of the chosen parameters when tuned.",
@@ -155,7 +153,7 @@ def twostage(args):
             vals = []
             for clean in images.values():
                 axis = None if clean.ndim == 2 else -1
-                noisy = nlmeans.add_noise(clean, sigma_255 / 255, seed=0).astype(np.float32)
+                noisy = common.add_noise(clean, sigma_255, seed=0).astype(np.float32)
                 out = m(noisy, sigma_255 / 255, channel_axis=axis, h2=k * sigma_255 / 255)
                 vals.append(nlmeans.psnr(clean, out))
             row.append(float(np.mean(vals)))
@@ -214,9 +212,7 @@ TARGETS = {"defaults_vs_peers": 0.3, "best_vs_bm3d": -0.3, "speed_ratio": 10.0, 
 
 
 def _standard_images(size):
-    import standard_set
-
-    return {n: standard_set.load(n, size) for n in standard_set.names("all")}, set(standard_set.names("color"))
+    return {n: common.load(n, size) for n in common.names("all")}, set(common.names("color"))
 
 
 def _wide_peer_grid():
@@ -369,8 +365,8 @@ def standard(args):
     for name, clean in images.items():
         axis = None if clean.ndim == 2 else -1
         for sigma_255 in args.sigmas:
-            for seed in range(args.seeds):
-                noisy = nlmeans.add_noise(clean, sigma_255 / 255, seed=seed).astype(np.float32)
+            for seed in common.seeds(args.seeds):
+                noisy = common.add_noise(clean, sigma_255, seed=seed).astype(np.float32)
                 est = nlmeans.estimate_sigma(noisy, channel_axis=axis) * 255
                 sigma_est.append({"image": name, "sigma": sigma_255, "seed": seed, "estimate": est})
     edges = _edge_counts(records)
@@ -383,10 +379,10 @@ def standard(args):
     lines = [
         "# Issue #6's margins on the standard set (one run)",
         "",
-        f"Command: `PYTHONPATH=. {_command()}` — {date}, {elapsed / 60:.1f} min.  ",
+        f"Command: `{_command()}` — {date}, {elapsed / 60:.1f} min.  ",
         f"Machine: {_machine()}.  ",
-        f"Images (bench/standard_set.py, crops of at most {args.size}²): {shapes}.  ",
-        f"σ = {', '.join(f'{s:g}' for s in args.sigmas)} (/255), seeds {list(range(args.seeds))}; noise "
+        f"Images (the standard set, bench/_common.py, crops of at most {args.size}²): {shapes}.  ",
+        f"σ = {', '.join(f'{s:g}' for s in args.sigmas)} (/255), seeds {list(common.seeds(args.seeds))}; noise "
         "`nlmeans.add_noise(clean, σ/255, seed)` (not clipped), float32; the same noisy image for every method "
         "(checked: both runs' noisy-input PSNRs agree).  ",
         "Methods: `nlmeans` = `nlmeans.denoise(noisy, σ)` with every default (true σ); `nlmeans_auto` = "
@@ -430,7 +426,7 @@ def standard(args):
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / (args.out or "quality_margins")
     out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
-    payload = {"command": f"PYTHONPATH=. {_command()}", "date": date, "elapsed_s": elapsed, "machine": _machine(),
+    payload = {"command": _command(), "date": date, "elapsed_s": elapsed, "machine": _machine(),
                "size": args.size, "sigmas": args.sigmas, "seeds": args.seeds, "peer_h_factors": PEER_H_FACTORS,
                "targets": TARGETS, "margins": rows, "peer_h_edges": edges, "sigma_estimates": sigma_est,
                "records": records}
@@ -459,7 +455,7 @@ def main(argv=None):
                         help="top-left corner of the montage crop (default: central)")
     parser.add_argument("--twostage", action="store_true", help="plain vs two-stage NL-means report instead")
     parser.add_argument("--standard", action="store_true",
-                        help="issue #6's three margins on bench/standard_set.py's images instead")
+                        help="issue #6's three margins on the standard set (bench/_common.py) instead")
     parser.add_argument("--size", type=int, default=256, help="--standard: crop side (default 256)")
     parser.add_argument("--out", default=None,
                         help="--standard: output name in bench/results/ without suffix (default quality_margins)")

@@ -1,8 +1,8 @@
 """Noise-level estimation error on the standard set: nlmeans.estimate_sigma vs scikit-image's estimate_sigma.
 
-    PYTHONPATH=. python bench/sigma_estimation.py [--seeds 3] [--size 256] [--clip]
+    python -m bench.sigma_estimation [--seeds 3] [--size 256] [--clip]
 
-For every image (crops, see bench/standard_set.py), σ in SIGMAS (0–255 scale) and seed: add Gaussian noise
+For every image (crops, see bench/_common.py), σ in SIGMAS (0–255 scale) and seed: add Gaussian noise
 (unclipped float, or with --clip rounded and clipped to uint8 like a saved file), estimate σ with both, and
 report the relative error (estimate − σ)/σ. Prints a table of the worst error per image and σ, writes JSON to
 bench/results/sigma_estimation[_clip].json.
@@ -14,18 +14,15 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from skimage.restoration import estimate_sigma as sk_estimate_sigma
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
 
-import nlmeans  # noqa: E402
+from . import _common as common
 
 SIGMAS = (5, 10, 20, 30, 50)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
@@ -37,12 +34,12 @@ def main():
 
     rows = []
     start = time.perf_counter()
-    for name in standard_set.names():
-        clean = standard_set.load(name, args.size)
-        axis = -1 if standard_set.is_color(name) else None
+    for name in common.names():
+        clean = common.load(name, args.size)
+        axis = -1 if common.is_color(name) else None
         for sigma in SIGMAS:
-            for seed in range(args.seeds):
-                noisy = nlmeans.add_noise(clean, sigma / 255, seed=seed)
+            for seed in common.seeds(args.seeds):
+                noisy = common.add_noise(clean, sigma, seed=seed)
                 if args.clip:
                     noisy = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
                 ours = 255 * nlmeans.estimate_sigma(noisy, channel_axis=axis)
@@ -64,7 +61,7 @@ def main():
           f"({'uint8, clipped' if args.clip else 'float, unclipped'}), nlmeans / skimage\n")
     print("| image | " + " | ".join(f"σ={s}" for s in SIGMAS) + " |")
     print("|---|" + "---|" * len(SIGMAS))
-    for name in standard_set.names():
+    for name in common.names():
         cells = []
         for sigma in SIGMAS:
             sel = [r for r in rows if r["image"] == name and r["sigma"] == sigma]
@@ -73,8 +70,8 @@ def main():
     for key in ("nlmeans", "skimage"):
         errs = np.array([abs(rel(r, key)) for r in rows])
         print(f"{key}: max |error| {100 * errs.max():.1f}%, mean |error| {100 * errs.mean():.1f}%")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"sigma_estimation{'_clip' if args.clip else ''}.json"
+    common.RESULTS.mkdir(exist_ok=True)
+    out = common.RESULTS / f"sigma_estimation{'_clip' if args.clip else ''}.json"
     out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     print(f"wrote {out}")
 

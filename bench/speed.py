@@ -2,15 +2,15 @@
 
 Run from the repository root (needs the ``bench`` extra: opencv-python-headless, scikit-image)::
 
-    python bench/speed.py                 # full run, writes bench/results/speed.json
-    python bench/speed.py --runs 7 --no-large --no-memory --no-startup   # quicker
+    python -m bench.speed                 # full run, writes bench/results/speed.json
+    python -m bench.speed --runs 7 --no-large --no-memory --no-startup   # quicker
 
 Every method gets the same number of threads (all cores, or ``--threads``), one warm-up call, then the median of
 ``--runs`` timed calls (wall clock, ``time.perf_counter``), in rounds that call every method once; a method
 faster than 1 s gets an untimed call right before each timed one (see ``_timed_interleaved``). Images:
 ``data/camera.png`` (512×512 gray), the same upscaled to 2048×2048, and ``data/astronaut.png`` (512×512 color),
-with Gaussian noise σ = 20/255 (seed 0); PSNR against the clean image. Ratios are ours / peer (below 1: we are
-faster).
+with Gaussian noise σ = 20/255 (seed 0, the bench's seed policy); PSNR against the clean image. Ratios are
+ours / peer (below 1: we are faster).
 
 Besides the timings it measures (each in a fresh subprocess):
 
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a source tree without installing
-    sys.path.insert(0, str(ROOT))
+from . import _common as common
+from ._common import ROOT
+
 SIGMA_255 = 20.0
 PATCH, SEARCH = 7, 21
 WARM_BELOW_S = 1.0  # cases faster than this get an untimed call right before each timed one
@@ -116,16 +116,15 @@ def _images():
 
     from nlmeans.io import read_image
 
-    camera = read_image(ROOT / "data" / "camera.png").data.astype(np.float32) / 255
-    astronaut = read_image(ROOT / "data" / "astronaut.png").data[..., :3].astype(np.float32) / 255
+    camera = read_image(common.DATA / "camera.png").data.astype(np.float32) / 255
+    astronaut = read_image(common.DATA / "astronaut.png").data[..., :3].astype(np.float32) / 255
     large = resize(camera, (2048, 2048), order=1, anti_aliasing=False).astype(np.float32)
     return {"gray512": camera, "gray2048": large, "color512": astronaut}
 
 
 def _noisy(clean, seed=0):
     """Noisy float32 (not clipped, exact Gaussian) and its uint8 version (clipped, rounded)."""
-    rng = np.random.default_rng(seed)
-    noisy = (clean + rng.normal(0, SIGMA_255 / 255, clean.shape)).astype(np.float32)
+    noisy = common.add_noise(clean, SIGMA_255, seed=seed).astype(np.float32)
     u8 = np.clip(np.round(noisy * 255), 0, 255).astype(np.uint8)
     return noisy, u8
 
@@ -309,7 +308,7 @@ def bench_startup(runs=3):
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clean = read_image(ROOT / "data" / "camera.png").data
+        clean = read_image(common.DATA / "camera.png").data
         noisy = np.clip(clean + np.random.default_rng(0).normal(0, SIGMA_255, clean.shape), 0, 255)
         write_image(tmp / "noisy.png", noisy.astype(np.uint8))
         for name, extra in STARTUP_COMMANDS.items():
@@ -372,7 +371,7 @@ def main(argv=None):
     ap.add_argument("--no-large", action="store_true", help="skip the 2048×2048 image")
     ap.add_argument("--no-memory", action="store_true", help="skip the 4096×4096 peak-memory run")
     ap.add_argument("--no-startup", action="store_true", help="skip the command-line start-up runs")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
+    ap.add_argument("--out", type=Path, default=common.RESULTS / "speed.json")
     args = ap.parse_args(argv)
 
     machine = _machine()

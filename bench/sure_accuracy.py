@@ -1,48 +1,44 @@
 """Monte-Carlo SURE vs the true MSE for NL-means, and h="auto" vs the oracle h, on the standard set.
 
-    PYTHONPATH=. python bench/sure_accuracy.py [--size 256] [--sigmas 10 20 30 50]
+    python -m bench.sure_accuracy [--size 256] [--sigmas 10 20 30 50]
 
-For every image (crops, bench/standard_set.py) and σ (0–255 scale), with the preset patch and search sizes:
-the true MSE and the SURE estimate at h/σ in GRID; the oracle h (best true PSNR on the grid); the h chosen by
-nlmeans.sure.choose_h (golden-section on SURE, no clean image) and its true PSNR; the preset default's PSNR.
+For every image (crops, bench/_common.py) and σ (0–255 scale), noise seed 0, with the preset patch and search
+sizes: the true MSE and the SURE estimate at h/σ in GRID; the oracle h (best true PSNR on the grid); the h chosen
+by nlmeans.sure.choose_h (golden-section on SURE, no clean image) and its true PSNR; the preset default's PSNR.
 Writes bench/results/sure_accuracy.json; prints a summary.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
+from nlmeans.sure import choose_h, mc_sure
 
-import nlmeans  # noqa: E402
-from nlmeans.denoise import run_denoise  # noqa: E402
-from nlmeans.sure import choose_h, mc_sure  # noqa: E402
+from . import _common as common
 
 GRID = (0.25, 0.35, 0.45, 0.6, 0.8, 1.0)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main():
-    parser = standard_set.arg_parser(__doc__)
+    parser = common.arg_parser(__doc__)
     parser.add_argument("--images", nargs="+", default=None)
     args = parser.parse_args()
 
     rows = []
     start = time.perf_counter()
-    for name in args.images or standard_set.names():
-        clean = standard_set.load(name, args.size).astype(np.float32)
-        axis = -1 if standard_set.is_color(name) else None
+    for name in args.images or common.names():
+        clean = common.load(name, args.size).astype(np.float32)
+        axis = -1 if common.is_color(name) else None
         for s255 in args.sigmas:
             sigma = s255 / 255
-            noisy = nlmeans.add_noise(clean, sigma, seed=1)
-            _, default = run_denoise(noisy, sigma, channel_axis=axis)
+            noisy = common.add_noise(clean, s255, seed=0)
+            # pixelwise: the study tunes NL-means h at its own preset sizes
+            _, default = nlmeans.denoise(noisy, sigma, method="pixelwise", channel_axis=axis, return_settings=True)
             p, s = default.patch_size, default.search_size
             grid = []
             for k in GRID:
@@ -64,8 +60,9 @@ def main():
                 "default_h_over_sigma": default.h / sigma,
             }
             rows.append(row)
-            RESULTS.mkdir(exist_ok=True)
-            (RESULTS / "sure_accuracy.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+            common.RESULTS.mkdir(exist_ok=True)
+            payload = {"args": vars(args), "rows": rows}
+            (common.RESULTS / "sure_accuracy.json").write_text(json.dumps(payload, indent=1))
             ratio = [g["sure"] / g["mse"] for g in grid]
             print(f"{name:22s} σ={s255:2d} p{p} s{s}: SURE/MSE {min(ratio):.3f}–{max(ratio):.3f}; "
                   f"oracle h/σ {row['oracle_h_over_sigma']:.2f} {row['oracle_psnr']:.2f} dB; "
@@ -79,7 +76,7 @@ def main():
     print(f"mean PSNR: auto {np.mean([r['auto_psnr'] for r in rows]):.3f}, "
           f"default {np.mean([r['default_psnr'] for r in rows]):.3f}, "
           f"oracle grid {np.mean([r['oracle_psnr'] for r in rows]):.3f}")
-    print(f"wrote {RESULTS / 'sure_accuracy.json'}")
+    print(f"wrote {common.RESULTS / 'sure_accuracy.json'}")
 
 
 if __name__ == "__main__":

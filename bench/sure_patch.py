@@ -1,8 +1,8 @@
 """Does letting SURE also choose the patch size pay? choose_h with the preset patch vs over patch ± 2.
 
-    PYTHONPATH=. python bench/sure_patch.py [--size 256] [--sigmas 20 50]
+    python -m bench.sure_patch [--size 256] [--sigmas 20 50]
 
-For every image (crops, bench/standard_set.py) and σ (0–255 scale): true PSNR of NL-means with h chosen by
+For every image (crops, bench/_common.py) and σ (0–255 scale), noise seed 0: true PSNR of NL-means with h chosen by
 SURE at the preset patch size, and with (patch, h) chosen by SURE among preset patch − 2, preset, + 2.
 Writes bench/results/sure_patch.json.
 """
@@ -10,31 +10,26 @@ Writes bench/results/sure_patch.json.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standard_set  # noqa: E402
+import nlmeans
+from nlmeans.presets import preset_for
+from nlmeans.sure import choose_h
 
-import nlmeans  # noqa: E402
-from nlmeans.presets import preset_for  # noqa: E402
-from nlmeans.sure import choose_h  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from . import _common as common
 
 
 def main():
-    parser = standard_set.arg_parser(__doc__, sigmas=(20, 50))
+    parser = common.arg_parser(__doc__, sigmas=(20, 50))
     args = parser.parse_args()
     rows = []
     for s255 in args.sigmas:
         sigma = s255 / 255
-        for name in standard_set.names():
-            clean = standard_set.load(name, args.size).astype(np.float32)
-            axis = -1 if standard_set.is_color(name) else None
-            noisy = nlmeans.add_noise(clean, sigma, seed=1)
+        for name in common.names():
+            clean = common.load(name, args.size).astype(np.float32)
+            axis = -1 if common.is_color(name) else None
+            noisy = common.add_noise(clean, s255, seed=0)
             p0 = preset_for(s255, 3 if axis is not None else 1).patch_size
             h1, _, _ = choose_h(noisy, sigma, patch_size=p0, channel_axis=axis)
             fixed = nlmeans.psnr(clean, nlmeans.denoise(noisy, sigma, h=h1, patch_size=p0, channel_axis=axis))
@@ -48,8 +43,8 @@ def main():
     gain = np.array([r["both"] - r["fixed"] for r in rows])
     print(f"patch by SURE − preset patch: mean {gain.mean():+.3f} dB, min {gain.min():+.3f}, "
           f"max {gain.max():+.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sure_patch.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    common.RESULTS.mkdir(exist_ok=True)
+    (common.RESULTS / "sure_patch.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Numba settings in one place.
 
-Every kernel in :mod:`nlmeans._kernels` is compiled with these options, so a change here changes them all.
+Every kernel in :mod:`nlmeans.kernels` (and :mod:`nlmeans._perona_malik`) is compiled with these options, so a
+change here changes them all.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def band_rows(r):
     """Rows per parallel band of the pixelwise kernel for search radius ``r``: ``max(BAND_ROWS, r)``.
 
     Bands are aligned to image row 0; a tiled run is bit-identical to a whole run when every strip starts at a
-    multiple of this number (see the module docstring of :mod:`nlmeans._kernels`).
+    multiple of this number (see the module docstring of :mod:`nlmeans.kernels.pixelwise`).
     """
     return max(BAND_ROWS, r, 1)
 

@@ -288,13 +288,10 @@ def _wants_strips(input_path, output_path, scale):
 
 def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, guide_path, overwrite, scale):
     from .io import ZARR_SUFFIXES, create_array, open_array
-    from .tiles import denoise_tiled, resolve_settings, resolve_tile_rows, strip_rows
+    from .tiles import denoise_tiled, halo_for, resolve_settings, resolve_tile_rows, strip_rows
 
     _no_guide_here(guide_path, "strip-by-strip denoising")
     _no_auto_h_here(h, "strip-by-strip denoising")
-    method = method or "pixelwise"  # strips, Dask and stacks run the pixelwise kernel (bit-identical strips)
-    if method != "pixelwise":
-        raise click.UsageError(f"--method {method} is not supported strip by strip (only pixelwise)")
     image = open_array(input_path)
     if output_path.suffix.lower() in ZARR_SUFFIXES:
         if output_path.exists() and not overwrite:
@@ -307,10 +304,12 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     height, width = image.shape[:2]
     channels = 1 if axis is None else image.shape[-1]
     start = time.perf_counter()
-    used = resolve_settings(image, _scale_255(sigma), h=_scale_255(h), patch_size=patch, search_size=search,
-                            channel_axis=axis)
-    rows = strip_rows(resolve_tile_rows(scale["tile_rows"], width, channels, used.search_size), used.search_size)
-    explicit = dict(h=used.h, patch_size=used.patch_size, search_size=used.search_size, channel_axis=axis)
+    used = resolve_settings(image, _scale_255(sigma), method=method, h=_scale_255(h), patch_size=patch,
+                            search_size=search, channel_axis=axis)
+    halo = halo_for(used)
+    rows = strip_rows(resolve_tile_rows(scale["tile_rows"], width, channels, halo), halo)
+    # the resolved settings, passed on explicitly: every strip or chunk uses exactly these
+    explicit = dict(method=used.method, h=used.h, patch_size=patch, search_size=search, channel_axis=axis)
     with create_array(output_path, image.shape, image.dtype) as out:
         if scale["scheduler"] is None:
             denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=True, **explicit)
@@ -331,7 +330,7 @@ def _denoise_strips(input_path, output_path, sigma, h, patch, search, method, gu
     kind = "gray" if axis is None else f"{channels}-channel"
     click.echo(
         f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): σ = {used.sigma_255:.2f}/255 "
-        f"({how}), h = {used.h_255:.2f}/255, patch {used.patch_size}, search {used.search_size}; "
+        f"({how}), {_h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
         f"{seconds:.2f} s -> {output_path}"
     )
 

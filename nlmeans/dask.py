@@ -1,19 +1,19 @@
-"""NL-means on Dask arrays: the same bits as :func:`nlmeans.denoise`, computed strip by strip on any scheduler.
+"""Denoising Dask arrays: the same bits as :func:`nlmeans.denoise`, computed strip by strip on any scheduler.
 
 Needs the ``scale`` extra (``pip install "nlmeans[scale]"``: dask[array], distributed, zarr).
 
 The chunking rule
 -----------------
 :func:`denoise` rechunks the array into **row chunks of the full width** (all columns and channels in each
-chunk) whose height is a multiple of the kernel's band height ``B`` (so every chunk starts on a band
-boundary) and at least the top halo, and merges a last chunk shorter than a halo into the one before (dask
-takes a halo from the neighbouring chunk only). It then calls ``map_overlap`` (``allow_rechunk=False``) with
-the asymmetric depth of :func:`nlmeans.tiles.halo` along the rows (top: a multiple of ``B``, at least
-``B + f``; bottom: ``r + f``) and ``boundary="none"``: chunks at the image's top and bottom get no halo there,
-so the kernel's own padding (numpy's ``reflect``, which is dask's ``"symmetric"``, not dask's ``"reflect"``)
-sees the real border exactly as the in-memory call does. Each overlapped chunk is then exactly a strip of
-:mod:`nlmeans.tiles`, which is why the result is bit-identical. Each block cuts its own halo off
-(``trim=False``).
+chunk) whose height is a multiple of the method's strip unit (:class:`nlmeans.tiles.Halo`: the kernel's band
+height, for NL-Bayes also its reference grid step, so every chunk starts on a band boundary) and at least the
+top halo, and merges a last chunk shorter than a halo into the one before (dask takes a halo from the
+neighbouring chunk only). It then calls ``map_overlap`` (``allow_rechunk=False``) with the asymmetric depth of
+:func:`nlmeans.tiles.halo_for` along the rows and ``boundary="none"``: chunks at the image's top and bottom
+get no halo there, so the kernel's own padding (numpy's ``reflect``, which is dask's ``"symmetric"``, not
+dask's ``"reflect"``) sees the real border exactly as the in-memory call does. Each overlapped chunk is then
+exactly a strip of :mod:`nlmeans.tiles`, which is why the result is bit-identical. Each block cuts its own
+halo off (``trim=False``).
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ def _require_dask():
     return da
 
 
-def row_chunks(height, patch_size, search_size, tile_rows):
-    """Row chunk sizes for :func:`denoise`: multiples of the band height, none shorter than a halo (dask takes
-    a halo from the neighbouring chunk only); a short last chunk is merged into the one before."""
-    top, bottom = tiles.halo(patch_size, search_size)
-    rows = max(tiles.strip_rows(tile_rows, search_size), top)  # top is a multiple of the band height
+def row_chunks(height, halo, tile_rows):
+    """Row chunk sizes for :func:`denoise`: multiples of the halo's unit (:class:`nlmeans.tiles.Halo`), none
+    shorter than a halo (dask takes a halo from the neighbouring chunk only); a short last chunk is merged
+    into the one before."""
+    rows = max(tiles.strip_rows(tile_rows, halo), halo.top)  # top is a multiple of the unit
     sizes = [min(rows, height - start) for start in range(0, height, rows)]
-    if len(sizes) > 1 and sizes[-1] < max(top, bottom):
+    if len(sizes) > 1 and sizes[-1] < max(halo.top, halo.bottom):
         last = sizes.pop()
         sizes[-1] += last
     return tuple(sizes)
@@ -55,9 +55,9 @@ def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None
     return tiles.denoise_strip(block, settings, axis, keep0, keep1)
 
 
-def denoise(array, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
-            data_range=None, tile_rows=None):
-    """Lazy NL-means of a Dask array, equal bit for bit to :func:`nlmeans.denoise` on the same data.
+def denoise(array, sigma=None, *, h=None, method=None, patch_size=None, search_size=None, channel_axis=None,
+            data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None):
+    """Lazy denoising of a Dask array, equal bit for bit to :func:`nlmeans.denoise` with the same arguments.
 
     Parameters
     ----------
@@ -67,11 +67,14 @@ def denoise(array, sigma=None, *, h=None, patch_size=None, search_size=None, cha
     sigma, h : float or None
         On the float image's scale (integers scaled to [0, 1]: σ = 20 on the 0–255 scale is ``20/255``).
         ``sigma=None``: estimated now (the sample is computed) as in :func:`nlmeans.tiles.denoise_tiled`.
-    patch_size, search_size, channel_axis, data_range
+    method : {None, "nlbayes", "pixelwise", "patchwise"}
+        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
+        ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
+    patch_size, search_size, channel_axis, data_range, patch_weights, patch_sigma
         As in :func:`nlmeans.denoise`; the parameters are resolved once, on the whole array.
     tile_rows : int or None
-        Rows per chunk, rounded up to a multiple of the kernel's band height. ``None``: about 16 M values per
-        chunk.
+        Rows per chunk, rounded up to a multiple of the method's strip unit (:class:`nlmeans.tiles.Halo`).
+        ``None``: about 16 M values per chunk.
 
     Returns
     -------
@@ -88,18 +91,28 @@ def denoise(array, sigma=None, *, h=None, patch_size=None, search_size=None, cha
     ----------
     .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [2] Dask Development Team, "Dask: Library for dynamic task scheduling", 2016, https://dask.org.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, nlmeans, nlmeans.dask
+    >>> noisy = nlmeans.add_noise(np.full((300, 40), 0.5, np.float32), 0.1, seed=0)
+    >>> lazy = nlmeans.dask.denoise(da.from_array(noisy, chunks=(100, 40)), 0.1, tile_rows=64)
+    >>> np.array_equal(lazy.compute(), nlmeans.denoise(noisy, 0.1))
+    True
     """
     da = _require_dask()
     if not isinstance(array, da.Array):
         array = da.from_array(array)
     axis, row_axis, height, width, n_channels = tiles._layout(array, channel_axis)
-    settings = tiles.resolve_settings(array, sigma, h=h, patch_size=patch_size, search_size=search_size,
-                                      channel_axis=axis, data_range=data_range)
-    tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, settings.search_size)
+    settings = tiles.resolve_settings(array, sigma, method=method, h=h, patch_size=patch_size,
+                                      search_size=search_size, channel_axis=axis, data_range=data_range,
+                                      patch_weights=patch_weights, patch_sigma=patch_sigma)
+    halo = tiles.halo_for(settings)
+    tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, halo)
     chunks = [-1] * array.ndim
-    chunks[row_axis] = row_chunks(height, settings.patch_size, settings.search_size, tile_rows)
+    chunks[row_axis] = row_chunks(height, halo, tile_rows)
     array = array.rechunk(tuple(chunks))
-    top, bottom = tiles.halo(settings.patch_size, settings.search_size)
+    top, bottom = halo.top, halo.bottom
     depth = {i: 0 for i in range(array.ndim)}
     depth[row_axis] = (top, bottom) if array.numblocks[row_axis] > 1 else 0
     # trim=False: the blocks cut their own halo (dask's trimming of asymmetric depths at the edges does not

@@ -8,7 +8,6 @@ import numba
 import numpy as np
 
 from . import _config
-from ._kernels import _VBYTES, _nlm_offsets, _nlm_pixelwise
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -21,19 +20,19 @@ from ._validate import (
     to_float,
     work_dtype,
 )
+from .kernels import weight_constants
+from .kernels.offsets import _nlm_offsets
+from .kernels.pixelwise import _VBYTES, _nlm_pixelwise
 from .noise_level import estimate_sigma
-from .presets import default_h, default_patch_sigma, fit_size, preset_for
-
-#: the estimators ``denoise`` offers
-METHODS = ("pixelwise", "patchwise", "nlbayes")
-
-#: what ``method=None`` (the default) runs: the best method measured on the standard set
-#: (bench/results/nl_family.md); "pixelwise" instead when an option only the NL-means methods have (``h``,
-#: ``guide``, ``patch_weights``, ``patch_sigma``) is given
-DEFAULT_METHOD = "nlbayes"
-
-#: the patch distances of the NL-means methods
-PATCH_WEIGHTS = ("flat", "gaussian")
+from .presets import (
+    PATCH_WEIGHTS,
+    default_h,
+    default_patch_sigma,
+    fit_size,
+    preset_for,
+    resolve_method,
+    resolve_nlbayes,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Settings:
 
     method: str
     sigma: float
-    h: float
+    h: float | None  # None for NL-Bayes, which has no h
     patch_size: int
     search_size: int
     guide_sigma: float | None
@@ -53,6 +52,9 @@ class Settings:
     #: Monte-Carlo SURE estimate of the mean squared error (float scale squared) when h was chosen with
     #: ``h="auto"``; None otherwise
     sure_risk: float | None = None
+    #: the NL-Bayes parameters (keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`) when the method is
+    #: "nlbayes"; None otherwise
+    nlbayes: dict | None = None
 
     @property
     def sigma_255(self):
@@ -62,7 +64,7 @@ class Settings:
     @property
     def h_255(self):
         """h on the 0–255 scale."""
-        return sigma_to_255(self.h, self.data_range)
+        return None if self.h is None else sigma_to_255(self.h, self.data_range)
 
     def as_dict(self):
         return asdict(self)
@@ -75,22 +77,6 @@ def _to_chw(arr, axis, dtype):
     return np.ascontiguousarray(x)
 
 
-def weight_constants(n_terms, sigma, h, dtype):
-    """``(a, bb)`` with ``t = max(S - bb, 0) * a = max(d² - 2σ², 0) / h²`` for a box sum S of ``n_terms``
-    squares: ``a = 1 / (n h²)``, ``bb = 2 σ² n``.
-
-    Computed in float64 as ``(1/h)² / n`` and clamped (``a, bb <= 1e30`` and ``a * bb <= 1e30``), so extreme
-    but valid σ and h (1e-300 ... 1e300) never produce inf·0 or inf − inf (NaN) in the kernel, float32
-    included; inside those bounds the constants are exact.
-    """
-    cap = 1e30
-    inv_h = 1.0 / np.float64(h)
-    with np.errstate(over="ignore", under="ignore"):
-        a = min(float(inv_h * inv_h / n_terms), cap)
-        bb = min(float(2.0 * np.float64(sigma) ** 2 * n_terms), cap)
-    if a * bb > cap:
-        bb = cap / a
-    return dtype(a), dtype(bb)
 
 
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
@@ -227,30 +213,10 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
                     sure_risk=sure_risk)
 
 
-def run_denoise(
-    image,
-    sigma=None,
-    *,
-    h=None,
-    patch_size=None,
-    search_size=None,
-    method=None,
-    channel_axis=None,
-    guide=None,
-    guide_sigma=None,
-    guide_channel_axis=None,
-    data_range=None,
-    patch_weights="flat",
-    patch_sigma=None,
-):
-    """``denoise`` that also returns the :class:`Settings` it used (for the CLI and reports)."""
-    arr = check_array(image)
-    axis = check_channel_axis(arr, channel_axis)
-    if method is None:
-        nlm_only = h is not None or guide is not None or patch_weights != "flat" or patch_sigma is not None
-        method = "pixelwise" if nlm_only else DEFAULT_METHOD
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
+def check_method_options(method, *, h=None, guide=None, patch_weights="flat", patch_sigma=None):
+    """``(method, patch_sigma)`` checked: the method by :func:`nlmeans.presets.resolve_method`, the patch
+    distance options, and no NL-means-only option with NL-Bayes."""
+    method = resolve_method(method, h=h, guide=guide, patch_weights=patch_weights, patch_sigma=patch_sigma)
     if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
         raise ValueError(
             f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
@@ -264,85 +230,46 @@ def run_denoise(
         for name, given in unused.items():
             if given:
                 raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
-    data_range = default_data_range(data_range)
-    dtype = work_dtype(arr.dtype)
-    value = _to_chw(arr, axis, dtype)
-    n_channels, height, width = value.shape
+    return method, patch_sigma
 
-    guide_chw = value
-    if guide is not None:
-        garr = check_array(guide, "guide")
-        gaxis = channel_axis if guide_channel_axis is None and garr.ndim == 3 else guide_channel_axis
-        gaxis = check_channel_axis(garr, gaxis, "guide")
-        guide_chw = _to_chw(garr, gaxis, dtype)
-        if guide_chw.shape[1:] != (height, width):
-            raise ValueError(
-                f"guide has height×width {guide_chw.shape[1]}×{guide_chw.shape[2]} but image has "
-                f"{height}×{width}; they must be the same"
-            )
-        if guide_sigma is None:
-            guide_sigma = estimate_sigma(garr, channel_axis=gaxis)
-        else:
-            guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
-        if isinstance(h, str) and h == "auto":
-            raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
 
-    def sure(sigma, patch_size, search_size, patch_sizes):
-        from .sure import choose_h
-
-        return choose_h(arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
-                        patch_sizes=patch_sizes, data_range=data_range)
-
-    # NL-Bayes takes σ from here (and the same size checks) but has its own presets
-    settings = resolve_parameters(
-        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size,
-        n_channels=guide_chw.shape[0], data_range=data_range,
-        estimate=lambda: estimate_sigma(arr, channel_axis=axis), choose_h=sure,
-    )
-    if method == "nlbayes":
-        return _run_nlbayes(arr, axis, value, settings.sigma, settings.sigma_estimated, data_range, patch_size,
-                            search_size)
-    patch_size = settings.patch_size
-    check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
-                    guide_chw.shape[0] * patch_size**2, dtype)
-    distance_sigma = settings.sigma if guide is None else guide_sigma
+def nlmeans_settings(settings, method, patch_weights="flat", patch_sigma=None, guide_sigma=None):
+    """The NL-means methods' :class:`Settings`: ``settings`` from :func:`resolve_parameters` with the method,
+    the patch distance (a Gaussian's default ``patch_sigma`` from the patch size) and the guide's σ."""
     if patch_weights == "gaussian" and patch_sigma is None:
-        patch_sigma = default_patch_sigma(patch_size)
-    if method == "pixelwise" and patch_weights == "flat":
-        out = nlmeans_chw(value, guide_chw, distance_sigma, settings.h, patch_size, settings.search_size)
-    else:
-        out = nlmeans_offsets_chw(value, guide_chw, distance_sigma, settings.h, patch_size,
-                                  settings.search_size, patchwise=method == "patchwise",
-                                  patch_sigma=patch_sigma)
-    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    settings = replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
-                       patch_sigma=patch_sigma)
-    return from_float(out, arr.dtype), settings
+        patch_sigma = default_patch_sigma(settings.patch_size)
+    return replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
+                   patch_sigma=patch_sigma)
 
 
-def _run_nlbayes(arr, axis, value, sigma, sigma_estimated, data_range, patch_size, search_size):
+def run_nlmeans_chw(value, guide, settings, distance_sigma):
+    """NL-means with resolved :class:`Settings` on channel-first float arrays: the symmetric pixelwise
+    kernel for the flat distance, the offset loop for patchwise aggregation or Gaussian patch weights.
+    ``distance_sigma``: the σ of the patch distance (the guide's when there is one)."""
+    if settings.method == "pixelwise" and settings.patch_weights == "flat":
+        return nlmeans_chw(value, guide, distance_sigma, settings.h, settings.patch_size, settings.search_size)
+    return nlmeans_offsets_chw(value, guide, distance_sigma, settings.h, settings.patch_size,
+                               settings.search_size, patchwise=settings.method == "patchwise",
+                               patch_sigma=settings.patch_sigma)
+
+
+def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=None):
+    """NL-Bayes's :class:`Settings` from the NL-means ones (σ and its estimate, the size checks): its own
+    presets (:func:`nlmeans.presets.resolve_nlbayes`) for the (H, W) ``shape``; h is None. ``patch_size`` and
+    ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window."""
+    params = resolve_nlbayes(shape, sigma_to_255(settings.sigma, settings.data_range), n_channels, patch_size,
+                             search_size)
+    return Settings("nlbayes", settings.sigma, None, params["patch_size"], params["search_size"][0],
+                    None, settings.data_range, settings.sigma_estimated, nlbayes=params)
+
+
+def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
     """The ``method="nlbayes"`` branch of :func:`run_denoise` (inputs already validated and converted)."""
-    from .nlbayes import checked_nlbayes, nlbayes_chw
-    from .presets import nlbayes_params
+    from .nlbayes import nlbayes_checked
 
-    n_channels, height, width = value.shape
-    params = nlbayes_params(sigma_to_255(sigma, data_range), n_channels)
-    limit = min(height, width)
-    fits = f"the image's smaller side ({limit} pixels)"
-    if patch_size is None:
-        params["patch_size"] = fit_size(params["patch_size"], limit)
-    else:
-        params["patch_size"] = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=fits)
-    if search_size is None:  # the preset is a pair (stage 1, stage 2)
-        params["search_size"] = tuple(fit_size(s, limit) for s in params["search_size"])
-    else:
-        size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=fits)
-        params["search_size"] = (size, size)
-    out = checked_nlbayes(nlbayes_chw, value, sigma, **params)
+    settings = nlbayes_settings(settings, value.shape[1:], value.shape[0], patch_size, search_size)
+    out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    # Settings records stage 1's search window
-    settings = Settings("nlbayes", sigma, float("nan"), params["patch_size"], params["search_size"][0], None,
-                        data_range, sigma_estimated)
     return from_float(out, arr.dtype), settings
 
 
@@ -361,6 +288,7 @@ def denoise(
     data_range=None,
     patch_weights="flat",
     patch_sigma=None,
+    return_settings=False,
 ):
     """Denoise an image with Non-Local Means or its relative NL-Bayes.
 
@@ -402,12 +330,6 @@ def denoise(
         (:func:`nlmeans.nlbayes.nlbayes_chw`); it has its own patch/search presets (``nlbayes_params``)
         and uses no ``h`` and no guide; the best of the three on our benchmark (bench/results/nl_family.md:
         mean PSNR within 0.25 dB of BM3D at σ = 10–50, more than 10× faster).
-    patch_weights : {"flat", "gaussian"}
-        NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
-        the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.
-        2005 [1]_), a = ``patch_sigma``. Measured worse than flat with the default h (bench/results).
-    patch_sigma : float or None
-        a, in **pixels**, for ``patch_weights="gaussian"``; ``None``: half the patch side.
     channel_axis : int or None
         Axis of the channels. ``None``: a 2-D gray image. One weight per pixel pair serves all channels.
     guide : ndarray or None
@@ -422,12 +344,24 @@ def denoise(
         Range of the float image's values, used only to read σ on the 0–255 scale when choosing presets and
         the h floor. ``None``: 1.0 (integer images are scaled to [0, 1]).
 
+    patch_weights : {"flat", "gaussian"}
+        NL-means patch distance: ``"flat"`` the mean of the squared differences (IPOL 2011); ``"gaussian"``
+        the weighted mean with weights g(j) = exp(−|j|² / (2a²)) over the patch offsets j (Buades et al.
+        2005 [1]_), a = ``patch_sigma``. Measured worse than flat with the default h (bench/results).
+    patch_sigma : float or None
+        a, in **pixels**, for ``patch_weights="gaussian"``; ``None``: half the patch side.
+    return_settings : bool
+        Also return the :class:`Settings` the call used (method, σ and whether it was estimated, h, sizes).
+
     Returns
     -------
     denoised : ndarray
         Same shape and dtype as ``image``. Integer input is computed on [0, 1] in float32 and comes back
         rounded and clipped to its dtype's range; float32 is computed in float32 and float64 in float64, the
         range untouched.
+    settings : Settings
+        Only with ``return_settings=True``: the parameters used (σ and h on the float image's scale;
+        ``settings.sigma_255`` on the 0–255 scale).
 
     Raises
     ------
@@ -476,9 +410,58 @@ def denoise(
     >>> bool(nlmeans.psnr(clean, out) > nlmeans.psnr(clean, noisy) + 5)
     True
     """
-    return run_denoise(
-        image, sigma, h=h, patch_size=patch_size, search_size=search_size, method=method,
-        channel_axis=channel_axis, guide=guide, guide_sigma=guide_sigma,
-        guide_channel_axis=guide_channel_axis, data_range=data_range, patch_weights=patch_weights,
-        patch_sigma=patch_sigma,
-    )[0]
+    arr = check_array(image)
+    axis = check_channel_axis(arr, channel_axis)
+    method, patch_sigma = check_method_options(method, h=h, guide=guide, patch_weights=patch_weights,
+                                               patch_sigma=patch_sigma)
+    data_range = default_data_range(data_range)
+    dtype = work_dtype(arr.dtype)
+    value = _to_chw(arr, axis, dtype)
+    n_channels, height, width = value.shape
+
+    guide_chw = value
+    if guide is not None:
+        garr = check_array(guide, "guide")
+        gaxis = channel_axis if guide_channel_axis is None and garr.ndim == 3 else guide_channel_axis
+        gaxis = check_channel_axis(garr, gaxis, "guide")
+        guide_chw = _to_chw(garr, gaxis, dtype)
+        if guide_chw.shape[1:] != (height, width):
+            raise ValueError(
+                f"guide has height×width {guide_chw.shape[1]}×{guide_chw.shape[2]} but image has "
+                f"{height}×{width}; they must be the same"
+            )
+        if guide_sigma is None:
+            guide_sigma = estimate_sigma(garr, channel_axis=gaxis)
+        else:
+            guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
+        if isinstance(h, str) and h == "auto":
+            raise ValueError("h='auto' is not supported with a guide; give h as a positive number")
+
+    def sure(sigma, patch_size, search_size, patch_sizes):
+        from .sure import choose_h
+
+        return choose_h(arr, sigma, patch_size=patch_size, search_size=search_size, channel_axis=axis,
+                        patch_sizes=patch_sizes, data_range=data_range)
+
+    # NL-Bayes takes σ from here (and the same size checks) but has its own presets
+    settings = resolve_parameters(
+        (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size,
+        n_channels=guide_chw.shape[0], data_range=data_range,
+        estimate=lambda: estimate_sigma(arr, channel_axis=axis), choose_h=sure,
+    )
+    if method == "nlbayes":
+        out, settings = _run_nlbayes(arr, axis, value, settings, patch_size, search_size)
+        return (out, settings) if return_settings else out
+    check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
+                    guide_chw.shape[0] * settings.patch_size**2, dtype)
+    settings = nlmeans_settings(settings, method, patch_weights, patch_sigma, guide_sigma)
+    out = run_nlmeans_chw(value, guide_chw, settings, settings.sigma if guide is None else guide_sigma)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    out = from_float(out, arr.dtype)
+    return (out, settings) if return_settings else out
+
+
+
+
+def run_denoise(*args, **kwargs):  # TEMPORARY until the CLI branch merges: denoise(..., return_settings=True)
+    return denoise(*args, **kwargs, return_settings=True)

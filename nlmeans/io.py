@@ -1,21 +1,42 @@
 """Reading and writing image files: bit depth kept, alpha passed through, writes atomic.
 
 PNG (8/16-bit, gray or color, with or without alpha), TIFF (uint8, uint16, float32, float64) and the
-8-bit formats imageio reads (JPEG, BMP, ...). Errors are :class:`ImageIOError` with a one-line message.
+8-bit formats Pillow reads (JPEG, BMP, ...). Errors are :class:`ImageIOError` with a one-line message.
+
+Reading rules (every pixel format read right, or refused):
+
+- Integer samples of fewer bits than their 8/16-bit container (PNG 1/2/4-bit, TIFF 1/2/4/12-bit) and
+  PNG ``sBIT`` significant bits are scaled to the container's full range, x · (2^D − 1) / (2^b − 1)
+  rounded (1-bit 0/1 → 0/255, 2-bit by 85, 4-bit by 17, 12 sBIT bits of a 16-bit PNG by 65535/4095):
+  σ on the 0–255 scale is then the same fraction of the image's real range for every file.
+- Palettes (PNG, TIFF, GIF/BMP) are expanded to RGB (RGBA with transparency), never smoothed as indices;
+  8-bit TIFF colormaps stored as v·257 give uint8, others uint16.
+- TIFF tags decide, not the array's shape: PlanarConfiguration (planar samples moved last), ExtraSamples
+  (associated or unassociated alpha is alpha; unspecified extra samples are data channels), Photometric:
+  MINISWHITE is inverted on read (the output is written min-is-black), SEPARATED (CMYK ink set) and
+  YCbCr (JPEG-compressed, or without chroma subsampling) are converted to RGB; others are refused.
+- JPEG: EXIF orientation applied (the image as displayed); CMYK (Adobe inverted, as Pillow decodes it)
+  converted to RGB. CMYK is converted without a colour profile, R = (1 − C)(1 − K) as Pillow does: close
+  to, not equal to, a colour-managed conversion.
+- Pixel limit: the size is read from the header (PNG IHDR, TIFF tags, JPEG SOF, BMP header) and images
+  above ``max_pixels`` (default :func:`default_max_pixels`, from the available memory) are refused before
+  decoding, as are JPEGs smaller than the size their header claims.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._validate import SUPPORTED_DTYPES
+from ._validate import SUPPORTED_DTYPES, check_int
 
 PNG_SUFFIXES = (".png",)
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -67,63 +88,364 @@ def _split_alpha(arr, has_alpha):
     return Image(np.ascontiguousarray(arr))
 
 
-def _read_png(path):
+# --- pixel limit: refuse, from the header, images whose in-memory denoising would not fit ---
+
+#: Peak working memory of in-memory denoising per pixel and channel, in bytes. Measured (peak RSS of
+#: ``nlmeans.denoise``, uint8 input, σ = 20/255, 1024² and 2048²): default NL-Bayes 29–30 B/px gray and
+#: 93–96 B/px RGB (≈ 32 per channel), pixelwise NL-means 22–23 gray and 59 RGB; 40 adds the decoded file,
+#: the output and the alpha passed through.
+BYTES_PER_SAMPLE = 40
+_FALLBACK_MEMORY = 8 << 30  # when the machine's memory cannot be read
+
+
+def available_memory():
+    """Bytes of memory available for new work: ``MemAvailable`` of /proc/meminfo (Linux), else half the
+    physical memory (``os.sysconf``), else 8 GiB."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, ValueError, OSError):
+        return _FALLBACK_MEMORY
+
+
+def default_max_pixels(channels=3):
+    """The default pixel limit of :func:`read_image`: available memory / working memory per pixel.
+
+    Parameters
+    ----------
+    channels : int
+        Samples per pixel of the image (working memory grows with them; alpha counts too).
+
+    Returns
+    -------
+    int
+        ``available_memory() // (BYTES_PER_SAMPLE * channels)``, at least 1. With 20 GiB available and an
+        RGB image this is about 179 million pixels (an 8k × 8k photo has 67 million).
+    """
+    return max(1, available_memory() // (BYTES_PER_SAMPLE * max(1, int(channels))))
+
+
+def _max_pixels_arg(max_pixels):
+    """``max_pixels`` checked: a non-negative int, or None (0 and None: the default limit)."""
+    if max_pixels is None:
+        return None
+    limit = check_int(max_pixels, "max_pixels")
+    if limit < 0:
+        raise ValueError(f"max_pixels must be >= 0 (0 or None: the default from memory), got {max_pixels!r}")
+    return limit or None
+
+
+def _check_pixels(path, height, width, channels, max_pixels):
+    """Refuse an image of ``height`` × ``width`` pixels (read from its header) above the pixel limit
+    (``max_pixels`` as checked by :func:`_max_pixels_arg`)."""
+    if max_pixels is None:
+        limit = default_max_pixels(channels)
+        origin = f"the default for this machine's {available_memory() / 2**30:.1f} GiB of available memory"
+    else:
+        limit, origin = max_pixels, "max_pixels"
+    pixels = int(height) * int(width)
+    if pixels > limit:
+        raise ImageIOError(
+            f"{path}: {width}×{height} = {pixels:,} pixels is more than the limit of {limit:,} ({origin}); "
+            "raise it with max_pixels= (CLI: --max-pixels) if the memory is there, denoise a large TIFF or "
+            ".zarr strip by strip (--tile-rows), a stack with --volume/--video"
+        )
+
+
+# --- sample scaling: every integer image fills its container's range ---
+
+
+def _stretch(values, bits, dtype):
+    """``bits``-bit values (0 … 2^bits − 1) scaled to the full range of ``dtype`` (uint8/uint16), rounded.
+
+    x · (2^D − 1) / (2^bits − 1): exact factors for 1/2/4 bits in 8 (255, 85, 17), 16.0037 for 12 in 16, so
+    σ on the 0–255 scale stays the same fraction of the image's real range.
+    """
+    top = int(np.iinfo(dtype).max)
+    m = (1 << int(bits)) - 1
+    if m == top:
+        return values.astype(dtype, copy=False)
+    wide = values.astype(np.uint64)
+    return ((wide * (2 * top) + m) // (2 * m)).astype(dtype)  # round(x * top / m), half up, in integers
+
+
+def _read_png(path, max_pixels):
     import png
 
     reader = png.Reader(filename=str(path))
-    width, height, rows, info = reader.asDirect()
-    planes = info["planes"]
-    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
-    arr = np.vstack([np.asarray(row, dtype=dtype) for row in rows]).reshape(height, width, planes)
+    reader.preamble()  # IHDR and the chunks before the first IDAT only: the size is known, nothing decoded
+    channels = (3 if reader.colormap else reader.planes) + bool(reader.trns)
+    _check_pixels(path, reader.height, reader.width, channels, max_pixels)
+    sbit = struct.unpack(f"{len(reader.sbit)}B", reader.sbit) if reader.sbit else None
+    reader.sbit = None  # pypng would shift the values down to the sBIT depth (12-bit data 16× darker)
+    width, height, rows, info = reader.asDirect()  # palette expanded to RGB(A), tRNS to alpha
+    depth, planes = info["bitdepth"], info["planes"]
+    dtype = np.uint16 if depth > 8 else np.uint8
+    arr = np.empty((height, width * planes), dtype=dtype)
+    for i, row in enumerate(rows):
+        arr[i] = row
+    arr = arr.reshape(height, width, planes)
+    # 1/2/4-bit samples and sBIT's significant bits are scaled to the full 8/16-bit range (module docstring)
+    bits = list(sbit or ())[:planes] + [depth] * (planes - len(sbit or ()))
+    if any(not 0 < b <= depth for b in bits):
+        raise ImageIOError(f"{path}: sBIT chunk {sbit} is not 1 to {depth} significant bits per channel")
+    for c, b in enumerate(bits):
+        if b != 8 * arr.itemsize:  # ordinary 8/16-bit channels are left as they are (no copy)
+            arr[..., c] = _stretch(arr[..., c] >> (depth - b), b, dtype)
     return _split_alpha(arr, info["alpha"])
 
 
-def _read_tiff(path):
+@contextlib.contextmanager
+def _tiff_file(path):
+    """A :class:`tifffile.TiffFile`, with tifffile's logging of every bad tag of a corrupt file silenced
+    (we raise one line instead)."""
     import logging
 
     import tifffile
 
     log = logging.getLogger("tifffile")
     level = log.level
-    log.setLevel(logging.CRITICAL)  # tifffile logs every bad tag of a corrupt file; we raise one line instead
+    log.setLevel(logging.CRITICAL)
     try:
-        arr = tifffile.imread(str(path))
+        with tifffile.TiffFile(str(path)) as tif:
+            yield tif
     finally:
         log.setLevel(level)
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) TIFF
-    if arr.ndim not in (2, 3):
+
+
+_PHOTOMETRIC_NAMES = {0: "MINISWHITE", 1: "MINISBLACK", 2: "RGB", 3: "PALETTE", 4: "MASK", 5: "SEPARATED",
+                      6: "YCBCR", 8: "CIELAB", 9: "ICCLAB", 10: "ITULAB", 32803: "CFA", 32844: "LOGL",
+                      32845: "LOGLUV", 34892: "LINEAR_RAW"}
+_JPEG_COMPRESSION = (6, 7)  # old- and new-style JPEG: the decoder returns RGB for YCbCr
+
+
+def _tiff_kind(path, page):
+    """Check a TIFF page's tags before decoding; returns (photometric, number of colour samples, alpha
+    index among the extra samples or None). Refuses layouts we would otherwise misread."""
+    photometric = int(page.photometric)
+    spp = int(page.samplesperpixel)
+    extras = [int(e) for e in (page.extrasamples or ())]
+    n_colour = spp - len(extras)
+    name = _PHOTOMETRIC_NAMES.get(photometric, str(photometric))
+    need = {0: 1, 1: None, 2: 3, 3: 1, 5: 4, 6: 3}
+    if photometric not in need:
         raise ImageIOError(
-            f"{path}: TIFF with shape {arr.shape} is not a single 2-D image (gray or color)"
+            f"{path}: TIFF photometric {name} is not supported "
+            "(allowed: MINISBLACK, MINISWHITE, RGB, PALETTE, SEPARATED (CMYK), YCBCR)"
         )
-    has_alpha = arr.ndim == 3 and arr.shape[-1] in (2, 4)
-    return _split_alpha(arr, has_alpha)
+    if need[photometric] is not None and n_colour != need[photometric]:
+        raise ImageIOError(f"{path}: TIFF photometric {name} with {n_colour} colour samples per pixel "
+                           f"(expected {need[photometric]})")
+    if photometric == 5 and page.tags.valueof(332, 1) != 1:  # InkSet: 1 = CMYK, 2 = other inks
+        raise ImageIOError(f"{path}: TIFF SEPARATED with inks other than CMYK (InkSet) is not supported")
+    if photometric == 6 and int(page.compression) not in _JPEG_COMPRESSION and (
+            tuple(page.subsampling or (1, 1)) != (1, 1)):
+        raise ImageIOError(f"{path}: YCbCr TIFF with chroma subsampling {page.subsampling} is supported only "
+                           "JPEG-compressed; convert it to RGB first")
+    if photometric in (0, 5, 6) and page.dtype is not None and np.dtype(page.dtype).kind == "f":
+        raise ImageIOError(f"{path}: floating-point TIFF with photometric {name} is not supported")
+    alphas = [i for i, e in enumerate(extras) if e in (1, 2)]  # ExtraSamples: 1 associated, 2 unassociated
+    if len(alphas) > 1:
+        raise ImageIOError(f"{path}: TIFF with {len(alphas)} alpha channels (ExtraSamples); one at most")
+    return photometric, n_colour, (alphas[0] if alphas else None)
 
 
-def read_image(path):
-    """Read an image file into an :class:`Image` (uint8, uint16, float32 or float64)."""
+def _rationals(value, n):
+    """A RATIONAL tag's ``n`` numbers (tifffile gives numerator/denominator pairs or numbers)."""
+    value = [float(v) for v in np.ravel(value)]
+    if len(value) == 2 * n:
+        return [value[i] / value[i + 1] for i in range(0, 2 * n, 2)]
+    return value[:n]
+
+
+def _ycbcr_to_rgb(page, ycc):
+    """TIFF 6.0 section 21: ReferenceBlackWhite, then YCbCrCoefficients (defaults: full range, BT.601)."""
+    top = float(np.iinfo(ycc.dtype).max)
+    mid = (top + 1) / 2
+    rbw = _rationals(page.tags.valueof(532, (0, top, mid, top, mid, top)), 6)
+    luma_r, luma_g, luma_b = _rationals(page.tags.valueof(529, (0.299, 0.587, 0.114)), 3)
+    f = ycc.astype(np.float64)
+    y = (f[..., 0] - rbw[0]) * top / (rbw[1] - rbw[0])
+    cb = (f[..., 1] - rbw[2]) * (mid - 1) / (rbw[3] - rbw[2])
+    cr = (f[..., 2] - rbw[4]) * (mid - 1) / (rbw[5] - rbw[4])
+    r = cr * (2 - 2 * luma_r) + y
+    b = cb * (2 - 2 * luma_b) + y
+    g = (y - luma_b * b - luma_r * r) / luma_g
+    return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, top).astype(ycc.dtype)
+
+
+def _tiff_samples(path, page, arr, kind):
+    """Channels-last samples of a TIFF page (any leading axes) as min-is-black gray or RGB data and alpha,
+    following the photometric interpretation and ExtraSamples tags."""
+    photometric, n_colour, alpha_at = kind
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)  # bilevel: 0/1, stretched to 0/255 below
+    if int(page.samplesperpixel) == 1:
+        arr = arr[..., None]
+    colour, extra = arr[..., :n_colour], arr[..., n_colour:]
+    bits = int(page.bitspersample)
+    if arr.dtype.kind == "u" and bits < 8 * arr.dtype.itemsize:
+        # 1/2/4/12-bit samples: scaled to the full range of their 8/16-bit container, as in PNG
+        extra = _stretch(extra, bits, arr.dtype)
+        if photometric != 3:  # palette indices are not levels
+            colour = _stretch(colour, bits, arr.dtype)
+    if photometric == 0:
+        colour = np.iinfo(colour.dtype).max - colour  # MINISWHITE: read (and written back) min-is-black
+    elif photometric == 3:
+        cmap = np.asarray(page.colormap)  # (3, 2^bits) uint16
+        if cmap.ndim != 2 or cmap.shape[0] != 3 or int(colour.max()) >= cmap.shape[1]:
+            raise ImageIOError(f"{path}: TIFF palette indices beyond its colormap, or no colormap")
+        if not (cmap % 257).any():  # 8-bit colours stored as v * 257 (the usual way): keep them 8-bit
+            cmap = (cmap // 257).astype(np.uint8)
+        colour = np.moveaxis(cmap[:, colour[..., 0]], 0, -1)
+        extra = extra.astype(colour.dtype) if extra.dtype != colour.dtype else extra
+    elif photometric == 5:
+        # CMYK without a colour profile, as Pillow converts it: R = (1 − C)(1 − K), G, B likewise
+        top = int(np.iinfo(colour.dtype).max)
+        wide = top - colour.astype(np.uint64)
+        colour = ((wide[..., :3] * wide[..., 3:] * 2 + top) // (2 * top)).astype(colour.dtype)
+    elif photometric == 6 and int(page.compression) not in _JPEG_COMPRESSION:
+        colour = _ycbcr_to_rgb(page, colour)
+    keep = [extra[..., i:i + 1] for i in range(extra.shape[-1]) if i != alpha_at]  # unspecified: data
+    data = np.concatenate([colour, *keep], axis=-1) if keep else colour
+    if alpha_at is None:
+        return data, None
+    return data, extra[..., alpha_at]
+
+
+def _tiff_series(path, tif, max_pixels=None):
+    """The first series of an open TIFF: its tags checked and pixel limit applied before decoding, then
+    decoded, samples moved last because PlanarConfiguration says where they are, and interpreted.
+    ``max_pixels=False``: no pixel limit (stacks). Returns (data, alpha, leading shape)."""
+    series = tif.series[0]
+    page = series.keyframe
+    axes, shape = series.axes, tuple(series.shape)
+    kind = _tiff_kind(path, page)
+    if max_pixels is not False:
+        channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
+        _check_pixels(path, shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
+    arr = series.asarray()
+    if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    lead = tuple(n for a, n in zip(axes, arr.shape, strict=True) if a not in "YXS")
+    return (*_tiff_samples(path, page, arr, kind), lead)
+
+
+def _read_tiff(path, max_pixels):
+    with _tiff_file(path) as tif:
+        data, alpha, lead = _tiff_series(path, tif, max_pixels)
+    if any(n > 1 for n in lead):
+        raise ImageIOError(f"{path}: TIFF with {math.prod(lead)} images ({lead}) is not a single 2-D image "
+                           "(gray or color); use --volume/--video for stacks")
+    data = data.reshape(data.shape[len(lead):])
+    if alpha is not None:
+        alpha = alpha.reshape(alpha.shape[len(lead):])
+    if data.shape[-1] == 1:
+        data = data[..., 0]
+    return Image(np.ascontiguousarray(data), None if alpha is None else np.ascontiguousarray(alpha))
+
+
+def _jpeg_frame_marker(path):
+    """The SOFn marker of a JPEG (0xC0…0xCF), read by walking the header segments; None if not found."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    i = 2
+    while i + 4 <= len(head) and head[i] == 0xFF:
+        marker = head[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # DHT, JPG and DAC are not frames
+            return marker
+        i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+    return None
+
+
+def _check_jpeg_size(path, width, height):
+    """Refuse, before decoding, a JPEG too small for the size its header claims: Huffman-coded data take at
+    least one bit per 8×8 block (arithmetic coding, SOF9–SOF15, can take less and is not checked)."""
+    if _jpeg_frame_marker(path) not in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7):
+        return
+    blocks = -(-width // 8) * -(-height // 8)
+    size = path.stat().st_size
+    if size * 8 < blocks:
+        raise ImageIOError(f"{path}: the header claims {width}×{height} pixels, but {size} bytes cannot hold "
+                           "them (at least one bit per 8×8 block); the file is truncated or its header lies")
+
+
+_PILLOW_RGB_MODES = {"1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "La": "LA",
+                     "RGBa": "RGBA", "RGBX": "RGB"}
+
+
+def _read_pillow(path, max_pixels):
+    """JPEG, BMP and the other formats Pillow opens: size from the header first (Pillow's open does not
+    decode), EXIF orientation applied, CMYK (Adobe inverted, as Pillow decodes it) and palettes to RGB(A)."""
+    from PIL import BmpImagePlugin, ImageOps, JpegImagePlugin
+    from PIL import Image as PILImage
+
+    # JPEG and BMP (known by their first bytes) through their plugins directly: Image.open's fixed
+    # decompression-bomb limit (179 million pixels) would override ours, which max_pixels can raise.
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    if magic.startswith(b"\xff\xd8\xff"):
+        plugin = JpegImagePlugin.JpegImageFile
+    elif magic.startswith(b"BM"):
+        plugin = BmpImagePlugin.BmpImageFile
+    else:
+        plugin = PILImage.open
+    with plugin(str(path)) as im:
+        _check_pixels(path, im.height, im.width, len(im.getbands()), max_pixels)
+        if im.format == "JPEG":
+            _check_jpeg_size(path, im.width, im.height)
+        im = ImageOps.exif_transpose(im)  # decodes; rotated/flipped into display orientation
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+    elif im.mode in _PILLOW_RGB_MODES:
+        im = im.convert(_PILLOW_RGB_MODES[im.mode])
+    arr = np.asarray(im)
+    if not arr.dtype.isnative:  # Pillow's big-endian 16-bit modes (e.g. 16-bit PGM)
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return _split_alpha(arr, im.mode in ("LA", "RGBA"))
+
+
+def read_image(path, *, max_pixels=None):
+    """Read an image file into an :class:`Image` (uint8, uint16, float32 or float64).
+
+    Parameters
+    ----------
+    path : str or Path
+        A PNG, TIFF, JPEG, BMP or another format Pillow reads.
+    max_pixels : int or None
+        Refuse images with more pixels (height × width, read from the header before decoding).
+        ``None`` or 0: :func:`default_max_pixels`, from the machine's available memory.
+
+    Raises
+    ------
+    ImageIOError
+        The file is missing, unreadable, of an unsupported pixel format, or above the pixel limit.
+    """
     path = Path(path)
     if not path.exists():
         raise ImageIOError(f"{path}: no such file")
     if path.is_dir():
         raise ImageIOError(f"{path}: is a folder, not an image file")
     suffix = path.suffix.lower()
+    max_pixels = _max_pixels_arg(max_pixels)
     try:
         if suffix in PNG_SUFFIXES:
-            image = _read_png(path)
+            image = _read_png(path, max_pixels)
         elif suffix in TIFF_SUFFIXES:
-            image = _read_tiff(path)
+            image = _read_tiff(path, max_pixels)
         else:
-            import imageio.v3 as iio
-
-            arr = np.asarray(iio.imread(path))
-            image = _split_alpha(arr, arr.ndim == 3 and arr.shape[-1] in (2, 4))
+            image = _read_pillow(path, max_pixels)
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - every decoder error becomes one line for the user
         raise ImageIOError(f"{path}: cannot read it as an image ({one_line(exc)})") from exc
-    if image.data.dtype == np.bool_:
-        image.data = image.data.astype(np.uint8) * 255
     _check_pixel_type(path, image.data.dtype)
     if image.data.size == 0:
         raise ImageIOError(f"{path}: cannot read it as an image (no pixel data)")
@@ -256,9 +578,24 @@ ZARR_SUFFIXES = (".zarr",)
 
 def _tiff_array(path):
     """A TIFF's first image as an array-like read on demand: a read-only memmap when the data are stored
-    plainly, else a zarr view that decodes only the strips or tiles a slice touches."""
+    plainly, else a zarr view that decodes only the strips or tiles a slice touches. Both give the stored
+    samples as they are, so only min-is-black gray and interleaved RGB with 8/16/32/64-bit samples pass."""
     import tifffile
 
+    with _tiff_file(path) as tif:
+        page = tif.series[0].keyframe
+        photometric, n_colour, _ = _tiff_kind(path, page)
+        if photometric not in (1, 2) or n_colour != int(page.samplesperpixel):
+            name = _PHOTOMETRIC_NAMES.get(photometric, photometric)
+            what = f"photometric {name}" if photometric not in (1, 2) else "extra samples (alpha)"
+            raise ImageIOError(f"{path}: strip-by-strip reading takes gray (MINISBLACK) or RGB TIFFs, not "
+                               f"{what}; use the in-memory path (without --tile-rows)")
+        if int(page.samplesperpixel) > 1 and int(page.planarconfig) != 1:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs interleaved samples (PlanarConfiguration "
+                               "1), not planar; use the in-memory path (without --tile-rows)")
+        if int(page.bitspersample) != 8 * np.dtype(page.dtype).itemsize:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs 8/16/32/64-bit samples, not "
+                               f"{page.bitspersample}-bit; use the in-memory path (without --tile-rows)")
     try:
         return tifffile.memmap(str(path), mode="r")
     except ValueError:  # compressed or tiled: not memory-mappable
@@ -331,18 +668,26 @@ def create_array(path, shape, dtype):
 
 
 def read_stack(path):
-    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) color (volumes and video)."""
-    import tifffile
-
+    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) color (volumes and video), its samples
+    interpreted as :func:`read_image` does (photometric, planar configuration)."""
     path = Path(path)
     if not path.exists():
         raise ImageIOError(f"{path}: no such file")
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
     try:
-        arr = tifffile.imread(str(path))
+        with _tiff_file(path) as tif:
+            arr, alpha, lead = _tiff_series(path, tif, max_pixels=False)  # photometric/planar from the tags
+    except ImageIOError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
+    if alpha is not None:  # kept as the last channel, as stacks always had it
+        arr = np.concatenate([arr, alpha[..., None]], axis=-1)
+    if len(lead) > 1:
+        arr = arr.reshape((-1,) + arr.shape[len(lead):])
+    elif not lead:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
+        raise ImageIOError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
     _check_pixel_type(path, arr.dtype)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]

@@ -21,7 +21,7 @@ Every entry of :data:`REGISTRY` is a :class:`Method`; calling it follows the con
 The names are fixed: ``gaussian``, ``anisotropic``, ``bilateral``, ``tv``, ``wiener``, ``wavelet``,
 ``nlmeans``, ``nlmeans_auto`` (σ estimated from the image; the σ passed is ignored), ``nlmeans_twostage``,
 ``skimage_nlm``, ``opencv_nlm`` (needs OpenCV), ``bm3d`` (needs the ``bm3d`` package), and
-``nlmeans_<method>`` for every estimator of :data:`nlmeans.denoise.METHODS` beyond the default one.
+``nlmeans_<method>`` for every estimator of :data:`nlmeans.presets.METHODS` beyond the default one.
 
 References
 ----------
@@ -203,7 +203,7 @@ def _anisotropic_rule(sigma, data_range, n_channels):
 
 def _anisotropic(x, sigma, data_range, *, kappa, n_iter, dt):
     """Perona-Malik diffusion (numba kernel ``_perona_malik``), conductance exp(-(|∇u|/κ)²), joint channels."""
-    from ._kernels import _perona_malik
+    from ._perona_malik import _perona_malik
 
     kappa = check_real(kappa, "kappa", minimum=0)
     dt = check_real(dt, "dt", minimum=0)
@@ -326,7 +326,7 @@ def _wavelet(x, sigma, data_range, *, sigma_scale, wavelet_levels):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# NL-means: ours (every estimator of nlmeans.denoise.METHODS), two-stage, and the two peers
+# NL-means: ours (every estimator of nlmeans.presets.METHODS), two-stage, and the two peers
 
 
 def _nlmeans_rule(sigma, data_range, n_channels):
@@ -533,13 +533,13 @@ def _build_registry(nlmeans_methods):
 
 
 def _registry():
-    from .denoise import DEFAULT_METHOD, METHODS
+    from .presets import DEFAULT_METHOD, METHODS
 
     # "nlmeans" is denoise() with its defaults; every estimator gets its own nlmeans_<method> entry too
     return _build_registry((DEFAULT_METHOD,) + tuple(METHODS))
 
 
-#: name -> :class:`Method`; built at import from ``nlmeans.denoise.METHODS`` so new estimators appear here
+#: name -> :class:`Method`; built at import from ``nlmeans.presets.METHODS`` so new estimators appear here
 REGISTRY: dict[str, Method] = _registry()
 
 

@@ -19,9 +19,27 @@ def psnr(clean, test, data_range=None):
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``.
 
     Integer inputs are scaled to [0, 1] first (like everywhere in nlmeans), so a uint8 image compares
-    correctly with a float image on the [0, 1] scale. ``data_range`` is on that float scale; ``None`` means
-    1.0 — the dtype's full range for integer images — and is never guessed from the data's min and max.
-    Identical images give ``inf``.
+    correctly with a float image on the [0, 1] scale.
+
+    Parameters
+    ----------
+    clean, test : ndarray
+        The reference and the image to score, same shape; uint8, uint16, float32 or float64.
+    data_range : float or None
+        The peak on the float scale; ``None`` means 1.0 — the dtype's full range for integer images — and is
+        never guessed from the data's min and max.
+
+    Returns
+    -------
+    psnr : float
+        In dB; identical images give ``inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> clean = np.zeros((8, 8))
+    >>> round(nlmeans.psnr(clean, clean + 0.1), 6)  # MSE 0.01 on a range of 1
+    20.0
     """
     a, b = _pair(clean, test)
     data_range = default_data_range(data_range)
@@ -39,8 +57,32 @@ def psnr(clean, test, data_range=None):
 def ssim(clean, test, data_range=None, channel_axis=None):
     """Structural similarity (Wang et al. 2004), via ``skimage.metrics.structural_similarity``.
 
-    Same units rule as :func:`psnr`: integers scaled to [0, 1], ``data_range`` on that scale, ``None`` → 1.0.
-    ``channel_axis`` names the channel axis of a multichannel image (mean SSIM over channels).
+    Parameters
+    ----------
+    clean, test : ndarray
+        The reference and the image to score, same shape; uint8, uint16, float32 or float64 (integers
+        scaled to [0, 1], as in :func:`psnr`).
+    data_range : float or None
+        On the float scale; ``None`` → 1.0.
+    channel_axis : int or None
+        The channel axis of a multichannel image (mean SSIM over channels); ``None``: gray.
+
+    Returns
+    -------
+    ssim : float
+        In [-1, 1]; 1 for identical images. Windows of 7 pixels (smaller for tiny images).
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality assessment: from error
+       visibility to structural similarity", IEEE Trans. Image Processing 13(4), 2004.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> image = np.random.default_rng(0).random((32, 32))
+    >>> nlmeans.ssim(image, image)
+    1.0
     """
     from skimage.metrics import structural_similarity
 

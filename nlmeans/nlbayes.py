@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _config
-from ._kernels import _nlbayes_pass
-from ._nlb3_dev import _nlbayes3_pass
+from .kernels.nlbayes import _nlbayes3_pass, _nlbayes_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(
@@ -16,19 +15,6 @@ _YUV = np.array(
         [1 / np.sqrt(6), -2 / np.sqrt(6), 1 / np.sqrt(6)],
     ]
 )
-
-
-def checked_nlbayes(fn, value, sigma, **params):
-    """``fn(value, sigma, **params)`` (:func:`nlbayes_chw` or :func:`nlbayes_3d_chw`), with a clear error
-    instead of a non-finite result: group covariances of huge float32 values can overflow."""
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        out = fn(value, sigma, **params)
-    if not np.isfinite(out).all():
-        raise ValueError(
-            f"NL-Bayes overflowed on this data (values up to {float(np.abs(value).max()):.3g} in "
-            f"{value.dtype}); pass float64 input, rescale it, or use method='pixelwise'"
-        )
-    return out
 
 
 def _pair(value):
@@ -89,6 +75,33 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     if yuv:
         out = np.einsum("ji,jhw->ihw", _YUV.astype(dtype), out)
     return np.ascontiguousarray(out, dtype=dtype)
+
+
+def nlbayes_checked(value, sigma, params, run=None):
+    """``run(value, sigma, **params)`` (default :func:`nlbayes_chw`, ``params`` from
+    :func:`nlmeans.presets.resolve_nlbayes`; or :func:`nlbayes_3d_chw`), refusing a result that overflowed:
+    group covariances of huge float32 values can exceed the float range."""
+    run = nlbayes_chw if run is None else run
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        out = run(value, sigma, **params)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"NL-Bayes overflowed on this image (values up to {float(np.abs(value).max()):.3g} in "
+            f"{value.dtype}); pass float64 input, rescale it, or use method='pixelwise'"
+        )
+    return out
+
+
+def stage_bands(params, band_rows=_config.BAND_ROWS):
+    """``[(B, pad, step), ...]`` per stage as :func:`nlbayes_chw` runs them: rows per band of the kernel
+    (bands aligned to row 0, the "already processed" mask restarted in each), the rows a band reads beyond
+    its own (``pad = r + f``) and the reference grid step. :mod:`nlmeans.tiles` derives strip halos from it."""
+    patches, sizes, steps = _pair(params["patch_size"]), _pair(params["search_size"]), _pair(params["step"])
+    out = []
+    for patch, size, step in zip(patches, sizes, steps, strict=True):
+        f, r = int(patch) // 2, int(size) // 2
+        out.append((max(band_rows, 2 * (r + f), 1), r + f, min(int(step), 2 * f + 1)))
+    return out
 
 
 def nlbayes_3d_chw(value, sigma, *, patch_size, patch_z, search_size, search_z, n_similar, beta, gamma, step,

@@ -29,6 +29,14 @@ def add_noise(image, sigma, seed=None, clip=False, *, data_range=None):
     -------
     noisy : ndarray of float
         float32 for float32 input, float64 otherwise; integer input comes back on the [0, 1] scale.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> clean = np.full((256, 256), 128, dtype=np.uint8)
+    >>> noisy = nlmeans.add_noise(clean, 20 / 255, seed=0)  # σ = 20 on the 0–255 scale
+    >>> noisy.dtype, round(float(noisy.std() * 255))
+    (dtype('float64'), 20)
     """
     arr = check_array(image)
     sigma = check_real(sigma, "sigma", minimum=0)

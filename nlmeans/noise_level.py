@@ -204,6 +204,14 @@ def estimate_sigma(image, channel_axis=None):
        IEEE Trans. Image Processing 22(12), 2013.
     .. [3] D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by wavelet shrinkage", Biometrika
        81(3), 1994.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> clean = np.tile(np.linspace(0, 1, 128), (128, 1))
+    >>> noisy = nlmeans.add_noise(clean, 0.05, seed=0)
+    >>> bool(abs(nlmeans.estimate_sigma(noisy) - 0.05) < 0.0025)  # within 5 %
+    True
     """
     arr = check_array(image)
     axis = check_channel_axis(arr, channel_axis)

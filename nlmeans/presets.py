@@ -12,6 +12,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import check_odd_size
+
+#: the estimators ``denoise`` offers
+METHODS = ("pixelwise", "patchwise", "nlbayes")
+
+#: what ``method=None`` (the default) runs: the best method measured on the standard set
+#: (bench/results/nl_family.md); "pixelwise" instead when an option only the NL-means methods have (``h``,
+#: ``guide``, ``patch_weights``, ``patch_sigma``) is given
+DEFAULT_METHOD = "nlbayes"
+
+#: the patch distances of the NL-means methods
+PATCH_WEIGHTS = ("flat", "gaussian")
+
+
+
+def resolve_method(method=None, *, h=None, guide=None, patch_weights="flat", patch_sigma=None):
+    """The estimator a call runs: ``method`` checked, or for ``None`` :data:`DEFAULT_METHOD` unless an
+    option only the NL-means methods have is given (then ``"pixelwise"``). One rule for every entry point."""
+    if method is None:
+        nlm_only = h is not None or guide is not None or patch_weights != "flat" or patch_sigma is not None
+        return "pixelwise" if nlm_only else DEFAULT_METHOD
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
+    return method
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -108,6 +133,27 @@ def nlbayes_params(sigma_255, n_channels=1):
         patch, search, n_sim, step = 7, (41, 41), (90, 60), 4
     return dict(patch_size=patch, search_size=search, n_similar=n_sim, beta=(1.0, 1.2), gamma=(1.05, 0.02),
                 step=step)
+
+
+def resolve_nlbayes(shape, sigma_255, n_channels=1, patch_size=None, search_size=None):
+    """The NL-Bayes parameters of a call: :func:`nlbayes_params` with the sizes fitted to ``shape`` (H, W).
+
+    ``patch_size`` and ``search_size`` (odd, at most the smaller side) replace the presets when given; a given
+    search size serves both stages. Returns keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`.
+    """
+    params = nlbayes_params(sigma_255, n_channels)
+    limit = min(shape)
+    fits = f"the image's smaller side ({limit} pixels)"
+    if patch_size is None:
+        params["patch_size"] = fit_size(params["patch_size"], limit)
+    else:
+        params["patch_size"] = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=fits)
+    if search_size is None:  # the preset is a pair (stage 1, stage 2)
+        params["search_size"] = tuple(fit_size(s, limit) for s in params["search_size"])
+    else:
+        size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=fits)
+        params["search_size"] = (size, size)
+    return params
 
 
 # --- volumes and video (pixelwise 3-D NL-means) ---

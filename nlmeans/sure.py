@@ -244,7 +244,7 @@ def choose_h(
     .. [2] D. Van De Ville and M. Kocher, "SURE-based non-local means", IEEE Signal Processing Letters
        16(11), 2009.
     """
-    from .denoise import run_denoise
+    from .denoise import denoise
 
     sigma = check_real(sigma, "sigma", minimum=0, strict=True)
     arr = check_array(noisy, "noisy")
@@ -264,8 +264,8 @@ def choose_h(
 
         def risk(k, p=p, settings=settings):
             def f(v):
-                out, used = run_denoise(v, sigma, h=k * sigma, patch_size=p, search_size=search_size,
-                                        channel_axis=axis, data_range=data_range)
+                out, used = denoise(v, sigma, h=k * sigma, patch_size=p, search_size=search_size,
+                                    channel_axis=axis, data_range=data_range, return_settings=True)
                 settings["patch_size"] = used.patch_size
                 return out
 

@@ -4,7 +4,7 @@ The one place that computes strip geometry; :mod:`nlmeans.dask` and the command 
 
 Why strips of full width give the same bits
 -------------------------------------------
-The 2-D kernel (:func:`nlmeans._kernels._nlm_pixelwise`) cuts the image into bands of ``B`` rows aligned to row
+The 2-D kernel (:mod:`nlmeans.kernels.pixelwise`) cuts the image into bands of ``B`` rows aligned to row
 0 (``B = max(BAND_ROWS, r, 1)``), restarts its running patch sums at each band start, and adds at most two band
 sums into any pixel (its own band's and the band above's, as ``r <= B``), an order-free sum. A pixel's result
 therefore depends only on the bands that reach it and on the rows those bands read. A strip gives the same
@@ -22,13 +22,30 @@ the untiled one. ``tests/test_tiles.py`` checks ``np.array_equal`` against the u
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _config
-from ._validate import check_channel_axis, check_dtype_shape, check_int
-from .denoise import resolve_parameters
+from ._validate import (
+    check_array,
+    check_channel_axis,
+    check_dtype_shape,
+    check_int,
+    check_magnitude,
+    from_float,
+    work_dtype,
+)
+from .denoise import (
+    _to_chw,
+    check_method_options,
+    nlbayes_settings,
+    nlmeans_settings,
+    resolve_parameters,
+    run_nlmeans_chw,
+)
+from .nlbayes import nlbayes_checked
 from .noise_level import estimate_sigma
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
@@ -38,8 +55,68 @@ STRIP_VALUES = 1 << 24
 
 
 def band_rows(search_size):
-    """Rows per band of the 2-D kernel for this search size (the kernel's ``max(band_rows, r, 1)``)."""
+    """Rows per band of the 2-D pixelwise kernel for this search size (the kernel's ``max(band_rows, r, 1)``)."""
     return _config.band_rows(search_size // 2)
+
+
+@dataclass(frozen=True)
+class Halo:
+    """How strips are cut for one method and its parameters: a strip starts (image coordinates, halo
+    included) at a multiple of ``unit`` rows, keeps a multiple of ``unit`` rows (the last strip excepted) and
+    reads ``top`` rows (a multiple of ``unit``) above and ``bottom`` rows below the ones it keeps."""
+
+    unit: int
+    top: int
+    bottom: int
+
+
+def pixelwise_halo(patch_size, search_size):
+    """The pixelwise kernel's strips (the module docstring): bands of ``B`` rows; top halo a multiple of
+    ``B`` and ``>= B + f``, bottom ``r + f``."""
+    f, r = patch_size // 2, search_size // 2
+    band = band_rows(search_size)
+    return Halo(band, -(-(band + f) // band) * band, r + f)
+
+
+def nlbayes_halo(params):
+    """NL-Bayes's strips (the module docstring): walk back from the kept rows through the stages.
+
+    A stage's band ``j`` (``B`` rows, its own "already processed" mask) reads and writes the rows
+    ``[jB - pad, (j + 1)B + pad)``. The bands that write the kept rows must see exactly the rows the
+    untiled run gives them; those rows are the previous stage's output, needed over the union of the bands'
+    reach, and so on back to the noisy rows. The bands a strip gets wrong (its first, which reads reflected
+    rows, and its last, which may be short and takes its last row as a reference) then lie outside.
+    Strips start on a multiple of every band height and grid step, so bands and reference grids are the
+    untiled ones.
+    """
+    from .nlbayes import stage_bands
+
+    stages = stage_bands(params)
+    unit = math.lcm(*(b for b, _, _ in stages), *(step for _, _, step in stages))
+    lo, hi = 0, unit  # kept rows of a strip (translation by a multiple of ``unit`` changes nothing)
+    for band, pad, _ in reversed(stages):
+        first, last = (lo - pad) // band, (hi + pad - 1) // band
+        lo, hi = first * band - pad, (last + 1) * band + pad
+    return Halo(unit, -(lo // unit) * unit, hi - unit)
+
+
+def offsets_halo(patch_size, search_size, patchwise):
+    """The offset-loop kernel's strips (patchwise aggregation, Gaussian patch weights): each band of ``B``
+    rows computes its own output rows from the rows within ``pad = r + f`` (patchwise ``r + 2f``), with its
+    own running sums from the band start; so strips start on a band and read ``pad`` rows around."""
+    f, r = patch_size // 2, search_size // 2
+    pad = r + 2 * f if patchwise else r + f
+    band = max(_config.BAND_ROWS, 1)
+    return Halo(band, -(-pad // band) * band, pad)
+
+
+def halo_for(settings):
+    """The :class:`Halo` of a call's :class:`~nlmeans.denoise.Settings` (any method)."""
+    if settings.method == "nlbayes":
+        return nlbayes_halo(settings.nlbayes)
+    if settings.method == "pixelwise" and settings.patch_weights == "flat":
+        return pixelwise_halo(settings.patch_size, settings.search_size)
+    return offsets_halo(settings.patch_size, settings.search_size, settings.method == "patchwise")
 
 
 @dataclass(frozen=True)
@@ -52,41 +129,30 @@ class Strip:
     keep1: int
 
 
-def halo(patch_size, search_size):
-    """``(top, bottom)`` halo rows for strips: top a multiple of the band height and ``>= B + f``,
-    bottom ``r + f``."""
-    f, r = patch_size // 2, search_size // 2
-    band = band_rows(search_size)
-    top = -(-(band + f) // band) * band
-    return top, r + f
+def strip_rows(tile_rows, halo):
+    """``tile_rows`` rounded up to a multiple of the halo's unit (at least one unit)."""
+    return max(1, -(-int(tile_rows) // halo.unit)) * halo.unit
 
 
-def strip_rows(tile_rows, search_size):
-    """``tile_rows`` rounded up to a multiple of the band height (at least one band)."""
-    band = band_rows(search_size)
-    return max(1, -(-int(tile_rows) // band)) * band
-
-
-def strips(height, patch_size, search_size, tile_rows):
-    """The strips covering ``height`` rows, kept rows ``tile_rows`` at a time (rounded up to bands)."""
-    rows = strip_rows(tile_rows, search_size)
-    top, bottom = halo(patch_size, search_size)
+def strips(height, halo, tile_rows):
+    """The strips covering ``height`` rows, kept rows ``tile_rows`` at a time (rounded up to the unit)."""
+    rows = strip_rows(tile_rows, halo)
     out = []
     for keep0 in range(0, height, rows):
         keep1 = min(keep0 + rows, height)
-        out.append(Strip(max(0, keep0 - top), min(height, keep1 + bottom), keep0, keep1))
+        out.append(Strip(max(0, keep0 - halo.top), min(height, keep1 + halo.bottom), keep0, keep1))
     return out
 
 
-def default_tile_rows(width, n_channels, search_size):
+def default_tile_rows(width, n_channels, halo):
     """Kept rows per strip so that a strip holds about :data:`STRIP_VALUES` values."""
-    return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), search_size)
+    return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), halo)
 
 
-def resolve_tile_rows(tile_rows, width, n_channels, search_size):
+def resolve_tile_rows(tile_rows, width, n_channels, halo):
     """``tile_rows`` checked (a positive int), or the default of :func:`default_tile_rows` when None."""
     if tile_rows is None:
-        return default_tile_rows(width, n_channels, search_size)
+        return default_tile_rows(width, n_channels, halo)
     if check_int(tile_rows, "tile_rows") < 1:
         raise ValueError(f"tile_rows must be a positive integer, got {tile_rows!r}")
     return tile_rows
@@ -128,38 +194,46 @@ def sigma_sample(image, channel_axis=None):
     return np.asarray(image[tuple(index)])
 
 
-def resolve_settings(image, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
-                     data_range=None):
+def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
+                     channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None):
     """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
 
-    :func:`nlmeans.denoise.resolve_parameters` (the rules of :func:`nlmeans.denoise`: presets by σ,
-    h = k·σ, sizes shrunk to fit) on the image's shape; σ, when ``None``, is estimated on
-    :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
+    The rules of :func:`nlmeans.denoise` (the method by :func:`nlmeans.presets.resolve_method`, presets by
+    σ, h = k·σ for the NL-means methods, sizes shrunk to fit) on the image's shape; σ, when ``None``, is
+    estimated on :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
-    return resolve_parameters(
+    method, patch_sigma = check_method_options(method, h=h, patch_weights=patch_weights, patch_sigma=patch_sigma)
+    if isinstance(h, str):
+        raise ValueError(f"h={h!r} is not supported strip by strip; give h as a positive number or leave it out")
+    settings = resolve_parameters(
         (height, width), sigma, h=h, patch_size=patch_size, search_size=search_size, n_channels=n_channels,
         data_range=data_range, estimate=lambda: estimate_sigma(sigma_sample(image, axis), channel_axis=axis),
     )
+    if method == "nlbayes":
+        return nlbayes_settings(settings, (height, width), n_channels, patch_size, search_size)
+    return nlmeans_settings(settings, method, patch_weights, patch_sigma)
 
 
 def denoise_strip(block, settings, axis, keep0, keep1):
     """Denoise one strip (an ndarray with the image's layout) and return its rows ``[keep0, keep1)``
     (strip coordinates), in the input's dtype."""
-    from ._validate import check_array, from_float, work_dtype
-    from .denoise import _to_chw, nlmeans_chw
-
     arr = check_array(block)
     value = _to_chw(arr, axis, work_dtype(arr.dtype))
-    out = nlmeans_chw(value, value, settings.sigma, settings.h, settings.patch_size, settings.search_size)
+    if settings.method == "nlbayes":
+        out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
+    else:
+        check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
+        out = run_nlmeans_chw(value, value, settings, settings.sigma)
     out = out[:, keep0:keep1]
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
 
 
-def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=None, channel_axis=None,
-                  data_range=None, tile_rows=None, out=None, progress=False, return_settings=False):
-    """NL-means strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
+def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, search_size=None,
+                  channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None,
+                  out=None, progress=False, return_settings=False):
+    """Denoise strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
 
     Parameters
     ----------
@@ -172,11 +246,14 @@ def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=Non
         scaled to [0, 1]: σ = 20 on the 0–255 scale of an 8-bit image is ``20/255``). ``sigma=None``: estimated
         once, on the whole image up to 2048² pixels, on a central 2048×2048 crop for larger images (so for
         those the estimate, and then the result, can differ from ``nlmeans.denoise``'s; pass σ to be sure).
-    patch_size, search_size, channel_axis, data_range
+    method : {None, "nlbayes", "pixelwise", "patchwise"}
+        As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
+        ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
+    patch_size, search_size, channel_axis, data_range, patch_weights, patch_sigma
         As in :func:`nlmeans.denoise`.
     tile_rows : int or None
-        Rows kept per strip, rounded up to a multiple of the kernel's band height. ``None``: about 16 M values
-        (64 MB of float32) per strip.
+        Rows kept per strip, rounded up to a multiple of the method's strip unit (:class:`Halo`). ``None``:
+        about 16 M values (64 MB of float32) per strip.
     out : array-like or None
         Where to write the result (same shape and dtype as ``image``, e.g. a writable memmap or zarr array);
         ``None``: a new ndarray.
@@ -203,13 +280,23 @@ def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=Non
     .. [1] A. Buades, B. Coll and J.-M. Morel, "Non-Local Means Denoising", Image Processing On Line 1, 2011.
     .. [2] J. Darbon, A. Cunha, T. F. Chan, S. Osher and G. J. Jensen, "Fast nonlocal filtering applied to
        electron cryomicroscopy", ISBI 2008.
+
+    Examples
+    --------
+    >>> import numpy as np, nlmeans
+    >>> noisy = nlmeans.add_noise(np.full((300, 40), 0.5, np.float32), 0.1, seed=0)
+    >>> whole = nlmeans.denoise(noisy, 0.1)
+    >>> np.array_equal(nlmeans.denoise_tiled(noisy, 0.1, tile_rows=64), whole)
+    True
     """
     from tqdm.auto import tqdm
 
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
-    settings = resolve_settings(image, sigma, h=h, patch_size=patch_size, search_size=search_size,
-                                channel_axis=axis, data_range=data_range)
-    tile_rows = resolve_tile_rows(tile_rows, width, n_channels, settings.search_size)
+    settings = resolve_settings(image, sigma, method=method, h=h, patch_size=patch_size,
+                                search_size=search_size, channel_axis=axis, data_range=data_range,
+                                patch_weights=patch_weights, patch_sigma=patch_sigma)
+    halo = halo_for(settings)
+    tile_rows = resolve_tile_rows(tile_rows, width, n_channels, halo)
     if out is None:
         out = np.empty(image.shape, dtype=image.dtype)
     elif tuple(out.shape) != tuple(image.shape) or np.dtype(out.dtype) != np.dtype(image.dtype):
@@ -218,7 +305,7 @@ def denoise_tiled(image, sigma=None, *, h=None, patch_size=None, search_size=Non
             f"{tuple(image.shape)} {image.dtype}"
         )
     ndim = len(image.shape)
-    plan = strips(height, settings.patch_size, settings.search_size, tile_rows)
+    plan = strips(height, halo, tile_rows)
     for s in tqdm(plan, desc="strips", unit="strip", disable=not progress, leave=False):
         block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
         out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(

@@ -1,13 +1,13 @@
 """Volumes (Z, Y, X) and video (T, Y, X): validate, convert, pick parameters, run NL-Bayes 3-D
-(:func:`nlmeans.nlbayes.nlbayes_3d_chw`, the default) or pixelwise NL-means (:func:`nlmeans._kernels._nlm_3d`),
-convert back. σ and h on the float image's scale, as in :func:`nlmeans.denoise`.
+(:func:`nlmeans.nlbayes.nlbayes_3d_chw`, the default) or pixelwise NL-means
+(:func:`nlmeans.kernels.offsets._nlm_3d`), convert back. σ and h on the float image's scale, as in
+:func:`nlmeans.denoise`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _nlm_3d
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -19,7 +19,9 @@ from ._validate import (
     work_dtype,
 )
 from .denoise import _to_chw, resolve_parameters
-from .nlbayes import checked_nlbayes, nlbayes_3d_chw
+from .kernels import weight_constants
+from .kernels.offsets import _nlm_3d
+from .nlbayes import nlbayes_3d_chw, nlbayes_checked
 from .noise_level import estimate_sigma
 from .presets import (
     NLBAYES_BAND_SLICES,
@@ -56,8 +58,10 @@ def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=Non
     zpad = rz + fz if z_reflect else 0
     padded = np.pad(value, ((0, 0), (zpad, zpad), (r + f, r + f), (r + f, r + f)), mode="reflect")
     n_terms = value.shape[0] * (2 * fz + 1) * patch_size * patch_size
-    a = dtype(1.0 / (n_terms * h * h))
-    b = dtype(2.0 * sigma * sigma / (h * h))
+    # the 2-D constants, clamped (a tiny h gives weights 0 or 1, not a division by zero); t = max(S a - b, 0)
+    # takes b = a bb, formed in float64 before the rounding to the kernel's dtype
+    a, bb = weight_constants(n_terms, sigma, h, float)
+    a, b = dtype(a), dtype(a * bb)
     out = np.empty(value.shape, dtype=dtype)
     _nlm_3d(padded, padded, fz, f, rz, r, zpad, z_reflect, a, b, dtype is np.float32, out)
     return out
@@ -114,7 +118,8 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
             nlb["patch_z"] = fit_size(nlb["patch_z"], depth)
         else:
             nlb.update(patch_z=patch_size, search_z=search_size)
-        out = checked_nlbayes(nlbayes_3d_chw, value, sigma, video=video, band_slices=NLBAYES_BAND_SLICES, **nlb)
+        out = nlbayes_checked(value, sigma, dict(nlb, video=video, band_slices=NLBAYES_BAND_SLICES),
+                              run=nlbayes_3d_chw)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
 

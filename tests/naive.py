@@ -12,6 +12,15 @@ from numba import njit
 
 
 @njit(cache=False)
+def _weight(d2, sigma, h):
+    """``exp(-max(d2 - 2 sigma^2, 0) / h^2)``; ``h = 0`` gives its limit for ``h -> 0+``: 1 when
+    ``d2 <= 2 sigma^2``, else 0."""
+    if h == 0.0:
+        return 1.0 if d2 <= 2.0 * sigma * sigma else 0.0
+    return np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+
+
+@njit(cache=False)
 def _nlm_pixelwise_loops(g, v, H, W, f, r, sigma, h):
     pad = r + f
     Cg = g.shape[0]
@@ -31,7 +40,7 @@ def _nlm_pixelwise_loops(g, v, H, W, f, r, sigma, h):
                                 diff = g[c, y + jy + pad, x + jx + pad] - g[c, qy + jy + pad, qx + jx + pad]
                                 d2 += diff * diff
                     d2 /= n
-                    wgt = np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+                    wgt = _weight(d2, sigma, h)
                     for c in range(Cv):
                         num[c] += wgt * v[c, qy + pad, qx + pad]
                     den += wgt
@@ -44,8 +53,9 @@ def nlm_pixelwise(image, sigma, h, patch_size, search_size, guide=None):
     """Pixelwise NL-means in float64 by the definition.
 
     ``image`` and ``guide`` are (H, W) or (H, W, C) float arrays; weights come from ``guide`` (default: the
-    image): ``w = exp(-max(d2 - 2 sigma^2, 0) / h^2)``, ``d2`` the mean over patch and channels of the squared
-    differences, the average taken over the ``search_size``-square window, centre included.
+    image): ``w = exp(-max(d2 - 2 sigma^2, 0) / h^2)`` (``h = 0``: its limit, see :func:`_weight`), ``d2``
+    the mean over patch and channels of the squared differences, the average taken over the
+    ``search_size``-square window, centre included.
     """
     f, r = patch_size // 2, search_size // 2
     guide = image if guide is None else guide
@@ -90,7 +100,7 @@ def _nlm_3d_loops(g, v, Z, H, W, fz, f, rz, r, zpad, z_reflect, sigma, h):
                                                     - g[c, qz + jz + zpad, qy + jy + pad, qx + jx + pad])
                                             d2 += diff * diff
                             d2 /= n
-                            wgt = np.exp(-max(d2 - 2.0 * sigma * sigma, 0.0) / (h * h))
+                            wgt = _weight(d2, sigma, h)
                             for c in range(Cv):
                                 num[c] += wgt * v[c, qz + zpad, qy + pad, qx + pad]
                             den += wgt

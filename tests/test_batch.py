@@ -146,7 +146,6 @@ def test_batch_of_volumes(tmp_path, rng):
 
 
 def test_batch_with_h_auto_matches_the_single_file_call(tmp_path, rng):
-    from nlmeans.denoise import run_denoise
 
     src = tmp_path / "in"
     src.mkdir()
@@ -154,7 +153,8 @@ def test_batch_with_h_auto_matches_the_single_file_call(tmp_path, rng):
     res = CliRunner().invoke(main, ["denoise", str(src), "--out-dir", str(tmp_path / "out"), "--sigma", "20",
                                     "--h", "auto", "--patch", "3", "--search", "7"])
     assert res.exit_code == 0, res.output
-    ref, used = run_denoise(read_image(src / "a.png").data, 20 / 255, h="auto", patch_size=3, search_size=7)
+    ref, used = nlmeans.denoise(read_image(src / "a.png").data, 20 / 255, h="auto", patch_size=3, search_size=7,
+                                return_settings=True)
     assert used.sure_risk is not None
     assert np.array_equal(read_image(tmp_path / "out" / "a.png").data, ref)
 

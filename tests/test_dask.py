@@ -7,8 +7,9 @@ import nlmeans
 
 
 def _pixelwise(*args, **kw):
-    """The in-memory reference: strips and Dask run the pixelwise kernel."""
+    """The in-memory pixelwise reference."""
     return nlmeans.denoise(*args, method="pixelwise", **kw)
+
 
 da = pytest.importorskip("dask.array")  # the `test` extra installs dask; this only guards odd installs
 distributed = pytest.importorskip("dask.distributed")
@@ -40,22 +41,44 @@ def test_dask_equals_in_memory(rng, shape, axis, dtype, patch, search, chunks, t
     assert np.array_equal(nd.compute_into(lazy, np.empty_like(img)), ref)
 
 
-def test_row_chunks_are_band_aligned_and_never_shorter_than_a_halo():
-    from nlmeans.tiles import band_rows, halo
+@pytest.mark.parametrize("halo", ["pixelwise", "nlbayes"])
+def test_row_chunks_are_aligned_and_never_shorter_than_a_halo(halo):
+    from nlmeans.presets import resolve_nlbayes
+    from nlmeans.tiles import nlbayes_halo, pixelwise_halo
 
-    top, bottom = halo(5, 21)
+    halo = pixelwise_halo(5, 21) if halo == "pixelwise" else nlbayes_halo(resolve_nlbayes((999, 999), 20))
     for height in (64, 65, 100, 300, 1000):
         for tile_rows in (1, 40, 100):
-            sizes = nd.row_chunks(height, 5, 21, tile_rows)
+            sizes = nd.row_chunks(height, halo, tile_rows)
             assert sum(sizes) == height
-            assert all(s % band_rows(21) == 0 for s in sizes[:-1])
-            assert len(sizes) == 1 or min(sizes) >= max(top, bottom)
+            assert all(s % halo.unit == 0 for s in sizes[:-1])
+            assert len(sizes) == 1 or min(sizes) >= max(halo.top, halo.bottom)
 
 
 def test_sigma_estimated_like_in_memory(rng):
     img = _image(rng, (150, 80), np.float32)
     out = nd.denoise(da.from_array(img, chunks=(40, 80)), tile_rows=32).compute()
-    assert np.array_equal(out, _pixelwise(img))
+    assert np.array_equal(out, nlmeans.denoise(img))
+
+
+# the default method (NL-Bayes) with the same keyword arguments as nlmeans.denoise: gray (grid step 3: chunks
+# of multiples of 192 rows), high σ (patch 7, 41×41 windows, step 4), color, channel first, a given size
+NLBAYES_CASES = [
+    ((700, 60), None, np.float32, dict(sigma=20 / 255), (100, 60)),
+    ((640, 50), None, np.float64, dict(sigma=40 / 255), (640, 25)),
+    ((520, 48, 3), -1, np.float32, dict(sigma=15 / 255), (130, 48, 3)),
+    ((3, 450, 40), 0, np.uint8, dict(sigma=30 / 255, search_size=21), (1, 450, 40)),
+]
+
+
+@pytest.mark.parametrize("shape,axis,dtype,kw,chunks", NLBAYES_CASES)
+@pytest.mark.parametrize("tile_rows", [1, 300])
+def test_dask_equals_in_memory_for_the_default_method(rng, shape, axis, dtype, kw, chunks, tile_rows):
+    img = _image(rng, shape, dtype)
+    ref = nlmeans.denoise(img, channel_axis=axis, **kw)
+    lazy = nd.denoise(da.from_array(img, chunks=chunks), channel_axis=axis, tile_rows=tile_rows, **kw)
+    assert lazy.numblocks[1 if axis == 0 else 0] > (tile_rows < 300)
+    assert np.array_equal(lazy.compute(scheduler="threads"), ref)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +99,16 @@ def test_on_a_local_cluster_with_two_workers(cluster, rng):
         assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_default_method_on_a_local_cluster_with_two_workers(cluster, rng):
+    img = _image(rng, (800, 64), np.float32)
+    ref = nlmeans.denoise(img, 25 / 255)
+    lazy = nd.denoise(da.from_array(img, chunks=(200, 64)), 25 / 255, tile_rows=192)
+    assert lazy.numblocks[0] > 1
+    with distributed.Client(cluster.scheduler_address) as client:
+        assert np.array_equal(client.compute(lazy).result(), ref)
+        assert np.array_equal(nd.compute_into(lazy, np.empty_like(img), client=client), ref)
+
+
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_cli_scheduler_gives_the_in_memory_file(cluster, rng, tmp_path, where):
     import tifffile
@@ -90,8 +123,8 @@ def test_cli_scheduler_gives_the_in_memory_file(cluster, rng, tmp_path, where):
                                     "--sigma", "15", "--patch", "3", "--search", "9", "--tile-rows", "64",
                                     "--scheduler", scheduler])
     assert res.exit_code == 0, res.output
-    assert f"Dask {scheduler}" in res.output
-    ref = _pixelwise(img, 15 / 255, patch_size=3, search_size=9)
+    assert f"Dask {scheduler}" in res.output and "nlbayes" in res.output
+    ref = nlmeans.denoise(img, 15 / 255, patch_size=3, search_size=9)
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), ref)
 
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import nlmeans
-from nlmeans.denoise import run_denoise
 from nlmeans.presets import DEFAULT_COLOR, DEFAULT_GRAY, IPOL_COLOR, IPOL_GRAY, preset_for
 
 
@@ -80,13 +79,13 @@ def test_denoising_camera_at_sigma_20_gains_psnr(camera):
 
 def test_estimated_sigma_is_used_when_none(camera):
     noisy = nlmeans.add_noise(camera[:128, :128], 25 / 255, seed=3).astype(np.float32)
-    _, used = run_denoise(noisy)
+    _, used = nlmeans.denoise(noisy, return_settings=True)
     assert used.sigma_estimated and abs(used.sigma_255 - 25) < 3
 
 
 def test_default_sizes_follow_the_preset_table_and_shrink_to_fit(rng):
     def run(*args, **kwargs):
-        return run_denoise(*args, method="pixelwise", **kwargs)
+        return nlmeans.denoise(*args, method="pixelwise", **kwargs, return_settings=True)
     _, used = run(rng.random((64, 64)), 20 / 255)
     assert (used.patch_size, used.search_size) == (5, 21)
     assert used.h == pytest.approx(preset_for(20).h_over_sigma * 20 / 255)

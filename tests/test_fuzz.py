@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nlmeans
-from nlmeans.denoise import METHODS
+from nlmeans.presets import METHODS
 
 pytestmark = pytest.mark.fuzz
 

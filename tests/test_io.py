@@ -138,7 +138,7 @@ def test_a_stack_read_error_is_one_line(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("bad IFD\nat offset 8\n(more detail)")
 
-    monkeypatch.setattr(tifffile, "imread", broken)
+    monkeypatch.setattr(tifffile, "TiffFile", broken)  # read_stack opens the file with TiffFile
     (tmp_path / "s.tif").write_bytes(b"II*\x00")
     with pytest.raises(ImageIOError, match=r"cannot read it as a TIFF stack \(bad IFD\)$") as info:
         read_stack(tmp_path / "s.tif")

@@ -77,8 +77,8 @@ def test_spare_rows_are_checked_and_never_used(rng, channels):
     """The vector loads read up to one vector past a row's end: the kernel refuses padded arrays without one
     vector of spare rows below them, and what the spare rows hold (here NaN) never reaches a result."""
     from nlmeans._config import band_rows
-    from nlmeans._kernels import _nlm_pixelwise
-    from nlmeans.denoise import weight_constants
+    from nlmeans.kernels import weight_constants
+    from nlmeans.kernels.pixelwise import _nlm_pixelwise
 
     f, r, H, W = 1, 2, 6, 5
     pad = f + r
@@ -118,3 +118,20 @@ def test_strips_aligned_to_bands_are_bit_identical(rng, dtype, patch, search, ch
     strip = np.ascontiguousarray(image[:, start:])
     part = nlmeans_chw(strip, strip, 0.1, 0.15, patch, search)
     np.testing.assert_array_equal(part[:, 2 * B:], whole[:, start + 2 * B:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_constants_are_exact_in_range_and_clamped_outside(dtype):
+    """One function gives every kernel its constants: a = 1/(n h²), bb = 2σ²n exactly for ordinary σ and h;
+    at the extremes a, bb and a·bb stay <= 1e30 (finite in float32), so no kernel meets inf·0 or inf − inf."""
+    from nlmeans.kernels import WEIGHT_CAP, weight_constants
+
+    a, bb = weight_constants(27, 0.1, 0.05, dtype)
+    assert type(a) is dtype and type(bb) is dtype
+    np.testing.assert_allclose([a, bb], [1 / (27 * 0.05**2), 2 * 0.1**2 * 27], rtol=4 * np.finfo(dtype).eps)
+    for sigma, h in [(0.1, 1e-170), (1e300, 1.0), (1e300, 1e-300), (0.0, 1e-300), (1e-300, 1e300)]:
+        a, bb = weight_constants(9, sigma, h, dtype)
+        assert np.isfinite([a, bb]).all() and 0 <= a <= WEIGHT_CAP and 0 <= bb <= WEIGHT_CAP
+        assert float(a) * float(bb) <= WEIGHT_CAP * (1 + 1e-6)
+    a, bb = weight_constants(9, 0.1, 1e-170, float)  # tiny h: the cap on a, bb itself exact
+    assert a == WEIGHT_CAP and bb == 2 * 0.1**2 * 9

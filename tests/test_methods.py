@@ -6,10 +6,10 @@ from conftest import DATA
 from naive import perona_malik
 
 import nlmeans
-from nlmeans.denoise import METHODS
 from nlmeans.evaluate import center_crop
 from nlmeans.io import read_image
 from nlmeans.methods import REGISTRY, _anisotropic, _build_registry, available_methods, get_method
+from nlmeans.presets import METHODS
 
 FIXED = ["gaussian", "anisotropic", "bilateral", "tv", "wiener", "wavelet", "nlmeans", "bm3d",
          "skimage_nlm", "opencv_nlm", "nlmeans_twostage"]

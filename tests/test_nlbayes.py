@@ -11,7 +11,7 @@ from naive import nlbayes_stage
 
 import nlmeans
 from nlmeans import _config
-from nlmeans._kernels import _nlbayes_pass
+from nlmeans.kernels.nlbayes import _nlbayes_pass
 from nlmeans.nlbayes import nlbayes_chw
 
 # (shape (C, H, W), patch, search, n_similar, step, gamma)
@@ -86,11 +86,10 @@ def test_gray_and_color_api(camera, astronaut):
 
 
 def test_uint8_round_trip_and_settings(camera):
-    from nlmeans.denoise import run_denoise
 
     noisy = nlmeans.add_noise(camera[:64, :64], 10 / 255, seed=1)
     u8 = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
-    out, used = run_denoise(u8, 10 / 255, method="nlbayes")
+    out, used = nlmeans.denoise(u8, 10 / 255, method="nlbayes", return_settings=True)
     assert out.dtype == np.uint8 and used.method == "nlbayes" and used.patch_size == 5
 
 
@@ -104,20 +103,18 @@ def test_unused_options_are_refused(kwargs, word):
 
 
 def test_default_method_is_nlbayes_unless_an_nlmeans_option_is_given(rng):
-    from nlmeans.denoise import DEFAULT_METHOD
+    from nlmeans.presets import DEFAULT_METHOD
 
     image = rng.random((40, 40)).astype(np.float32)
     assert DEFAULT_METHOD == "nlbayes"
-    assert run_denoise_method(image) == "nlbayes"
-    assert run_denoise_method(image, h=0.05) == "pixelwise"
-    assert run_denoise_method(image, guide=image) == "pixelwise"
-    assert run_denoise_method(image, patch_weights="gaussian") == "pixelwise"
+    assert _method_used(image) == "nlbayes"
+    assert _method_used(image, h=0.05) == "pixelwise"
+    assert _method_used(image, guide=image) == "pixelwise"
+    assert _method_used(image, patch_weights="gaussian") == "pixelwise"
 
 
-def run_denoise_method(image, **kwargs):
-    from nlmeans.denoise import run_denoise
-
-    return run_denoise(image, 0.1, **kwargs)[1].method
+def _method_used(image, **kwargs):
+    return nlmeans.denoise(image, 0.1, **kwargs, return_settings=True)[1].method
 
 
 @pytest.mark.parametrize("shape,axis", [((1, 12), None), ((3, 3), None), ((2, 7, 3), -1), ((9, 5), None)])

@@ -5,7 +5,7 @@ import pytest
 from naive import nlm_general, nlm_pixelwise
 
 import nlmeans
-from nlmeans.denoise import _to_chw, nlmeans_offsets_chw, run_denoise
+from nlmeans.denoise import _to_chw, nlmeans_offsets_chw
 
 # (shape, patch, search, sigma, h, patch_sigma): non-square, color, tiny, patch 1, search 1, several bands
 CASES = [
@@ -75,9 +75,10 @@ def test_patchwise_denoises_better_than_pixelwise(camera):
 
 def test_settings_record_the_options(rng):
     image = rng.random((20, 20))
-    _, used = run_denoise(image, 0.1, method="patchwise", patch_weights="gaussian", patch_size=5)
+    _, used = nlmeans.denoise(image, 0.1, method="patchwise", patch_weights="gaussian", patch_size=5,
+                              return_settings=True)
     assert (used.method, used.patch_weights, used.patch_sigma) == ("patchwise", "gaussian", 2.5)
-    _, used = run_denoise(image, 0.1, patch_weights="gaussian", patch_sigma=1.5)
+    _, used = nlmeans.denoise(image, 0.1, patch_weights="gaussian", patch_sigma=1.5, return_settings=True)
     assert used.patch_sigma == 1.5
 
 

@@ -7,7 +7,6 @@ from scipy.ndimage import uniform_filter
 
 import nlmeans
 from nlmeans.cli import main
-from nlmeans.denoise import run_denoise
 from nlmeans.io import read_image, write_image
 from nlmeans.presets import preset_for
 from nlmeans.sure import choose_h, default_epsilon, mc_sure, minimize_sure
@@ -98,11 +97,11 @@ def test_auto_h_is_close_to_the_oracle(camera, sigma_255):
     oracle = max(nlmeans.psnr(clean, nlmeans.denoise(noisy, sigma, h=k * sigma))
                  for k in np.arange(0.2, 1.45, 0.15))
     preset_patch = preset_for(sigma_255).patch_size
-    out, used = run_denoise(noisy, sigma, h="auto", patch_size=preset_patch)
+    out, used = nlmeans.denoise(noisy, sigma, h="auto", patch_size=preset_patch, return_settings=True)
     assert used.sure_risk is not None and used.h > 0 and used.patch_size == preset_patch
     assert nlmeans.psnr(clean, out) > oracle - 0.1
     # without a patch size, SURE picks it too, among the preset and its odd neighbours
-    out2, used2 = run_denoise(noisy, sigma, h="auto")
+    out2, used2 = nlmeans.denoise(noisy, sigma, h="auto", return_settings=True)
     assert used2.patch_size in (preset_patch - 2, preset_patch, preset_patch + 2)
     assert used2.sure_risk <= used.sure_risk
     assert nlmeans.psnr(clean, out2) > oracle - 0.1
@@ -138,7 +137,8 @@ def test_auto_h_errors_and_edge_cases(rng):
         nlmeans.denoise(image, 0.1, h="automatic")
     with pytest.raises(ValueError, match="guide"):
         nlmeans.denoise(image, 0.1, h="auto", guide=image)
-    out, used = run_denoise(image, 0.0, h="auto", patch_size=3, search_size=5)  # σ = 0: nothing to tune
+    # σ = 0: nothing to tune
+    out, used = nlmeans.denoise(image, 0.0, h="auto", patch_size=3, search_size=5, return_settings=True)
     assert used.sure_risk is None and used.h == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="bracket"):
         choose_h(image, 0.1, bracket=(1.0, 0.5))

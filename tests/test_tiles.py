@@ -1,16 +1,18 @@
-"""Strip-by-strip denoising gives the untiled bits (np.array_equal), in every layout and dtype."""
+"""Strip-by-strip denoising gives the untiled bits (np.array_equal), in every layout and dtype, for the
+default method (NL-Bayes) and pixelwise NL-means."""
 
 import numpy as np
 import pytest
 
 import nlmeans
 from nlmeans import tiles
-from nlmeans.tiles import denoise_tiled, halo, strips
+from nlmeans.tiles import denoise_tiled, pixelwise_halo, strips
 
 
 def _pixelwise(*args, **kw):
-    """The in-memory reference: strips and Dask run the pixelwise kernel."""
+    """The in-memory pixelwise reference."""
     return nlmeans.denoise(*args, method="pixelwise", **kw)
+
 
 # (shape, channel_axis, dtype, patch, search): gray and color, channel first/last, r > 2f, r near the band
 CASES = [
@@ -43,11 +45,66 @@ def test_tiled_equals_untiled_bit_for_bit(rng, shape, axis, dtype, patch, search
     assert np.array_equal(out, ref)
 
 
+# (shape, channel_axis, dtype, keyword arguments): NL-Bayes with its presets (gray: step 3, so strips start on
+# multiples of lcm(64, 3) rows; above σ = 25: patch 7, 41×41 windows, step 4), color through Y, U, V, sizes
+# given, a small image whose presets shrink
+NLBAYES_CASES = [
+    ((700, 60), None, np.float32, dict(sigma=20 / 255)),
+    ((640, 50), None, np.float64, dict(sigma=40 / 255)),
+    ((520, 48, 3), -1, np.float32, dict(sigma=15 / 255)),
+    ((3, 450, 40), 0, np.uint8, dict(sigma=30 / 255)),
+    ((600, 45), None, np.uint16, dict(sigma=10 / 255, patch_size=3, search_size=15)),
+    ((300, 30), None, np.float32, dict(sigma=60 / 255)),
+]
+
+
+@pytest.mark.parametrize("shape,axis,dtype,kw", NLBAYES_CASES)
+@pytest.mark.parametrize("tile_rows", [1, 200, 10_000])
+def test_nlbayes_strips_equal_the_in_memory_default(rng, shape, axis, dtype, kw, tile_rows):
+    img = _image(rng, shape, dtype)
+    ref, used = nlmeans.denoise(img, channel_axis=axis, return_settings=True, **kw)
+    out, tiled_used = denoise_tiled(img, channel_axis=axis, tile_rows=tile_rows, return_settings=True, **kw)
+    assert used.method == tiled_used.method == "nlbayes" and tiled_used == used
+    assert np.array_equal(out, ref)
+    assert len(strips(shape[0] if axis != 0 else shape[1], tiles.halo_for(used), tile_rows)) > (tile_rows < 300)
+
+
+# the offset-loop kernel: patchwise aggregation and Gaussian patch weights
+OFFSETS_CASES = [
+    ((300, 50), None, np.float32, dict(method="patchwise", patch_size=5, search_size=11)),
+    ((260, 40, 3), -1, np.float64, dict(method="patchwise", patch_size=3, search_size=21)),
+    ((280, 45), None, np.uint8, dict(patch_weights="gaussian", patch_size=7, search_size=9)),
+    ((3, 200, 40), 0, np.float32, dict(method="patchwise", patch_weights="gaussian", patch_sigma=1.0)),
+]
+
+
+@pytest.mark.parametrize("shape,axis,dtype,kw", OFFSETS_CASES)
+@pytest.mark.parametrize("tile_rows", [1, 100])
+def test_patchwise_and_gaussian_strips_equal_in_memory(rng, shape, axis, dtype, kw, tile_rows):
+    img = _image(rng, shape, dtype)
+    ref, used = nlmeans.denoise(img, 0.1, h=0.3, channel_axis=axis, return_settings=True, **kw)
+    out, tiled_used = denoise_tiled(img, 0.1, h=0.3, channel_axis=axis, tile_rows=tile_rows,
+                                    return_settings=True, **kw)
+    assert tiled_used == used
+    assert np.array_equal(out, ref)
+
+
+def test_nlbayes_strip_halo_is_needed(rng, monkeypatch):
+    """Guard the test above: one unit less of top halo changes the result near strip tops."""
+    img = _image(rng, (700, 60), np.float32)
+    ref = nlmeans.denoise(img, 20 / 255)
+    real = tiles.nlbayes_halo
+    monkeypatch.setattr(tiles, "nlbayes_halo", lambda p: tiles.Halo(real(p).unit, real(p).top - real(p).unit,
+                                                                    real(p).bottom))
+    assert not np.array_equal(denoise_tiled(img, 20 / 255, tile_rows=1), ref)
+
+
 def test_estimated_sigma_and_presets_match_the_untiled_call(rng):
     img = _image(rng, (140, 90), np.float32)
     out, used = denoise_tiled(img, tile_rows=32, return_settings=True)
     assert used.sigma_estimated and used.sigma == pytest.approx(nlmeans.estimate_sigma(img))
-    assert np.array_equal(out, _pixelwise(img))
+    assert used.method == "nlbayes"
+    assert np.array_equal(out, nlmeans.denoise(img))
 
 
 SETTINGS_CASES = [
@@ -63,13 +120,16 @@ SETTINGS_CASES = [
 
 
 @pytest.mark.parametrize("shape,axis,dtype,kw", SETTINGS_CASES)
-def test_strips_and_run_denoise_resolve_the_same_settings(rng, shape, axis, dtype, kw):
-    from nlmeans.denoise import run_denoise
+def test_strips_and_denoise_resolve_the_same_settings(rng, shape, axis, dtype, kw):
 
     img = _image(rng, shape, dtype)
-    _, expected = run_denoise(img, channel_axis=axis, method="pixelwise", **kw)
-    assert tiles.resolve_settings(img, channel_axis=axis, **kw) == expected
-    assert denoise_tiled(img, channel_axis=axis, tile_rows=16, return_settings=True, **kw)[1] == expected
+    for method in ("pixelwise", None):
+        if method is None and "h" in kw:
+            continue  # h selects pixelwise: covered above
+        _, expected = nlmeans.denoise(img, channel_axis=axis, method=method, **kw, return_settings=True)
+        assert tiles.resolve_settings(img, channel_axis=axis, method=method, **kw) == expected
+        assert denoise_tiled(img, channel_axis=axis, method=method, tile_rows=16, return_settings=True,
+                             **kw)[1] == expected
 
 
 @pytest.mark.parametrize("kw,exc,match", [
@@ -77,13 +137,14 @@ def test_strips_and_run_denoise_resolve_the_same_settings(rng, shape, axis, dtyp
     (dict(patch_size=4), ValueError, "patch_size must be an odd"),
     (dict(search_size=41), ValueError, "search_size=41 is larger than the image's smaller side"),
     (dict(h=0), ValueError, "h must be > 0"),
-    (dict(h="auto"), TypeError, "h must be a real number"),  # SURE needs the whole image: not strip by strip
+    (dict(h="auto"), ValueError, "not supported strip by strip"),  # SURE needs the whole image
+    (dict(method="nlbayes", h=0.1), ValueError, "h is not used by method='nlbayes'"),
 ])
-def test_strips_refuse_what_run_denoise_refuses(rng, kw, exc, match):
+def test_strips_refuse_what_denoise_refuses(rng, kw, exc, match):
     img = _image(rng, (40, 40), np.float32)
     with pytest.raises(exc, match=match):
         tiles.resolve_settings(img, **kw)
-    if "h" not in kw or kw["h"] != "auto":
+    if kw.get("h") != "auto" and "method" not in kw:
         with pytest.raises(exc, match=match):
             nlmeans.denoise(img, method="pixelwise", **kw)
 
@@ -93,7 +154,7 @@ def test_writes_into_a_given_out_array(rng, tmp_path):
     target = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=img.shape)
     res = denoise_tiled(img, 0.05, patch_size=3, search_size=7, tile_rows=32, out=target)
     assert res is target
-    assert np.array_equal(np.load(tmp_path / "out.npy"), _pixelwise(img, 0.05, patch_size=3, search_size=7))
+    assert np.array_equal(np.load(tmp_path / "out.npy"), nlmeans.denoise(img, 0.05, patch_size=3, search_size=7))
 
 
 def test_the_halo_is_needed(rng, monkeypatch):
@@ -101,16 +162,17 @@ def test_the_halo_is_needed(rng, monkeypatch):
     img = _image(rng, (200, 50), np.float64)
     ref = _pixelwise(img, 0.1, h=0.3, patch_size=5, search_size=21)
     band = tiles.band_rows(21)
-    monkeypatch.setattr(tiles, "halo", lambda p, s: (band, 12))  # band < band + f
+    monkeypatch.setattr(tiles, "pixelwise_halo", lambda p, s: tiles.Halo(band, band, 12))  # band < band + f
     out = denoise_tiled(img, 0.1, h=0.3, patch_size=5, search_size=21, tile_rows=64)
     assert not np.array_equal(out, ref)
 
 
 def test_strip_geometry():
-    top, bottom = halo(5, 21)
+    halo = pixelwise_halo(5, 21)
+    top, bottom = halo.top, halo.bottom
     band = tiles.band_rows(21)
-    assert top % band == 0 and top >= band + 2 and bottom == 12
-    plan = strips(300, 5, 21, 50)  # rounded up to 64 kept rows
+    assert halo.unit == band and top % band == 0 and top >= band + 2 and bottom == 12
+    plan = strips(300, halo, 50)  # rounded up to 64 kept rows
     assert [s.keep0 for s in plan] == [0, 64, 128, 192, 256] and plan[-1].keep1 == 300
     assert all(s.read0 % band == 0 and s.read0 == max(0, s.keep0 - top) for s in plan)
     assert all(s.read1 == min(300, s.keep1 + bottom) for s in plan)
@@ -165,9 +227,11 @@ def test_cli_strips_from_tiff_to_tiff_and_zarr(rng, tmp_path, compressed):
     src = tmp_path / "in.tif"
     extra = dict(compression="zlib", rowsperstrip=40) if compressed else {}
     tifffile.imwrite(src, img, photometric="rgb", **extra)
-    ref = _pixelwise(img, 20 / 255, patch_size=5, search_size=11, channel_axis=-1)
+    ref = nlmeans.denoise(img, 20 / 255, patch_size=5, search_size=11, channel_axis=-1)
     args = ["--sigma", "20", "--patch", "5", "--search", "11"]
-    assert "strips of 64 rows" in _cli([src, tmp_path / "o.tif", "--tile-rows", "50", *args])
+    # NL-Bayes (the default): strips of a multiple of lcm(64 band rows, grid step 3)
+    output = _cli([src, tmp_path / "o.tif", "--tile-rows", "50", *args])
+    assert "strips of 192 rows" in output and "nlbayes" in output
     assert np.array_equal(tifffile.imread(tmp_path / "o.tif"), ref)
     _cli([src, tmp_path / "o.zarr", *args])
     assert np.array_equal(zarr.open_array(tmp_path / "o.zarr", mode="r")[:], ref)
@@ -182,11 +246,11 @@ def test_cli_switches_to_strips_for_large_tiffs(rng, tmp_path, monkeypatch):
 
     img = _image(rng, (200, 60), np.uint16)
     tifffile.imwrite(tmp_path / "in.tif", img)
-    monkeypatch.setattr(cli, "AUTO_STRIP_PIXELS", 100 * 60)
+    monkeypatch.setattr(cli, "AUTO_STRIP_PIXELS", 100 * 60)  # 200 rows: two strips of NL-Bayes
     out = _cli([tmp_path / "in.tif", tmp_path / "o.tif", "--sigma", "10", "--patch", "3", "--search", "9"])
     assert "strips of" in out
     assert np.array_equal(tifffile.imread(tmp_path / "o.tif"),
-                          _pixelwise(img, 10 / 255, patch_size=3, search_size=9))
+                          nlmeans.denoise(img, 10 / 255, patch_size=3, search_size=9))
 
 
 def test_cli_strips_refuse_an_existing_output(rng, tmp_path):

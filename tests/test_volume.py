@@ -140,3 +140,31 @@ def test_cli_refuses_volume_and_video_together(rng, tmp_path, layout):
     assert res.exit_code == 2
     assert "--volume and --video exclude each other" in res.output
     assert not (tmp_path / "out.tif").exists() and not (tmp_path / "outs").exists()
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+@pytest.mark.parametrize("kind", ["volume", "video", "2-D"])
+def test_tiny_h_is_the_hard_threshold_limit_in_every_kernel(rng, kind, dtype, tol):
+    """h = 1e-170 (h² underflows to 0): every kernel takes its clamped weight constants from one function,
+    so 3-D, video and 2-D all give the limit h -> 0+ of the weights (1 for patches with d² <= 2σ², 0 for
+    the others: a finite, non-trivial average), not a ZeroDivisionError or NaN."""
+    sigma, h, patch, search = 0.1, 1e-170, 3, 5
+    # blocks of one level each with noise below the threshold: the patches inside a block pass it, edges not
+    clean = np.kron(rng.random((2, 3, 3)), np.ones((4, 4, 4)))[:6, :10, :11]
+    vol = clean + rng.uniform(-0.02, 0.02, clean.shape)
+    if kind == "volume":
+        ref = nlm_volume(vol, sigma, 0.0, patch, search)
+        out = denoise_volume(vol.astype(dtype), sigma, h=h, patch_size=patch, search_size=search)
+    elif kind == "video":
+        ref = nlm_video(vol, sigma, 0.0, patch, search, 1)
+        out = denoise_video(vol.astype(dtype), sigma, temporal_radius=1, h=h, patch_size=patch,
+                            search_size=search)
+    else:
+        from naive import nlm_pixelwise
+
+        vol, ref = vol[0], nlm_pixelwise(vol[0], sigma, 0.0, patch, search)
+        out = nlmeans.denoise(vol.astype(dtype), sigma, h=h, patch_size=patch, search_size=search,
+                              method="pixelwise")
+    assert np.isfinite(out).all()
+    assert np.abs(ref - vol).max() > 0.01  # the limit averages: not the identity, not black
+    np.testing.assert_allclose(out, ref, rtol=0, atol=tol)

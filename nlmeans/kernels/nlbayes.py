@@ -1,0 +1,747 @@
+"""NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve.
+
+Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands of reference
+patches in two phases (even bands, then odd ones), so the result does not depend on the number of threads.
+
+This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from .._config import FASTMATH, JIT, PARALLEL_JIT
+
+# --- NL-Bayes ---
+#
+# Lebrun, Buades & Morel (2013), implemented from the paper: for each reference patch, the n most similar
+# patches in a search window form a group; a Gaussian model of the group (mean and covariance) gives the MAP /
+# Wiener estimate of every patch of the group; estimates are aggregated (plain mean over all the estimates of
+# a pixel). Stage 1 models the noisy patches; stage 2 takes the group and the covariance from the stage-1
+# (basic) estimate and filters the noisy patches again.
+
+
+@njit(**JIT)
+def _nlb_cholesky(A, D):
+    """In-place upper Cholesky factor ``U`` (``A = U^T U``) of the symmetric ``A[:D, :D]``, read from and written
+    to the upper triangle (the lower part is not used). Returns False, leaving ``A`` half-factored, when ``A`` is
+    not numerically positive definite: a pivot at or below ``16 D eps`` times the largest diagonal entry (``eps``
+    of the dtype), where the solve would amplify rounding errors into garbage.
+
+    Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
+    contiguous vector operations (the left-looking dot products would be dependent scalar chains).
+    """
+    dmax = A[0, 0]
+    for k in range(1, D):
+        dmax = max(dmax, A[k, k])
+    tol = dmax * (16 * D * np.finfo(A.dtype).eps)
+    for k in range(D):
+        pivot = A[k, k]
+        if not pivot > tol:  # also catches NaN
+            return False
+        s = np.sqrt(pivot)
+        A[k, k] = s
+        inv = 1 / s
+        rk = A[k]
+        for j in range(k + 1, D):
+            rk[j] *= inv
+        for i in range(k + 1, D):
+            u = rk[i]
+            ri = A[i]
+            for j in range(i, D):
+                ri[j] -= u * rk[j]
+    return True
+
+
+@njit(**JIT)
+def _nlb_solve(U, Bm, D, n):
+    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`."""
+    for i in range(D):  # U^T y = b
+        for k in range(i):
+            uki = U[k, i]
+            for m in range(n):
+                Bm[i, m] -= uki * Bm[k, m]
+        inv = 1 / U[i, i]
+        for m in range(n):
+            Bm[i, m] *= inv
+    for i in range(D - 1, -1, -1):  # U x = y
+        for k in range(i + 1, D):
+            uik = U[i, k]
+            for m in range(n):
+                Bm[i, m] -= uik * Bm[k, m]
+        inv = 1 / U[i, i]
+        for m in range(n):
+            Bm[i, m] *= inv
+
+
+@njit(**JIT)
+def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
+    """``drow[k] += sum_j (rrow[x0 + j] - cand[k + j])**2`` over the ``P`` columns ``j`` of one patch row.
+
+    ``cand`` is a row view indexed from 0 (no wrap-around). P = 5 and 7: the patch row's terms are summed in
+    registers and ``drow`` is read and written once per row, not once per column (its add goes through memory,
+    so a chain of them is latency-bound).
+    """
+    if P == 5:
+        r0, r1, r2, r3, r4 = rrow[x0], rrow[x0 + 1], rrow[x0 + 2], rrow[x0 + 3], rrow[x0 + 4]
+        for k in range(nk):
+            e0 = r0 - cand[k]
+            e1 = r1 - cand[k + 1]
+            e2 = r2 - cand[k + 2]
+            e3 = r3 - cand[k + 3]
+            e4 = r4 - cand[k + 4]
+            drow[k] += ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+    elif P == 7:
+        r0, r1, r2, r3 = rrow[x0], rrow[x0 + 1], rrow[x0 + 2], rrow[x0 + 3]
+        r4, r5, r6 = rrow[x0 + 4], rrow[x0 + 5], rrow[x0 + 6]
+        for k in range(nk):
+            e0 = r0 - cand[k]
+            e1 = r1 - cand[k + 1]
+            e2 = r2 - cand[k + 2]
+            e3 = r3 - cand[k + 3]
+            e4 = r4 - cand[k + 4]
+            e5 = r5 - cand[k + 5]
+            e6 = r6 - cand[k + 6]
+            drow[k] += ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+    else:
+        for j in range(P):
+            ref = rrow[x0 + j]
+            c = cand[j:]
+            for k in range(nk):
+                diff = ref - c[k]
+                drow[k] += diff * diff
+
+
+@njit(**JIT)
+def _nlb_covariance(Sc, n, D, inv_n1, cov):
+    """Upper triangle of ``cov[:D, :D]`` = the covariance of the centred patches ``Sc[:n, :D]`` (``inv_n1 =
+    1 / (n - 1)``): one row of products per patch entry, vectors over ``j``."""
+    for i in range(D):
+        for j in range(i, D):
+            cov[i, j] = Sc[0, 0] - Sc[0, 0]
+    for m in range(n):
+        sc = Sc[m]
+        for i in range(D):
+            a = sc[i]
+            row = cov[i]
+            for j in range(i, D):
+                row[j] += a * sc[j]
+    for i in range(D):
+        for j in range(i, D):
+            cov[i, j] *= inv_n1
+
+
+@njit(**JIT)
+def _nlb_mean(X, n, D, inv_n, mu):
+    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``)."""
+    for i in range(D):
+        mu[i] = X[0, i] - X[0, i]
+    for m in range(n):
+        for i in range(D):
+            mu[i] += X[m, i]
+    for i in range(D):
+        mu[i] *= inv_n
+
+
+@njit(**JIT)
+def _nth_smallest(a, n, k):
+    """The ``k``-th smallest (from 0) of ``a[:n]``; reorders ``a[:n]`` (Hoare's quickselect, median-of-3 pivot)."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        # median of three to the middle: sorted a[lo] <= a[mid] <= a[hi]
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        # now a[lo..j] <= pivot <= a[i..hi], and a[j+1..i-1] == pivot
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+def _nth_smallest_nonneg(a, n, k, work):
+    """The ``k``-th smallest (from 0) of ``a[:n]``, all values finite and >= 0; ``a`` is left as it is.
+
+    float32: a binary search over the bit patterns (non-negative floats order like their bits as integers):
+    31 vectorised counting passes, no data-dependent branches (``work[0]`` is overwritten). Other dtypes:
+    :func:`_nth_smallest` on a copy in ``work``. The Python body only runs with ``NUMBA_DISABLE_JIT=1``.
+    """
+    return np.partition(np.asarray(a[:n]), k)[k]
+
+
+@overload(_nth_smallest_nonneg, jit_options=dict(fastmath=FASTMATH))
+def _nth_smallest_nonneg_impl(a, n, k, work):
+    if a.dtype == types.float32:
+
+        def impl(a, n, k, work):
+            bits = a.view(np.int32)
+            lo = 0
+            hi = 0x7F7FFFFF  # the largest finite float32
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(n):
+                    count += 1 if bits[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            # the float32 whose bits are lo, through the work buffer (unused here): a bit-cast without an
+            # intrinsic, which would have to be shared with offsets.py (one cache unit per file)
+            wbits = work.view(np.int32)
+            wbits[0] = lo
+            return work[0]
+
+        return impl
+
+    def impl(a, n, k, work):  # noqa: F811 - float64: quickselect on a copy
+        for i in range(n):
+            work[i] = a[i]
+        return _nth_smallest(work, n, k)
+
+    return impl
+
+
+@njit(inline="always", **JIT)
+def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
+    """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(py, px)`` and every
+    candidate of the ``(2r + 1)²`` window but the reference itself, into ``dist`` in scan order (row-major
+    offsets); returns their number."""
+    P = 2 * f + 1
+    # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows (the
+    # extra columns are computed and ignored), so no scalar remainder loop is left
+    nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
+    nc = 0
+    for dy in range(-r, r + 1):
+        # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
+        for k in range(nk):
+            drow[k] = zero
+        for jy in range(-f, f + 1):
+            rrow = search[0, py + jy]
+            crow = search[0, py + dy + jy]
+            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                dist[nc] = drow[dx + r]
+                nc += 1
+    return nc
+
+
+@njit(inline="always", **JIT)
+def _nlb_threshold(dist, nc, m, work):
+    """The group's distance threshold: the ``m``-th smallest (from 1) of ``dist[:nc]``, and how many candidates
+    at exactly that distance join the group (the earliest ones in scan order)."""
+    thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
+    n_equal = m
+    for k in range(nc):
+        if dist[k] < thr:
+            n_equal -= 1
+    return thr, n_equal
+
+
+@njit(inline="always", **JIT)
+def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
+    """The group of a reference: offsets ``(oy, ox)[:n]`` of the reference (first, ``(0, 0)``) and of its
+    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order); returns ``n``.
+
+    Ties go to the earlier candidate in scan order (what a stable sort gives): those below the
+    ``(n_sim - 1)``-th smallest distance, then as many equal to it as are needed. A selection, not a sort:
+    O(candidates) per reference.
+    """
+    oy[0] = 0
+    ox[0] = 0
+    n = 1
+    m = min(n_sim - 1, nc)
+    if m > 0:
+        thr, n_equal = _nlb_threshold(dist, nc, m, work)
+        k = 0
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                if dy == 0 and dx == 0:
+                    continue
+                d = dist[k]
+                k += 1
+                if d < thr or (d == thr and n_equal > 0):
+                    if d == thr:
+                        n_equal -= 1
+                    oy[n] = dy
+                    ox[n] = dx
+                    n += 1
+    return n
+
+
+@njit(inline="always", **JIT)
+def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
+    """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(py + oy[m], px + ox[m])``,
+    row-major, for ``m < n``."""
+    P = 2 * f + 1
+    for m in range(n):
+        qy = py + oy[m]
+        qx = px + ox[m]
+        for jy in range(P):
+            for jx in range(P):
+                X[m, jy * P + jx] = image[c, qy + jy - f, qx + jx - f]
+
+
+@njit(inline="always", **JIT)
+def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
+    """The homogeneous-area test: the model patches ``src[:n]`` vary no more than ``gamma sigma^2`` about their
+    mean value (stage 1: the noisy ones, about sigma^2 if flat; stage 2: the basic ones, about 0). Returns
+    ``(flat, mean of mu)``. Sums kept per patch pixel (vectors over i), then added: no long dependent chains."""
+    zero = sigma2 - sigma2
+    gm = zero
+    sm = zero
+    for i in range(D):
+        gm += mu[i]
+        sm += msrc[i]
+    gm /= D
+    sm /= D
+    for i in range(D):
+        vsum[i] = zero
+    for m in range(n):
+        for i in range(D):
+            e = src[m, i] - sm
+            vsum[i] += e * e
+    var = zero
+    for i in range(D):
+        var += vsum[i]
+    var /= n * D
+    return var <= gamma * sigma2, gm
+
+
+@njit(inline="always", **JIT)
+def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z):
+    """The MAP / Wiener estimate of the patches ``X[:n]`` (in place) from the Gaussian model of the group: mean
+    ``mu`` (of ``X``), covariance of the model patches ``src`` (mean ``msrc``).
+
+    stage 1: ``X <- X - beta sigma^2 Cov^-1 (X - mu)``  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)];
+    stage 2: ``X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu)``, CovB from the basic patches, computed as
+    ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix).
+    """
+    for m in range(n):
+        for i in range(D):
+            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
+    _nlb_covariance(Sc, n, D, inv_n1, cov)
+    # Z = (X - mu)^T, then solve
+    for i in range(D):
+        for m in range(n):
+            Z[i, m] = X[m, i] - mu[i]
+    ridge = stage == 2
+    if ridge:
+        for i in range(D):
+            cov[i, i] += beta * sigma2
+    ok = _nlb_cholesky(cov, D)
+    if not ok and not ridge:
+        # a singular stage-1 model (e.g. a noise-free group of a few repeated patches): the model's covariance
+        # plus beta sigma^2 instead, i.e. stage 2's Wiener form, always regular
+        _nlb_covariance(Sc, n, D, inv_n1, cov)
+        for i in range(D):
+            cov[i, i] += beta * sigma2
+        ok = _nlb_cholesky(cov, D)
+    if ok:
+        _nlb_solve(cov, Z, D, n)
+        for m in range(n):
+            for i in range(D):
+                X[m, i] -= beta * sigma2 * Z[i, m]
+    else:  # not even that (non-finite values): every patch becomes the group's mean patch
+        for m in range(n):
+            for i in range(D):
+                X[m, i] = mu[i]
+
+
+@njit(**JIT)
+def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
+              num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z):
+    """Process the reference patches whose centre row lies in ``[b0, b1)``, accumulating into the band's
+    private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band).
+
+    Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
+    group's patches (:func:`_nlb_gather`), their estimate (:func:`_nlb_is_homogeneous`,
+    :func:`_nlb_bayes_estimate`) and its aggregation; the group's members are marked done in ``mask``.
+    The steps are inlined in numba's IR (``inline="always"``), so this compiles to the code of the single
+    function it was: compiled as separate functions they rounded differently in float64 (the output of a 64²
+    crop changed by up to 2e-4 once group selection had amplified it).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    D = P * P
+    C = noisy.shape[0]
+    zero = sigma2 - sigma2
+    search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
+    lo_row = b0 - r - f
+    for y in range(b0, b1):
+        if y % step != 0 and y != H - 1:
+            continue
+        for x in range(W):
+            if x % step != 0 and x != W - 1:
+                continue
+            if mask[y - b0, x]:
+                continue
+            py = y + pad
+            px = x + pad
+            nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
+            n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
+            inv_n = 1 / (zero + n)
+            inv_n1 = 1 / (zero + max(n - 1, 1))
+            for c in range(C):
+                _nlb_gather(noisy, c, py, px, oy, ox, n, f, X)
+                if stage == 2:
+                    _nlb_gather(basic, c, py, px, oy, ox, n, f, Y)
+                src = X if stage == 1 else Y  # the patches the model is learnt from
+                _nlb_mean(X, n, D, inv_n, mu)
+                msrc = mu  # the mean of the model patches
+                if stage == 2:
+                    _nlb_mean(Y, n, D, inv_n, muy)
+                    msrc = muy
+                flat = False
+                if gamma > 0:
+                    flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
+                    if flat:  # a homogeneous group: every patch becomes the mean value
+                        for m in range(n):
+                            for i in range(D):
+                                X[m, i] = gm
+                if not flat:
+                    _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
+                # aggregate every patch of the group
+                for m in range(n):
+                    qy = py + oy[m] - pad - lo_row
+                    qx = px + ox[m]
+                    for jy in range(P):
+                        for jx in range(P):
+                            num[c, qy + jy - f, qx + jx - f] += X[m, jy * P + jx]
+            for m in range(n):
+                qy = py + oy[m] - pad - lo_row
+                qx = px + ox[m]
+                for jy in range(P):
+                    for jx in range(P):
+                        den[qy + jy - f, qx + jx - f] += 1
+                cy = y + oy[m]
+                cx = x + ox[m]
+                if b0 <= cy < b1 and 0 <= cx < W:
+                    mask[cy - b0, cx] = True
+
+
+@njit(**PARALLEL_JIT)
+def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out):
+    """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
+
+    ``stage`` 1: groups and model from ``noisy`` (``basic`` unused, pass ``noisy``); 2: groups, covariance and
+    homogeneity test from ``basic``, the mean from the noisy patches, applied to the noisy patches.
+    Bands of ``band_rows`` (>= 2 (r + f)) reference rows; even bands, then odd ones, add their private sums
+    into the image-wide ones, so the result does not depend on the number of threads.
+    ``out`` (C, H, W): the aggregated estimate (image pixels only; estimates falling in the padding are
+    dropped).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    D = P * P
+    C = out.shape[0]
+    H = out.shape[1]
+    W = out.shape[2]
+    Wp = W + 2 * pad
+    B = max(band_rows, 2 * pad, 1)
+    n_bands = (H + B - 1) // B
+    gnum = np.zeros((C, H, W), dtype=out.dtype)
+    gden = np.zeros((H, W), dtype=out.dtype)
+    nmax = max(n_sim, D)
+    for phase in range(2):
+        n_phase = (n_bands - phase + 1) // 2
+        for j in prange(n_phase):
+            band = phase + 2 * j
+            b0 = band * B
+            b1 = min(b0 + B, H)
+            rows = b1 - b0 + 2 * pad
+            num = np.zeros((C, rows, Wp), dtype=out.dtype)
+            den = np.zeros((rows, Wp), dtype=out.dtype)
+            mask = np.zeros((b1 - b0, W), dtype=np.bool_)
+            n_cand = (2 * r + 1) * (2 * r + 1) - 1
+            dist = np.empty(n_cand, dtype=out.dtype)
+            work = np.empty(n_cand, dtype=out.dtype)
+            drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=out.dtype)
+            oy = np.empty(n_sim, dtype=np.int64)
+            ox = np.empty(n_sim, dtype=np.int64)
+            X = np.empty((nmax, D), dtype=out.dtype)
+            Y = np.empty((nmax, D), dtype=out.dtype)
+            Sc = np.empty((nmax, D), dtype=out.dtype)
+            mu = np.empty(D, dtype=out.dtype)
+            muy = np.empty(D, dtype=out.dtype)
+            vsum = np.empty(D, dtype=out.dtype)
+            cov = np.empty((D, D), dtype=out.dtype)
+            Z = np.empty((D, nmax), dtype=out.dtype)
+            _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
+                      num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z)
+            for ly in range(rows):
+                yy = b0 - pad + ly
+                if yy < 0 or yy >= H:
+                    continue
+                for c in range(C):
+                    for x in range(W):
+                        gnum[c, yy, x] += num[c, ly, x + pad]
+                for x in range(W):
+                    gden[yy, x] += den[ly, x + pad]
+    for c in range(C):
+        for y in prange(H):
+            for x in range(W):
+                out[c, y, x] = gnum[c, y, x] / gden[y, x]
+    return out
+
+
+# --- NL-Bayes on volumes and video (3-D patches) ---
+#
+# The 2-D kernel's method on stacks (C, Z, H, W): patches of (2fz + 1) × (2f + 1) × (2f + 1) values, search
+# windows of (2rz + 1) × (2r + 1) × (2r + 1) offsets (video: Z is time, the window cut at the first and last
+# frame; Arias & Morel 2018). The group's model and estimate are the 2-D kernel's steps (inlined); bands are
+# slabs of reference slices aligned to slice 0, processed in two phases as the 2-D row bands.
+
+
+@njit(inline="always", **JIT)
+def _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow, dist):
+    """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(pz, py, px)`` and
+    every candidate at offsets ``dz0 <= dz <= dz1``, ``|dy|, |dx| <= r`` but the reference itself, into
+    ``dist`` in scan order (``(dz, dy, dx)`` row-major); returns their number. Rows of candidates vectorised
+    over ``dx`` as in :func:`_nlb_candidate_distances`."""
+    P = 2 * f + 1
+    nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[3] - (px + f - r))
+    nc = 0
+    for dz in range(dz0, dz1 + 1):
+        for dy in range(-r, r + 1):
+            for k in range(nk):
+                drow[k] = zero
+            for jz in range(-fz, fz + 1):
+                for jy in range(-f, f + 1):
+                    rrow = search[0, pz + jz, py + jy]
+                    crow = search[0, pz + dz + jz, py + dy + jy]
+                    _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+            for dx in range(-r, r + 1):
+                if dz != 0 or dy != 0 or dx != 0:
+                    dist[nc] = drow[dx + r]
+                    nc += 1
+    return nc
+
+
+@njit(inline="always", **JIT)
+def _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox):
+    """:func:`_nlb_select_group` for the candidates of :func:`_nlb3_candidate_distances`: offsets
+    ``(oz, oy, ox)[:n]``, the reference first; returns ``n``."""
+    oz[0] = 0
+    oy[0] = 0
+    ox[0] = 0
+    n = 1
+    m = min(n_sim - 1, nc)
+    if m > 0:
+        thr, n_equal = _nlb_threshold(dist, nc, m, work)
+        k = 0
+        for dz in range(dz0, dz1 + 1):
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    if dz == 0 and dy == 0 and dx == 0:
+                        continue
+                    d = dist[k]
+                    k += 1
+                    if d < thr or (d == thr and n_equal > 0):
+                        if d == thr:
+                            n_equal -= 1
+                        oz[n] = dz
+                        oy[n] = dy
+                        ox[n] = dx
+                        n += 1
+    return n
+
+
+@njit(inline="always", **JIT)
+def _nlb3_gather(image, c, pz, py, px, oz, oy, ox, n, fz, f, X):
+    """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(pz + oz[m], py + oy[m],
+    px + ox[m])``, (z, y, x) row-major, for ``m < n``."""
+    P = 2 * f + 1
+    PP = P * P
+    for m in range(n):
+        qz = pz + oz[m] - fz
+        qy = py + oy[m] - f
+        qx = px + ox[m] - f
+        for jz in range(2 * fz + 1):
+            for jy in range(P):
+                for jx in range(P):
+                    X[m, jz * PP + jy * P + jx] = image[c, qz + jz, qy + jy, qx + jx]
+
+
+@njit(inline="always", **JIT)
+def _nlb3_add_patches(num, c, lz, ly, lx, oz, oy, ox, n, fz, f, X):
+    """``num[c]`` += the patches ``X[:n]`` whose first voxel is at ``(lz + oz[m], ly + oy[m], lx + ox[m])`` of
+    the band's buffer (the aggregation of a group's estimates)."""
+    P = 2 * f + 1
+    PP = P * P
+    for m in range(n):
+        qz = lz + oz[m]
+        qy = ly + oy[m]
+        qx = lx + ox[m]
+        for jz in range(2 * fz + 1):
+            for jy in range(P):
+                for jx in range(P):
+                    num[c, qz + jz, qy + jy, qx + jx] += X[m, jz * PP + jy * P + jx]
+
+
+@njit(**JIT)
+def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z, sigma2,
+               beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Zm):
+    """Process the reference patches whose centre slice lies in ``[b0, b1)``, accumulating into the band's
+    private ``num[c, z - b0 + rz + fz, y + pad, x + pad]`` and ``den`` (slices reach ``rz + fz`` beyond the
+    band). ``z_cut``: candidates only in slices ``[0, Z)`` (video); else also in the reflected padding.
+    The per-reference steps are those of :func:`_nlb_band`."""
+    pad = r + f
+    P = 2 * f + 1
+    Pz = 2 * fz + 1
+    PP = P * P
+    D = Pz * PP
+    C = noisy.shape[0]
+    zero = sigma2 - sigma2
+    search = noisy if stage == 1 else basic  # groups are found on channel 0 of this stack
+    lo_z = b0 - rz - fz
+    for z in range(b0, b1):
+        if z % step_z != 0 and z != Z - 1:
+            continue
+        pz = z + zpad
+        dz0 = max(-rz, -z) if z_cut else -rz
+        dz1 = min(rz, Z - 1 - z) if z_cut else rz
+        for y in range(H):
+            if y % step != 0 and y != H - 1:
+                continue
+            py = y + pad
+            for x in range(W):
+                if x % step != 0 and x != W - 1:
+                    continue
+                if mask[z - b0, y, x]:
+                    continue
+                px = x + pad
+                nc = _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow, dist)
+                n = _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox)
+                inv_n = 1 / (zero + n)
+                inv_n1 = 1 / (zero + max(n - 1, 1))
+                for c in range(C):
+                    _nlb3_gather(noisy, c, pz, py, px, oz, oy, ox, n, fz, f, X)
+                    if stage == 2:
+                        _nlb3_gather(basic, c, pz, py, px, oz, oy, ox, n, fz, f, Y)
+                    src = X if stage == 1 else Y  # the patches the model is learnt from
+                    _nlb_mean(X, n, D, inv_n, mu)
+                    msrc = mu
+                    if stage == 2:
+                        _nlb_mean(Y, n, D, inv_n, muy)
+                        msrc = muy
+                    flat = False
+                    if gamma > 0:
+                        flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
+                        if flat:  # a homogeneous group: every patch becomes the mean value
+                            for m in range(n):
+                                for i in range(D):
+                                    X[m, i] = gm
+                    if not flat:
+                        _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Zm)
+                    _nlb3_add_patches(num, c, z - fz - lo_z, py - f, px - f, oz, oy, ox, n, fz, f, X)
+                for m in range(n):
+                    qz = z + oz[m] - fz - lo_z
+                    qy = py + oy[m] - f
+                    qx = px + ox[m] - f
+                    for jz in range(Pz):
+                        for jy in range(P):
+                            for jx in range(P):
+                                den[qz + jz, qy + jy, qx + jx] += 1
+                    gz = z + oz[m]
+                    gy = y + oy[m]
+                    gx = x + ox[m]
+                    if b0 <= gz < b1 and 0 <= gy < H and 0 <= gx < W:
+                        mask[gz - b0, gy, gx] = True
+
+
+@njit(**PARALLEL_JIT)
+def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z, sigma2, beta, gamma,
+                   band_slices, out):
+    """One NL-Bayes stage on padded ``(C, Z + 2 zpad, H + 2 pad, W + 2 pad)`` stacks, ``pad = r + f``.
+
+    ``zpad``: ``rz + fz`` for volumes (candidates may be centred in the reflected padding), ``fz`` for video
+    with ``z_cut`` (candidates centred in existing frames only). ``stage`` and ``basic`` as in
+    :func:`_nlbayes_pass`. Bands of ``max(band_slices, 2 (rz + fz))`` reference slices, aligned to slice 0,
+    each with its own "already processed" mask; even bands, then odd ones, add their private sums into the
+    stack-wide ones, so the result does not depend on the number of threads. ``out`` (C, Z, H, W).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    Pz = 2 * fz + 1
+    D = Pz * P * P
+    C = out.shape[0]
+    Z = out.shape[1]
+    H = out.shape[2]
+    W = out.shape[3]
+    Hp = H + 2 * pad
+    Wp = W + 2 * pad
+    reach = rz + fz
+    B = max(band_slices, 2 * reach, 1)
+    n_bands = (Z + B - 1) // B
+    gnum = np.zeros((C, Z, H, W), dtype=out.dtype)
+    gden = np.zeros((Z, H, W), dtype=out.dtype)
+    nmax = max(n_sim, D)
+    n_cand = (2 * rz + 1) * (2 * r + 1) * (2 * r + 1)
+    for phase in range(2):
+        n_phase = (n_bands - phase + 1) // 2
+        for j in prange(n_phase):
+            band = phase + 2 * j
+            b0 = band * B
+            b1 = min(b0 + B, Z)
+            nz = b1 - b0 + 2 * reach
+            num = np.zeros((C, nz, Hp, Wp), dtype=out.dtype)
+            den = np.zeros((nz, Hp, Wp), dtype=out.dtype)
+            mask = np.zeros((b1 - b0, H, W), dtype=np.bool_)
+            dist = np.empty(n_cand, dtype=out.dtype)
+            work = np.empty(n_cand, dtype=out.dtype)
+            drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=out.dtype)
+            oz = np.empty(n_sim, dtype=np.int64)
+            oy = np.empty(n_sim, dtype=np.int64)
+            ox = np.empty(n_sim, dtype=np.int64)
+            X = np.empty((nmax, D), dtype=out.dtype)
+            Y = np.empty((nmax, D), dtype=out.dtype)
+            Sc = np.empty((nmax, D), dtype=out.dtype)
+            mu = np.empty(D, dtype=out.dtype)
+            muy = np.empty(D, dtype=out.dtype)
+            vsum = np.empty(D, dtype=out.dtype)
+            cov = np.empty((D, D), dtype=out.dtype)
+            Zm = np.empty((D, nmax), dtype=out.dtype)
+            _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
+                       sigma2, beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy,
+                       vsum, cov, Zm)
+            for lz in range(nz):
+                zz = b0 - reach + lz
+                if zz < 0 or zz >= Z:
+                    continue
+                for c in range(C):
+                    for y in range(H):
+                        for x in range(W):
+                            gnum[c, zz, y, x] += num[c, lz, y + pad, x + pad]
+                for y in range(H):
+                    for x in range(W):
+                        gden[zz, y, x] += den[lz, y + pad, x + pad]
+    for c in range(C):
+        for z in prange(Z):
+            for y in range(H):
+                for x in range(W):
+                    out[c, z, y, x] = gnum[c, z, y, x] / gden[z, y, x]
+    return out

@@ -1,0 +1,738 @@
+"""Pixelwise NL-means in 2-D, the fast path, and the explicit-vector machinery it is written with.
+
+Conventions of the package in :mod:`nlmeans.kernels`. Here: images padded by ``pad = r + f`` (``r`` the search
+radius, ``f`` the patch radius) on both spatial axes; the row loops are written with explicit vectors (see
+"explicit vectors" below): the arrays carry spare columns up to a whole number of vectors, and the padded images
+spare rows below (:func:`_nlm_pixelwise`), so that a vector load may run up to one vector past a row's end.
+These kernels need numba's JIT (no ``NUMBA_DISABLE_JIT``).
+
+The kernel follows Darbon et al. (2008): loop over the search offsets ``delta`` and, for each, box-filter the
+squared differences ``(v(p) - v(p + delta))**2`` to get every patch distance for that offset at once: a running
+column sum over the patch rows (add the row entering, subtract the row leaving, both recomputed from the guide)
+and a sum of ``P`` neighbouring column sums. Weights are symmetric, ``w(p, p + delta) == w(p + delta, p)``, so
+each offset pair is visited once and updates both pixels. Four (or three, see :func:`_pass_sizes`) offsets with
+the same ``dy`` and consecutive ``dx`` are handled in one pass over a row: the guide rows of ``p`` and the
+accumulator rows of ``p`` and of ``p + delta`` are loaded and stored once for all of them.
+
+The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differences: libm's ``exp`` for float64
+(the exact path) and, for float32, a degree-5 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
+added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
+are clamped at ``2**-64`` so that no product is a (slow) denormal number.
+
+Parallel structure and determinism
+----------------------------------
+Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
+image, plus a "top band" for the rows above the image whose pairs reach into it. Each band is one parallel task
+(handed out one at a time: the caller sets numba's parallel chunk size to 1) and accumulates into its own
+buffers: its own rows plus the ``r`` rows below it that its pairs reach. At the end each image row adds its
+band's sums and, for its first ``r`` rows, the band above's: two terms, and ``a + b == b + a``, so the result does
+not depend on which band finished first. The running column sums restart at every band start, so a band's sums
+depend only on the band's rows and the image around them: a full-width strip whose first row is a multiple of
+``band_rows``, cut out with at least two bands of rows above the rows it keeps (so that the band above a kept
+row is an ordinary band with real rows above it) and ``r + f`` rows below them, gives those rows bit-identical
+values to the whole image
+(``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``). No ``reassoc`` fast-math flag is
+used, so the arithmetic order written here is the one executed.
+
+This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
+
+from .._config import FASTMATH, JIT, PARALLEL_JIT
+
+# The pixelwise float32 weight is clamped at 2**-64 ~ 5e-20 (instead of ~0): a weight that small changes no
+# result visibly (the centre weight is 1), and products w * v stay normal numbers: denormals cost ~15% on noise.
+_Z_MAX = 64.0
+_LOG2E = 1.4426950408889634
+
+# The fast exponential's numbers, also in offsets.py (one cache unit per file; tests/test_kernel_layout.py
+# checks that the copies agree).
+# 1.5 * 2**23: adding it rounds a float32 in [0, 2**22) to an integer held in the low mantissa bits
+_ROUND_MAGIC = 12582912.0
+# 2**y on [-1/2, 1/2], degree 5, fitted at Chebyshev nodes: relative error 1.1e-7 (2.6e-7 in float32)
+_P2 = (1.0000000754895593, 0.6931472082513906, 0.24022107254599765, 0.05550327183698553,
+       0.009676036223935186, 0.0013400432182426376)
+
+
+def _weight_consts(a, bb):
+    """The constants ``(aw, cw)`` of :func:`_vweight`: float32 ``(a log2(e), -bb a log2(e))``, else ``(a, bb)``."""
+    if isinstance(a, np.float32):  # Python body: NUMBA_DISABLE_JIT=1 only
+        aw = np.float32(a * np.float32(_LOG2E))
+        return aw, np.float32(-(bb * aw))
+    return a, bb
+
+
+@overload(_weight_consts, jit_options=dict(fastmath=FASTMATH))
+def _weight_consts_impl(a, bb):
+    if a == types.float32:
+
+        def impl(a, bb):
+            aw = np.float32(a * np.float32(_LOG2E))
+            return aw, np.float32(-(bb * aw))
+
+        return impl
+    return lambda a, bb: (a, bb)
+
+
+# The row loops below index the whole arrays with unsigned offsets instead of taking row views: every view of a
+# shared array costs an atomic reference-count update, and with two threads those updates fight over one cache
+# line (512² color, 2 threads: process CPU 93 -> 81 ms, bench/README.md). Unsigned indices also spare numba's
+# wrap-around select for negative indices, which would turn the contiguous vector loads into gathers.
+_U = np.uint64
+
+
+# --- explicit vectors ---
+# The pixelwise kernel's row loops (running-sum starts and slides, weight rows, accumulations) are written with
+# explicit vector loads, stores and arithmetic instead of scalar loops for LLVM to vectorise: LLVM cannot prove
+# that the dozen-odd rows such a loop reads do not overlap the rows it writes, so before every auto-vectorised
+# loop it computes and compares all their address ranges (hundreds of instructions per call, once per row and
+# pass), and it adds a remainder loop. An explicit vector loop needs neither: the arrays carry spare columns up
+# to a whole number of vectors (see :func:`_nlm_pixelwise`), so every pixel goes through the same instructions
+# wherever it sits in a row.
+_VBYTES = 64  # one AVX-512 register; on AVX2 machines LLVM splits each operation in two
+
+
+class _Vec(types.Type):
+    """numba type of an LLVM vector of ``_VBYTES`` bytes of ``dtype`` (16 float32 or 8 float64)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = _VBYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vec({dtype} x {self.lanes})")
+
+
+@register_model(_Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        elem = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
+        super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
+
+
+def _lanes(a):
+    """Elements of ``a``'s dtype in one vector (a compile-time constant in compiled code)."""
+    return _VBYTES // a.itemsize
+
+
+@overload(_lanes)
+def _lanes_impl(a):
+    n = _Vec(a.dtype).lanes
+    return lambda a: n
+
+
+def _element_pointer(context, builder, aty, aval, ity, ival):
+    """LLVM pointer to ``a[idx]`` (no wrap-around, no bounds check: callers keep indices in the array)."""
+    ary = context.make_array(aty)(context, builder, aval)
+    vals = cgutils.unpack_tuple(builder, ival)
+    inds = [context.cast(builder, v, t, types.intp) for v, t in zip(vals, ity, strict=True)]
+    return cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                                     cgutils.unpack_tuple(builder, ary.strides), aty.layout, inds)
+
+
+def _is_float_array(a):
+    return isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)
+
+
+def _vec_args_ok(a, idx):
+    return (_is_float_array(a) and a.layout == "C"
+            and isinstance(idx, types.BaseTuple) and len(idx) == a.ndim
+            and all(isinstance(t, types.Integer) for t in idx))
+
+
+@intrinsic
+def _vload(typingctx, a, idx):
+    """The vector ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]`` (may run past the row's end into the next row)."""
+    if not _vec_args_ok(a, idx):
+        return None
+    vt = _Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
+        return builder.load(vptr, align=a.dtype.bitwidth // 8)
+
+    return vt(a, idx), codegen
+
+
+@intrinsic
+def _vstore(typingctx, a, idx, v):
+    """Store the vector ``v`` at ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]``."""
+    if not (_vec_args_ok(a, idx) and isinstance(v, _Vec) and v.dtype == a.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        vptr = builder.bitcast(ptr, context.get_value_type(sig.args[2]).as_pointer())
+        builder.store(args[2], vptr, align=a.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(a, idx, v), codegen
+
+
+@intrinsic
+def _vzeros(typingctx, a):
+    """A vector of zeros of ``a``'s dtype."""
+    if not _is_float_array(a):
+        return None
+    vt = _Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vt), None)
+
+    return vt(a), codegen
+
+
+_VEC_FLAGS = tuple(sorted(FASTMATH))  # the scalar kernels' fast-math flags: contract lets a * b + c fuse
+
+
+def _vec_pair_op(emit):
+    """An intrinsic taking two vectors of one type and returning one: ``emit(builder, x, y)`` writes its IR."""
+
+    @intrinsic
+    def pair_op(typingctx, x, y):
+        if not (isinstance(x, _Vec) and x == y):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return emit(builder, args[0], args[1])
+
+        return x(x, y), codegen
+
+    return pair_op
+
+
+def _overload_vec_operator(op, opname):
+    """Make ``op`` (operator.add, ...) work on two vectors of one type: the LLVM instruction ``opname``."""
+    binop = _vec_pair_op(lambda builder, x, y: getattr(builder, opname)(x, y, flags=_VEC_FLAGS))
+
+    @overload(op)
+    def impl(x, y):
+        if isinstance(x, _Vec) and x == y:
+            return lambda x, y: binop(x, y)
+        return None
+
+    return impl
+
+
+for _op, _opname in ((operator.add, "fadd"), (operator.sub, "fsub"), (operator.mul, "fmul")):
+    _overload_vec_operator(_op, _opname)
+
+
+@intrinsic
+def _vsplat(typingctx, v, x):
+    """A vector of ``v``'s type with every lane ``x`` (converted to the lane type)."""
+    if not (isinstance(v, _Vec) and isinstance(x, (types.Float, types.Integer))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        lane = context.cast(builder, args[1], sig.args[1], v.dtype)
+        vec = ir.Constant(context.get_value_type(v), ir.Undefined)
+        vec = builder.insert_element(vec, lane, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), v.lanes), None))
+
+    return v(v, x), codegen
+
+
+def _vec_select(predicate):
+    """Lane-wise ``x if x <predicate> y else y`` (numba's scalar min/max, vectorised)."""
+    return _vec_pair_op(lambda builder, x, y: builder.select(builder.fcmp_ordered(predicate, x, y), x, y))
+
+
+_vmax = _vec_select(">")
+_vmin = _vec_select("<")
+
+
+@intrinsic
+def _vscale_exp2(typingctx, p, k):
+    """float32 lanes: ``p * 2**-n``, ``n`` the integer in the low mantissa bits of ``k`` (see
+    :func:`_exp2_neg_f32`): ``n`` subtracted from ``p``'s exponent bits."""
+    if not (isinstance(p, _Vec) and p == k and p.dtype == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ivec = ir.VectorType(ir.IntType(32), p.lanes)
+        bits_p = builder.bitcast(args[0], ivec)
+        bits_k = builder.bitcast(args[1], ivec)
+        shifted = builder.shl(bits_k, ir.Constant(ivec, [23] * p.lanes))
+        return builder.bitcast(builder.sub(bits_p, shifted), args[0].type)
+
+    return p(p, k), codegen
+
+
+@intrinsic
+def _vexp(typingctx, x):
+    """Lane-wise ``exp`` (LLVM calls libm's exp for each lane of a float64 vector: the exact path)."""
+    if not isinstance(x, _Vec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vt = args[0].type
+        name = f"llvm.exp.v{x.lanes}f{x.dtype.bitwidth}"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt]), name)
+        return builder.call(fn, [args[0]])
+
+    return x(x), codegen
+
+
+def _vweight(s, aw, cw):
+    """NL-means weights from a vector ``s`` of box sums of squared differences: ``exp(-max(s - bb, 0) * a)``.
+
+    ``(aw, cw)`` is :func:`_weight_consts` of ``(a, bb)``. float64: libm's exp (the exact path); float32:
+    ``2**-min(max(s aw + cw, 0), 64)`` with ``aw = a log2(e)``, ``cw = -bb aw`` (one fused multiply-add), by the
+    polynomial and bit trick of :func:`_exp2_neg_f32`. Compiled code only (the overload below).
+    """
+    raise NotImplementedError("_vweight runs in compiled code only")
+
+
+@overload(_vweight, jit_options=dict(fastmath=FASTMATH))
+def _vweight_impl(s, aw, cw):
+    if not isinstance(s, _Vec):
+        return None
+    if s.dtype == types.float32:
+
+        def impl(s, aw, cw):
+            z = _vmin(_vmax(s * _vsplat(s, aw) + _vsplat(s, cw), _vsplat(s, 0.0)), _vsplat(s, _Z_MAX))
+            k = z + _vsplat(s, _ROUND_MAGIC)
+            y = (k - _vsplat(s, _ROUND_MAGIC)) - z
+            p = _vsplat(s, _P2[5])
+            p = p * y + _vsplat(s, _P2[4])
+            p = p * y + _vsplat(s, _P2[3])
+            p = p * y + _vsplat(s, _P2[2])
+            p = p * y + _vsplat(s, _P2[1])
+            p = p * y + _vsplat(s, _P2[0])
+            return _vscale_exp2(p, k)
+
+        return impl
+
+    def impl(s, aw, cw):  # noqa: F811 - the float64 (exact) branch
+        return _vexp(_vsplat(s, 0.0) - _vmax(s - _vsplat(s, cw), _vsplat(s, 0.0)) * _vsplat(s, aw))
+
+    return impl
+
+
+@njit(**JIT)
+def _colsum_start(guide, gy0, P, dy, lo, dx, n, cs, k):
+    """``cs[k, x] = sum over P rows from gy0 and the channels of (g[gy, lo + x] - g[gy + dy, lo + x + dx])**2``
+    for ``x`` in ``[0, n)`` rounded up to whole vectors."""
+    L = _U(_lanes(cs))
+    k, lo, q = _U(k), _U(lo), _U(lo + dx)
+    for x in range(_U(0), _U(n), L):
+        s = _vzeros(cs)
+        for c in range(_U(guide.shape[0])):
+            for j in range(P):
+                e = _vload(guide, (c, gy0 + j, lo + x)) - _vload(guide, (c, gy0 + j + dy, q + x))
+                s = s + e * e
+        _vstore(cs, (k, x), s)
+
+
+@njit(**JIT)
+def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
+    """Slide the running column sums ``cs[0]`` one row down: add guide row ``gnew``'s term, subtract row
+    ``gold``'s."""
+    L = _U(_lanes(cs))
+    z, lo, q = _U(0), _U(lo), _U(lo + dx)
+    qn = gnew + dy
+    qo = gold + dy
+    for x in range(z, _U(n), L):
+        s = _vload(cs, (z, x))
+        for c in range(_U(guide.shape[0])):
+            e = _vload(guide, (c, gnew, lo + x)) - _vload(guide, (c, qn, q + x))
+            o = _vload(guide, (c, gold, lo + x)) - _vload(guide, (c, qo, q + x))
+            s = s + (e * e - o * o)
+        _vstore(cs, (z, x), s)
+
+
+@njit(**JIT)
+def _box_sum(cs, k, x, P):
+    """The vector ``cs[k, x + j]`` summed over ``j`` in ``[0, P)``: the horizontal box sum (a balanced sum for
+    the common patch sizes)."""
+    one, two, three = _U(1), _U(2), _U(3)
+    if P == 7:
+        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
+                 + _vload(cs, (k, x + three)))) + ((_vload(cs, (k, x + _U(4))) + _vload(cs, (k, x + _U(5))))
+                + _vload(cs, (k, x + _U(6)))))
+    if P == 5:
+        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
+                 + _vload(cs, (k, x + three)))) + _vload(cs, (k, x + _U(4))))
+    if P == 3:
+        return (_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + _vload(cs, (k, x + two))
+    s = _vload(cs, (k, x))
+    for j in range(1, P):
+        s = s + _vload(cs, (k, x + _U(j)))
+    return s
+
+
+@njit(**JIT)
+def _weights_row(cs, k, P, aw, cw, n, wt):
+    """``wt[k, x] = _vweight(cs[k, x] + ... + cs[k, x + P - 1])`` for ``x`` in ``[0, n)`` rounded up to whole
+    vectors."""
+    L = _U(_lanes(cs))
+    k = _U(k)
+    for x in range(_U(0), _U(n), L):
+        _vstore(wt, (k, x), _vweight(_box_sum(cs, k, x, P), aw, cw))
+
+
+@njit(**JIT)
+def _weights_row2(cs, k, P, aw, cw, n, wt):
+    """:func:`_weights_row` for rows ``k`` and ``k + 1`` in one loop: two independent chains, so the core overlaps
+    them."""
+    L = _U(_lanes(cs))
+    k = _U(k)
+    m = k + _U(1)
+    for x in range(_U(0), _U(n), L):
+        sa = _box_sum(cs, k, x, P)
+        sb = _box_sum(cs, m, x, P)
+        _vstore(wt, (k, x), _vweight(sa, aw, cw))
+        _vstore(wt, (m, x), _vweight(sb, aw, cw))
+
+
+@njit(**JIT)
+def _sqdiff_rgb(a0, a1, a2, b0, b1, b2):
+    """``sum_c (a_c - b_c)**2`` over three channels."""
+    e0 = a0 - b0
+    e1 = a1 - b1
+    e2 = a2 - b2
+    return (e0 * e0 + e1 * e1) + e2 * e2
+
+
+@njit(**JIT)
+def _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2):
+    """One offset's change of a running column sum, 3 channels: the new row's term minus the old row's."""
+    z, one, two = _U(0), _U(1), _U(2)
+    return (_sqdiff_rgb(a0, a1, a2, _vload(guide, (z, qn, j)), _vload(guide, (one, qn, j)),
+                        _vload(guide, (two, qn, j)))
+            - _sqdiff_rgb(b0, b1, b2, _vload(guide, (z, qo, j)), _vload(guide, (one, qo, j)),
+                          _vload(guide, (two, qo, j))))
+
+
+@njit(**JIT)
+def _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, nk):
+    """:func:`_colsum_slide4` for a 3-channel guide, ``nk`` = 3 or 4 offsets: the sums are read and written once,
+    not once per channel."""
+    L = _U(_lanes(cs))
+    z, one, two = _U(0), _U(1), _U(2)
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
+    for x in range(z, _U(n), L):
+        i = lo + x
+        a0, a1, a2 = _vload(guide, (z, gnew, i)), _vload(guide, (one, gnew, i)), _vload(guide, (two, gnew, i))
+        b0, b1, b2 = _vload(guide, (z, gold, i)), _vload(guide, (one, gold, i)), _vload(guide, (two, gold, i))
+        for k in range(_U(nk)):
+            term = _slide_term_rgb(guide, qn, qo, q + x + k, a0, a1, a2, b0, b1, b2)
+            _vstore(cs, (k, x), _vload(cs, (k, x)) + term)
+
+
+@njit(**JIT)
+def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
+    """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``)."""
+    if guide.shape[0] == 3:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
+        _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 4)
+        return
+    L = _U(_lanes(cs))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
+    for c in range(_U(guide.shape[0])):  # one channel per loop (see _accumulate4)
+        for x in range(z, _U(n), L):
+            a = _vload(guide, (c, gnew, lo + x))
+            b = _vload(guide, (c, gold, lo + x))
+            j = q + x
+            e0, o0 = a - _vload(guide, (c, qn, j)), b - _vload(guide, (c, qo, j))
+            e1, o1 = a - _vload(guide, (c, qn, j + one)), b - _vload(guide, (c, qo, j + one))
+            e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
+            e3, o3 = a - _vload(guide, (c, qn, j + three)), b - _vload(guide, (c, qo, j + three))
+            _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
+            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
+            _vstore(cs, (three, x), _vload(cs, (three, x)) + (e3 * e3 - o3 * o3))
+
+
+@njit(**JIT)
+def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs):
+    """:func:`_colsum_slide4` for the three offsets ``dx = d0 .. d0 + 2`` (rows ``cs[0 .. 2]``)."""
+    if guide.shape[0] == 3:
+        _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 3)
+        return
+    L = _U(_lanes(cs))
+    z, one, two = _U(0), _U(1), _U(2)
+    qn = gnew + dy
+    qo = gold + dy
+    lo, q = _U(lo), _U(lo + d0)
+    for c in range(_U(guide.shape[0])):
+        for x in range(z, _U(n), L):
+            a = _vload(guide, (c, gnew, lo + x))
+            b = _vload(guide, (c, gold, lo + x))
+            j = q + x
+            e0, o0 = a - _vload(guide, (c, qn, j)), b - _vload(guide, (c, qo, j))
+            e1, o1 = a - _vload(guide, (c, qn, j + one)), b - _vload(guide, (c, qo, j + one))
+            e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
+            _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
+            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
+
+
+@njit(**JIT)
+def _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
+    """:func:`_accumulate4` for 3 channels in one loop: each weight is loaded once, not once per channel."""
+    L = _U(_lanes(wt))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    for x in range(z, _U(W), L):
+        w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+        w3 = _vload(wt, (three, o3 + x))
+        i0, i1, i2, i3 = v0 + x, v1 + x, v2 + x, v3 + x
+        for c in (z, one, two):
+            s = (w0 * _vload(value, (c, vrow, i0)) + w1 * _vload(value, (c, vrow, i1))
+                 + w2 * _vload(value, (c, vrow, i2)) + w3 * _vload(value, (c, vrow, i3)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+        _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + (w2 + w3)))
+
+
+@njit(**JIT)
+def _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
+    """:func:`_accumulate4_rgb` for three offsets."""
+    L = _U(_lanes(wt))
+    z, one, two = _U(0), _U(1), _U(2)
+    for x in range(z, _U(W), L):
+        w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+        i0, i1, i2 = v0 + x, v1 + x, v2 + x
+        for c in (z, one, two):
+            s = (w0 * _vload(value, (c, vrow, i0)) + w1 * _vload(value, (c, vrow, i1))
+                 + w2 * _vload(value, (c, vrow, i2)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+        _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + w2))
+
+
+@njit(**JIT)
+def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
+    """``acc[c, ly, x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, x] += sum_k wt[k, o_k + x]``
+    for ``x`` in ``[0, W)`` rounded up to whole vectors, four offsets (value columns ``v_k``, weight columns
+    ``o_k``, all >= 0).
+
+    One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop
+    (one channel per loop: a loop over a runtime number of channels inside the pixel loop costs gray 5%).
+    """
+    v0, v1, v2, v3, o0, o1, o2, o3 = _U(v0), _U(v1), _U(v2), _U(v3), _U(o0), _U(o1), _U(o2), _U(o3)
+    if value.shape[0] == 3:  # color: the weights are read once for the three channels
+        _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W)
+        return
+    L = _U(_lanes(wt))
+    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+            w3 = _vload(wt, (three, o3 + x))
+            s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
+                 + w2 * _vload(value, (c, vrow, v2 + x)) + w3 * _vload(value, (c, vrow, v3 + x)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + (w2 + w3)))
+
+
+@njit(**JIT)
+def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
+    """:func:`_accumulate4` for three offsets."""
+    v0, v1, v2, o0, o1, o2 = _U(v0), _U(v1), _U(v2), _U(o0), _U(o1), _U(o2)
+    if value.shape[0] == 3:
+        _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W)
+        return
+    L = _U(_lanes(wt))
+    z, one, two = _U(0), _U(1), _U(2)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
+            s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
+                 + w2 * _vload(value, (c, vrow, v2 + x)))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + w2))
+
+
+@njit(**JIT)
+def _accumulate1(value, vrow, v0, wt, o0, acc, wsum, ly, W):
+    """:func:`_accumulate4` for one offset."""
+    v0, o0 = _U(v0), _U(o0)
+    L = _U(_lanes(wt))
+    z = _U(0)
+    for c in range(_U(value.shape[0])):
+        for x in range(z, _U(W), L):
+            w = _vload(wt, (z, o0 + x))
+            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + w * _vload(value, (c, vrow, v0 + x)))
+            if c == z:
+                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + w)
+
+
+@njit(**JIT)
+def _pass_sizes(n_dx, r):
+    """How the ``n_dx`` offsets of one ``dy`` are cut into passes: ``(n4, n3, n1)`` passes of 4, 3 and 1.
+
+    As many passes of 4 as possible, then passes of 3 instead of single offsets. A pass of ``k`` offsets needs
+    ``r >= k - 1`` to stay inside the padding.
+    """
+    if r < 3:
+        return 0, 0, n_dx
+    n3 = (4 - n_dx % 4) % 4
+    if 3 * n3 > n_dx:
+        n3 = 0
+    n4 = (n_dx - 3 * n3) // 4
+    return n4, n3, n_dx - 4 * n4 - 3 * n3
+
+
+@njit(**JIT)
+def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt):
+    """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
+
+    Private sums: ``acc[c, y - b0, x]`` and ``wsum[y - b0, x]`` for image pixel ``(y, x)``; they cover rows
+    ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the image,
+    which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad + lanes)``
+    work rows: running column sums and weights of the (up to four) offsets of one pass; ``acc`` and ``wsum`` have
+    ``W`` rounded up to whole vectors columns.
+    """
+    pad = r + f
+    P = 2 * f + 1
+    for dy in range(0, r + 1):
+        ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
+        if ys >= b1:
+            continue
+        dx_first = 1 if dy == 0 else -r
+        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
+        for g in range(n4 + n3 + n1):
+            if g < n4:
+                d0 = dx_first + 4 * g
+                nk = 4
+            elif g < n4 + n3:
+                d0 = dx_first + 4 * n4 + 3 * (g - n4)
+                nk = 3
+            else:
+                d0 = dx_first + 4 * n4 + 3 * n3 + (g - n4 - n3)
+                nk = 1
+            d1 = d0 + nk - 1
+            # columns (padded) of the pixels p whose weights are needed: p in the image, or p + delta in it
+            xs = pad - max(d1, 0)
+            xe = pad + W - min(d0, 0)
+            n = xe - xs
+            lo = xs - f
+            for k in range(nk):
+                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
+            for y in range(ys, b1):
+                gnew = y + pad + f
+                gold = gnew - P
+                if nk == 4:
+                    if y > ys:
+                        _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                    _weights_row2(cs, 0, P, aw, cw, n, wt)
+                    _weights_row2(cs, 2, P, aw, cw, n, wt)
+                elif nk == 3:
+                    if y > ys:
+                        _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                    _weights_row2(cs, 0, P, aw, cw, n, wt)
+                    _weights_row(cs, 2, P, aw, cw, n, wt)
+                else:
+                    if y > ys:
+                        _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                    _weights_row(cs, 0, P, aw, cw, n, wt)
+                ly = y - b0
+                vy = y + pad
+                # p = (y, x) in the image takes q = p + delta: weights of p at wt[k, pad - xs + x]
+                if y >= 0:
+                    o = pad - xs
+                    v = pad + d0
+                    if nk == 4:
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W)
+                    else:
+                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
+                # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
+                if y + dy < H:
+                    o = pad - d0 - xs
+                    v = pad - d0
+                    if nk == 4:
+                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
+                                     ly + dy, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W)
+                    else:
+                        _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
+
+
+@njit(**PARALLEL_JIT)
+def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
+    """Pixelwise NL-means, fast path.
+
+    Parameters
+    ----------
+    guide : (Cg, H + 2 pad + spare, W + 2 pad) float array, padded; patch distances are computed on it.
+        The ``spare`` rows below the padding (at least one vector, ``_VBYTES`` bytes, of them) are never used,
+        only read past a row's end by vector loads whose extra lanes no result uses.
+    value : (Cv, H + 2 pad + spare, W + 2 pad) float array of the same dtype, padded likewise; the values
+        averaged.
+    f, r : patch and search radius; ``pad = r + f``.
+    a, bb : weight ``exp(-max(S - bb, 0) * a)`` with S the box sum of squared differences over the patch and
+        the guide's channels, i.e. ``a = 1 / (Cg P^2 h^2)``, ``bb = 2 sigma^2 Cg P^2``; same dtype as the arrays.
+        float32 arrays use the fast exponential, float64 libm's.
+    band_rows : rows per parallel band (:func:`nlmeans._config.band_rows`), >= r.
+    out : (Cv, H, W) result.
+    """
+    pad = r + f
+    H = out.shape[1]
+    W = out.shape[2]
+    Cv = value.shape[0]
+    Wp = W + 2 * pad
+    L = _lanes(out)
+    for arr in (guide, value):  # the vector loads' memory safety rests on this
+        if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L:
+            raise ValueError("_nlm_pixelwise: guide and value need W + 2 pad columns and spare rows below")
+    B = max(band_rows, r, 1)
+    aw, cw = _weight_consts(a, bb)
+    n_img_bands = (H + B - 1) // B
+    n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
+    # every band's private sums, kept until the end: rows [b0, b1 + r) of band b at bsum[b, :, 0 : b1 - b0 + r]
+    Wr = (W + L - 1) // L * L  # spare columns: the vector loops run over whole vectors
+    bsum = np.empty((n_bands, Cv, B + r, Wr), dtype=out.dtype)
+    bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
+    # one band per task; the caller sets numba's parallel chunk size to 1 so that the bands are handed out one at
+    # a time (a thread that finishes early takes the next band): on shared cores a static split leaves the faster
+    # thread waiting for the slower one (nlmeans.denoise.nlmeans_chw)
+    for band in prange(n_bands):
+        cs = np.zeros((4, Wp + L), dtype=out.dtype)
+        wt = np.zeros((4, Wp + L), dtype=out.dtype)
+        if band == 0:
+            b0 = -r
+            b1 = 0
+        else:
+            b0 = (band - 1) * B
+            b1 = min(b0 + B, H)
+        acc = bsum[band]
+        wsum = bw[band]
+        acc[:] = 0
+        wsum[:] = 0
+        _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
+    # a row's sums: its own band's, plus the band above's for its first r rows (pairs reach r rows down); two
+    # terms, and a + b == b + a, so the result does not depend on which band finished first. The centre pixel
+    # q = p has weight exp(0) = 1.
+    for y in prange(H):
+        band = y // B + 1
+        ly = y - (band - 1) * B
+        above = band - 1
+        la = ly + (B if above > 0 else r)  # the row in the band above's sums (the top band starts at -r)
+        if ly < r:
+            for c in range(Cv):
+                for x in range(W):
+                    total = bsum[band, c, ly, x] + bsum[above, c, la, x]
+                    weight = bw[band, ly, x] + bw[above, la, x]
+                    out[c, y, x] = (total + value[c, y + pad, x + pad]) / (weight + 1)
+        else:
+            for c in range(Cv):
+                for x in range(W):
+                    out[c, y, x] = (bsum[band, c, ly, x] + value[c, y + pad, x + pad]) / (bw[band, ly, x] + 1)
+    return out
