@@ -25,7 +25,8 @@ brick, astronaut in colour) seen through a window moving along a known path: fra
 (sub-pixel and integer parts, slight rotation). The noisy video is quantised to 8 bits (clipped, rounded):
 what a video file holds and what OpenCV accepts; every method gets the same uint8 frames.
 
-Noise: white Gaussian, std σ/255, one seed per (item, σ). PSNR against the clean float data on [0, 1].
+Noise: white Gaussian, std σ/255, ``bench._common.add_noise`` with seed 0 (the bench's seed policy for one
+draw). PSNR against the clean float data on [0, 1].
 
 Methods:
 
@@ -35,7 +36,8 @@ Methods:
 * ``bm4d`` (volumes): ``bm4d.bm4d(noisy, σ)``, the package's defaults (all stages).
 * ``opencv`` (video): ``cv2.fastNlMeansDenoisingMulti`` (colour: ``...ColoredMulti`` with hColor = h),
   temporal window 5 (3 or 1 at the first and last frames, where the API needs the window inside the
-  video), template 7, search 21, at the oracle h: the best PSNR over h = σ × (0.5, 0.75, 1, 1.25, 1.5, 2).
+  video), template 7, search 21, at the oracle h: the best PSNR over h = σ × (0.25, 0.35, 0.5, 0.75, 1,
+  1.25, 1.5, 2).
 
 Times are wall-clock seconds on this machine (each method warmed up once on a small input first, so numba's
 compilation is not counted); "speed vs BM4D" is BM4D's time over NL-Bayes's, per volume.
@@ -46,17 +48,17 @@ from __future__ import annotations
 import argparse
 import inspect
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+from bench._common import DATA, add_noise
+
 VOLUME_SIDE = 64
 VIDEO_SIDE = 128
 VIDEO_FRAMES = 12
 SIGMAS_255 = (10, 20, 30)
-OPENCV_H_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+OPENCV_H_FACTORS = (0.25, 0.35, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
 def _read_png(name):
@@ -173,10 +175,6 @@ def psnr(clean, estimate):
     return float(10 * np.log10(1.0 / np.mean((np.asarray(estimate, np.float64) - clean) ** 2)))
 
 
-def add_noise(clean, sigma_255, seed):
-    return clean + np.random.default_rng(seed).normal(0.0, sigma_255 / 255.0, clean.shape)
-
-
 def quantise(noisy):
     return np.clip(np.round(noisy * 255.0), 0, 255).astype(np.uint8)
 
@@ -235,9 +233,9 @@ def run_volumes(sigmas, n, bm4d_on):
     print(f"{'volume':<14}{'σ':>4}{'noisy':>8}" + "".join(f"{m:>18}" for m in methods) + "   bm4d/nlb time")
     rows = []
     pk = _pixelwise_kw(nlmeans.denoise_volume)
-    for k, (name, clean) in enumerate(volumes(n).items()):
+    for name, clean in volumes(n).items():
         for s in sigmas:
-            noisy = add_noise(clean, s, 1000 * k + s)
+            noisy = add_noise(clean, s)
             row = {"name": name, "sigma": s}
             row["pixelwise"] = _score(clean, nlmeans.denoise_volume, noisy, s / 255, **pk)
             row["nlbayes"] = _score(clean, nlmeans.denoise_volume, noisy, s / 255)
@@ -258,7 +256,10 @@ def run_volumes(sigmas, n, bm4d_on):
 
 
 def _score(clean, fn, *args, **kw):
+    """PSNR and seconds of ``fn(*args, **kw)``; 8-bit results (from 8-bit frames) are read on [0, 1]."""
     out, seconds = _timed(fn, *args, **kw)
+    if out.dtype == np.uint8:
+        out = out / 255.0
     return psnr(clean, out), seconds
 
 
@@ -270,10 +271,10 @@ def run_videos(sigmas, frames, side):
     print(f"{'video':<14}{'σ':>4}{'noisy':>8}" + "".join(f"{m:>18}" for m in methods) + "   opencv h/σ")
     rows = []
     pk = _pixelwise_kw(nlmeans.denoise_video)
-    for k, (name, clean) in enumerate(videos(frames, side).items()):
+    for name, clean in videos(frames, side).items():
         axis = -1 if clean.ndim == 4 else None
         for s in sigmas:
-            noisy = quantise(add_noise(clean, s, 2000 + 1000 * k + s))
+            noisy = quantise(add_noise(clean, s))
             row = {"name": name, "sigma": s}
             row["pixelwise"] = _score(clean, nlmeans.denoise_video, noisy, s / 255, channel_axis=axis, **pk)
             row["nlbayes"] = _score(clean, nlmeans.denoise_video, noisy, s / 255, channel_axis=axis)
