@@ -187,7 +187,7 @@ def nlbayes_volume_params(sigma_255):
     bench/nlbayes3d_presets.py (bench/results/nlbayes3d_presets.md): 3×3×3 patches (27 voxels), groups of 60
     (stage 1) and 30 (stage 2) in a 9×9×9 window, reference grid step 2 on every axis. Larger patches need
     groups larger than their voxel count for a regular covariance: 5×5×3 patches with groups of 200 were
-    0.4–0.8 dB worse at twice the time.
+    0.2–1.0 dB worse (better only on the brick stack) at 2–3.5× the time.
     """
     del sigma_255  # one set was best at every measured σ
     return dict(patch_size=3, patch_z=3, search_size=9, search_z=9, n_similar=(60, 30), beta=(1.0, 1.2),
