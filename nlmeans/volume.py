@@ -18,7 +18,7 @@ from ._validate import (
     sigma_to_255,
     work_dtype,
 )
-from .denoise import _to_chw, resolve_parameters
+from .denoise import _to_chw, check_method_options, resolve_parameters
 from .kernels import weight_constants
 from .kernels.offsets import _nlm_3d
 from .nlbayes import nlbayes_3d_chw, nlbayes_checked
@@ -72,15 +72,11 @@ METHODS = ("nlbayes", "pixelwise")
 
 
 def _method(method, h):
-    """``None`` means NL-Bayes, or NL-means when ``h`` (an NL-means parameter) is given, as in
-    :func:`nlmeans.denoise`."""
-    if method is None:
-        return "pixelwise" if h is not None else "nlbayes"
-    if not isinstance(method, str) or method not in METHODS:
+    """The method to run, by :func:`nlmeans.denoise`'s rule (``None``: NL-Bayes, or NL-means when ``h`` is
+    given; ``h`` refused with NL-Bayes), among this module's :data:`METHODS`."""
+    if method is not None and (not isinstance(method, str) or method not in METHODS):
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
-    if method == "nlbayes" and h is not None:
-        raise ValueError("h is not used by method='nlbayes'; leave it at its default")
-    return method
+    return check_method_options(method, h=h)[0]
 
 
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method):
@@ -94,7 +90,6 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
         temporal_radius = check_int(temporal_radius, "temporal_radius")
         if temporal_radius < 0:
             raise ValueError(f"temporal_radius must be >= 0, got {temporal_radius}")
-    if video:
         shape = dict(shape=(height, width), side_name="the smaller side of a frame")
     else:
         shape = dict(shape=(depth, height, width), side_name="the volume's smallest side",
