@@ -2,7 +2,7 @@
 
 Uses only public API that exists since commit de13062 (``nlmeans.denoise`` and its methods and options,
 ``denoise_volume``, ``denoise_video``, ``denoise_tiled``, ``estimate_sigma``, every baseline of
-``nlmeans.methods``), on crops of the bench images, float32, float64 and uint8, gray and color, σ = 10 and
+``nlmeans.eval.registry``), on crops of the bench images, float32, float64 and uint8, gray and color, σ = 10 and
 30 on the 0–255 scale, fixed seeds. Run it with one tree's package on the path, then the other's, and compare::
 
     PYTHONPATH=/path/to/old/tree python bench/bit_identity.py --out old.json
@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 
 import nlmeans
-from nlmeans import methods
+from nlmeans.eval import registry as methods
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 SIGMAS_255 = (10, 30)

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 import nlmeans
-from nlmeans.evaluate import (
+from nlmeans.eval.experiment import (
     center_crop,
     format_table,
     rules_table,
@@ -38,9 +38,9 @@ from nlmeans.evaluate import (
     summarize,
     write_json,
 )
+from nlmeans.eval.plots import crop_box, montage, psnr_vs_sigma
+from nlmeans.eval.registry import REGISTRY, available_methods
 from nlmeans.io import read_image
-from nlmeans.methods import REGISTRY, available_methods
-from nlmeans.plots import crop_box, montage, psnr_vs_sigma
 
 from . import _common as common
 from ._common import RESULTS, ROOT
@@ -430,7 +430,7 @@ def standard(args):
                "size": args.size, "sigmas": args.sigmas, "seeds": args.seeds, "peer_h_factors": PEER_H_FACTORS,
                "targets": TARGETS, "margins": rows, "peer_h_edges": edges, "sigma_estimates": sigma_est,
                "records": records}
-    from nlmeans.evaluate import _jsonable
+    from nlmeans.eval.experiment import _jsonable
 
     out.with_suffix(".json").write_text(json.dumps(_jsonable(payload), indent=1, ensure_ascii=False) + "\n",
                                         encoding="utf-8")

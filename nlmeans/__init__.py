@@ -1,10 +1,16 @@
-"""nlmeans: exact, fast Non-Local Means image denoising.
+"""nlmeans: Non-Local Means and NL-Bayes image denoising with a numba core.
 
-Public API: :func:`denoise`, :func:`add_noise`, :func:`estimate_sigma`, :func:`psnr`, :func:`ssim`,
-:func:`evaluate` (the noise-and-evaluate experiment; denoisers in :mod:`nlmeans.methods`).
-σ and h are on the float image's scale (integer images are scaled to [0, 1]); the command line uses 0–255.
+Public API: :func:`denoise` (NL-Bayes by default; pixelwise and patchwise NL-means), :func:`denoise_tiled`,
+:func:`denoise_volume`, :func:`denoise_video`, :func:`add_noise`, :func:`estimate_sigma`, :func:`psnr`,
+:func:`ssim`, :func:`evaluate` (the noise-and-evaluate experiment; denoisers in :mod:`nlmeans.eval.registry`) and
+:mod:`nlmeans.dask` (the ``scale`` extra). σ and h are on the float image's scale (integer images are scaled
+to [0, 1]); the command line uses the 0–255 scale.
+
+The names are loaded on first use (PEP 562), so ``import nlmeans`` costs neither numba, scipy nor
+scikit-image: the command line's ``--help`` and a script that only reads files start fast.
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -12,22 +18,33 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .denoise import denoise  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
-from .metrics import psnr, ssim  # noqa: E402
-from .noise import add_noise  # noqa: E402
-from .noise_level import estimate_sigma  # noqa: E402
-from .tiles import denoise_tiled  # noqa: E402
-from .volume import denoise_video, denoise_volume  # noqa: E402
+#: public name -> the module that defines it
+_PUBLIC = {
+    "add_noise": "noise",
+    "denoise": "_denoise",
+    "denoise_tiled": "tiles",
+    "denoise_video": "volume",
+    "denoise_volume": "volume",
+    "estimate_sigma": "noise_level",
+    "evaluate": "eval.experiment",
+    "psnr": "metrics",
+    "ssim": "metrics",
+}
+#: submodules reachable as attributes without an explicit import (``nlmeans.dask`` needs the ``scale`` extra)
+_SUBMODULES = ("dask", "eval", "io", "presets", "sure", "tiles", "volume")
 
-__all__ = ["__version__", "add_noise", "denoise", "estimate_sigma", "evaluate", "psnr", "ssim"]
-__all__ += ["denoise_tiled", "denoise_video", "denoise_volume"]
+__all__ = ["__version__", *sorted(_PUBLIC)]
 
 
 def __getattr__(name):
-    # `nlmeans.dask` (the optional `scale` extra) is imported on first use, not with the package
-    if name == "dask":
-        import importlib
-
-        return importlib.import_module(".dask", __name__)
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES))

@@ -1,6 +1,6 @@
 """Numba settings in one place.
 
-Every kernel in :mod:`nlmeans.kernels` (and :mod:`nlmeans._perona_malik`) is compiled with these options, so a
+Every kernel in :mod:`nlmeans.kernels` (and :mod:`nlmeans.eval.perona_malik`) is compiled with these options, so a
 change here changes them all.
 """
 

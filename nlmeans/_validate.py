@@ -134,6 +134,13 @@ def to_float(arr, dtype=None):
         return arr.astype(dtype, copy=False)
 
 
+def to_chw(arr, axis, dtype):
+    """Float, channel-first, C-contiguous copy of ``arr`` (a gray image gets one channel)."""
+    x = to_float(arr, dtype)
+    x = x[None] if axis is None else np.moveaxis(x, axis, 0)
+    return np.ascontiguousarray(x)
+
+
 def from_float(arr, like_dtype):
     """Back to the input's dtype: integers rounded and clipped to their range, floats cast."""
     like_dtype = np.dtype(like_dtype)

@@ -3,17 +3,29 @@
 An output appears only complete (``io`` writes a temporary ``.nlmeans-partial-*`` file and renames it), so
 "the output exists" means "this file is done": a batch run again after an interruption skips what was
 finished and redoes the rest. Temporary files left by a killed run are removed when the batch starts.
-One file's failure is recorded and the batch goes on; the caller gets every failure at the end.
+One file's failure is recorded and the batch goes on; the caller gets every failure at the end. No output is
+ever an input, and an output that appears while the batch runs is not replaced without ``overwrite``
+(:func:`nlmeans.io.check_output`, :func:`nlmeans.io.atomic_output`).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import EIGHT_BIT_SUFFIXES, PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES, one_line
+from .io import (
+    EIGHT_BIT_SUFFIXES,
+    PNG_SUFFIXES,
+    TIFF_SUFFIXES,
+    available_memory,
+    check_output,
+    input_set,
+    one_line,
+    remove_stale_partials,
+)
 
 #: files a folder given as input contributes
 IMAGE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
@@ -21,13 +33,14 @@ IMAGE_SUFFIXES = PNG_SUFFIXES + TIFF_SUFFIXES + EIGHT_BIT_SUFFIXES
 
 @dataclass(frozen=True)
 class Options:
-    """What to do with each file; σ and h **on the 0–255 scale** (as on the command line)."""
+    """What to do with each file; σ and h **on the float image's scale** (integers scaled to [0, 1]: the
+    command line's 0–255 values divided by 255), as in :func:`nlmeans.denoise`."""
 
     sigma: float | None = None
     h: float | str | None = None  # or "auto": chosen by SURE (2-D images only)
     patch: int | None = None
     search: int | None = None
-    method: str = "pixelwise"
+    method: str | None = None  # None: the default rule of nlmeans.denoise (NL-Bayes unless h is given)
     volume: bool = False
     video: bool = False
     temporal_radius: int = 2
@@ -75,34 +88,78 @@ def expand_inputs(items):
 
 def plan(files, out_dir):
     """``[(input, output)]``: each output is ``out_dir / input.name``; two inputs with the same name are an
-    error (one would overwrite the other), and so is an input inside ``out_dir`` that would be its own output."""
+    error (one would overwrite the other), and so is an output that is an input (any of them, in any
+    spelling, a symlink or a hard link: :func:`nlmeans.io.check_output`)."""
     out_dir = Path(out_dir)
+    inputs = input_set(files)
     pairs, names = [], {}
     for src in files:
         dst = out_dir / src.name
         if dst.name in names:
             raise ValueError(f"inputs {names[dst.name]} and {src} have the same name; outputs in {out_dir} "
                              "would collide (denoise them into different --out-dir)")
-        if dst.exists() and os.path.samefile(dst, src):
-            raise ValueError(f"{src} is inside --out-dir {out_dir}; its output would overwrite it")
+        if inputs.is_input(dst):
+            raise ValueError(f"{dst} is an input; its output in --out-dir {out_dir} would overwrite it")
         names[dst.name] = src
         pairs.append((src, dst))
     return pairs
 
 
 def remove_partials(out_dir):
-    """Delete the temporary ``.nlmeans-partial-*`` files or folders a killed run left in ``out_dir``."""
-    import shutil
-
-    removed = []
-    for p in Path(out_dir).glob(TEMP_PREFIX + "*"):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
+    """Delete the temporary ``.nlmeans-partial-*`` files or folders killed runs left in ``out_dir``
+    (:func:`nlmeans.io.remove_stale_partials`: never those of a run still writing)."""
+    return remove_stale_partials(out_dir)
 
 
-def denoise_file(src, dst, options):
-    """Read ``src``, denoise it with ``options`` and write ``dst`` atomically; returns a one-line summary.
+#: memory of one worker process before its image: interpreter, numba and the compiled kernels (measured peak
+#: of a one-file run ~290 MB, 2048² gray)
+WORKER_BYTES = 300 << 20
+#: working memory per image value (pixels × channels): the float32 copies a denoiser holds
+BYTES_PER_VALUE = 32
+
+
+def _values(path):
+    """About how many values (pixels × channels) ``path`` decodes to, from its header where that is cheap
+    (PNG, TIFF); else ten times its size (a compressed file)."""
+    try:
+        if path.suffix.lower() in PNG_SUFFIXES:
+            with open(path, "rb") as fh:
+                head = fh.read(26)
+            channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(head[25], 4)
+            return int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big") * channels
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import math
+
+            import tifffile
+
+            with tifffile.TiffFile(str(path)) as tif:
+                return math.prod(tif.series[0].shape)
+    except Exception:  # noqa: BLE001 - an estimate; unreadable files fail later with their own message
+        pass
+    return 10 * path.stat().st_size if path.exists() else 0
+
+
+def cap_jobs(jobs, files, *, cores=None, available=None):
+    """``(jobs, note)``: ``jobs`` capped by the cores this process may use and by the available memory
+    (each worker ~:data:`WORKER_BYTES` plus the working memory of the largest of ``files``); ``note`` is a
+    one-line explanation when capped, else None. ``cores``/``available`` (bytes): default from the machine."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if available is None:
+        available = available_memory()
+    per_worker = WORKER_BYTES + BYTES_PER_VALUE * max((_values(Path(f)) for f in files), default=0)
+    limit = cores if available is None else min(cores, available // per_worker)
+    capped = max(1, min(jobs, limit))
+    if capped == jobs:
+        return jobs, None
+    memory = "" if available is None else (f", {available / 2**30:.1f} GB memory available, "
+                                            f"~{per_worker / 2**30:.2f} GB per worker")
+    return capped, f"--jobs {jobs} capped to {capped} ({cores} cores{memory})"
+
+
+def denoise_file(src, dst, options, overwrite=True):
+    """Read ``src``, denoise it with ``options`` and write ``dst`` atomically (``overwrite=False``: an output
+    that appeared meanwhile is not replaced, an error); returns a one-line summary.
 
     Runs in the worker (a local process or a Dask worker): everything it needs is in its arguments.
     """
@@ -110,35 +167,54 @@ def denoise_file(src, dst, options):
 
     from .io import Image, read_image, read_stack, write_image, write_stack
 
-    def scale(v):  # "auto" (h by SURE) passes through
-        return v if v is None or isinstance(v, str) else v / 255.0
-
-    kw = dict(h=scale(options.h), patch_size=options.patch, search_size=options.search)
+    kw = dict(h=options.h, patch_size=options.patch, search_size=options.search)
     if options.volume or options.video:
         from .volume import denoise_video, denoise_volume
 
         stack = read_stack(src)
         axis = -1 if stack.ndim == 4 else None
         if options.video:
-            out = denoise_video(stack, scale(options.sigma), temporal_radius=options.temporal_radius,
+            out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,
                                 channel_axis=axis, **kw)
         else:
-            out = denoise_volume(stack, scale(options.sigma), channel_axis=axis, **kw)
-        write_stack(dst, np.asarray(out))
+            out = denoise_volume(stack, options.sigma, channel_axis=axis, **kw)
+        write_stack(dst, np.asarray(out), overwrite=overwrite)
         return f"{src} -> {dst}"
-    from .denoise import run_denoise
+    from ._denoise import denoise
 
     image = read_image(src)
-    out, used = run_denoise(image.data, scale(options.sigma), method=options.method,
-                            channel_axis=image.channel_axis, **kw)
-    write_image(dst, Image(out, image.alpha))
-    return f"{src} -> {dst} (σ {used.sigma_255:.2f}/255)"
+    out, used = denoise(image.data, options.sigma, method=options.method, channel_axis=image.channel_axis,
+                        return_settings=True, **kw)
+    write_image(dst, Image(out, image.alpha), overwrite=overwrite)
+    return f"{src} -> {dst} ({used.method}, σ {used.sigma_255:.2f}/255)"
 
 
 def _init_worker(n_threads):
     import numba
 
     numba.set_num_threads(n_threads)
+    # The parent stops its workers (_stop_workers): Ctrl-C (sent to the whole process group) is left to it, and
+    # SIGTERM raises SystemExit, which removes a temporary being written and ends an idle worker silently.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_exit)
+
+
+def _worker_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _stop_workers(pool):
+    """Interrupted (Ctrl-C, SIGTERM): drop the queued files and stop the running workers with SIGTERM, which
+    they turn into an interruption that removes their temporaries; wait for them, so that none is left."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=30)
+        if p.is_alive():  # still inside a long kernel call: its temporary is removed by the next run
+            p.kill()
 
 
 def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
@@ -152,10 +228,16 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
 
     report = Report()
     todo = []
+    inputs = input_set([src for src, _ in pairs])
     for src, dst in pairs:
         if dst.exists() and not overwrite:
             report.skipped.append(dst)
         else:
+            try:
+                check_output(dst, inputs=inputs, overwrite=True)  # never an input, whatever the caller planned
+            except OSError as exc:
+                report.failed.append((src, one_line(exc)))
+                continue
             todo.append((src, dst))
     bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file", disable=not progress)
 
@@ -167,27 +249,35 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
             report.failed.append((src, one_line(exc)))
         bar.update()
 
-    if client is not None:
-        from dask.distributed import as_completed
+    try:
+        if client is not None:
+            from dask.distributed import as_completed
 
-        futures = {client.submit(denoise_file, src, dst, options, pure=False): (src, dst) for src, dst in todo}
-        for future in as_completed(futures):
-            src, dst = futures[future]
-            record(src, dst, future.result)
-    elif jobs > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(denoise_file, src, dst, options): (src, dst) for src, dst in todo}
+            futures = {client.submit(denoise_file, src, dst, options, overwrite, pure=False): (src, dst)
+                       for src, dst in todo}
             for future in as_completed(futures):
                 src, dst = futures[future]
                 record(src, dst, future.result)
-    else:
-        for src, dst in todo:
-            record(src, dst, lambda s=src, d=dst: denoise_file(s, d, options))
-    bar.close()
+        elif jobs > 1 and len(todo) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(threads,)) as pool:
+                futures = {pool.submit(denoise_file, src, dst, options, overwrite): (src, dst)
+                           for src, dst in todo}
+                try:
+                    for future in as_completed(futures):
+                        src, dst = futures[future]
+                        record(src, dst, future.result)
+                except BaseException:
+                    _stop_workers(pool)
+                    raise
+        else:
+            for src, dst in todo:
+                record(src, dst, lambda s=src, d=dst: denoise_file(s, d, options, overwrite))
+    finally:
+        bar.close()  # before the caller's last line (an error, "Aborted!")
     return report
 

@@ -1,4 +1,4 @@
-"""Every preset table in one place: the parameters each method uses when the caller leaves them out.
+"""Every preset table in one place, and the one resolution of a call's parameters into :class:`Settings`.
 
 Units: σ and h are on the float image's scale (integer images scaled to [0, 1]) except where a name ends in
 ``_255``: the 0–255 scale of the literature, ``sigma_255 = 255 * sigma / data_range``
@@ -8,11 +8,11 @@ is in docs/quality.md (the preset studies) and bench/ (the scripts that measured
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ._validate import check_odd_size
+from ._validate import check_odd_size, check_real, default_data_range, sigma_to_255
 
 #: the estimators ``denoise`` offers
 METHODS = ("pixelwise", "patchwise", "nlbayes")
@@ -209,3 +209,138 @@ def nlbayes_video_params(sigma_255, temporal_radius=None):
     radius = TEMPORAL_RADIUS if temporal_radius is None else temporal_radius
     return dict(patch_size=5, patch_z=3, search_size=15, search_z=2 * radius + 1, n_similar=(120, 60),
                 beta=(1.0, 1.2), gamma=(1.05, 0.02), step=3, step_z=1)
+
+
+# --- a call's parameters, resolved: one rule for every entry point ---
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a denoise call used (``denoise(..., return_settings=True)``); σ and h on the float image's scale
+    (see ``data_range``)."""
+
+    method: str
+    sigma: float
+    h: float | None  # None for NL-Bayes, which has no h
+    patch_size: int
+    search_size: int
+    guide_sigma: float | None
+    data_range: float
+    sigma_estimated: bool
+    patch_weights: str = "flat"
+    patch_sigma: float | None = None
+    #: Monte-Carlo SURE estimate of the mean squared error (float scale squared) when h was chosen with
+    #: ``h="auto"``; None otherwise
+    sure_risk: float | None = None
+    #: the NL-Bayes parameters (keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`) when the method is
+    #: "nlbayes"; None otherwise
+    nlbayes: dict | None = None
+
+    @property
+    def sigma_255(self):
+        """σ on the 0–255 scale."""
+        return sigma_to_255(self.sigma, self.data_range)
+
+    @property
+    def h_255(self):
+        """h on the 0–255 scale."""
+        return None if self.h is None else sigma_to_255(self.h, self.data_range)
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _preset_sizes(preset):
+    return preset.patch_size, preset.search_size
+
+
+def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_size=None, n_channels=1,
+                       data_range=None, estimate=None, preset_sizes=_preset_sizes,
+                       side_name="the image's smaller side"):
+    """The NL-means parameters a call uses: σ, presets by σ, patch and search sizes, h; one rule for every
+    entry point (:func:`nlmeans.denoise`, :mod:`nlmeans.tiles` and :mod:`nlmeans.dask`, :mod:`nlmeans.volume`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The spatial sides (H, W) (a volume: (Z, Y, X)); the sizes may not exceed the smallest.
+    sigma, h : float or None
+        **On the float image's scale** (integers scaled to [0, 1]). ``sigma=None``: ``estimate()``.
+        ``h=None``: :func:`default_h` (``h="auto"`` is resolved by the caller, :func:`nlmeans.sure.choose_h`).
+    patch_size, search_size : odd int or None
+        ``None``: ``preset_sizes(preset)``, shrunk to the largest odd size that fits ``shape``.
+    n_channels : int
+        Channels the patch distance spans (picks the gray or the color preset table).
+    data_range : float or None
+        Range of the float values, to read σ on the 0–255 scale; ``None``: 1.0.
+    estimate : callable or None
+        ``estimate() -> σ``, called only when ``sigma`` is None.
+    preset_sizes : callable
+        ``preset -> (patch_size, search_size)`` before shrinking; default the preset's own.
+    side_name : str
+        How errors name the smallest side.
+
+    Returns
+    -------
+    Settings
+        ``method="pixelwise"``, no guide, flat patch weights; callers replace what they use differently.
+    """
+    data_range = default_data_range(data_range)
+    sigma_estimated = sigma is None
+    sigma = estimate() if sigma_estimated else check_real(sigma, "sigma", minimum=0)
+    preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
+    limit = min(shape)
+    limit_name = f"{side_name} ({limit} pixels)"
+    preset_patch, preset_search = preset_sizes(preset)
+    if patch_size is None:
+        patch_size = fit_size(preset_patch, limit)
+    else:
+        patch_size = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=limit_name)
+    if search_size is None:
+        search_size = fit_size(preset_search, limit)
+    else:
+        search_size = check_odd_size(search_size, "search_size", at_most=limit, limit_name=limit_name)
+    if h is None:
+        h = default_h(sigma, preset, data_range)
+    else:
+        h = check_real(h, "h", minimum=0, strict=True)
+    return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, sigma_estimated)
+
+
+def check_method_options(method, *, h=None, guide=None, patch_weights="flat", patch_sigma=None):
+    """``(method, patch_sigma)`` checked: the method by :func:`nlmeans.presets.resolve_method`, the patch
+    distance options, and no NL-means-only option with NL-Bayes."""
+    method = resolve_method(method, h=h, guide=guide, patch_weights=patch_weights, patch_sigma=patch_sigma)
+    if not isinstance(patch_weights, str) or patch_weights not in PATCH_WEIGHTS:
+        raise ValueError(
+            f"patch_weights={patch_weights!r} is not known; allowed: {', '.join(PATCH_WEIGHTS)}"
+        )
+    if patch_sigma is not None:
+        patch_sigma = check_real(patch_sigma, "patch_sigma", minimum=0, strict=True)
+        if patch_weights != "gaussian":
+            raise ValueError(f"patch_sigma={patch_sigma!r} needs patch_weights='gaussian'")
+    if method == "nlbayes":
+        unused = {"guide": guide is not None, "h": h is not None, "patch_weights": patch_weights != "flat"}
+        for name, given in unused.items():
+            if given:
+                raise ValueError(f"{name} is not used by method='nlbayes'; leave it at its default")
+    return method, patch_sigma
+
+
+def nlmeans_settings(settings, method, patch_weights="flat", patch_sigma=None, guide_sigma=None):
+    """The NL-means methods' :class:`Settings`: ``settings`` from :func:`resolve_parameters` with the method,
+    the patch distance (a Gaussian's default ``patch_sigma`` from the patch size) and the guide's σ."""
+    if patch_weights == "gaussian" and patch_sigma is None:
+        patch_sigma = default_patch_sigma(settings.patch_size)
+    return replace(settings, method=method, guide_sigma=guide_sigma, patch_weights=patch_weights,
+                   patch_sigma=patch_sigma)
+
+
+def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=None):
+    """NL-Bayes's :class:`Settings` from the NL-means ones (σ and its estimate, the size checks): its own
+    presets (:func:`nlmeans.presets.resolve_nlbayes`) for the (H, W) ``shape``; h is None. ``patch_size`` and
+    ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window."""
+    params = resolve_nlbayes(shape, sigma_to_255(settings.sigma, settings.data_range), n_channels, patch_size,
+                             search_size)
+    return Settings("nlbayes", settings.sigma, None, params["patch_size"], params["search_size"][0],
+                    None, settings.data_range, settings.sigma_estimated, nlbayes=params)

@@ -11,7 +11,19 @@ import math
 
 import numpy as np
 
-from ._validate import check_array, check_channel_axis, check_int, check_real, to_float
+from ._validate import (
+    check_array,
+    check_channel_axis,
+    check_int,
+    check_magnitude,
+    check_real,
+    from_float,
+    to_chw,
+    to_float,
+    work_dtype,
+)
+from .nlm import run_nlmeans_chw
+from .presets import nlmeans_settings, resolve_parameters
 
 #: :func:`choose_h` averages enough probes that probes × pixels × channels reaches this (at most 8 probes)
 SURE_TARGET_SAMPLES = 2**16
@@ -183,6 +195,18 @@ def _golden_min(fun, lo, hi, n_evals):
     return x, f, seen
 
 
+def _pixelwise(v, axis, sigma, h, patch_size, search_size, data_range):
+    """Pixelwise NL-means of the float image ``v`` exactly as ``nlmeans.denoise(v, sigma, h=h, ...)``
+    computes it, and the settings used."""
+    value = to_chw(v, axis, work_dtype(v.dtype))
+    settings = resolve_parameters(value.shape[1:], sigma, h=h, patch_size=patch_size, search_size=search_size,
+                                  n_channels=value.shape[0], data_range=data_range)
+    check_magnitude(v, "image", value.shape[0] * settings.patch_size**2, value.dtype)
+    out = run_nlmeans_chw(value, value, nlmeans_settings(settings, "pixelwise"), settings.sigma)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, v.dtype), settings
+
+
 def choose_h(
     noisy,
     sigma,
@@ -244,8 +268,6 @@ def choose_h(
     .. [2] D. Van De Ville and M. Kocher, "SURE-based non-local means", IEEE Signal Processing Letters
        16(11), 2009.
     """
-    from .denoise import denoise
-
     sigma = check_real(sigma, "sigma", minimum=0, strict=True)
     arr = check_array(noisy, "noisy")
     axis = check_channel_axis(arr, channel_axis, "noisy")
@@ -264,8 +286,7 @@ def choose_h(
 
         def risk(k, p=p, settings=settings):
             def f(v):
-                out, used = denoise(v, sigma, h=k * sigma, patch_size=p, search_size=search_size,
-                                    channel_axis=axis, data_range=data_range, return_settings=True)
+                out, used = _pixelwise(v, axis, sigma, k * sigma, p, search_size, data_range)
                 settings["patch_size"] = used.patch_size
                 return out
 

@@ -35,18 +35,13 @@ from ._validate import (
     check_int,
     check_magnitude,
     from_float,
+    to_chw,
     work_dtype,
 )
-from .denoise import (
-    _to_chw,
-    check_method_options,
-    nlbayes_settings,
-    nlmeans_settings,
-    resolve_parameters,
-    run_nlmeans_chw,
-)
 from .nlbayes import nlbayes_checked
+from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
+from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -111,7 +106,7 @@ def offsets_halo(patch_size, search_size, patchwise):
 
 
 def halo_for(settings):
-    """The :class:`Halo` of a call's :class:`~nlmeans.denoise.Settings` (any method)."""
+    """The :class:`Halo` of a call's :class:`~nlmeans.presets.Settings` (any method)."""
     if settings.method == "nlbayes":
         return nlbayes_halo(settings.nlbayes)
     if settings.method == "pixelwise" and settings.patch_weights == "flat":
@@ -196,7 +191,7 @@ def sigma_sample(image, channel_axis=None):
 
 def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
                      channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None):
-    """The :class:`~nlmeans.denoise.Settings` that ``denoise`` would use, without reading the whole image.
+    """The :class:`~nlmeans.presets.Settings` that ``denoise`` would use, without reading the whole image.
 
     The rules of :func:`nlmeans.denoise` (the method by :func:`nlmeans.presets.resolve_method`, presets by
     σ, h = k·σ for the NL-means methods, sizes shrunk to fit) on the image's shape; σ, when ``None``, is
@@ -219,7 +214,7 @@ def denoise_strip(block, settings, axis, keep0, keep1):
     """Denoise one strip (an ndarray with the image's layout) and return its rows ``[keep0, keep1)``
     (strip coordinates), in the input's dtype."""
     arr = check_array(block)
-    value = _to_chw(arr, axis, work_dtype(arr.dtype))
+    value = to_chw(arr, axis, work_dtype(arr.dtype))
     if settings.method == "nlbayes":
         out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
     else:
@@ -260,7 +255,7 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
     progress : bool
         Show a progress bar (tqdm) over the strips.
     return_settings : bool
-        Also return the :class:`~nlmeans.denoise.Settings` used.
+        Also return the :class:`~nlmeans.presets.Settings` used.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Run the command line in a child process that signals itself while it writes an output file.
 
-The child wraps ``nlmeans.io._encode``: the first ``at_write - 1`` files are written normally; on write
+The child wraps ``nlmeans.io.write._encode``: the first ``at_write - 1`` files are written normally; on write
 number ``at_write`` half the image reaches the temporary file and then the process sends itself ``sig``
 (``os.kill(os.getpid(), sig)``). The interruption thus lands at a known point of the real write path, with
 no sleeps and no race against a timer: SIGKILL ends the process at once (nothing can clean up), SIGINT
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = """
 import os, sys
-import nlmeans.io as nio
+import nlmeans.io.write as nio
 
 real, calls = nio._encode, []
 

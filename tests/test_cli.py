@@ -81,7 +81,7 @@ def test_version(runner):
         (["--patch", "4"], 2, "odd"),
         (["--sigma", "-3"], 2, "sigma"),
         (["--h", "0"], 2, "--h"),
-        (["--method", "magic"], 1, "method"),
+        (["--method", "magic"], 2, "method"),  # a usage error: --method is a choice
         (["--search", "999"], 1, "larger than"),
     ],
 )
@@ -136,3 +136,25 @@ def test_guide_option(runner, tmp_path, noisy_png, camera):
 def test_help_states_units(runner):
     res = runner.invoke(main, ["denoise", "--help"])
     assert "0–255 scale" in res.output
+
+
+def test_demo_and_eval_work_from_any_folder(runner, tmp_path, monkeypatch):
+    """Without IMAGE(S) they use scikit-image's bundled samples, not a data/ folder of the checkout."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, ["demo", "--sigma", "20"])
+    assert res.exit_code == 0, res.output
+    assert "camera.png (512×512 gray uint8)" in res.output and "PSNR denoised" in res.output
+    res = runner.invoke(main, ["eval", "--methods", "gaussian", "--sigma", "20", "--crop", "32"])
+    assert res.exit_code == 0, res.output
+    assert all(name in res.output for name in ("camera", "astronaut", "brick"))
+
+
+def test_python_m_nlmeans_and_verbose_after_the_subcommand(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "nlmeans", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "Usage: nlmeans" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "nlmeans", "denoise", str(tmp_path / "missing.png"),
+                          str(tmp_path / "o.png"), "-v"], capture_output=True, text=True)
+    assert res.returncode == 1 and "Traceback" in res.stderr and "no such file" in res.stderr

@@ -10,7 +10,7 @@ from conftest import DATA
 
 import nlmeans
 from nlmeans.cli import main
-from nlmeans.evaluate import (
+from nlmeans.eval.experiment import (
     RECORD_KEYS,
     center_crop,
     format_table,
@@ -20,9 +20,9 @@ from nlmeans.evaluate import (
     write_csv,
     write_json,
 )
+from nlmeans.eval.plots import method_noise_image, write_plots
+from nlmeans.eval.registry import REGISTRY
 from nlmeans.io import write_image
-from nlmeans.methods import REGISTRY
-from nlmeans.plots import method_noise_image, write_plots
 
 FAST = ["gaussian", "tv", "nlmeans"]
 

@@ -119,7 +119,7 @@ def test_metrics(img, seed, data_range):
 
 # The baselines registry: fast, always-available methods (bm3d is minutes per example; opencv/skimage NLM
 # are peers, fuzzed through the same wrapper).
-from nlmeans.methods import REGISTRY  # noqa: E402
+from nlmeans.eval.registry import REGISTRY  # noqa: E402
 
 FUZZ_METHODS = sorted(name for name, m in REGISTRY.items() if m.available and name != "bm3d")
 

@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 import nlmeans.io as nio
+import nlmeans.io.read as nio_read
 from nlmeans.cli import main
 from nlmeans.io import ImageIOError, open_array, read_image, read_stack
 
@@ -257,7 +258,7 @@ def lying_jpeg(path, side):
 def test_png_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
     png_bomb(tmp_path / "bomb.png", 30000)
     assert (tmp_path / "bomb.png").stat().st_size < 2_000_000
-    monkeypatch.setattr(nio, "available_memory", lambda: 16 << 30)  # the default limit of a 16 GiB machine
+    monkeypatch.setattr(nio_read, "available_memory", lambda: 16 << 30)  # the default limit of a 16 GiB machine
     with pytest.raises(ImageIOError) as info:
         read_image(tmp_path / "bomb.png")
     msg = str(info.value)
@@ -302,10 +303,10 @@ def test_tiff_limit_from_the_tags(tmp_path):
 
 
 def test_default_limit_follows_memory(monkeypatch):
-    monkeypatch.setattr(nio, "available_memory", lambda: 24 << 30)
+    monkeypatch.setattr(nio_read, "available_memory", lambda: 24 << 30)
     assert nio.default_max_pixels(3) >= 8192 * 8192  # an 8k photo on a 24 GiB machine
     assert nio.default_max_pixels(1) >= 3 * nio.default_max_pixels(3)  # working memory grows with channels
-    monkeypatch.setattr(nio, "available_memory", lambda: 1 << 30)
+    monkeypatch.setattr(nio_read, "available_memory", lambda: 1 << 30)
     assert nio.default_max_pixels(1) < 30000**2
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from naive import nlm_pixelwise
 
-from nlmeans.denoise import _to_chw, nlmeans_chw
+from nlmeans._validate import to_chw as _to_chw
+from nlmeans.nlm import nlmeans_chw
 
 # (shape, patch, search, sigma, h): non-square, tiny, odd, color, patch 1, search 1, sigma 0
 CASES = [

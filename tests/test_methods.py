@@ -6,9 +6,9 @@ from conftest import DATA
 from naive import perona_malik
 
 import nlmeans
-from nlmeans.evaluate import center_crop
+from nlmeans.eval.experiment import center_crop
+from nlmeans.eval.registry import REGISTRY, _anisotropic, _build_registry, available_methods, get_method
 from nlmeans.io import read_image
-from nlmeans.methods import REGISTRY, _anisotropic, _build_registry, available_methods, get_method
 from nlmeans.presets import METHODS
 
 FIXED = ["gaussian", "anisotropic", "bilateral", "tv", "wiener", "wavelet", "nlmeans", "bm3d",

@@ -5,7 +5,8 @@ import pytest
 from naive import nlm_general, nlm_pixelwise
 
 import nlmeans
-from nlmeans.denoise import _to_chw, nlmeans_offsets_chw
+from nlmeans._validate import to_chw as _to_chw
+from nlmeans.nlm import nlmeans_offsets_chw
 
 # (shape, patch, search, sigma, h, patch_sigma): non-square, color, tiny, patch 1, search 1, several bands
 CASES = [
@@ -56,7 +57,7 @@ def test_references_agree_on_flat_pixelwise(rng):
 
 def test_pixelwise_flat_route_is_unchanged(rng):
     """method='pixelwise' with the flat distance still runs the symmetric kernel, bit for bit."""
-    from nlmeans.denoise import nlmeans_chw
+    from nlmeans.nlm import nlmeans_chw
 
     image = rng.random((30, 31)).astype(np.float32)
     out = nlmeans.denoise(image, 0.1, h=0.08, patch_size=3, search_size=7, method="pixelwise")

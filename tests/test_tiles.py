@@ -242,7 +242,7 @@ def test_cli_strips_from_tiff_to_tiff_and_zarr(rng, tmp_path, compressed):
 def test_cli_switches_to_strips_for_large_tiffs(rng, tmp_path, monkeypatch):
     import tifffile
 
-    from nlmeans import cli
+    from nlmeans.cli import denoise as cli
 
     img = _image(rng, (200, 60), np.uint16)
     tifffile.imwrite(tmp_path / "in.tif", img)

@@ -9,9 +9,9 @@ Files
                   patch distance, and the 3-D kernel (volumes and video); the scalar fast exponential.
 ``nlbayes.py``    NL-Bayes (Lebrun, Buades & Morel 2013): group selection, Gaussian model, Cholesky solve.
 
-The public wrappers that pad, call a kernel and return (``nlmeans.denoise.nlmeans_chw``,
+The public wrappers that pad, call a kernel and return (``nlmeans.nlm.nlmeans_chw``,
 ``nlmeans_offsets_chw``, ``nlmeans.volume.nlmeans_3d_chw``, ``nlmeans.nlbayes.nlbayes_chw``) live outside
-this package; Perona–Malik, a baseline of ``nlmeans eval``, lives in :mod:`nlmeans._perona_malik`.
+this package; Perona–Malik, a baseline of ``nlmeans eval``, lives in :mod:`nlmeans.eval.perona_malik`.
 
 Conventions
 -----------

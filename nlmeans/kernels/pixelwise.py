@@ -702,7 +702,7 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
     bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
     # one band per task; the caller sets numba's parallel chunk size to 1 so that the bands are handed out one at
     # a time (a thread that finishes early takes the next band): on shared cores a static split leaves the faster
-    # thread waiting for the slower one (nlmeans.denoise.nlmeans_chw)
+    # thread waiting for the slower one (nlmeans.nlm.nlmeans_chw)
     for band in prange(n_bands):
         cs = np.zeros((4, Wp + L), dtype=out.dtype)
         wt = np.zeros((4, Wp + L), dtype=out.dtype)

@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import (
+from .._denoise import denoise
+from .._validate import (
     check_array,
     check_channel_axis,
     check_magnitude,
@@ -50,6 +51,7 @@ from ._validate import (
     to_float,
     work_dtype,
 )
+from ..presets import DEFAULT_METHOD, METHODS, default_h, fit_size, preset_for
 
 # ---------------------------------------------------------------------------------------------------------------
 # the registry entry
@@ -203,7 +205,7 @@ def _anisotropic_rule(sigma, data_range, n_channels):
 
 def _anisotropic(x, sigma, data_range, *, kappa, n_iter, dt):
     """Perona-Malik diffusion (numba kernel ``_perona_malik``), conductance exp(-(|∇u|/κ)²), joint channels."""
-    from ._perona_malik import _perona_malik
+    from .perona_malik import _perona_malik
 
     kappa = check_real(kappa, "kappa", minimum=0)
     dt = check_real(dt, "dt", minimum=0)
@@ -332,8 +334,6 @@ def _wavelet(x, sigma, data_range, *, sigma_scale, wavelet_levels):
 def _nlmeans_rule(sigma, data_range, n_channels):
     """nlmeans.denoise's pixelwise defaults: patch, search and h = k·σ from the measured preset table by σ
     (:func:`nlmeans.presets.preset_for`; sizes not yet shrunk to the image, see :func:`_fit`)."""
-    from .presets import default_h, preset_for
-
     preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
     return {"h": default_h(sigma, preset, data_range), "patch_size": preset.patch_size,
             "search_size": preset.search_size}
@@ -341,8 +341,6 @@ def _nlmeans_rule(sigma, data_range, n_channels):
 
 def _fit(size, x):
     """A preset side length shrunk to fit the image (as nlmeans.denoise does)."""
-    from .presets import fit_size
-
     return fit_size(int(size), min(x.shape[:2]))
 
 
@@ -357,8 +355,6 @@ def _no_params(sigma, data_range, n_channels):
 
 def _nlmeans_default(x, sigma, data_range):
     """nlmeans.denoise(x, σ) with every default."""
-    from .denoise import denoise
-
     return denoise(x, sigma, channel_axis=_channel_axis(x), data_range=data_range)
 
 
@@ -370,22 +366,16 @@ def _auto_rule(sigma, data_range, n_channels):
 
 def _nlmeans_auto(x, sigma, data_range):
     """nlmeans.denoise(x) — fully automatic: σ estimated from the image; the registry's σ is ignored."""
-    from .denoise import denoise
-
     return denoise(x, channel_axis=_channel_axis(x), data_range=data_range)
 
 
 def _nlmeans_core(method, with_h=True):
     def core(x, sigma, data_range, *, h, patch_size, search_size):
-        from .denoise import denoise
-
-        return denoise(x, sigma, h=h, patch_size=_fit(patch_size, x), search_size=_fit(search_size, x),
+            return denoise(x, sigma, h=h, patch_size=_fit(patch_size, x), search_size=_fit(search_size, x),
                        method=method, channel_axis=_channel_axis(x), data_range=data_range)
 
     def core_no_h(x, sigma, data_range):
-        from .denoise import denoise
-
-        return denoise(x, sigma, method=method, channel_axis=_channel_axis(x), data_range=data_range)
+            return denoise(x, sigma, method=method, channel_axis=_channel_axis(x), data_range=data_range)
 
     chosen = core if with_h else core_no_h
     chosen.__doc__ = f"nlmeans.denoise(method={method!r})"
@@ -415,8 +405,6 @@ def _twostage(x, sigma, data_range, *, h, patch_size, search_size, h2):
     The second pass is the non-local operation of Wang et al. (2018) with θ = φ = patches of the first-pass
     estimate and g = the noisy values; Buades et al. (IPOL 2011) mention iterating NL-means this way.
     """
-    from .denoise import denoise
-
     kw = dict(patch_size=_fit(patch_size, x), search_size=_fit(search_size, x),
               channel_axis=_channel_axis(x), data_range=data_range)
     first = denoise(x, sigma, h=h, **kw)
@@ -533,8 +521,6 @@ def _build_registry(nlmeans_methods):
 
 
 def _registry():
-    from .presets import DEFAULT_METHOD, METHODS
-
     # "nlmeans" is denoise() with its defaults; every estimator gets its own nlmeans_<method> entry too
     return _build_registry((DEFAULT_METHOD,) + tuple(METHODS))
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_array, check_int, check_real, sigma_from_255, to_float
-from .methods import REGISTRY, available_methods, describe, get_method
-from .metrics import psnr, ssim
-from .noise import add_noise
+from .._validate import check_array, check_int, check_real, sigma_from_255, to_float
+from ..metrics import psnr, ssim
+from ..noise import add_noise
+from .registry import REGISTRY, available_methods, describe, get_method
 
 #: the keys of every record, in the order of the CSV columns
 RECORD_KEYS = ("image", "sigma", "seed", "method", "psnr", "ssim", "seconds", "tuned", "grid_size", "params")
@@ -59,7 +59,7 @@ def image_files(paths):
 
 def _named_images(images):
     """``[(name, array)]`` from a dict, a path, an array, or a list of paths / arrays / (name, array) pairs."""
-    from .io import read_image
+    from ..io import read_image
 
     if isinstance(images, dict):
         items = list(images.items())
@@ -389,14 +389,21 @@ def _jsonable(value):
     return value
 
 
-def write_json(records, path):
-    """Write the records as a JSON list (UTF-8)."""
-    Path(path).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(records, path, *, overwrite=True):
+    """Write the records as a JSON list (UTF-8), atomically (:func:`nlmeans.io.atomic_output`;
+    ``overwrite=False`` never replaces an existing file)."""
+    from ..io import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        Path(tmp).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_csv(records, path):
-    """Write the records as CSV, one row each; ``params`` as a JSON object in one column."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+def write_csv(records, path, *, overwrite=True):
+    """Write the records as CSV, one row each; ``params`` as a JSON object in one column. Atomically, as
+    :func:`write_json`."""
+    from ..io import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(RECORD_KEYS)
         for r in records:

@@ -32,7 +32,37 @@ def _slug(text):
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text))
 
 
-def psnr_vs_sigma(records, path):
+def _save(fig, path, overwrite=True):
+    """Save a figure as PNG atomically (:func:`nlmeans.io.atomic_output`; ``overwrite=False`` never replaces
+    an existing file)."""
+    from ..io import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+PSNR_PLOT = "psnr_vs_sigma.png"
+
+
+def _stem(image, sigma):
+    return f"{_slug(image)}_s{sigma:g}"
+
+
+def plot_paths(images, sigmas, out_dir):
+    """The files :func:`write_plots` writes into ``out_dir`` for these image names and σ values (0–255), known
+    before the evaluation runs so that the command line can check them first. Two names that map to one file
+    appear twice."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / PSNR_PLOT]
+    for image in images:
+        for sigma in dict.fromkeys(sigmas):
+            stem = _stem(image, sigma)
+            paths += [out_dir / f"montage_{stem}.png", out_dir / f"method_noise_{stem}.png"]
+    return paths
+
+
+def psnr_vs_sigma(records, path, *, overwrite=True):
     """Mean PSNR (over images and seeds) against σ, one line per method, the noisy input dashed."""
     by_method = defaultdict(lambda: defaultdict(list))
     for r in records:
@@ -53,8 +83,7 @@ def psnr_vs_sigma(records, path):
     ax.set_title("PSNR vs noise level" + (" (oracle-tuned parameters)" if tuned else " (σ-rule parameters)"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.savefig(path)
-    return Path(path)
+    return _save(fig, path, overwrite)
 
 
 def _display(img):
@@ -63,7 +92,8 @@ def _display(img):
     return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
 
 
-def montage(panels, path, *, ncols=None, panel_inches=2.6, suptitle=None, vrange=(0.0, 1.0), cmap="gray"):
+def montage(panels, path, *, ncols=None, panel_inches=2.6, suptitle=None, vrange=(0.0, 1.0), cmap="gray",
+            overwrite=True):
     """Save a grid of images with titles. ``panels``: list of ``(title, image)``, images on [0, 1]
     (gray (H, W) or RGB (H, W, 3)); ``vrange`` the gray display range."""
     n = len(panels)
@@ -81,8 +111,7 @@ def montage(panels, path, *, ncols=None, panel_inches=2.6, suptitle=None, vrange
         ax.set_axis_off()
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    fig.savefig(path)
-    return Path(path)
+    return _save(fig, path, overwrite)
 
 
 def crop_box(shape, size):
@@ -105,8 +134,9 @@ def method_noise_image(noisy, denoised, sigma):
     return np.clip(0.5 + diff / (4.0 * sigma), 0.0, 1.0)
 
 
-def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256):
-    """Every plot of an evaluation into ``out_dir`` (created if needed); returns the paths written.
+def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256, overwrite=True):
+    """Every plot of an evaluation into ``out_dir`` (created if needed); returns the paths written (among
+    :func:`plot_paths`). Each file is written atomically; ``overwrite=False`` never replaces an existing one.
 
     - ``psnr_vs_sigma.png``: mean PSNR against σ per method;
     - ``montage_<image>_s<σ>.png``: the same central crop (``crop`` pixels) of the clean, noisy and every
@@ -117,7 +147,7 @@ def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256):
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [psnr_vs_sigma(records, out_dir / "psnr_vs_sigma.png")]
+    paths = [psnr_vs_sigma(records, out_dir / PSNR_PLOT, overwrite=overwrite)]
     for (image, sigma), imgs in gallery.items():
         methods = [m for m in imgs if m not in ("clean", NOISY)]
         methods.sort(key=lambda m: -_psnr_of(records, image, sigma, m))
@@ -129,15 +159,15 @@ def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256):
         panels = [("clean", cut(imgs["clean"])),
                   (f"noisy  {_psnr_of(records, image, sigma, NOISY):.2f} dB", cut(imgs[NOISY]))]
         panels += [(f"{m}  {_psnr_of(records, image, sigma, m):.2f} dB", cut(imgs[m])) for m in methods]
-        stem = f"{_slug(image)}_s{sigma:g}"
-        paths.append(montage(panels, out_dir / f"montage_{stem}.png",
+        stem = _stem(image, sigma)
+        paths.append(montage(panels, out_dir / f"montage_{stem}.png", overwrite=overwrite,
                              suptitle=f"{image}, σ = {sigma:g}/255, central {size}×{size} crop"))
         ny0, nx0, nsize = crop_box(imgs["clean"].shape, noise_crop)
         noise_panels = [(m, method_noise_image(imgs[NOISY][ny0:ny0 + nsize, nx0:nx0 + nsize],
                                                imgs[m][ny0:ny0 + nsize, nx0:nx0 + nsize], sigma / 255.0))
                         for m in methods]
         if noise_panels:
-            paths.append(montage(noise_panels, out_dir / f"method_noise_{stem}.png",
+            paths.append(montage(noise_panels, out_dir / f"method_noise_{stem}.png", overwrite=overwrite,
                                  suptitle=f"method noise (noisy − denoised), {image}, σ = {sigma:g}/255, central "
                                           f"{nsize}×{nsize}; gray = 0, black/white = ∓2σ"))
     return paths

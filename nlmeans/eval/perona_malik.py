@@ -1,7 +1,7 @@
 """Perona–Malik anisotropic diffusion, the numba kernel of the ``anisotropic`` baseline of ``nlmeans eval``.
 
 Not a denoiser of the library: it lives outside :mod:`nlmeans.kernels` with the baselines' registry
-(:mod:`nlmeans.methods`), which validates the parameters and calls it.
+(:mod:`nlmeans.eval.registry`), which validates the parameters and calls it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL_JIT
+from .._config import PARALLEL_JIT
 
 
 @njit(**PARALLEL_JIT)

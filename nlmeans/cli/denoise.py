@@ -1,0 +1,287 @@
+"""``nlmeans denoise``: one image, a large image strip by strip (or on Dask), a stack, or a batch of files.
+
+Every route gets one :class:`Request` (σ and h already on the float image's scale) and runs the method asked
+for; every summary line names the method, σ and h or the method's sizes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..io import Image, read_image, write_image
+from .options import (
+    claim_outputs,
+    guide_sigma_option,
+    h_option,
+    h_text,
+    method_option,
+    overwrite_option,
+    patch_option,
+    search_option,
+    sigma_option,
+    sure_psnr,
+    verbose_option,
+)
+
+#: TIFF inputs with more pixels than this are denoised strip by strip without being asked
+AUTO_STRIP_PIXELS = 1 << 26
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``nlmeans denoise`` was asked: σ, h and the guide's σ on the float image's scale."""
+
+    paths: tuple
+    sigma: float | None = None
+    h: float | str | None = None
+    patch: int | None = None
+    search: int | None = None
+    method: str | None = None
+    guide: Path | None = None
+    guide_sigma: float | None = None
+    overwrite: bool = False
+    max_pixels: int | None = None
+    out_dir: Path | None = None
+    jobs: int = 1
+    scheduler: str | None = None
+    volume: bool = False
+    video: bool = False
+    temporal_radius: int = 2
+    tile_rows: int | None = None
+
+    @property
+    def sizes(self):
+        """The keyword arguments every route passes on: h, the sizes and the method."""
+        return dict(h=self.h, patch_size=self.patch, search_size=self.search, method=self.method)
+
+    def refuse(self, what, *, guide=True, auto_h=True):
+        """A usage error for options the route ``what`` does not take."""
+        if guide and self.guide is not None:
+            raise click.UsageError(f"--guide is not supported with {what}")
+        if auto_h and self.h == "auto":
+            raise click.UsageError(f"--h auto is not supported with {what}; give --h as a number or leave it out")
+
+
+def _scale_options(fn):
+    """Options for large images, stacks and batches."""
+    options = [
+        click.option("--max-pixels", type=click.IntRange(min=0), default=None,
+                     help="Refuse in-memory images with more pixels than this, read from the file's header "
+                          "before decoding. Default (or 0): from the memory available."),
+        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Batch mode: denoise every INPUT (files, folders, globs) into DIR, same file names; "
+                          "outputs already there are skipped (resume), failures are listed at the end."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch mode: files denoised at once on this machine (processes; capped by the cores "
+                          "and the memory)."),
+        click.option("--scheduler", default=None, metavar="local|ADDRESS",
+                     help="Run on Dask: 'local' (threads here) or a dask.distributed scheduler address such as "
+                          "tcp://host:8786 (files must be on a file system the workers share). Needs the "
+                          "'scale' extra."),
+        click.option("--volume", is_flag=True,
+                     help="INPUT is a 3-D volume (multi-page TIFF, Z×Y×X): cubic patches and search window."),
+        click.option("--video", is_flag=True,
+                     help="INPUT is a stack of frames (multi-page TIFF, T×Y×X): search across frames."),
+        click.option("--temporal-radius", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="--video: frames searched on each side of a frame."),
+        click.option("--tile-rows", type=click.IntRange(min=1), default=None,
+                     help="Denoise strip by strip, about this many rows at a time (same result, bounded memory). "
+                          "Automatic for TIFF inputs over 64 M pixels and for .zarr inputs or outputs."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.argument("paths", metavar="INPUT OUTPUT | INPUTS... --out-dir DIR", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@sigma_option()
+@h_option
+@patch_option
+@search_option
+@method_option
+@click.option("--guide", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Guide image: weights come from it, values from INPUT (same height and width).")
+@guide_sigma_option
+@overwrite_option
+@_scale_options
+@verbose_option
+def denoise(**options):
+    """Denoise INPUT and write OUTPUT (same bit depth; alpha passed through), or many files with --out-dir.
+
+    Formats: PNG (1–16-bit), TIFF (8/16-bit, float), JPEG/BMP (8-bit); large TIFF and .zarr arrays strip by
+    strip; multi-page TIFF stacks with --volume or --video. Every route runs the method asked for (default
+    NL-Bayes) and gives the same result as the in-memory call.
+
+    \b
+    Examples:
+      nlmeans denoise noisy.png clean.png                  # σ estimated, NL-Bayes
+      nlmeans denoise noisy.png clean.png --sigma 20       # σ on the 0–255 scale
+      nlmeans denoise in.tif out.tif --h 8 --patch 7       # pixelwise NL-means
+      nlmeans denoise huge.tif out.tif --tile-rows 2048    # strip by strip
+      nlmeans denoise stack.tif out.tif --volume
+      nlmeans denoise photos/ --out-dir clean/ --jobs 2
+    """
+    request = Request(**options)
+    if request.volume and request.video:
+        raise click.UsageError("--volume and --video exclude each other")
+    if request.out_dir is not None:
+        return _batch(request)
+    if len(request.paths) != 2:
+        raise click.UsageError(
+            f"give INPUT and OUTPUT (got {len(request.paths)} paths), or many INPUTS with --out-dir")
+    if request.volume or request.video:
+        return _stack(request)
+    if _wants_strips(request):
+        return _strips(request)
+    return _single(request)
+
+
+def _single(request):
+    from .._denoise import denoise as denoise_image
+
+    input_path, output_path = request.paths
+    image = read_image(input_path, max_pixels=request.max_pixels)
+    inputs = [input_path] + ([request.guide] if request.guide else [])
+    claim_outputs([output_path], inputs=inputs, overwrite=request.overwrite, image=True)
+    guide = read_image(request.guide, max_pixels=request.max_pixels).data if request.guide else None
+    start = time.perf_counter()
+    out, used = denoise_image(image.data, request.sigma, channel_axis=image.channel_axis, guide=guide,
+                              guide_sigma=request.guide_sigma, return_settings=True, **request.sizes)
+    seconds = time.perf_counter() - start
+    write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
+    how = "estimated" if used.sigma_estimated else "given"
+    if used.sure_risk is not None:
+        how += f"; h by SURE, estimated PSNR {sure_psnr(used.sure_risk, used.data_range):.2f} dB"
+    guided = f", guide {request.guide.name} (σ {255 * used.guide_sigma:.2f})" if request.guide else ""
+    click.echo(
+        f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "
+        f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, "
+        f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
+    )
+
+
+def _batch(request):
+    from .. import batch
+    from ..dask import client_for
+
+    request.refuse("--out-dir", auto_h=request.volume or request.video)
+    out_dir = request.out_dir
+    files, missing = batch.expand_inputs(request.paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = batch.remove_partials(out_dir)
+    if removed:
+        click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {out_dir}")
+    pairs = batch.plan(files, out_dir)
+    options = batch.Options(request.sigma, request.h, request.patch, request.search, request.method,
+                            request.volume, request.video, request.temporal_radius)
+    client = client_for(request.scheduler) if request.scheduler not in (None, "local") else None
+    jobs = request.jobs
+    if client is None and jobs > 1:
+        jobs, note = batch.cap_jobs(jobs, [src for src, _ in pairs])
+        if note:
+            click.echo(note, err=True)
+    try:
+        report = batch.run(pairs, options, overwrite=request.overwrite, jobs=jobs, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    report.failed[:0] = [(item, "no such file, folder or matching file") for item in missing]
+    click.echo(f"{report.summary()} -> {out_dir}")
+    for src, message in report.failed:
+        click.echo(f"failed: {src}: {message}", err=True)
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _stack(request):
+    from ..io import read_stack, write_stack
+    from ..volume import denoise_video, denoise_volume
+
+    request.refuse("--volume/--video")
+    input_path, output_path = request.paths
+    stack = read_stack(input_path)
+    claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
+    axis = -1 if stack.ndim == 4 else None
+    kw = dict(h=request.h, patch_size=request.patch, search_size=request.search, channel_axis=axis)
+    if request.method not in (None, "pixelwise"):
+        raise click.UsageError(f"--method {request.method} is not available for --volume/--video (pixelwise)")
+    start = time.perf_counter()
+    if request.video:
+        out = denoise_video(stack, request.sigma, temporal_radius=request.temporal_radius, **kw)
+        what = f"video, {stack.shape[0]} frames, temporal radius {request.temporal_radius}"
+    else:
+        out = denoise_volume(stack, request.sigma, **kw)
+        what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
+    seconds = time.perf_counter() - start
+    write_stack(output_path, out, overwrite=request.overwrite)
+    click.echo(f"{input_path.name} ({what}, {stack.dtype}): pixelwise; {seconds:.2f} s -> {output_path}")
+
+
+def _wants_strips(request):
+    from ..io import TIFF_SUFFIXES, ZARR_SUFFIXES
+
+    input_path, output_path = request.paths
+    if request.tile_rows is not None or request.scheduler is not None:
+        return True
+    if ZARR_SUFFIXES[0] in (input_path.suffix.lower(), output_path.suffix.lower()):
+        return True
+    if input_path.suffix.lower() in TIFF_SUFFIXES and input_path.is_file():
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(str(input_path)) as tif:
+                shape = tif.series[0].shape
+        except Exception:  # noqa: BLE001 - unreadable files fail later with the usual message
+            return False
+        return len(shape) >= 2 and shape[0] * shape[1] > AUTO_STRIP_PIXELS
+    return False
+
+
+def _strips(request):
+    from ..io import ZARR_SUFFIXES, create_array, open_array
+    from ..tiles import denoise_tiled, halo_for, resolve_settings, resolve_tile_rows, strip_rows
+
+    request.refuse("strip-by-strip denoising")
+    input_path, output_path = request.paths
+    image = open_array(input_path)
+    folder = output_path.suffix.lower() in ZARR_SUFFIXES
+    claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, folder=folder,
+                  image=not folder)
+    axis = None if len(image.shape) == 2 else -1
+    height, width = image.shape[:2]
+    channels = 1 if axis is None else image.shape[-1]
+    start = time.perf_counter()
+    used = resolve_settings(image, request.sigma, channel_axis=axis, **request.sizes)
+    halo = halo_for(used)
+    rows = strip_rows(resolve_tile_rows(request.tile_rows, width, channels, halo), halo)
+    # σ resolved once (estimated on a sample when not given): every strip or chunk uses exactly it
+    explicit = dict(request.sizes, method=used.method, channel_axis=axis)
+    with create_array(output_path, image.shape, image.dtype, overwrite=request.overwrite) as out:
+        if request.scheduler is None:
+            denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=True, **explicit)
+            where = f"strips of {min(rows, height)} rows"
+        else:
+            from .. import dask as nd
+
+            client = nd.client_for(request.scheduler)
+            try:
+                lazy = nd.denoise(nd.from_file(input_path, rows), used.sigma, tile_rows=rows, **explicit)
+                nd.compute_into(lazy, out, client=client, progress=True)
+            finally:
+                if client is not None:
+                    client.close()
+            where = f"Dask {request.scheduler}, chunks of about {min(rows, height)} rows"
+    seconds = time.perf_counter() - start
+    how = "estimated" if used.sigma_estimated else "given"
+    kind = "gray" if axis is None else f"{channels}-channel"
+    click.echo(
+        f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): σ = {used.sigma_255:.2f}/255 "
+        f"({how}), {h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
+        f"{seconds:.2f} s -> {output_path}"
+    )

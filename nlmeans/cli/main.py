@@ -1,0 +1,98 @@
+"""The ``nlmeans`` click group: every command's errors as one line, interruptions as exit 130/143.
+
+Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...), 2 usage error (bad option),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM); both remove the temporary files of the run.
+σ and h are on the 0–255 scale on the command line, whatever the file's bit depth.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import traceback
+
+import click
+
+from .. import __version__
+from ..io import Terminated, one_line, raise_on_sigterm
+from . import demo, denoise, evaluate, noise
+
+
+class _Group(click.Group):
+    """A click group that turns runtime errors into one line on stderr and exit code 1."""
+
+    def main(self, *args, **kwargs):
+        previous = raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C, so temporary files are removed
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            # numba leaves a large graph of objects behind; the interpreter's last garbage collections walk it
+            # on exit (0.15-0.2 s of a 1.4 s denoise). Frozen objects are skipped; the process ends anyway.
+            gc.freeze()
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except (KeyboardInterrupt, click.Abort) as exc:
+            raise _aborted(exc) from None
+        except Exception as exc:  # noqa: BLE001 - every runtime error ends as one line, exit 1
+            interrupt = _interrupt_behind(exc)
+            if interrupt is not None:
+                raise _aborted(interrupt) from None
+            if ctx.obj and ctx.obj.get("verbose"):
+                traceback.print_exc()
+            message = one_line(exc)
+            if not isinstance(exc, (ValueError, TypeError, OSError)):
+                message = f"internal error ({type(exc).__name__}): {message}"
+            raise click.ClickException(message) from None
+
+
+def _interrupt_behind(exc):
+    """The KeyboardInterrupt an exception stands for, or None: numba kernels interrupted inside a parallel
+    region surface as a SystemError whose cause (or context) is the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _aborted(exc):
+    """One line and the exit code of an interruption: Ctrl-C 130, SIGTERM 143 (128 + the signal number)."""
+    if isinstance(exc, Terminated):
+        click.echo("Aborted! (terminated)", err=True)
+        return click.exceptions.Exit(128 + signal.SIGTERM)
+    click.echo("Aborted!", err=True)
+    return click.exceptions.Exit(128 + signal.SIGINT)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nlmeans")
+@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when something fails.")
+@click.pass_context
+def main(ctx, verbose):
+    """Non-Local Means and NL-Bayes image denoising.
+
+    σ and h are given on the 0–255 scale whatever the file's bit depth. Exit codes: 0 success, 1 error,
+    2 bad usage, 130 interrupted (Ctrl-C), 143 terminated.
+
+    \b
+    Examples:
+      nlmeans demo
+      nlmeans denoise noisy.png clean.png
+      nlmeans denoise noisy.tif clean.tif --sigma 20
+      nlmeans noise clean.png noisy.png --sigma 20 --seed 1
+      nlmeans eval --sigma 10,20,30 --methods nlmeans,bm3d,tv
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+for _command in (denoise.denoise, noise.noise, demo.demo, evaluate.eval_):
+    main.add_command(_command)

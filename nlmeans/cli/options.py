@@ -1,0 +1,130 @@
+"""Options shared by the commands: defined once, values converted once by their callbacks.
+
+σ and h are given on the 0–255 scale on the command line whatever the file's bit depth (a float file: 255 ↔
+1.0); the callbacks return them on the float image's scale of the Python API (``value / 255``), so the
+commands pass them on unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from .._validate import sigma_from_255
+from ..io import check_output, check_writable, input_set, remove_stale_partials
+from ..presets import METHODS
+
+SCALE_NOTE = "on the 0–255 scale whatever the file's bit depth (float files: 255 ↔ 1.0)"
+
+
+def _to_float_scale(ctx, param, value):
+    return sigma_from_255(value)
+
+
+def _h_value(ctx, param, value):
+    """``--h``: a positive number (0–255 scale) or ``auto``; returned on the float scale, "auto" or None."""
+    if value is None:
+        return None
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number > 0 and number < float("inf")):
+        raise click.BadParameter(f"must be a positive number (0–255 scale) or 'auto', got {value!r}")
+    return sigma_from_255(number)
+
+
+def _odd_size(ctx, param, value):
+    if value is not None and (value < 1 or value % 2 == 0):
+        raise click.BadParameter(f"must be an odd positive integer (1, 3, 5, ...), got {value}")
+    return value
+
+
+def sigma_option(help_text=f"Noise standard deviation, {SCALE_NOTE}. Default: estimated from the image.",
+                 **kwargs):
+    """``--sigma`` on the 0–255 scale, handed to the command on the float scale."""
+    kwargs.setdefault("default", None)
+    return click.option("--sigma", type=click.FloatRange(min=0, min_open=kwargs.pop("positive", False)),
+                        callback=_to_float_scale, help=help_text, **kwargs)
+
+
+h_option = click.option(
+    "--h", "h", type=str, default=None, callback=_h_value, metavar="H|auto",
+    help=f"Filtering parameter of the NL-means methods, {SCALE_NOTE}, or 'auto': chosen by minimising "
+    "Stein's unbiased risk estimate (Monte-Carlo SURE; without --patch the patch size too). Default: from the "
+    "preset table by σ. Giving --h selects pixelwise NL-means unless --method says otherwise.",
+)
+guide_sigma_option = click.option(
+    "--guide-sigma", type=click.FloatRange(min=0), default=None, callback=_to_float_scale,
+    help=f"Noise level of the guide, {SCALE_NOTE}. Default: estimated; 0 for a clean guide.",
+)
+patch_option = click.option("--patch", type=int, default=None, callback=_odd_size,
+                            help="Patch side, odd. Default: by σ (NL-means 3 to 9; NL-Bayes 5 or 7).")
+search_option = click.option("--search", type=int, default=None, callback=_odd_size,
+                             help="Search window side, odd. Default: by σ (NL-means 21; NL-Bayes 21 to 41).")
+method_option = click.option(
+    "--method", type=click.Choice(METHODS, case_sensitive=False), default=None,
+    help="Estimator. Default: nlbayes (the best measured), or pixelwise when --h or --guide is given.",
+)
+overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace OUTPUT if it exists (an input is never overwritten)."
+)
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True,
+    callback=lambda ctx, param, value: _set_verbose(ctx, value),
+    help="Show the full traceback when something fails.",
+)
+
+
+def _set_verbose(ctx, value):
+    if value:
+        ctx.ensure_object(dict)["verbose"] = True
+        root = ctx.find_root()
+        root.ensure_object(dict)["verbose"] = True
+
+
+def claim_outputs(outputs, *, inputs, overwrite, folder=False, image=False):
+    """Check every output of a command before any work (:func:`nlmeans.io.check_output`: never an input,
+    never replaced without --overwrite, no two the same; ``image``: also a known image format) and remove the
+    temporaries killed runs left next to them."""
+    inputs = input_set(inputs)
+    seen = {}
+    for path in outputs:
+        key = str(Path(path).resolve())
+        if key in seen:
+            raise click.UsageError(f"{seen[key]} and {path} are the same output file")
+        seen[key] = path
+        if image:
+            check_writable(path, inputs=inputs, overwrite=overwrite)
+        else:
+            check_output(path, inputs=inputs, overwrite=overwrite, folder=folder)
+    for folder_ in sorted({Path(p).parent for p in outputs}):
+        removed = remove_stale_partials(folder_)
+        if removed:
+            click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {folder_}", err=True)
+
+
+#: the sample images ``demo`` and ``eval`` use when given none: scikit-image ships them (the same files as the
+#: repository's data/), so the commands work from any folder after ``pip install``
+SAMPLE_IMAGES = ("camera.png", "astronaut.png", "brick.png")
+
+
+def sample_image(name):
+    """The path of one of scikit-image's bundled sample images (no download)."""
+    from importlib.resources import files
+
+    return Path(str(files("skimage.data").joinpath(name)))
+
+
+def h_text(used):
+    """``"h = 8.00/255, "`` for the NL-means methods; empty for NL-Bayes, which has no h."""
+    return "" if used.h is None else f"h = {used.h_255:.2f}/255, "
+
+
+def sure_psnr(risk, data_range):
+    """The PSNR (dB) that a SURE risk estimate stands for."""
+    return math.inf if risk <= 0 else 10.0 * math.log10(data_range**2 / risk)

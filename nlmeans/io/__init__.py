@@ -1,0 +1,40 @@
+"""Files in and out: every pixel format read right or refused, outputs that never destroy an input.
+
+- :mod:`.read`: image files into arrays (bit depth, palettes, TIFF tags, EXIF), a pixel limit read from the
+  header before decoding.
+- :mod:`.write`: the one output-safety rule of every writer (:func:`check_output`) and atomic, no-replace
+  writes (:func:`atomic_output`, :func:`write_image`); SIGTERM unwinds like Ctrl-C.
+- :mod:`.arrays`: large TIFF and Zarr arrays read and written strip by strip, multi-page stacks.
+
+Errors are :class:`ImageIOError` with a one-line message meant for users.
+"""
+
+from .arrays import ZARR_SUFFIXES, create_array, open_array, read_stack, write_stack
+from .common import (
+    EIGHT_BIT_SUFFIXES,
+    PNG_SUFFIXES,
+    TEMP_PREFIX,
+    TIFF_SUFFIXES,
+    WRITE_SUFFIXES,
+    Image,
+    ImageIOError,
+    one_line,
+)
+from .read import available_memory, default_max_pixels, read_image
+from .write import (
+    Terminated,
+    atomic_output,
+    check_output,
+    check_writable,
+    input_set,
+    raise_on_sigterm,
+    remove_stale_partials,
+    write_image,
+)
+
+__all__ = [
+    "EIGHT_BIT_SUFFIXES", "PNG_SUFFIXES", "TEMP_PREFIX", "TIFF_SUFFIXES", "WRITE_SUFFIXES", "ZARR_SUFFIXES",
+    "Image", "ImageIOError", "Terminated", "atomic_output", "available_memory", "check_output",
+    "check_writable", "create_array", "default_max_pixels", "input_set", "one_line", "open_array",
+    "raise_on_sigterm", "read_image", "read_stack", "remove_stale_partials", "write_image", "write_stack",
+]

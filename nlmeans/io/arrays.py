@@ -1,0 +1,200 @@
+"""Large images, Zarr arrays and stacks: read strip by strip, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .common import TIFF_SUFFIXES, ImageIOError, _check_pixel_type, one_line
+from .read import _PHOTOMETRIC_NAMES, _tiff_file, _tiff_kind, _tiff_series
+from .write import atomic_output
+
+# --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
+
+ZARR_SUFFIXES = (".zarr",)
+
+
+def _tiff_array(path):
+    """A TIFF's first image as an array-like read on demand: a read-only memmap when the data are stored
+    plainly, else a zarr view that decodes only the strips or tiles a slice touches. Both give the stored
+    samples as they are, so only min-is-black gray and interleaved RGB with 8/16/32/64-bit samples pass."""
+    import tifffile
+
+    with _tiff_file(path) as tif:
+        page = tif.series[0].keyframe
+        photometric, n_colour, _ = _tiff_kind(path, page)
+        if photometric not in (1, 2) or n_colour != int(page.samplesperpixel):
+            name = _PHOTOMETRIC_NAMES.get(photometric, photometric)
+            what = f"photometric {name}" if photometric not in (1, 2) else "extra samples (alpha)"
+            raise ImageIOError(f"{path}: strip-by-strip reading takes gray (MINISBLACK) or RGB TIFFs, not "
+                               f"{what}; use the in-memory path (without --tile-rows)")
+        if int(page.samplesperpixel) > 1 and int(page.planarconfig) != 1:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs interleaved samples (PlanarConfiguration "
+                               "1), not planar; use the in-memory path (without --tile-rows)")
+        if int(page.bitspersample) != 8 * np.dtype(page.dtype).itemsize:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs 8/16/32/64-bit samples, not "
+                               f"{page.bitspersample}-bit; use the in-memory path (without --tile-rows)")
+    try:
+        return tifffile.memmap(str(path), mode="r")
+    except ValueError:  # compressed or tiled: not memory-mappable
+        import zarr
+
+        return zarr.open(tifffile.imread(str(path), aszarr=True), mode="r")
+
+
+def open_array(path):
+    """Open a large TIFF or a ``.zarr`` array for reading strip by strip.
+
+    Returns an array-like with ``shape``/``dtype`` (slicing reads only what is asked) of shape (H, W) or
+    (H, W, C). TIFFs with an alpha channel are refused here (the in-memory path passes alpha through).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in ZARR_SUFFIXES:
+            import zarr
+
+            arr = zarr.open_array(str(path), mode="r")
+        elif suffix in TIFF_SUFFIXES:
+            arr = _tiff_array(path)
+        else:
+            raise ImageIOError(f"{path}: strip-by-strip reading needs a .tif/.tiff file or a .zarr array")
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoder errors become one line
+        raise ImageIOError(f"{path}: cannot open it as an array ({one_line(exc)})") from exc
+    _check_pixel_type(path, arr.dtype)
+    if len(arr.shape) not in (2, 3) or (len(arr.shape) == 3 and arr.shape[-1] not in (1, 3)):
+        raise ImageIOError(
+            f"{path}: shape {tuple(arr.shape)} is not a gray or RGB image (H, W) / (H, W, 3); "
+            "use --volume/--video for stacks, or the in-memory path for alpha"
+        )
+    return arr
+
+
+class _RowWriter:
+    """A write-only array over the contiguous pixel data of a freshly created TIFF: each assignment of whole
+    rows (axis 0) is an ``os.pwrite`` at the data offset. Ordinary writes, not a memory map: on a full disk
+    a write raises OSError (ENOSPC) where a memory-mapped store kills the process with SIGBUS."""
+
+    def __init__(self, fd, offset, shape, dtype):
+        self.fd, self.offset, self.shape, self.dtype = fd, offset, shape, dtype
+        self.ndim = len(shape)
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def _row_range(self, index):
+        first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
+        if first is Ellipsis and not rest:
+            first = slice(None)
+        whole = all(r is Ellipsis or r == slice(None) for r in rest)
+        if isinstance(first, (int, np.integer)) and whole:
+            start = int(first) + (self.shape[0] if first < 0 else 0)
+            return start, start + 1
+        if isinstance(first, slice) and whole:
+            start, stop, step = first.indices(self.shape[0])
+            if step == 1:
+                return start, max(start, stop)
+        raise TypeError(f"strip output arrays take whole rows (out[a:b] = ...), not {index!r}")
+
+    def __setitem__(self, index, value):
+        start, stop = self._row_range(index)
+        block = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=self.dtype),
+                                                     (stop - start, *self.shape[1:])))
+        view, pos = memoryview(block).cast("B"), self.offset + start * self._row_bytes
+        while view:  # pwrite may write less than asked (large blocks, signals)
+            written = os.pwrite(self.fd, view, pos)
+            view, pos = view[written:], pos + written
+
+
+def _preallocate(fd, offset, size):
+    """Reserve the file's blocks up front, so a full disk fails at once (OSError) rather than after the
+    computing; file systems without fallocate are written block by block as usual."""
+    if not hasattr(os, "posix_fallocate") or size == 0:
+        return
+    try:
+        os.posix_fallocate(fd, offset, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+
+
+@contextlib.contextmanager
+def _array_output(path, shape, dtype, overwrite):
+    """:func:`create_array`'s context manager: the array lives at :func:`atomic_output`'s temporary path."""
+    suffix = path.suffix.lower()
+    with atomic_output(path, overwrite=overwrite, folder=suffix in ZARR_SUFFIXES) as tmp:
+        if suffix in ZARR_SUFFIXES:
+            import zarr
+
+            chunks = (max(1, min(shape[0], (1 << 22) // max(1, int(np.prod(shape[1:]))))),)
+            yield zarr.open_array(tmp, mode="w", shape=shape, dtype=dtype, chunks=chunks + shape[1:])
+        else:
+            import tifffile
+
+            photometric = "rgb" if len(shape) == 3 and shape[-1] == 3 else "minisblack"
+            # the header only (the pixel data stay a hole); uncompressed, contiguous: rows at offset + i * row
+            offset, size = tifffile.imwrite(tmp, shape=shape, dtype=dtype, photometric=photometric,
+                                            bigtiff=int(np.prod(shape)) * dtype.itemsize > 2**31,
+                                            returnoffset=True)
+            fd = os.open(tmp, os.O_WRONLY)
+            try:
+                _preallocate(fd, offset, size)
+                yield _RowWriter(fd, offset, shape, dtype)
+            finally:
+                os.close(fd)
+
+
+def create_array(path, shape, dtype, *, overwrite=True):
+    """A context manager giving a writable array for ``path`` that appears at ``path`` only when the block
+    ends without an error (:func:`atomic_output`: temporary name, then rename; ``overwrite=False`` never
+    replaces an existing ``path``).
+
+    TIFF: a write-only array taking whole rows (``out[a:b] = rows``), written with ordinary writes into
+    preallocated space (a full disk is an ImageIOError, never a crash); ``.zarr``: a zarr array.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
+        raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
+    return _array_output(path, tuple(shape), np.dtype(dtype), overwrite)
+
+
+def read_stack(path):
+    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) color (volumes and video), its samples
+    interpreted as :func:`read_image` does (photometric, planar configuration)."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
+    try:
+        with _tiff_file(path) as tif:
+            arr, alpha, lead = _tiff_series(path, tif, max_pixels=False)  # photometric/planar from the tags
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
+    if alpha is not None:  # kept as the last channel, as stacks always had it
+        arr = np.concatenate([arr, alpha[..., None]], axis=-1)
+    if len(lead) > 1:
+        arr = arr.reshape((-1,) + arr.shape[len(lead):])
+    elif not lead:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
+        raise ImageIOError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
+    _check_pixel_type(path, arr.dtype)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (3, 4):
+        raise ImageIOError(f"{path}: shape {arr.shape} is not a stack (Z, Y, X) or (Z, Y, X, C)")
+    return arr
+
+
+def write_stack(path, arr, *, overwrite=True):
+    """Write a (Z, Y, X) or (Z, Y, X, C) stack as a multi-page TIFF, atomically (``overwrite``: as
+    :func:`atomic_output`)."""
+    with create_array(path, arr.shape, arr.dtype, overwrite=overwrite) as out:
+        out[...] = arr

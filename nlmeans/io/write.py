@@ -1,0 +1,352 @@
+"""Writing: the one output-safety rule every writer follows, and atomic, no-replace writes."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import hashlib
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES, WRITE_SUFFIXES, Image, ImageIOError, one_line
+
+# --- output safety: the one rule every writer follows (check_output before computing, a no-replace commit) ---
+
+
+class _Inputs:
+    """A run's inputs as identities: resolved paths, (device, inode) pairs and the directory entries given.
+
+    Built once per run so that a batch checks each output against all inputs without re-reading them.
+    """
+
+    def __init__(self, paths):
+        self.real, self.ids, self.entries = set(), set(), set()
+        for p in paths:
+            p = os.fspath(p)
+            self.real.add(os.path.realpath(p))
+            # the entry itself (a symlink input lives where it is given, whatever it points to)
+            self.entries.add(os.path.join(os.path.realpath(os.path.dirname(p) or "."), os.path.basename(p)))
+            with contextlib.suppress(OSError):
+                st = os.stat(p)
+                self.ids.add((st.st_dev, st.st_ino))
+
+    def is_input(self, path):
+        """True when ``path`` names an input: same resolved path (any spelling, a symlink) or a hard link."""
+        if os.path.realpath(path) in self.real:
+            return True
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self.ids
+
+    def inside(self, folder):
+        """An input stored inside ``folder`` (resolved), or None."""
+        root = os.path.realpath(folder) + os.sep
+        return next((p for p in sorted(self.real | self.entries) if p.startswith(root)), None)
+
+
+def input_set(paths):
+    """The identities of ``paths`` for :func:`check_output` (build it once when checking many outputs)."""
+    return paths if isinstance(paths, _Inputs) else _Inputs(paths)
+
+
+def _is_zarr_folder(path):
+    return any(os.path.exists(os.path.join(path, m)) for m in (".zarray", ".zgroup", "zarr.json"))
+
+
+def check_output(path, *, inputs=(), overwrite=False, folder=False):
+    """Raise ImageIOError unless ``path`` may be written by a run that reads ``inputs``.
+
+    The rule (every writer of the command line follows it, before any work is done):
+
+    - an output is never an input: not the same path in any spelling (``./a.png``, ``d/../a.png``), not a
+      symlink to an input, not a hard link to one;
+    - an output is never a folder that holds an input (a ``.zarr`` output replaces the whole folder);
+    - an existing output is replaced only when ``overwrite``; a file only by a file and a folder only by a
+      folder, and only a folder that is a Zarr store (or empty): ``--overwrite`` never deletes other folders;
+    - the output's folder exists and is writable.
+
+    The existing-output part is checked again when the output is committed (:func:`atomic_output` renames
+    without replacing), so an output that appears while the run computes is not replaced either.
+    """
+    path = Path(path)
+    inputs = input_set(inputs)
+    if inputs.is_input(path):
+        raise ImageIOError(f"{path}: the output is an input file; refusing to overwrite an input")
+    if folder or path.is_dir():
+        held = inputs.inside(path)
+        if held is not None:
+            raise ImageIOError(f"{path}: the output folder holds an input ({held}); refusing to replace it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ImageIOError(f"{path}: output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ImageIOError(f"{path}: output folder {parent} is not writable")
+    if not os.path.lexists(path):
+        return
+    if not overwrite:
+        raise ImageIOError(f"{path}: already exists; pass --overwrite to replace it")
+    is_dir = path.is_dir() and not path.is_symlink()
+    if folder and not is_dir:
+        raise ImageIOError(f"{path}: exists and is not a folder; refusing to replace it with a folder")
+    if not folder and is_dir:
+        raise ImageIOError(f"{path}: is a folder; refusing to replace it with a file")
+    if folder and any(os.scandir(path)) and not _is_zarr_folder(path):
+        raise ImageIOError(f"{path}: is a folder that is not a Zarr store; refusing to replace it")
+
+
+def check_writable(path, *, overwrite=False, inputs=()):
+    """Raise ImageIOError unless ``path`` can be written as an image: a known format and :func:`check_output`."""
+    path = Path(path)
+    if path.suffix.lower() not in WRITE_SUFFIXES:
+        raise ImageIOError(
+            f"{path}: unsupported output format {path.suffix or '(none)'!r}; "
+            f"allowed: {', '.join(WRITE_SUFFIXES)}"
+        )
+    check_output(path, inputs=inputs, overwrite=overwrite)
+
+
+# Temporary names carry the writer's host and PID: ".nlmeans-partial-<host>-<pid>-<random><suffix>". A later run
+# removes a temporary only when it is certainly abandoned (see remove_stale_partials), never the temporary of a
+# run still writing next to it.
+_HOST = hashlib.blake2s(socket.gethostname().encode(), digest_size=3).hexdigest()
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{6})-(\d+)-")
+#: a temporary of another host (or of an older version) is removed once untouched for this long
+FOREIGN_PARTIAL_SECONDS = 600
+
+
+def _temp_prefix():
+    return f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _newest_mtime(path):
+    newest = os.lstat(path).st_mtime
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+    return newest
+
+
+def _abandoned(path):
+    """A temporary whose writer is gone: made on this host by a process that no longer exists; or made
+    elsewhere (a shared file system) or by an older version and untouched for FOREIGN_PARTIAL_SECONDS."""
+    match = _TEMP_NAME.match(path.name)
+    if match and match.group(1) == _HOST:
+        return int(match.group(2)) != os.getpid() and not _pid_alive(int(match.group(2)))
+    return time.time() - _newest_mtime(path) > FOREIGN_PARTIAL_SECONDS
+
+
+def remove_stale_partials(folder):
+    """Delete the ``.nlmeans-partial-*`` temporaries that killed runs (SIGKILL, power cut) left in ``folder``;
+    returns the paths removed. Temporaries of runs still writing are kept (see :func:`_abandoned`)."""
+    removed = []
+    for p in Path(folder).glob(TEMP_PREFIX + "*"):
+        try:
+            if not _abandoned(p):
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        except FileNotFoundError:
+            continue  # its writer finished or removed it meanwhile
+        except OSError:
+            continue  # not ours to remove (permissions): leave it
+        removed.append(p)
+    return removed
+
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
+def _renameat2(src, dst, flags):
+    """Linux renameat2(2) with ``flags``; False when the C library or the file system does not offer it."""
+    import ctypes
+
+    fn = _libc_renameat2()
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    if fn(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), flags) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(dst))
+
+
+def _commit(tmp, path, *, overwrite, folder):
+    """Move the finished temporary to ``path``: replacing it when ``overwrite``, else never (FileExistsError
+    when ``path`` appeared meanwhile, e.g. written by a second run)."""
+    if overwrite:
+        if folder and path.is_dir() and not path.is_symlink():
+            if _renameat2(tmp, path, _RENAME_EXCHANGE):  # atomic swap; the old folder is now at tmp
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
+            shutil.rmtree(path)  # os.replace needs an empty target folder
+        os.replace(tmp, path)
+        return
+    if _renameat2(tmp, path, _RENAME_NOREPLACE):
+        return
+    if not folder:
+        try:
+            os.link(tmp, path)  # fails with EEXIST instead of replacing
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system: the check below is the best left
+            pass
+        else:
+            os.unlink(tmp)
+            return
+    if os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(path))
+    # Reached without renameat2 only: a folder rename replaces an *empty* folder that appeared in this
+    # instant (a non-empty one makes it fail), so nothing can be lost.
+    os.rename(tmp, path)
+
+
+def _encode(tmp, suffix, arr):
+    if suffix in TIFF_SUFFIXES:
+        import tifffile
+
+        photometric = "minisblack" if arr.ndim == 2 or arr.shape[-1] in (1, 2) else "rgb"
+        extra = {"extrasamples": ["unassalpha"]} if arr.ndim == 3 and arr.shape[-1] in (2, 4) else {}
+        tifffile.imwrite(tmp, arr, photometric=photometric, **extra)
+        return
+    if arr.dtype.kind == "f":
+        raise ImageIOError(f"{suffix} files hold integers only; write float data to a .tif file")
+    if suffix in PNG_SUFFIXES:
+        import png
+
+        planes = 1 if arr.ndim == 2 else arr.shape[-1]
+        writer = png.Writer(
+            width=arr.shape[1], height=arr.shape[0], greyscale=planes in (1, 2),
+            alpha=planes in (2, 4), bitdepth=16 if arr.dtype == np.uint16 else 8,
+        )
+        with open(tmp, "wb") as fh:
+            writer.write(fh, arr.reshape(arr.shape[0], -1))
+        return
+    if arr.dtype != np.uint8:
+        raise ImageIOError(f"{suffix} files are 8-bit only; write {arr.dtype} data to .png or .tif")
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp, arr, extension=suffix)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM (see :func:`raise_on_sigterm`): an interruption like Ctrl-C, so
+    :func:`atomic_output` removes its temporary on the way out instead of the process dying with it."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def raise_on_sigterm():
+    """Make SIGTERM raise :class:`Terminated` in this process (main thread only); returns the previous
+    handler (for ``signal.signal``) or None when not in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path, *, overwrite=True, folder=False):
+    """Yield a temporary path next to ``path`` and move it to ``path`` when the block ends without error.
+
+    The temporary is a hidden ``.nlmeans-partial-<host>-<pid>-*`` file (a folder when ``folder``, e.g. a Zarr
+    array) in ``path``'s folder, so the move is atomic and ``path`` never holds a partial result. A file is
+    given the usual permissions (``0666`` minus the umask) and flushed to disk (fsync) before the move.
+    ``overwrite``: an existing ``path`` is replaced (a folder by a folder); else it is never replaced, not even
+    one that appeared while the block ran (renameat2 ``RENAME_NOREPLACE``, or a hard link then unlink):
+    that is an ImageIOError. On any error or interruption (KeyboardInterrupt included) the temporary is
+    removed; errors other than :class:`ImageIOError` become one-line ImageIOErrors. Only a SIGKILL (or a
+    power cut) can leave the temporary behind: :func:`remove_stale_partials` clears those.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=_temp_prefix(), suffix=suffix, dir=path.parent)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=suffix, dir=path.parent)
+            os.close(fd)
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc})") from exc
+    try:
+        yield tmp
+        if not folder:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        _commit(tmp, path, overwrite=overwrite, folder=folder)
+    except BaseException as exc:
+        if folder:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, ImageIOError) or not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, FileExistsError) and not overwrite:
+            raise ImageIOError(f"{path}: appeared while this run was computing it; not replaced "
+                               "(pass --overwrite to replace it)") from exc
+        reason = getattr(exc, "strerror", None) or one_line(exc)
+        raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
+
+
+def write_image(path, image, *, overwrite=True):
+    """Write ``image`` (an :class:`Image` or an array) atomically (:func:`atomic_output`): a temporary file in
+    the same folder, flushed to disk, then renamed to ``path``. An interrupted write leaves no partial
+    ``path``. ``overwrite=False``: an existing ``path`` is an ImageIOError, never replaced."""
+    path = Path(path)
+    if not isinstance(image, Image):
+        image = Image(np.asarray(image))
+    arr = image.data
+    if image.alpha is not None:
+        base = arr[..., None] if arr.ndim == 2 else arr
+        arr = np.concatenate([base, image.alpha[..., None].astype(base.dtype)], axis=-1)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        _encode(tmp, suffix, np.ascontiguousarray(arr))
