@@ -206,3 +206,17 @@ def test_sizes_are_checked(rng):
         nlmeans.denoise_volume(data, 0.1, search_size=9)  # larger than the smallest side (6)
     out = nlmeans.denoise_volume(data, 0.1, patch_size=5, search_size=5)
     assert out.shape == data.shape
+
+
+def test_result_does_not_depend_on_the_thread_count(rng):
+    """Bands of one phase run in parallel; each adds only to slices no other band of its phase touches."""
+    import numba
+
+    data = _quantised(rng, (44, 12, 12))  # bands of 10 slices (reach 5): 5 bands, 2-3 per phase
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = nlmeans.denoise_volume(data, 0.1)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(one, nlmeans.denoise_volume(data, 0.1))
