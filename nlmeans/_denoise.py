@@ -9,6 +9,7 @@ import numpy as np
 from ._validate import (
     check_array,
     check_channel_axis,
+    check_integer_scale,
     check_magnitude,
     check_real,
     default_data_range,
@@ -169,6 +170,7 @@ def denoise(
     True
     """
     arr = check_array(image)
+    check_integer_scale(arr.dtype, sigma=sigma, h=h)
     axis = check_channel_axis(arr, channel_axis)
     method, patch_sigma = check_method_options(method, h=h, guide=guide, patch_weights=patch_weights,
                                                patch_sigma=patch_sigma)

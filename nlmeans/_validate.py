@@ -160,6 +160,19 @@ def sigma_from_255(value_255, data_range=1.0):
     return None if value_255 is None else value_255 * data_range / 255.0
 
 
+def check_integer_scale(dtype, **values):
+    """Refuse σ or h above 1 for an integer image: such images are scaled to [0, 1] (the dtype's full range
+    is 1.0), so ``sigma=20`` (the 0–255 habit of OpenCV) would be 20 times the whole range."""
+    if np.dtype(dtype).kind not in "ui":
+        return
+    for name, value in values.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 1:
+            raise ValueError(
+                f"{name}={value:g} on a {np.dtype(dtype).name} image: {name} is on the float image's scale, where "
+                f"the dtype's full range is 1.0; did you mean {name}={value:g}/255 (≈ {value / 255:.4g})?"
+            )
+
+
 def default_data_range(data_range, name="data_range"):
     """``data_range`` on the float scale of the API: None means 1.0 (integers are scaled to [0, 1])."""
     if data_range is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _config
@@ -77,13 +79,32 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     return np.ascontiguousarray(out, dtype=dtype)
 
 
+#: σ outside [2^-24, 2^24] is brought inside by a power of two (see :func:`nlbayes_checked`)
+SIGMA_SAFE_EXPONENT = 24
+
+
 def nlbayes_checked(value, sigma, params, run=None):
-    """``run(value, sigma, **params)`` (default :func:`nlbayes_chw`, ``params`` from
-    :func:`nlmeans.presets.resolve_nlbayes`; or :func:`nlbayes_3d_chw`), refusing a result that overflowed:
-    group covariances of huge float32 values can exceed the float range."""
+    """``run(value, sigma, **params)`` (default :func:`nlbayes_chw` with ``params`` from
+    :func:`nlmeans.presets.resolve_nlbayes`; or :func:`nlbayes_3d_chw`) on data of any scale, refusing a
+    result that overflowed.
+
+    NL-Bayes is scale-equivariant, but float32 is not: σ² underflows for tiny data (1e-30: σ² = 0, no
+    denoising) and covariances overflow for huge data. So a σ outside [2^-24, 2^24] is first scaled into that
+    range by a power of two, which is exact, and the result scaled back; the scale depends on σ alone, so
+    strips reproduce it, and data in the usual ranges is untouched.
+    """
     run = nlbayes_chw if run is None else run
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        out = run(value, sigma, **params)
+    scale = 1.0
+    if sigma > 0:
+        exponent = math.frexp(sigma)[1]
+        if abs(exponent) > SIGMA_SAFE_EXPONENT:
+            scale = math.ldexp(1.0, exponent)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # overflow is caught just below
+        if scale == 1.0:
+            out = run(value, sigma, **params)
+        else:
+            dtype = value.dtype.type
+            out = run(value / dtype(scale), sigma / scale, **params) * dtype(scale)
     if not np.isfinite(out).all():
         raise ValueError(
             f"NL-Bayes overflowed on this image (values up to {float(np.abs(value).max()):.3g} in "

@@ -46,8 +46,14 @@ def patch_kernel_1d(patch_size, patch_sigma=None, dtype=np.float64):
     """Separable patch weights ``g(j) = exp(-j^2 / (2 a^2))``, ``a = patch_sigma`` pixels; None: ones."""
     f = patch_size // 2
     j = np.arange(-f, f + 1, dtype=np.float64)
-    g = np.ones(patch_size) if patch_sigma is None else np.exp(-(j**2) / (2.0 * patch_sigma**2))
-    return g.astype(dtype)
+    if patch_sigma is None:
+        return np.ones(patch_size, dtype=dtype)
+    with np.errstate(under="ignore"):
+        width = 2.0 * patch_sigma**2
+    if width == 0.0:  # a tiny a (1e-300) underflows: the limit is the centre pixel alone, not 0/0 = NaN
+        return (j == 0).astype(dtype)
+    with np.errstate(under="ignore"):
+        return np.exp(-(j**2) / width).astype(dtype)
 
 
 def nlmeans_offsets_chw(value, guide, sigma, h, patch_size, search_size, *, patchwise=False, patch_sigma=None):

@@ -33,6 +33,7 @@ from ._validate import (
     check_channel_axis,
     check_dtype_shape,
     check_int,
+    check_integer_scale,
     check_magnitude,
     from_float,
     to_chw,
@@ -198,6 +199,7 @@ def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None,
     estimated on :func:`sigma_sample`. σ and h on the float image's scale; ``h="auto"`` is not supported here.
     """
     axis, _, height, width, n_channels = _layout(image, channel_axis)
+    check_integer_scale(image.dtype, sigma=sigma, h=h)
     method, patch_sigma = check_method_options(method, h=h, patch_weights=patch_weights, patch_sigma=patch_sigma)
     if isinstance(h, str):
         raise ValueError(f"h={h!r} is not supported strip by strip; give h as a positive number or leave it out")
@@ -299,6 +301,10 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
             f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must match the image's "
             f"{tuple(image.shape)} {image.dtype}"
         )
+    elif isinstance(out, np.ndarray) and isinstance(image, np.ndarray) and np.shares_memory(out, image):
+        # strips read rows of the image above and below the ones they write: in place would read results
+        raise ValueError("out shares memory with image; strips read the input around the rows they write, "
+                         "so pass a separate output array (or out=None)")
     ndim = len(image.shape)
     plan = strips(height, halo, tile_rows)
     for s in tqdm(plan, desc="strips", unit="strip", disable=not progress, leave=False):

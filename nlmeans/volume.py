@@ -12,6 +12,8 @@ from ._validate import (
     check_array,
     check_channel_axis,
     check_int,
+    check_integer_scale,
+    check_magnitude,
     check_real,
     default_data_range,
     from_float,
@@ -83,6 +85,7 @@ def _method(method, h):
 
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method):
     arr = check_array(stack)
+    check_integer_scale(arr.dtype, sigma=sigma, h=h)
     axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
     method = _method(method, h)
     value = to_chw(arr, axis, work_dtype(arr.dtype))
@@ -108,8 +111,11 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
                               n_channels=n_channels, data_range=data_range, **shape)
     sigma, h, patch_size, search_size = used.sigma, used.h, used.patch_size, used.search_size
     if method == "pixelwise":
+        patch_depth = 1 if video else patch_size
+        check_magnitude(arr, "volume" if not video else "frames", n_channels * patch_depth * patch_size**2,
+                        value.dtype)
         out = nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius)
-    else:
+    else:  # NL-Bayes: any scale, by a power of two (nlbayes_checked)
         nlb.update(patch_size=patch_size, search_size=search_size)
         if video:
             nlb["patch_z"] = fit_size(nlb["patch_z"], depth)

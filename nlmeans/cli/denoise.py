@@ -149,9 +149,11 @@ def _single(request):
     image = read_image(input_path, max_pixels=request.max_pixels)
     inputs = [input_path] + ([request.guide] if request.guide else [])
     claim_outputs([output_path], inputs=inputs, overwrite=request.overwrite, image=True)
-    guide = read_image(request.guide, max_pixels=request.max_pixels).data if request.guide else None
+    guide = read_image(request.guide, max_pixels=request.max_pixels) if request.guide else None
     start = time.perf_counter()
-    out, used = denoise_image(image.data, request.sigma, channel_axis=image.channel_axis, guide=guide,
+    out, used = denoise_image(image.data, request.sigma, channel_axis=image.channel_axis,
+                              guide=None if guide is None else guide.data,
+                              guide_channel_axis=None if guide is None else guide.channel_axis,
                               guide_sigma=request.guide_sigma, return_settings=True, **request.sizes)
     seconds = time.perf_counter() - start
     write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
