@@ -21,16 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import tiles
+from ._optional import require
 
 
 def _require_dask():
-    try:
-        import dask.array as da
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            'nlmeans.dask needs dask: pip install "nlmeans[scale]" (dask[array], distributed, zarr)'
-        ) from exc
-    return da
+    return require("dask.array", "nlmeans.dask")
 
 
 def row_chunks(height, halo, tile_rows):
@@ -129,10 +124,7 @@ def client_for(scheduler):
     to the scheduler at ``scheduler`` (e.g. ``tcp://127.0.0.1:8786``)."""
     if scheduler in (None, "local"):
         return None
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError('--scheduler ADDRESS needs dask.distributed: pip install "nlmeans[scale]"') from exc
+    Client = require("dask.distributed", "--scheduler ADDRESS").Client
     try:
         return Client(scheduler, timeout="10s")
     except OSError as exc:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._optional import available, install_hint
 from ..io import read_image
 from .options import SAMPLE_IMAGES, SCALE_NOTE, claim_outputs, sample_image, verbose_option
 
@@ -76,10 +77,9 @@ def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots
         images = tuple(sample_image(name) for name in SAMPLE_IMAGES)
     files = image_files(images)
     if plots_dir is not None:
-        import importlib.util
 
-        if importlib.util.find_spec("matplotlib") is None:
-            raise click.BadParameter("needs matplotlib: pip install 'nlmeans[plot]'", param_hint="--plots")
+        if not available("matplotlib"):
+            raise click.BadParameter(f"needs matplotlib: {install_hint('matplotlib')}", param_hint="--plots")
     stems = {}
     for f in files:
         if f.stem in stems:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import install_hint
 from .._validate import check_array, check_int, check_real, sigma_from_255, to_float
 from ..metrics import psnr, ssim
 from ..noise import add_noise
@@ -125,7 +126,7 @@ def resolve_methods(methods):
         if not m.available:
             raise ValueError(
                 f"method {name!r} needs the package {m.requires!r}, which is not installed "
-                "(pip install 'nlmeans[bench]')"
+                f"({install_hint(m.requires)})"
             )
     return names
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
+
 NOISY = "noisy"
 
 
 def _figure(width, height):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("plots need matplotlib: pip install 'nlmeans[plot]'") from exc
+    Figure = require("matplotlib.figure", "plots").Figure
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 

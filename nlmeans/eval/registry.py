@@ -31,7 +31,6 @@ References
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .._denoise import denoise
+from .._optional import available, install_hint
 from .._validate import (
     check_array,
     check_channel_axis,
@@ -94,12 +94,7 @@ class Method:
     @property
     def available(self):
         """Whether the method can run here (its optional package is installed)."""
-        if self.requires is None:
-            return True
-        try:
-            return importlib.util.find_spec(self.requires) is not None
-        except (ImportError, ValueError):  # a broken or half-imported package counts as missing
-            return False
+        return self.requires is None or available(self.requires)
 
     @property
     def rule_doc(self):
@@ -130,7 +125,7 @@ class Method:
         if not self.available:
             raise ValueError(
                 f"method {self.name!r} needs the package {self.requires!r}, which is not installed "
-                "(pip install 'nlmeans[bench]')"
+                f"({install_hint(self.requires)})"
             )
         arr = check_array(noisy, "noisy")
         axis = check_channel_axis(arr, channel_axis, "noisy")
