@@ -175,9 +175,9 @@ def denoise_file(src, dst, options, overwrite=True):
         axis = -1 if stack.ndim == 4 else None
         if options.video:
             out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,
-                                channel_axis=axis, **kw)
+                                method=options.method, channel_axis=axis, **kw)
         else:
-            out = denoise_volume(stack, options.sigma, channel_axis=axis, **kw)
+            out = denoise_volume(stack, options.sigma, method=options.method, channel_axis=axis, **kw)
         write_stack(dst, np.asarray(out), overwrite=overwrite)
         return f"{src} -> {dst}"
     from ._denoise import denoise

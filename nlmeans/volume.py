@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ._validate import (
@@ -83,7 +85,8 @@ def _method(method, h):
     return check_method_options(method, h=h)[0]
 
 
-def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method):
+def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
+         return_settings):
     arr = check_array(stack)
     check_integer_scale(arr.dtype, sigma=sigma, h=h)
     axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
@@ -99,7 +102,8 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     else:
         shape = dict(shape=(depth, height, width), side_name="the volume's smallest side",
                      preset_sizes=volume_sizes)
-    if sigma is None:
+    sigma_estimated = sigma is None
+    if sigma_estimated:
         sigma = _estimate_sigma_slices(arr, axis)
     sigma = check_real(sigma, "sigma", minimum=0)
     if method == "nlbayes":
@@ -115,6 +119,7 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
         check_magnitude(arr, "volume" if not video else "frames", n_channels * patch_depth * patch_size**2,
                         value.dtype)
         out = nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius)
+        used = replace(used, sigma_estimated=sigma_estimated)
     else:  # NL-Bayes: any scale, by a power of two (nlbayes_checked)
         nlb.update(patch_size=patch_size, search_size=search_size)
         if video:
@@ -123,12 +128,14 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
             nlb.update(patch_z=patch_size, search_z=search_size)
         out = nlbayes_checked(value, sigma, dict(nlb, video=video, band_slices=NLBAYES_BAND_SLICES),
                               run=nlbayes_3d_chw)
+        used = replace(used, method="nlbayes", h=None, sigma_estimated=sigma_estimated, nlbayes=nlb)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    return from_float(out, arr.dtype)
+    out = from_float(out, arr.dtype)
+    return (out, used) if return_settings else out
 
 
 def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                   channel_axis=None, data_range=None):
+                   channel_axis=None, data_range=None, return_settings=False):
     """Denoise a 3-D volume with NL-Bayes (default) or pixelwise Non-Local Means: cubic patches, cubic
     search window.
 
@@ -156,11 +163,15 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
         Axis of the channels; ``None``: a single-channel volume.
     data_range : float or None
         Range of float data, used only to read σ on the 0–255 scale for the presets. ``None``: 1.0.
+    return_settings : bool
+        Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
 
     Returns
     -------
     denoised : ndarray
         Same shape and dtype as ``volume`` (integers computed in float32 on [0, 1], rounded and clipped).
+    settings : Settings
+        Only with ``return_settings=True``.
 
     Notes
     -----
@@ -190,11 +201,12 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
     >>> bool(nlmeans.psnr(clean, out) > nlmeans.psnr(clean, noisy) + 5)
     True
     """
-    return _run(volume, sigma, h, patch_size, search_size, channel_axis, data_range, None, method)
+    return _run(volume, sigma, h, patch_size, search_size, channel_axis, data_range, None, method,
+                return_settings)
 
 
 def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method=None, h=None, patch_size=None,
-                  search_size=None, channel_axis=None, data_range=None):
+                  search_size=None, channel_axis=None, data_range=None, return_settings=False):
     """Denoise a stack of frames (T, Y, X) with NL-Bayes on space-time patches (default) or pixelwise
     Non-Local Means, both searching neighbouring frames.
 
@@ -220,11 +232,15 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
     h, patch_size, search_size, channel_axis, data_range
         As in :func:`nlmeans.denoise` (``h`` NL-means only; sizes are spatial, at most the frame's smaller
         side; ``None``: the method's preset, NL-Bayes 5 and 15).
+    return_settings : bool
+        Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
 
     Returns
     -------
     denoised : ndarray
         Same shape and dtype as ``frames``.
+    settings : Settings
+        Only with ``return_settings=True``.
 
     Notes
     -----
@@ -251,4 +267,5 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
     """
     if temporal_radius is None:
         raise TypeError("temporal_radius must be an integer >= 0, got None")
-    return _run(frames, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
+    return _run(frames, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
+                return_settings)

@@ -210,19 +210,23 @@ def _stack(request):
     stack = read_stack(input_path)
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
-    kw = dict(h=request.h, patch_size=request.patch, search_size=request.search, channel_axis=axis)
-    if request.method not in (None, "pixelwise"):
-        raise click.UsageError(f"--method {request.method} is not available for --volume/--video (pixelwise)")
+    kw = dict(request.sizes, channel_axis=axis)
+    if request.method == "patchwise":
+        raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     start = time.perf_counter()
     if request.video:
-        out = denoise_video(stack, request.sigma, temporal_radius=request.temporal_radius, **kw)
+        out, used = denoise_video(stack, request.sigma, temporal_radius=request.temporal_radius,
+                                  return_settings=True, **kw)
         what = f"video, {stack.shape[0]} frames, temporal radius {request.temporal_radius}"
     else:
-        out = denoise_volume(stack, request.sigma, **kw)
+        out, used = denoise_volume(stack, request.sigma, return_settings=True, **kw)
         what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite)
-    click.echo(f"{input_path.name} ({what}, {stack.dtype}): pixelwise; {seconds:.2f} s -> {output_path}")
+    how = "estimated" if used.sigma_estimated else "given"
+    click.echo(f"{input_path.name} ({what}, {stack.dtype}): σ = {used.sigma_255:.2f}/255 ({how}), "
+               f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
+               f"{seconds:.2f} s -> {output_path}")
 
 
 def _wants_strips(request):
