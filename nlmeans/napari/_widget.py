@@ -106,6 +106,8 @@ class Job:
     search_size: int | None = None
     temporal_radius: int = 2
     data_range: float | None = None
+    #: rows per strip of the strip-wise path (:func:`nlmeans.dask.denoise`'s ``tile_rows``); None: its default
+    tile_rows: int | None = None
     info: dict = field(default_factory=dict)
 
     @property
@@ -135,6 +137,25 @@ def _sigma_sample(data, axis):
     return sigma_sample(data, axis)
 
 
+class Failure(str):
+    """What a worker returns instead of raising for bad input: the message for the user (an exception would
+    reach napari's notifications with a traceback)."""
+
+
+def _reporting_failures(gen_func):
+    def run(*args):
+        try:
+            return (yield from gen_func(*args))
+        except (ValueError, TypeError) as exc:
+            return Failure(str(exc))
+        except MemoryError as exc:
+            return Failure(f"not enough memory for this layer ({exc or 'MemoryError'})")
+
+    run.__name__ = gen_func.__name__
+    return run
+
+
+@_reporting_failures
 def run_job(job):
     """Generator run in the worker: yields ``(done, total, message)`` (``total == 0``: no measurable progress)
     between steps, so a Cancel stops the work there; returns ``(denoised array, info dict)``."""
@@ -173,7 +194,7 @@ def run_job(job):
     from nlmeans.dask import denoise as dask_denoise
 
     source = job.data if isinstance(job.data, da.Array) else da.from_array(job.data)
-    lazy = dask_denoise(source, sigma, **kwargs)
+    lazy = dask_denoise(source, sigma, tile_rows=job.tile_rows, **kwargs)
     n_blocks = int(np.prod(lazy.numblocks))
     if in_memory and n_blocks == 1:  # one strip: the plain call (no dask overhead), and its settings
         yield 0, 0, "denoising…"
@@ -196,6 +217,7 @@ def run_job(job):
     return out, {**kwargs, **info, "sigma": sigma}
 
 
+@_reporting_failures
 def estimate_job(data, kind, plane, channel_axis):
     """Generator run in the worker for the Estimate button: σ on the float image's scale, on the whole 2-D
     image (the sample the strips use for out-of-memory layers) or on ``plane`` of a 3-D stack."""
@@ -215,9 +237,12 @@ class DenoiseWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         self._viewer = viewer
         self._worker = None
+        #: rows per strip when an image is denoised strip by strip (None: the library's default, ~16 M values)
+        self.tile_rows = None
         self.layer = ComboBox(label="image layer", choices=self._layer_choices)
-        self.kind = ComboBox(label="data", choices=[GRAY])
-        self.method = ComboBox(label="method", choices=[(METHOD_NAMES.get(m, m), m) for m in _methods()])
+        # choices as callables: napari's reset_choices on layer events re-reads them
+        self.kind = ComboBox(label="data", choices=self._kind_choices)
+        self.method = ComboBox(label="method", choices=self._method_choices)
         self.sigma = LineEdit(label="σ")
         self.estimate = PushButton(text="Estimate σ")
         self.h = LineEdit(label="h")
@@ -260,18 +285,32 @@ class DenoiseWidget(Container):
     def _layer_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self._viewer.layers]
 
+    def _kind_choices(self, _widget=None):
+        try:
+            return data_kinds(self.layer.value)
+        except (ValueError, AttributeError):  # no layer, or one that cannot be denoised (the status says why)
+            return [GRAY]
+
+    def _method_choices(self, _widget=None):
+        kind = self.kind.value
+        stack = kind in STACK_FUNCTIONS
+        methods = _methods() if not stack or _stack_takes_method(kind) else ("pixelwise",)
+        return [(METHOD_NAMES.get(m, m) + (" (3-D)" if stack else ""), m) for m in methods]
+
     def _layers_changed(self, _event=None):
+        # a new chosen layer re-runs _layer_changed through the combo's `changed`; the user's choices stay
         self.reset_choices()
-        self._layer_changed()
 
     def _layer_changed(self, _value=None):
         layer = self.layer.value
-        try:
-            kinds = data_kinds(layer) if layer is not None else [GRAY]
-            message = "" if layer is not None else "Open or add an image layer"
-        except ValueError as exc:
-            kinds, message = [GRAY], str(exc)
-        self.kind.choices = kinds
+        message = "Open or add an image layer" if layer is None else ""
+        if layer is not None:
+            try:
+                data_kinds(layer)
+            except ValueError as exc:
+                message = str(exc)
+        self.kind.reset_choices()
+        kinds = self._kind_choices()
         self.kind.value = kinds[0]
         self.kind.enabled = len(kinds) > 1
         integer = layer is not None and isinstance(layer, napari.layers.Image) and _is_integer(layer)
@@ -282,12 +321,8 @@ class DenoiseWidget(Container):
 
     def _update_controls(self, _value=None):
         kind = self.kind.value
-        stack = kind in STACK_FUNCTIONS
-        methods = _methods() if not stack or _stack_takes_method(kind) else ("pixelwise",)
-        current = self.method.value
-        self.method.choices = [(METHOD_NAMES.get(m, m) + (" (3-D)" if stack else ""), m) for m in methods]
-        self.method.value = current if current in methods else methods[0]
-        self.method.enabled = len(methods) > 1
+        self.method.reset_choices()
+        self.method.enabled = len(self.method.choices) > 1
         self.h.visible = self.method.value != "nlbayes"
         self.temporal_radius.visible = kind == VIDEO
         layer = self.layer.value
@@ -337,6 +372,7 @@ class DenoiseWidget(Container):
             patch_size=_parse_size(self.patch_size.value, "patch size") if advanced else None,
             search_size=_parse_size(self.search_size.value, "search size") if advanced else None,
             temporal_radius=self.temporal_radius.value, data_range=self._data_range(layer),
+            tile_rows=self.tile_rows,
             info={"source": layer.name, "kind": kind},
         )
         return job
@@ -351,13 +387,17 @@ class DenoiseWidget(Container):
     def _start(self, gen, *args, on_yield, on_return):
         worker = create_worker(gen, *args, _start_thread=False)
         worker.yielded.connect(on_yield)
-        worker.returned.connect(on_return)
+        worker.returned.connect(lambda result: self._failed(result) if isinstance(result, Failure)
+                                else on_return(result))
         worker.errored.connect(lambda exc: self._busy(False, f"Failed: {exc}"))
         worker.aborted.connect(lambda: self._busy(False, "Cancelled: no layer added"))
         worker.finished.connect(self._finished)
         self._worker = worker
         worker.start()
         return worker
+
+    def _failed(self, message):
+        self.status.value = f"Failed: {message}"
 
     def _finished(self):
         self._worker = None
