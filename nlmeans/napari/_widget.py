@@ -193,7 +193,8 @@ def run_job(job):
 
     from nlmeans.dask import denoise as dask_denoise
 
-    source = job.data if isinstance(job.data, da.Array) else da.from_array(job.data)
+    # name=False: no hashing of the whole array for a dask name (seconds on a large image)
+    source = job.data if isinstance(job.data, da.Array) else da.from_array(job.data, name=False)
     lazy = dask_denoise(source, sigma, tile_rows=job.tile_rows, **kwargs)
     n_blocks = int(np.prod(lazy.numblocks))
     if in_memory and n_blocks == 1:  # one strip: the plain call (no dask overhead), and its settings
