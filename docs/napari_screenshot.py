@@ -26,7 +26,8 @@ def main():
     widget.run.native.click()
     while widget._worker is not None:
         app.processEvents()
-    viewer.grid.enabled = True  # before | after
+    grid = getattr(getattr(viewer, "canvas", None), "grid", None) or viewer.grid  # napari >= 0.9: canvas.grid
+    grid.enabled = True  # before | after
     viewer.layers.selection.active = viewer.layers[f"{noisy.name} denoised"]
     viewer.reset_view()
     for _ in range(20):
