@@ -95,7 +95,7 @@ def main(argv=None):
 
     cpu = platform.processor() or platform.machine()
     lines = [f"napari widget overhead: {args.side}×{args.side} uint8, σ = {SIGMA_255} (0–255), method {method}, "
-             f"median of {args.runs} rounds; napari {napari.__version__}, {cpu}"]
+             f"{args.runs} rounds; napari {napari.__version__}, {cpu}"]
     for label, sigma_text, sigma in (("σ given", str(SIGMA_255), SIGMA_255 / 255), ("σ estimated", "", None)):
         def direct(sigma=sigma):
             start = time.perf_counter()
