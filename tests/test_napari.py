@@ -317,3 +317,20 @@ def test_gray_widget_result_does_not_depend_on_strips(qtbot, viewer_widget):
     run(qtbot, widget)
     assert widget.progress.max > 1
     assert np.array_equal(denoised(viewer, layer), nlmeans.denoise(data, method="pixelwise"))
+
+
+def test_h_auto_is_sure_for_2d_pixelwise_only(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    data = noisy((48, 48))
+    layer = viewer.add_image(data, name="gray")
+    widget.layer.value = layer
+    widget.method.value = "patchwise"
+    widget.sigma.value, widget.h.value = "20", "auto"
+    widget.run.native.click()
+    assert widget._worker is None and "pixelwise only" in widget.status.value
+
+    widget.method.value = "pixelwise"
+    run(qtbot, widget)
+    expected = nlmeans.denoise(data, 20 / 255, h="auto", method="pixelwise")
+    assert np.array_equal(denoised(viewer, layer), expected)
+    assert viewer.layers["gray denoised"].metadata["nlmeans"]["sure_risk"] is not None
