@@ -286,6 +286,8 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
     """
     from tqdm.auto import tqdm
 
+    if isinstance(image, (list, tuple)):  # array-likes are read strip by strip; lists follow check_array's rule
+        image = check_array(image)
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
     settings = resolve_settings(image, sigma, method=method, h=h, patch_size=patch_size,
                                 search_size=search_size, channel_axis=axis, data_range=data_range,
