@@ -171,7 +171,7 @@ def denoise_file(src, dst, options, overwrite=True):
     if options.volume or options.video:
         from .volume import denoise_video, denoise_volume
 
-        stack = read_stack(src)
+        stack = read_stack(src, kind="video" if options.video else "volume")
         axis = -1 if stack.ndim == 4 else None
         if options.video:
             out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..io import Image, read_image, write_image
+from ..io import Image, StackError, read_image, write_image
 from .options import (
     claim_outputs,
     guide_sigma_option,
@@ -146,7 +146,10 @@ def _single(request):
     from .._denoise import denoise as denoise_image
 
     input_path, output_path = request.paths
-    image = read_image(input_path, max_pixels=request.max_pixels)
+    try:
+        image = read_image(input_path, max_pixels=request.max_pixels)
+    except StackError as exc:  # the file is fine, the command lacks --volume/--video: exit 2
+        raise click.UsageError(str(exc)) from None
     inputs = [input_path] + ([request.guide] if request.guide else [])
     claim_outputs([output_path], inputs=inputs, overwrite=request.overwrite, image=True)
     guide = read_image(request.guide, max_pixels=request.max_pixels).data if request.guide else None
@@ -205,7 +208,10 @@ def _stack(request):
 
     request.refuse("--volume/--video")
     input_path, output_path = request.paths
-    stack = read_stack(input_path)
+    try:
+        stack = read_stack(input_path, kind="video" if request.video else "volume")
+    except StackError as exc:  # a single image, or axes that say the other flag: exit 2
+        raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
     kw = dict(h=request.h, patch_size=request.patch, search_size=request.search, channel_axis=axis)
