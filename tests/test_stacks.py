@@ -11,6 +11,7 @@ from nlmeans.cli import main
 from nlmeans.io import StackError, read_image, read_stack
 
 RNG = np.random.default_rng(7)
+BOTH = "--volume (Z slices of a 3-D volume) or --video"
 
 
 def _u8(*shape):
@@ -22,8 +23,8 @@ def _denoise(*args):
 
 
 @pytest.mark.parametrize("write, flag", [
-    (dict(photometric="minisblack"), "--volume (Z slices of a 3-D volume) or --video"),  # plain pages
-    (dict(photometric="minisblack", metadata=None), "--volume (Z slices of a 3-D volume) or --video"),  # no shape description at all
+    (dict(photometric="minisblack"), BOTH),  # plain pages, tifffile's shape description
+    (dict(photometric="minisblack", metadata=None), BOTH),  # no description at all
     (dict(imagej=True, metadata={"axes": "ZYX"}), "denoise it with --volume"),
     (dict(imagej=True, metadata={"axes": "TYX"}), "denoise it with --video"),
     (dict(ome=True, metadata={"axes": "ZYX"}), "denoise it with --volume"),

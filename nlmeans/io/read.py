@@ -23,7 +23,6 @@ Reading rules (every pixel format read right, or refused):
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import struct
 from pathlib import Path
