@@ -61,8 +61,9 @@ def denoise(
         number of channels.
     sigma : float or None
         Standard deviation of the noise, **on the float image's scale**: for integer input a fraction of
-        the dtype's full range (int16: σ in HU / 65535) (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
-        input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
+        the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``; int16: σ in
+        HU / 65535); for float input in the image's own units. ``None``: estimated with
+        :func:`nlmeans.estimate_sigma`.
     h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
         with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least

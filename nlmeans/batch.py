@@ -239,7 +239,9 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
                 report.failed.append((src, one_line(exc)))
                 continue
             todo.append((src, dst))
-    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file", disable=not progress)
+    # disable=None: tqdm draws only on a terminal, never into logs
+    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file",
+               disable=None if progress else True)
 
     def record(src, dst, fn):
         try:

@@ -60,8 +60,8 @@ def ssim(clean, test, data_range=None, channel_axis=None):
     Parameters
     ----------
     clean, test : ndarray
-        The reference and the image to score, same shape; any dtype of nlmeans.denoise (integers mapped to [0, 1]) (integers
-        scaled to [0, 1], as in :func:`psnr`).
+        The reference and the image to score, same shape; any dtype of nlmeans.denoise (integers mapped
+        to [0, 1], as in :func:`psnr`).
     data_range : float or None
         On the float scale; ``None`` → 1.0.
     channel_axis : int or None
