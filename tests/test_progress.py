@@ -169,3 +169,18 @@ def test_long_single_image_shows_elapsed_time_on_a_terminal(tmp_path, monkeypatc
     res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--h", "auto"])
     assert res.exit_code == 0, res.output
     assert "\rdenoising x.png, h by SURE … 1 s" in res.stderr and res.stderr.endswith("\r\x1b[K")
+
+
+def test_an_interrupt_during_the_warm_up_is_still_an_abort(tmp_path, monkeypatch):
+    import nlmeans._denoise as module
+
+    def interrupted(*args, **kwargs):  # numba surfaces Ctrl-C inside a kernel as a SystemError
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(module, "denoise", interrupted)
+    _noisy_png(tmp_path / "x.png")
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--sigma", "9"])
+    assert res.exit_code == 130 and res.stderr.strip() == "Aborted!"

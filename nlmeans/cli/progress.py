@@ -89,5 +89,8 @@ def warm_up(call, *arrays, crop=corner):
     with ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0):
         try:
             call(*(crop(a) for a in arrays))
-        except Exception:  # noqa: BLE001 - best effort: the real call raises the error with its message
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort: the real call raises the error with its message
+            from .main import _interrupt_behind
+
+            if _interrupt_behind(exc) is not None:  # Ctrl-C inside a kernel (a SystemError): still an abort
+                raise
