@@ -83,14 +83,11 @@ def corner(arr):
 
 def warm_up(call, *arrays, crop=corner):
     """Run ``call(*crops)`` on small pieces of ``arrays`` (``crop``; same dtype and channels, so numba
-    compiles the same kernels) before the timed call. Best effort: a failure here is ignored, the real call
-    reports it. On a terminal, "compiling kernels, first run only …" appears if this takes over a second
-    (numba compiles on the first run; later runs load its cache in a fraction of that)."""
+    compiles the same kernels) before the timed call. Best effort: a ValueError/TypeError here is ignored,
+    the real call reports it. On a terminal, "compiling kernels, first run only …" appears if this takes
+    over a second (numba compiles on the first run; later runs load its cache in a fraction of that)."""
     with ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0):
         try:
             call(*(crop(a) for a in arrays))
-        except Exception as exc:  # noqa: BLE001 - best effort: the real call raises the error with its message
-            from .main import _interrupt_behind
-
-            if _interrupt_behind(exc) is not None:  # Ctrl-C inside a kernel (a SystemError): still an abort
-                raise
+        except (ValueError, TypeError):  # e.g. sizes too large for the crop: the real call says what is wrong
+            pass  # anything else (numba's SystemError for Ctrl-C in a kernel, MemoryError) goes on up
