@@ -58,11 +58,13 @@ def denoise(
     Parameters
     ----------
     image : ndarray, shape (H, W), or (H, W, C) / (C, H, W) / ... with ``channel_axis``
-        uint8, uint16, float32 or float64, finite. Any number of channels.
+        uint8/16/32, int8/16/32, float16/32/64 or a list, finite (the rule: ``nlmeans._validate``). Any
+        number of channels.
     sigma : float or None
-        Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
-        the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
-        input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
+        Standard deviation of the noise, **on the float image's scale**: for integer input a fraction of
+        the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``; int16: σ in
+        HU / 65535); for float input in the image's own units. ``None``: estimated with
+        :func:`nlmeans.estimate_sigma`.
     h : float, None or "auto"
         Filtering parameter, same scale as ``sigma``; larger h averages more. ``None``: ``h = k(σ) · σ``
         with ``k`` from the preset table (measured on a standard set: 0.55–0.70), but at least
@@ -115,9 +117,9 @@ def denoise(
     Returns
     -------
     denoised : ndarray
-        Same shape and dtype as ``image``. Integer input is computed on [0, 1] in float32 and comes back
-        rounded and clipped to its dtype's range; float32 is computed in float32 and float64 in float64, the
-        range untouched.
+        Same shape and dtype as ``image``. Integer input is mapped from its dtype's range to [0, 1], computed
+        in float32 (32-bit integers in float64) and comes back rounded and clipped to its dtype's range;
+        float16 and float32 are computed in float32 and float64 in float64, the range untouched.
     settings : Settings
         Only with ``return_settings=True``: the parameters used (σ and h on the float image's scale;
         ``settings.sigma_255`` on the 0–255 scale).

@@ -171,7 +171,7 @@ def denoise_file(src, dst, options, overwrite=True):
     if options.volume or options.video:
         from .volume import denoise_video, denoise_volume
 
-        stack = read_stack(src)
+        stack = read_stack(src, kind="video" if options.video else "volume")
         axis = -1 if stack.ndim == 4 else None
         if options.video:
             out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,
@@ -239,7 +239,9 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
                 report.failed.append((src, one_line(exc)))
                 continue
             todo.append((src, dst))
-    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file", disable=not progress)
+    # disable=None: tqdm draws only on a terminal, never into logs
+    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file",
+               disable=None if progress else True)
 
     def record(src, dst, fn):
         try:

@@ -142,7 +142,7 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
     Parameters
     ----------
     volume : ndarray, shape (Z, Y, X), or with ``channel_axis`` (Z, Y, X, C) / ...
-        uint8, uint16, float32 or float64, finite.
+        any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
     sigma : float or None
         Noise standard deviation **on the float image's scale** (integers are scaled to [0, 1]: σ = 20 on
         the 0–255 scale of an 8-bit volume is ``20/255``). ``None``: the mean of :func:`nlmeans.estimate_sigma`
@@ -220,7 +220,7 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
     Parameters
     ----------
     frames : ndarray, shape (T, Y, X), or with ``channel_axis`` (T, Y, X, C) / ...
-        uint8, uint16, float32 or float64, finite.
+        any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
     sigma : float or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
         of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames.
