@@ -99,8 +99,8 @@ CLI output: `{line.replace(str(src), "in.tif").replace(str(dst), "out.tif")}`
 Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end
 {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}), Python {platform.python_version()}; date
 {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}. Regenerate with `python -m bench.memory_16k`
-(`--size`, `--sigma`, `--extra ...` to vary it). The input TIFF is read through a memory map and the output
-is a memory-mapped TIFF written strip by strip, so file pages count in the RSS too.
+(`--size`, `--sigma`, `--extra ...` to vary it). The input TIFF is read through a memory map (its pages
+count in the RSS too); the output is written strip by strip with ordinary writes into a preallocated file.
 """
     out = common.RESULTS / f"memory_{args.size // 1024}k.md"
     out.parent.mkdir(parents=True, exist_ok=True)

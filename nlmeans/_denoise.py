@@ -63,19 +63,22 @@ def denoise(
     Parameters
     ----------
     image : ndarray, shape (H, W), or (H, W, C) / (C, H, W) / ... with ``channel_axis``
-        uint8, uint16, float32 or float64, finite. Any number of channels.
+        uint8/16/32, int8/16/32, float16/32/64 or a list, finite (the rule: ``nlmeans._validate``). Any
+        number of channels.
     sigma : float, sequence of floats, ndarray or None
-        Standard deviation of the noise, **on the float image's scale**: for uint8/uint16 input a fraction of
-        the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``); for float
-        input in the image's own units. ``None``: estimated with :func:`nlmeans.estimate_sigma`.
+        Standard deviation of the noise, **on the float image's scale**: for integer input a fraction of
+        the dtype's full range (σ = 20 on the 0–255 scale of an 8-bit image is ``sigma=20/255``; int16: σ in
+        HU / 65535); for float input in the image's own units. ``None``: estimated with
+        :func:`nlmeans.estimate_sigma`.
         With ``noise="poisson-gaussian"`` the σ of the read noise and with ``noise="rician"`` the σ of each
         of the two Gaussian components (see ``noise``); ``None``: estimated with
-        :func:`nlmeans.estimate_noise`. Gaussian noise only: a sequence of one σ per channel (the channels
-        are whitened, each scaled by σ_ref/σ_c with σ_ref the RMS of the σ_c, denoised with σ_ref and
-        scaled back: exact for the patch distances and NL-Bayes' Gaussian model), or an (H, W) map of σ
-        per pixel (the method runs once per σ level, the map's distinct values or 4 levels spread over its
-        range, and each pixel interpolates between the two runs that bracket its σ; an approximation where
-        patches straddle a change of σ). A constant sequence or map gives the scalar-σ result exactly.
+        :func:`nlmeans.estimate_noise`. Gaussian noise only: a sequence of one σ per channel (one joint run
+        with the RMS of the σ_c, and every channel whose σ_c is below half of it denoised alone with its
+        own σ_c, so that it is not over-smoothed), or an (H, W) map of σ per pixel (the method runs once
+        per σ level, the map's distinct values or 4 levels spread over its range, and each pixel
+        interpolates between the two runs that bracket its σ; an approximation where patches straddle a
+        change of σ). A constant sequence or map gives the scalar-σ result exactly. Neither with ``guide``
+        nor ``return_settings``.
     noise : {"gaussian", "poisson", "poisson-gaussian", "rician"}
         The noise model. ``"gaussian"``: additive white Gaussian noise of std ``sigma`` (everything below).
         ``"poisson"``: y = gain · Poisson(x / gain); ``"poisson-gaussian"``: y = gain · Poisson(x / gain)
@@ -144,9 +147,9 @@ def denoise(
     Returns
     -------
     denoised : ndarray
-        Same shape and dtype as ``image``. Integer input is computed on [0, 1] in float32 and comes back
-        rounded and clipped to its dtype's range; float32 is computed in float32 and float64 in float64, the
-        range untouched.
+        Same shape and dtype as ``image``. Integer input is mapped from its dtype's range to [0, 1], computed
+        in float32 (32-bit integers in float64) and comes back rounded and clipped to its dtype's range;
+        float16 and float32 are computed in float32 and float64 in float64, the range untouched.
     settings : Settings
         Only with ``return_settings=True``: the parameters used (σ and h on the float image's scale;
         ``settings.sigma_255`` on the 0–255 scale).

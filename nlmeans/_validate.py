@@ -9,16 +9,40 @@ import numbers
 
 import numpy as np
 
-#: dtypes accepted by the public API
-SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
-_SUPPORTED_NAMES = "uint8, uint16, float32, float64"
+#: dtypes accepted by the public API. The rule, in one place (:func:`to_float` and :func:`from_float`):
+#:
+#: - unsigned and signed integers are mapped from their dtype's full range to [0, 1],
+#:   (x − min_dtype) / (max_dtype − min_dtype), so σ and h are fractions of that range (for int16 CT data in
+#:   Hounsfield units σ = 20 HU is 20 / 65535); results are rounded, clipped and returned in the input's dtype.
+#:   The dtype's range rather than the image's own: the same σ means the same thing for every image of a
+#:   series, and a round trip needs no side information.
+#: - 32-bit integers are computed in float64 (float32 cannot hold every 32-bit integer), the others in float32.
+#: - float16 is computed in float32 and returned as float16; float32 and float64 are taken as they are.
+#: - Python lists and tuples go through ``np.asarray``; integer or bool lists become float64 values as they
+#:   are (a list has no dtype to define a range), so σ is on the values' own scale.
+#: - bool arrays, 64-bit integers and complex numbers are refused with a hint (a binary mask is not a noisy
+#:   image; 64-bit integers do not fit a float64 exactly).
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32,
+                    np.float16, np.float32, np.float64)
+_SUPPORTED_NAMES = "uint8, uint16, uint32, int8, int16, int32, float16, float32, float64"
+_HINTS = {
+    "b": "; a bool mask is not a noisy image: pass image.astype(np.float32) (0/1) and threshold the result",
+    "i": "; 64-bit integers do not fit float64 exactly: convert with image.astype(np.float64) (values as they "
+         "are) or to int32",
+    "c": "; denoise the real and imaginary parts (or the magnitude) separately",
+}
 
 
 def check_array(image, name="image", *, allow_nonfinite=False):
-    """Return ``image`` as an ndarray of a supported dtype, or raise TypeError/ValueError."""
+    """Return ``image`` as an ndarray of a supported dtype, or raise TypeError/ValueError.
+
+    Lists and tuples of numbers are accepted; integer or bool ones become float64 (see SUPPORTED_DTYPES).
+    """
     if isinstance(image, (str, bytes)) or image is None:
         raise TypeError(f"{name} must be a numpy array, got {type(image).__name__}")
     arr = np.asarray(image)
+    if isinstance(image, (list, tuple)) and arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
     check_dtype_shape(arr.dtype, arr.shape, name)
     if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
@@ -31,7 +55,8 @@ def check_dtype_shape(dtype, shape, name="image"):
     serves array-likes (memmaps, zarr, dask) as well."""
     dtype = np.dtype(dtype)
     if dtype.type not in SUPPORTED_DTYPES:
-        raise TypeError(f"{name} has dtype {dtype}; allowed dtypes are {_SUPPORTED_NAMES}")
+        hint = _HINTS.get("i" if dtype.kind in "iu" else dtype.kind, "")
+        raise TypeError(f"{name} has dtype {dtype}; allowed dtypes are {_SUPPORTED_NAMES}{hint}")
     if 0 in tuple(shape):
         raise ValueError(f"{name} is empty (shape {tuple(shape)}); it needs at least one pixel")
 
@@ -115,21 +140,32 @@ def check_magnitude(arr, name, n_terms, dtype):
 
 
 def work_dtype(dtype):
-    """The float dtype a kernel computes in: float64 for float64 input, float32 for everything else."""
-    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
-
-
-def integer_scale(dtype):
-    """Full-range value of an integer dtype (255 for uint8), or 1.0 for floats."""
+    """The float dtype a kernel computes in: float64 for float64 and 32-bit integers (float32 would round
+    them), float32 for everything else (float16 included)."""
     dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+    return np.float64 if dtype == np.float64 or (dtype.kind in "ui" and dtype.itemsize >= 4) else np.float32
+
+
+def integer_range(dtype):
+    """(lowest value, full span) of an integer dtype, e.g. (0, 255) for uint8, (-32768, 65535) for int16;
+    (0, 1) for floats."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "ui":
+        return 0.0, 1.0
+    info = np.iinfo(dtype)
+    return float(info.min), float(info.max) - float(info.min)
 
 
 def to_float(arr, dtype=None):
-    """Integer images scaled to [0, 1]; float images unchanged. Result dtype: ``dtype`` or the work dtype."""
+    """Integer images mapped from their dtype's range to [0, 1]; float images unchanged (float16 widened).
+    Result dtype: ``dtype`` or the work dtype."""
     dtype = work_dtype(arr.dtype) if dtype is None else dtype
     if arr.dtype.kind in "ui":
-        return arr.astype(dtype) / dtype(integer_scale(arr.dtype))
+        low, span = integer_range(arr.dtype)
+        x = arr.astype(dtype)
+        if low:
+            x -= dtype(low)
+        return x / dtype(span)
     with np.errstate(over="ignore"):  # out-of-range values become inf; check_magnitude reports them
         return arr.astype(dtype, copy=False)
 
@@ -142,11 +178,16 @@ def to_chw(arr, axis, dtype):
 
 
 def from_float(arr, like_dtype):
-    """Back to the input's dtype: integers rounded and clipped to their range, floats cast."""
+    """Back to the input's dtype: integers rounded and clipped to their range, floats cast (float16 with
+    values beyond its range clipped to its largest finite value rather than turned into inf)."""
     like_dtype = np.dtype(like_dtype)
     if like_dtype.kind in "ui":
-        scale = integer_scale(like_dtype)
-        return np.clip(np.rint(arr * scale), 0, scale).astype(like_dtype)
+        low, span = integer_range(like_dtype)
+        wide = np.rint(np.asarray(arr, dtype=work_dtype(like_dtype)) * span + low)  # 32-bit ints: float64
+        return np.clip(wide, low, low + span).astype(like_dtype)
+    if like_dtype == np.float16:
+        top = float(np.finfo(np.float16).max)
+        return np.clip(arr, -top, top).astype(np.float16)
     return arr.astype(like_dtype, copy=False)
 
 

@@ -171,13 +171,13 @@ def denoise_file(src, dst, options, overwrite=True):
     if options.volume or options.video:
         from .volume import denoise_video, denoise_volume
 
-        stack = read_stack(src)
+        stack = read_stack(src, kind="video" if options.video else "volume")
         axis = -1 if stack.ndim == 4 else None
         if options.video:
             out = denoise_video(stack, options.sigma, temporal_radius=options.temporal_radius,
-                                channel_axis=axis, **kw)
+                                method=options.method, channel_axis=axis, **kw)
         else:
-            out = denoise_volume(stack, options.sigma, channel_axis=axis, **kw)
+            out = denoise_volume(stack, options.sigma, method=options.method, channel_axis=axis, **kw)
         write_stack(dst, np.asarray(out), overwrite=overwrite)
         return f"{src} -> {dst}"
     from ._denoise import denoise
@@ -239,7 +239,9 @@ def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
                 report.failed.append((src, one_line(exc)))
                 continue
             todo.append((src, dst))
-    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file", disable=not progress)
+    # disable=None: tqdm draws only on a terminal, never into logs
+    bar = tqdm(total=len(pairs), initial=len(report.skipped), desc="files", unit="file",
+               disable=None if progress else True)
 
     def record(src, dst, fn):
         try:

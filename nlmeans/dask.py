@@ -150,7 +150,8 @@ def compute_into(result, out, *, client=None, progress=False):
         index[row_axis] = slice(int(starts[i]), int(starts[i + 1]))
         out[tuple(index)] = data
 
-    bar = tqdm(total=len(blocks), desc="chunks", unit="chunk", disable=not progress, leave=False)
+    bar = tqdm(total=len(blocks), desc="chunks", unit="chunk", disable=None if progress else True,  # a tty only
+               leave=False)
     if client is None:
         for i, block in enumerate(blocks):
             put(i, block.compute(scheduler="threads"))

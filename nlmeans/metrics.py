@@ -24,7 +24,7 @@ def psnr(clean, test, data_range=None):
     Parameters
     ----------
     clean, test : ndarray
-        The reference and the image to score, same shape; uint8, uint16, float32 or float64.
+        The reference and the image to score, same shape; any dtype of nlmeans.denoise (integers mapped to [0, 1]).
     data_range : float or None
         The peak on the float scale; ``None`` means 1.0 — the dtype's full range for integer images — and is
         never guessed from the data's min and max.
@@ -60,8 +60,8 @@ def ssim(clean, test, data_range=None, channel_axis=None):
     Parameters
     ----------
     clean, test : ndarray
-        The reference and the image to score, same shape; uint8, uint16, float32 or float64 (integers
-        scaled to [0, 1], as in :func:`psnr`).
+        The reference and the image to score, same shape; any dtype of nlmeans.denoise (integers mapped
+        to [0, 1], as in :func:`psnr`).
     data_range : float or None
         On the float scale; ``None`` → 1.0.
     channel_axis : int or None

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _config
-from .kernels.nlbayes import _nlbayes_pass
+from .kernels.nlbayes import _nlbayes3_pass, _nlbayes_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(
@@ -83,15 +83,17 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
 SIGMA_SAFE_EXPONENT = 24
 
 
-def nlbayes_checked(value, sigma, params):
-    """:func:`nlbayes_chw` with ``params`` (:func:`nlmeans.presets.resolve_nlbayes`) on data of any scale,
-    refusing a result that overflowed.
+def nlbayes_checked(value, sigma, params, run=None):
+    """``run(value, sigma, **params)`` (default :func:`nlbayes_chw` with ``params`` from
+    :func:`nlmeans.presets.resolve_nlbayes`; or :func:`nlbayes_3d_chw`) on data of any scale, refusing a
+    result that overflowed.
 
     NL-Bayes is scale-equivariant, but float32 is not: σ² underflows for tiny data (1e-30: σ² = 0, no
     denoising) and covariances overflow for huge data. So a σ outside [2^-24, 2^24] is first scaled into that
     range by a power of two, which is exact, and the result scaled back; the scale depends on σ alone, so
     strips reproduce it, and data in the usual ranges is untouched.
     """
+    run = nlbayes_chw if run is None else run
     scale = 1.0
     if sigma > 0:
         exponent = math.frexp(sigma)[1]
@@ -99,10 +101,10 @@ def nlbayes_checked(value, sigma, params):
             scale = math.ldexp(1.0, exponent)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # overflow is caught just below
         if scale == 1.0:
-            out = nlbayes_chw(value, sigma, **params)
+            out = run(value, sigma, **params)
         else:
             dtype = value.dtype.type
-            out = nlbayes_chw(value / dtype(scale), sigma / scale, **params) * dtype(scale)
+            out = run(value / dtype(scale), sigma / scale, **params) * dtype(scale)
     if not np.isfinite(out).all():
         raise ValueError(
             f"NL-Bayes overflowed on this image (values up to {float(np.abs(value).max()):.3g} in "
@@ -121,3 +123,52 @@ def stage_bands(params, band_rows=_config.BAND_ROWS):
         f, r = int(patch) // 2, int(size) // 2
         out.append((max(band_rows, 2 * (r + f), 1), r + f, min(int(step), 2 * f + 1)))
     return out
+
+
+def nlbayes_3d_chw(value, sigma, *, patch_size, patch_z, search_size, search_z, n_similar, beta, gamma, step,
+                   step_z, video, band_slices=8, stages=2):
+    """NL-Bayes on a channel-first float stack ``(C, Z, H, W)``: a volume, or a video (Z = time); σ on the
+    array's scale (no validation).
+
+    Patches are ``patch_z × patch_size × patch_size`` (slices × rows × columns), the search window
+    ``search_z × search_size × search_size``; every size and ``step``, ``step_z`` (the reference grid along
+    the rows/columns and along the slices) may be a pair (stage 1, stage 2); ``n_similar``, ``beta`` and
+    ``gamma`` are pairs. The two stages are those of :func:`nlbayes_chw` with 3-D patches. ``video=False``:
+    ``reflect`` padding on all three axes (candidates may be centred in the padding, as in 2-D); ``video=True``:
+    the search window is cut at the first and last frame (candidates are centred in existing frames), patches
+    still reach ``reflect``-padded frames beyond them. Reference slices are cut into bands of ``band_slices``
+    (at least twice the slice reach ``search_z // 2 + patch_z // 2``) aligned to slice 0, the "already
+    processed" mask restarting at each band. Returns a new ``(C, Z, H, W)`` array of the input's dtype.
+
+    References
+    ----------
+    .. [1] P. Arias and J.-M. Morel, "Video denoising via empirical Bayesian estimation of space-time
+       patches", J. Math. Imaging and Vision 60(1), 2018.
+    """
+    dtype = value.dtype.type
+    if sigma == 0:
+        return np.array(value, dtype=dtype, copy=True)
+    yuv = value.shape[0] == 3
+    v = np.einsum("ij,j...->i...", _YUV.astype(dtype), value) if yuv else value
+    v = np.ascontiguousarray(v, dtype=dtype)
+    patches, patches_z, sizes, sizes_z, steps, steps_z = (
+        _pair(x) for x in (patch_size, patch_z, search_size, search_z, step, step_z))
+    s2 = dtype(sigma * sigma)
+    out = v
+    basic = None
+    for k in range(stages):
+        f, fz = int(patches[k]) // 2, int(patches_z[k]) // 2
+        r, rz = int(sizes[k]) // 2, int(sizes_z[k]) // 2
+        # grids no wider than a patch: every voxel lies in a reference patch
+        st, st_z = min(int(steps[k]), 2 * f + 1), min(int(steps_z[k]), 2 * fz + 1)
+        zpad = fz if video else rz + fz
+        widths = ((0, 0), (zpad, zpad), (r + f, r + f), (r + f, r + f))
+        vp = np.pad(v, widths, mode="reflect")
+        bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
+        out = np.empty(v.shape, dtype=dtype)
+        _nlbayes3_pass(vp, bp, k + 1, zpad, fz, f, rz, r, bool(video), int(n_similar[k]), st, st_z, s2,
+                       dtype(beta[k]), dtype(gamma[k]), int(band_slices), out)
+        basic = out
+    if yuv:
+        out = np.einsum("ji,j...->i...", _YUV.astype(dtype), out)
+    return np.ascontiguousarray(out, dtype=dtype)

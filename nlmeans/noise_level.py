@@ -241,7 +241,7 @@ def estimate_sigma(image, channel_axis=None, *, per_channel=False):
     Parameters
     ----------
     image : ndarray, shape (H, W) or (H, W, C) with ``channel_axis``
-        uint8, uint16, float32 or float64.
+        any dtype of nlmeans.denoise (integers mapped to [0, 1]).
     channel_axis : int or None
         Axis of the channels. The noise is assumed to have the same σ in every channel: up to 4 channels
         are estimated jointly (patches span all channels), more channels one by one and averaged.

@@ -171,6 +171,46 @@ def volume_sizes(preset):
     return min(preset.patch_size, VOLUME_PATCH_MAX), VOLUME_SEARCH
 
 
+# --- NL-Bayes on volumes and video ---
+
+#: NL-Bayes 3-D: reference slices per band of the parallel loop (the "already processed" mask restarts at
+#: each band, bands aligned to slice 0; at least twice the slice reach search_z // 2 + patch_z // 2)
+NLBAYES_BAND_SLICES = 8
+
+
+def nlbayes_volume_params(sigma_255):
+    """NL-Bayes on volumes: keyword arguments of :func:`nlmeans.nlbayes.nlbayes_3d_chw` for noise level
+    ``sigma_255`` (0–255 scale); cubic patches and search windows (``patch_z = patch_size``,
+    ``search_z = search_size``).
+
+    Measured on the volume set of bench/volume_video.py (4 volumes 64³, σ = 10, 20, 30) by
+    bench/nlbayes3d_presets.py (bench/results/nlbayes3d_presets.md): 3×3×3 patches (27 voxels), groups of 60
+    (stage 1) and 30 (stage 2) in a 9×9×9 window, reference grid step 2 on every axis. Larger patches need
+    groups larger than their voxel count for a regular covariance: 5×5×3 patches with groups of 200 were
+    0.2–1.0 dB worse (better only on the brick stack) at 2–3.5× the time.
+    """
+    del sigma_255  # one set was best at every measured σ
+    return dict(patch_size=3, patch_z=3, search_size=9, search_z=9, n_similar=(60, 30), beta=(1.0, 1.2),
+                gamma=(1.05, 0.02), step=2, step_z=2)
+
+
+def nlbayes_video_params(sigma_255, temporal_radius=None):
+    """NL-Bayes on video: keyword arguments of :func:`nlmeans.nlbayes.nlbayes_3d_chw` for noise level
+    ``sigma_255`` (0–255 scale); the temporal search spans ``2 temporal_radius + 1`` frames
+    (default :data:`TEMPORAL_RADIUS`).
+
+    Measured on the video set of bench/volume_video.py (3 videos of 12 frames 128², 8-bit noisy frames,
+    σ = 10, 20, 30) by bench/nlbayes3d_presets.py (bench/results/nlbayes3d_presets.md): space-time patches
+    of 3 frames × 5×5 pixels (75 values), groups of 120 (stage 1) and 60 (stage 2) in a 15×15 window over
+    the frames searched, reference grid step 3 in space and 1 in time. Against 3×3×3 patches with groups of
+    60 and 30 (step 2): +0.3 dB at σ = 10 and +0.5 dB at σ = 30 (mean PSNR over the set), ~3.5× the time.
+    """
+    del sigma_255
+    radius = TEMPORAL_RADIUS if temporal_radius is None else temporal_radius
+    return dict(patch_size=5, patch_z=3, search_size=15, search_z=2 * radius + 1, n_similar=(120, 60),
+                beta=(1.0, 1.2), gamma=(1.05, 0.02), step=3, step_z=1)
+
+
 # --- a call's parameters, resolved: one rule for every entry point ---
 
 

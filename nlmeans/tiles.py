@@ -255,7 +255,7 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
         Where to write the result (same shape and dtype as ``image``, e.g. a writable memmap or zarr array);
         ``None``: a new ndarray.
     progress : bool
-        Show a progress bar (tqdm) over the strips.
+        Show a progress bar (tqdm) over the strips, on a terminal only.
     return_settings : bool
         Also return the :class:`~nlmeans.presets.Settings` used.
 
@@ -288,6 +288,8 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
     """
     from tqdm.auto import tqdm
 
+    if isinstance(image, (list, tuple)):  # array-likes are read strip by strip; lists follow check_array's rule
+        image = check_array(image)
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
     settings = resolve_settings(image, sigma, method=method, h=h, patch_size=patch_size,
                                 search_size=search_size, channel_axis=axis, data_range=data_range,
@@ -307,7 +309,7 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
                          "so pass a separate output array (or out=None)")
     ndim = len(image.shape)
     plan = strips(height, halo, tile_rows)
-    for s in tqdm(plan, desc="strips", unit="strip", disable=not progress, leave=False):
+    for s in tqdm(plan, desc="strips", unit="strip", disable=None if progress else True, leave=False):
         block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
         out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(
             block, settings, axis, s.keep0 - s.read0, s.keep1 - s.read0

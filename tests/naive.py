@@ -277,7 +277,6 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
     f, r = patch_size // 2, search_size // 2
     pad = r + f
     P = 2 * f + 1
-    D = P * P
     B = max(band_rows, 2 * pad, 1)
     s2 = float(sigma) ** 2
     widths = ((0, 0), (pad, pad), (pad, pad))
@@ -307,15 +306,7 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
                 for c in range(C):
                     X = np.array([patch(noisy, c, py + dy, px + dx) for dy, dx in group])
                     src = X if stage == 1 else np.array([patch(search, c, py + dy, px + dx) for dy, dx in group])
-                    mu = X.mean(axis=0)
-                    if gamma > 0 and src.var() <= gamma * s2:
-                        est = np.full_like(X, mu.mean())
-                    else:
-                        cov = np.cov(src, rowvar=False, ddof=1).reshape(D, D)
-                        if stage == 1:
-                            est = X - beta * s2 * np.linalg.solve(cov, (X - mu).T).T
-                        else:
-                            est = mu + (X - mu) @ (cov @ np.linalg.inv(cov + beta * s2 * np.eye(D))).T
+                    est = _nlb_group_estimate(X, src, stage, s2, beta, gamma)
                     for m, (dy, dx) in enumerate(group):
                         num[c, py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1] += est[m].reshape(P, P)
                 for dy, dx in group:
@@ -323,3 +314,79 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
                     if b0 <= y + dy < b1 and 0 <= x + dx < W:
                         done[y + dy - b0, x + dx] = True
     return num[:, pad:pad + H, pad:pad + W] / den[pad:pad + H, pad:pad + W]
+
+
+def _nlb_group_estimate(X, src, stage, s2, beta, gamma):
+    """The Gaussian model of one group (rows of ``X`` noisy patches, ``src`` the model's patches), numpy."""
+    D = X.shape[1]
+    mu = X.mean(axis=0)
+    if gamma > 0 and src.var() <= gamma * s2:
+        return np.full_like(X, mu.mean())
+    cov = np.cov(src, rowvar=False, ddof=1).reshape(D, D)
+    if stage == 1:
+        return X - beta * s2 * np.linalg.solve(cov, (X - mu).T).T
+    return mu + (X - mu) @ (cov @ np.linalg.inv(cov + beta * s2 * np.eye(D))).T
+
+
+def nlbayes3_stage(image, basic, stage, sigma, patch, patch_z, search, search_z, n_sim, beta, gamma, step, step_z,
+                   video, band_slices):
+    """One NL-Bayes 3-D stage in float64 by the formulas of ``nlmeans.nlbayes.nlbayes_3d_chw``, numpy per group.
+
+    ``image``, ``basic`` (C, Z, H, W) unpadded. Conventions spelled out: reflect padding on every axis;
+    reference centres on the grids of ``step_z`` (slices) and ``step`` (rows, columns), the last of each
+    included, in (z, y, x) order within bands of ``max(band_slices, 2 (search_z // 2 + patch_z // 2))``
+    slices; a reference is skipped when a group of its band already held the patch centred there; candidates
+    at every offset of the ``search_z × search × search`` window in (dz, dy, dx) order (``video``: only
+    centres in existing slices); group = the reference then the ``n_sim - 1`` nearest (squared distance on
+    channel 0 of the search image), ties to the earlier candidate; the model as in :func:`nlbayes_stage`.
+    """
+    C, Zs, H, W = image.shape
+    f, fz, r, rz = patch // 2, patch_z // 2, search // 2, search_z // 2
+    pad = r + f
+    zpad = fz if video else rz + fz
+    B = max(band_slices, 2 * (rz + fz), 1)
+    s2 = float(sigma) ** 2
+    widths = ((0, 0), (zpad, zpad), (pad, pad), (pad, pad))
+    noisy = np.pad(np.asarray(image, np.float64), widths, mode="reflect")
+    srch = noisy if stage == 1 else np.pad(np.asarray(basic, np.float64), widths, mode="reflect")
+
+    def patch_at(img, c, cz, cy, cx):  # patch centred at padded (cz, cy, cx), flattened (z, y, x) row-major
+        return img[c, cz - fz:cz + fz + 1, cy - f:cy + f + 1, cx - f:cx + f + 1].reshape(-1)
+
+    num = np.zeros((C,) + noisy.shape[1:])
+    den = np.zeros(noisy.shape[1:])
+    for b0 in range(0, Zs, B):
+        b1 = min(b0 + B, Zs)
+        done = np.zeros((b1 - b0, H, W), bool)
+        for z in range(b0, b1):
+            if z % step_z and z != Zs - 1:
+                continue
+            offsets = [(dz, dy, dx) for dz in range(-rz, rz + 1) for dy in range(-r, r + 1)
+                       for dx in range(-r, r + 1) if not video or 0 <= z + dz < Zs]
+            for y in range(H):
+                if y % step and y != H - 1:
+                    continue
+                for x in range(W):
+                    if (x % step and x != W - 1) or done[z - b0, y, x]:
+                        continue
+                    pz, py, px = z + zpad, y + pad, x + pad
+                    ref = patch_at(srch, 0, pz, py, px)
+                    d = np.array([((ref - patch_at(srch, 0, pz + dz, py + dy, px + dx)) ** 2).sum()
+                                  for dz, dy, dx in offsets])
+                    d[offsets.index((0, 0, 0))] = -1.0  # the reference first
+                    group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
+                    for c in range(C):
+                        X = np.array([patch_at(noisy, c, pz + dz, py + dy, px + dx) for dz, dy, dx in group])
+                        src = X if stage == 1 else np.array(
+                            [patch_at(srch, c, pz + dz, py + dy, px + dx) for dz, dy, dx in group])
+                        est = _nlb_group_estimate(X, src, stage, s2, beta, gamma)
+                        for m, (dz, dy, dx) in enumerate(group):
+                            num[c, pz + dz - fz:pz + dz + fz + 1, py + dy - f:py + dy + f + 1,
+                                px + dx - f:px + dx + f + 1] += est[m].reshape(2 * fz + 1, 2 * f + 1, 2 * f + 1)
+                    for dz, dy, dx in group:
+                        den[pz + dz - fz:pz + dz + fz + 1, py + dy - f:py + dy + f + 1,
+                            px + dx - f:px + dx + f + 1] += 1
+                        if b0 <= z + dz < b1 and 0 <= y + dy < H and 0 <= x + dx < W:
+                            done[z + dz - b0, y + dy, x + dx] = True
+    inner = (slice(zpad, zpad + Zs), slice(pad, pad + H), slice(pad, pad + W))
+    return num[(slice(None),) + inner] / den[inner]

@@ -39,7 +39,8 @@ def test_denoise_poisson_gaussian_sigma_is_in_file_units(tmp_path):
 def test_model_errors_are_one_line(tmp_path):
     path, _ = _counts(tmp_path)
     runner = CliRunner()
-    res = runner.invoke(main, ["denoise", str(path), str(tmp_path / "o.tif"), "--noise", "poisson", "--gain", "-1"])
+    out = str(tmp_path / "o.tif")
+    res = runner.invoke(main, ["denoise", str(path), out, "--noise", "poisson", "--gain", "-1"])
     assert res.exit_code == 2 and "Traceback" not in res.output
     res = runner.invoke(main, ["denoise", str(path), str(tmp_path / "o.tif"), "--noise", "poisson",
                                "--tile-rows", "16"])

@@ -189,7 +189,7 @@ def test_bad_arguments_are_named(rng, kwargs, match):
 
 
 @pytest.mark.parametrize("img,exc", [
-    (np.zeros((20, 20), np.int32), TypeError),
+    (np.zeros((20, 20), np.int64), TypeError),
     (np.zeros((0, 20), np.float32), ValueError),
 ])
 def test_strips_refuse_dtype_and_empty_images_as_denoise_does(img, exc):

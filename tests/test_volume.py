@@ -72,20 +72,22 @@ def test_references_are_not_trivial(rng):
     assert nlm_video(noisy, 0.1, 0.2, 3, 5, 2).std() < 0.5 * noisy.std()
 
 
-def test_more_frames_denoise_more(rng):
+@pytest.mark.parametrize("method", ["pixelwise", "nlbayes"])
+def test_more_frames_denoise_more(rng, method):
     """A static scene: searching neighbouring frames averages more samples and lowers the error."""
     clean = np.tile(np.linspace(0.2, 0.8, 24), (24, 1))
     frames = clean + rng.normal(0, 0.1, (7, 24, 24))
-    err = [np.abs(denoise_video(frames, 0.1, temporal_radius=R, patch_size=3, search_size=7) - clean).mean()
-           for R in (0, 2)]
+    kw = dict(patch_size=3, search_size=7, method=method)
+    err = [np.abs(denoise_video(frames, 0.1, temporal_radius=R, **kw) - clean).mean() for R in (0, 2)]
     assert err[1] < 0.8 * err[0]
 
 
-def test_uint8_volume_keeps_dtype_and_estimates_sigma(rng):
+@pytest.mark.parametrize("method", ["pixelwise", "nlbayes"])
+def test_uint8_volume_keeps_dtype_and_estimates_sigma(rng, method):
     clean = np.tile(np.linspace(0, 1, 16), (10, 16, 1))
     noisy = nlmeans.add_noise(clean, 0.08, seed=1)
     vol = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
-    out = denoise_volume(vol)
+    out = denoise_volume(vol, method=method)
     assert out.dtype == np.uint8 and out.shape == vol.shape
     assert np.abs(out / 255 - clean).mean() < 0.8 * np.abs(vol / 255 - clean).mean()
 

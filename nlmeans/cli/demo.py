@@ -9,6 +9,7 @@ import click
 from .._validate import sigma_to_255
 from ..io import read_image, write_image
 from .options import SCALE_NOTE, claim_outputs, h_text, sample_image, sigma_option, verbose_option
+from .progress import say, ticker, warm_up
 
 
 @click.command()
@@ -48,20 +49,25 @@ def demo(image_path, sigma, seed, out_dir, overwrite):
     noisy = add_noise(image.data, sigma, seed=seed).astype(np.float32)
     import time
 
+    def run(data):
+        return denoise(data, sigma, channel_axis=image.channel_axis, return_settings=True)
+
+    warm_up(run, noisy)  # numba's first-run compilation: announced on a terminal, not counted below
     start = time.perf_counter()
-    out, used = denoise(noisy, sigma, channel_axis=image.channel_axis, return_settings=True)
+    with ticker(f"denoising {image_path.name}"):
+        out, used = run(noisy)
     seconds = time.perf_counter() - start
     before, after = psnr(image.data, noisy), psnr(image.data, out)
-    click.echo(f"{image_path.name} ({image.describe()}), Gaussian noise σ = {sigma_to_255(sigma):g}/255, "
+    say(f"{image_path.name} ({image.describe()}), Gaussian noise σ = {sigma_to_255(sigma):g}/255, "
                f"seed {seed}")
-    click.echo(
+    say(
         f"{'NL-Bayes' if used.method == 'nlbayes' else 'NL-means ' + used.method}: patch {used.patch_size}, "
         f"search {used.search_size}, {h_text(used)}{seconds:.2f} s"
     )
-    click.echo(f"PSNR noisy    {before:6.2f} dB")
-    click.echo(f"PSNR denoised {after:6.2f} dB  (+{after - before:.2f} dB)")
+    say(f"PSNR noisy    {before:6.2f} dB")
+    say(f"PSNR denoised {after:6.2f} dB  (+{after - before:.2f} dB)")
     if out_dir is not None:
         kind = image.data.dtype if image.data.dtype.kind == "u" else np.uint8
         for path, data in zip(written, (noisy, out), strict=True):
             write_image(path, from_float(data, kind), overwrite=overwrite)
-        click.echo(f"wrote {written[0]} and {written[1]}")
+        say(f"wrote {written[0]} and {written[1]}")

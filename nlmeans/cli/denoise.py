@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..io import Image, read_image, write_image
+from ..io import Image, StackError, read_image, write_image
 from .options import (
     claim_outputs,
     guide_sigma_option,
@@ -27,6 +27,7 @@ from .options import (
     sure_psnr,
     verbose_option,
 )
+from .progress import say, show_progress, ticker, warm_up
 
 #: TIFF inputs with more pixels than this are denoised strip by strip without being asked
 AUTO_STRIP_PIXELS = 1 << 26
@@ -162,22 +163,32 @@ def _single(request):
     from .._denoise import denoise as denoise_image
 
     input_path, output_path = request.paths
-    image = read_image(input_path, max_pixels=request.max_pixels)
+    try:
+        image = read_image(input_path, max_pixels=request.max_pixels)
+    except StackError as exc:  # the file is fine, the command lacks --volume/--video: exit 2
+        raise click.UsageError(str(exc)) from None
     inputs = [input_path] + ([request.guide] if request.guide else [])
     claim_outputs([output_path], inputs=inputs, overwrite=request.overwrite, image=True)
     guide = read_image(request.guide, max_pixels=request.max_pixels) if request.guide else None
+    guide_axis = None if guide is None else guide.channel_axis
+
+    def run(data, guide_data):
+        return denoise_image(data, request.sigma, channel_axis=image.channel_axis, guide=guide_data,
+                             guide_channel_axis=guide_axis, guide_sigma=request.guide_sigma,
+                             return_settings=True, **request.sizes)
+
+    guide = None if guide is None else guide.data
+    warm_up(run, image.data, guide)  # a first run's compilation: announced, not in the time reported
     start = time.perf_counter()
-    out, used = denoise_image(image.data, request.sigma, channel_axis=image.channel_axis,
-                              guide=None if guide is None else guide.data,
-                              guide_channel_axis=None if guide is None else guide.channel_axis,
-                              guide_sigma=request.guide_sigma, return_settings=True, **request.sizes)
+    with ticker(f"denoising {input_path.name}" + (", h by SURE" if request.h == "auto" else "")):
+        out, used = run(image.data, guide)
     seconds = time.perf_counter() - start
     write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
     how = "estimated" if used.sigma_estimated else "given"
     if used.sure_risk is not None:
         how += f"; h by SURE, estimated PSNR {sure_psnr(used.sure_risk, used.data_range):.2f} dB"
     guided = f", guide {request.guide.name} (σ {255 * used.guide_sigma:.2f})" if request.guide else ""
-    click.echo(
+    say(
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, "
         f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
@@ -239,7 +250,7 @@ def _batch(request):
     out_dir.mkdir(parents=True, exist_ok=True)
     removed = batch.remove_partials(out_dir)
     if removed:
-        click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {out_dir}")
+        say(f"removed {len(removed)} partial file(s) left by an interrupted run in {out_dir}")
     pairs = batch.plan(files, out_dir)
     options = batch.Options(request.sigma, request.h, request.patch, request.search, request.method,
                             request.volume, request.video, request.temporal_radius)
@@ -248,14 +259,15 @@ def _batch(request):
     if client is None and jobs > 1:
         jobs, note = batch.cap_jobs(jobs, [src for src, _ in pairs])
         if note:
-            click.echo(note, err=True)
+            say(note, err=True)
     try:
-        report = batch.run(pairs, options, overwrite=request.overwrite, jobs=jobs, client=client)
+        report = batch.run(pairs, options, overwrite=request.overwrite, jobs=jobs, client=client,
+                           progress=show_progress())
     finally:
         if client is not None:
             client.close()
     report.failed[:0] = [(item, "no such file, folder or matching file") for item in missing]
-    click.echo(f"{report.summary()} -> {out_dir}")
+    say(f"{report.summary()} -> {out_dir}")
     for src, message in report.failed:
         click.echo(f"failed: {src}: {message}", err=True)
     if report.failed:
@@ -268,22 +280,33 @@ def _stack(request):
 
     request.refuse("--volume/--video")
     input_path, output_path = request.paths
-    stack = read_stack(input_path)
+    try:
+        stack = read_stack(input_path, kind="video" if request.video else "volume")
+    except StackError as exc:  # a single image, or axes that say the other flag: exit 2
+        raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
-    kw = dict(h=request.h, patch_size=request.patch, search_size=request.search, channel_axis=axis)
-    if request.method not in (None, "pixelwise"):
-        raise click.UsageError(f"--method {request.method} is not available for --volume/--video (pixelwise)")
-    start = time.perf_counter()
+    kw = dict(request.sizes, channel_axis=axis, return_settings=True)
+    if request.method == "patchwise":
+        raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     if request.video:
-        out = denoise_video(stack, request.sigma, temporal_radius=request.temporal_radius, **kw)
+        def run(data):
+            return denoise_video(data, request.sigma, temporal_radius=request.temporal_radius, **kw)
         what = f"video, {stack.shape[0]} frames, temporal radius {request.temporal_radius}"
     else:
-        out = denoise_volume(stack, request.sigma, **kw)
+        def run(data):
+            return denoise_volume(data, request.sigma, **kw)
         what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
+    warm_up(run, stack, crop=lambda a: a[:9, :32, :32].copy())
+    start = time.perf_counter()
+    with ticker(f"denoising {input_path.name} ({what})"):
+        out, used = run(stack)
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite)
-    click.echo(f"{input_path.name} ({what}, {stack.dtype}): pixelwise; {seconds:.2f} s -> {output_path}")
+    how = "estimated" if used.sigma_estimated else "given"
+    say(f"{input_path.name} ({what}, {stack.dtype}): σ = {used.sigma_255:.2f}/255 ({how}), "
+        f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
+        f"{seconds:.2f} s -> {output_path}")
 
 
 def _wants_strips(request):
@@ -327,7 +350,7 @@ def _strips(request):
     explicit = dict(request.sizes, method=used.method, channel_axis=axis)
     with create_array(output_path, image.shape, image.dtype, overwrite=request.overwrite) as out:
         if request.scheduler is None:
-            denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=True, **explicit)
+            denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=show_progress(), **explicit)
             where = f"strips of {min(rows, height)} rows"
         else:
             from .. import dask as nd
@@ -335,7 +358,7 @@ def _strips(request):
             client = nd.client_for(request.scheduler)
             try:
                 lazy = nd.denoise(nd.from_file(input_path, rows), used.sigma, tile_rows=rows, **explicit)
-                nd.compute_into(lazy, out, client=client, progress=True)
+                nd.compute_into(lazy, out, client=client, progress=show_progress())
             finally:
                 if client is not None:
                     client.close()
@@ -343,7 +366,7 @@ def _strips(request):
     seconds = time.perf_counter() - start
     how = "estimated" if used.sigma_estimated else "given"
     kind = "gray" if axis is None else f"{channels}-channel"
-    click.echo(
+    say(
         f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): σ = {used.sigma_255:.2f}/255 "
         f"({how}), {h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
         f"{seconds:.2f} s -> {output_path}"

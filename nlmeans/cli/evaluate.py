@@ -9,6 +9,7 @@ import click
 from .._optional import available, install_hint
 from ..io import read_image
 from .options import SAMPLE_IMAGES, SCALE_NOTE, claim_outputs, sample_image, verbose_option
+from .progress import say, show_progress
 
 
 def _sigma_list(ctx, param, value):
@@ -93,19 +94,19 @@ def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots
         outputs += plot_paths(stems, sigmas, plots_dir)
     claim_outputs(outputs, inputs=files, overwrite=overwrite)
     named = {stem: read_image(f).data for stem, f in stems.items()}
-    records, gallery = run_experiment(named, sigmas, methods, seeds, tune, crop=crop, progress=True,
+    records, gallery = run_experiment(named, sigmas, methods, seeds, tune, crop=crop, progress=show_progress(),
                                       keep_images=plots_dir is not None)
-    click.echo(format_table(records))
+    say(format_table(records))
     if json_path is not None:
         write_json(records, json_path, overwrite=overwrite)
-        click.echo(f"wrote {len(records)} records to {json_path}")
+        say(f"wrote {len(records)} records to {json_path}")
     if csv_path is not None:
         write_csv(records, csv_path, overwrite=overwrite)
-        click.echo(f"wrote {len(records)} records to {csv_path}")
+        say(f"wrote {len(records)} records to {csv_path}")
     if plots_dir is not None:
         from ..eval.plots import write_plots
 
         paths = write_plots(records, gallery, plots_dir, overwrite=overwrite)
-        click.echo(f"wrote {len(paths)} plots to {plots_dir}")
+        say(f"wrote {len(paths)} plots to {plots_dir}")
 
 

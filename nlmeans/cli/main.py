@@ -2,7 +2,9 @@
 
 Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...), 2 usage error (bad option),
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); both remove the temporary files of the run.
-σ and h are on the 0–255 scale on the command line, whatever the file's bit depth.
+σ and h are on the 0–255 scale on the command line, whatever the file's bit depth. Progress is drawn on
+stderr only when it is a terminal; ``--quiet`` (before or after the subcommand) prints nothing on success.
+Warnings are one line ("warning: ...").
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import gc
 import signal
 import traceback
+import warnings
 
 import click
 
@@ -23,9 +26,12 @@ class _Group(click.Group):
 
     def main(self, *args, **kwargs):
         previous = raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C, so temporary files are removed
+        shown = warnings.showwarning
+        warnings.showwarning = _one_line_warning
         try:
             return super().main(*args, **kwargs)
         finally:
+            warnings.showwarning = shown
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             # numba leaves a large graph of objects behind; the interpreter's last garbage collections walk it
@@ -49,6 +55,11 @@ class _Group(click.Group):
             if not isinstance(exc, (ValueError, TypeError, OSError)):
                 message = f"internal error ({type(exc).__name__}): {message}"
             raise click.ClickException(message) from None
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line on stderr ("warning: ..."), without Python's category and source line."""
+    click.echo(f"warning: {one_line(message)}", err=True)
 
 
 def _interrupt_behind(exc):
@@ -75,8 +86,10 @@ def _aborted(exc):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nlmeans")
 @click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when something fails.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print nothing on success: no summary, notes or progress (errors still print).")
 @click.pass_context
-def main(ctx, verbose):
+def main(ctx, verbose, quiet):
     """Non-Local Means and NL-Bayes image denoising.
 
     σ and h are given on the 0–255 scale whatever the file's bit depth. Exit codes: 0 success, 1 error,
@@ -93,7 +106,8 @@ def main(ctx, verbose):
       nlmeans eval --sigma 10,20,30 --methods nlmeans,bm3d,tv
     """
     ctx.ensure_object(dict)
-    ctx.obj["verbose"] = verbose
+    ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose
+    ctx.obj["quiet"] = ctx.obj.get("quiet", False) or quiet
 
 
 for _command in (denoise.denoise, noise.noise, noise_level.noise_level, demo.demo, evaluate.eval_):

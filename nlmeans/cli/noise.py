@@ -9,6 +9,7 @@ import click
 from .._validate import sigma_to_255
 from ..io import Image, read_image, write_image
 from .options import SCALE_NOTE, claim_outputs, overwrite_option, sigma_option, verbose_option
+from .progress import say
 
 
 @click.command()
@@ -43,5 +44,5 @@ def noise(input_path, output_path, sigma, seed, as_float, overwrite):
     noisy = add_noise(image.data, sigma, seed=seed)
     out = noisy.astype(np.float32) if as_float else from_float(noisy, image.data.dtype)
     write_image(output_path, Image(out, image.alpha), overwrite=overwrite)
-    click.echo(f"{input_path.name} ({image.describe()}): added σ = {sigma_to_255(sigma):.2f}/255 noise "
+    say(f"{input_path.name} ({image.describe()}): added σ = {sigma_to_255(sigma):.2f}/255 noise "
                f"-> {output_path}")

@@ -15,6 +15,7 @@ import click
 from .._validate import NOISE_MODELS, sigma_from_255
 from ..io import check_output, check_writable, input_set, remove_stale_partials
 from ..presets import METHODS
+from .progress import say
 
 SCALE_NOTE = "on the 0–255 scale whatever the file's bit depth (float files: 255 ↔ 1.0)"
 
@@ -79,18 +80,28 @@ noise_option = click.option(
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace OUTPUT if it exists (an input is never overwritten)."
 )
-verbose_option = click.option(
+_verbose = click.option(
     "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True,
-    callback=lambda ctx, param, value: _set_verbose(ctx, value),
+    callback=lambda ctx, param, value: _set_flag(ctx, "verbose", value),
     help="Show the full traceback when something fails.",
+)
+_quiet = click.option(
+    "--quiet", "-q", is_flag=True, expose_value=False, is_eager=True,
+    callback=lambda ctx, param, value: _set_flag(ctx, "quiet", value),
+    help="Print nothing on success: no summary, notes or progress (errors still print).",
 )
 
 
-def _set_verbose(ctx, value):
+def verbose_option(fn):
+    """``--verbose/-v`` and ``--quiet/-q`` on a command (also accepted before the subcommand)."""
+    return _verbose(_quiet(fn))
+
+
+def _set_flag(ctx, name, value):
     if value:
-        ctx.ensure_object(dict)["verbose"] = True
+        ctx.ensure_object(dict)[name] = True
         root = ctx.find_root()
-        root.ensure_object(dict)["verbose"] = True
+        root.ensure_object(dict)[name] = True
 
 
 def claim_outputs(outputs, *, inputs, overwrite, folder=False, image=False):
@@ -111,7 +122,7 @@ def claim_outputs(outputs, *, inputs, overwrite, folder=False, image=False):
     for folder_ in sorted({Path(p).parent for p in outputs}):
         removed = remove_stale_partials(folder_)
         if removed:
-            click.echo(f"removed {len(removed)} partial file(s) left by an interrupted run in {folder_}", err=True)
+            say(f"removed {len(removed)} partial file(s) left by an interrupted run in {folder_}", err=True)
 
 
 #: the sample images ``demo`` and ``eval`` use when given none: scikit-image ships them (the same files as the

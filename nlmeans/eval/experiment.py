@@ -6,8 +6,9 @@ Records in, tables / JSON / CSV / plots out. One record (a dict) per image × σ
      "seconds": 0.21, "params": {"weight": 0.0627}, "tuned": False, "grid_size": 1}
 
 ``sigma`` is on the 0–255 scale; ``params`` are the values passed to the method, on the float image's scale
-(integer images are scaled to [0, 1]); ``seconds`` is the wall time of that one call (numba methods warmed up
-first, so compilation is not counted). The row ``method == "noisy"`` holds the noisy input's scores.
+(integer images are scaled to [0, 1]); ``seconds`` is the wall time of that one call (every method warmed up
+first, so numba's compilation and first-call imports are not counted). The row ``method == "noisy"`` holds
+the noisy input's scores.
 
 References
 ----------
@@ -31,7 +32,7 @@ from .._optional import install_hint
 from .._validate import check_array, check_int, check_real, sigma_from_255, to_float
 from ..metrics import psnr, ssim
 from ..noise import add_noise
-from .registry import REGISTRY, available_methods, describe, get_method
+from .registry import ALIASES, REGISTRY, available_methods, describe, get_method
 
 #: the keys of every record, in the order of the CSV columns
 RECORD_KEYS = ("image", "sigma", "seed", "method", "psnr", "ssim", "seconds", "tuned", "grid_size", "params")
@@ -118,7 +119,7 @@ def resolve_methods(methods):
         return available_methods()
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    names = list(dict.fromkeys(methods))
+    names = list(dict.fromkeys(ALIASES.get(m, m) if isinstance(m, str) else m for m in methods))  # listed once
     if not names:
         raise ValueError("methods is empty; give at least one method name or 'all'")
     for name in names:
@@ -162,14 +163,13 @@ def _sigma_list(sigmas):
 
 
 def _warm_up(method_names, ndims):
-    """Call every numba method once on a tiny image per dimensionality, so timings exclude compilation."""
+    """Call every method once on a small image per dimensionality, so timings exclude numba's compilation
+    and the first call's imports (scikit-image's TV: 0.6 s on its first call, 1.5 ms after)."""
     rng = np.random.default_rng(0)
     for name in method_names:
         m = REGISTRY[name]
-        if not m.jit:
-            continue
         for ndim in sorted(ndims):
-            tiny = rng.random((24, 24) if ndim == 2 else (24, 24, 3)).astype(np.float32)
+            tiny = rng.random((32, 32) if ndim == 2 else (32, 32, 3)).astype(np.float32)
             m(tiny, 0.08, channel_axis=None if ndim == 2 else -1)
 
 
@@ -286,7 +286,8 @@ def evaluate(images, sigmas, methods="all", seeds=1, tune=False, *, crop=None, p
     Notes
     -----
     Every method gets the same noisy float32 image and the true σ. ``seconds`` is the wall time of the call
-    (``time.perf_counter``) after a warm-up call of every numba method on a tiny image.
+    (``time.perf_counter``) after a warm-up call of every method on a small image (no compilation, no
+    first-call imports in it).
 
     References
     ----------
@@ -351,7 +352,10 @@ def format_table(records, *, markdown=False, max_image_columns=6):
         note = (f"σ = {sigma:g}/255 — {len(images)} image(s) × {len(seeds)} seed(s); mean PSNR (dB), SSIM and "
                 "time per call")
         if tuned:
+            untuned = [row["method"] for row in rows if not row["tuned"] and row["method"] != NOISY]
             note += "; * = oracle-tuned: parameters picked from a grid using the clean image"
+            if untuned:
+                note += f" (not tuned, no grid: {', '.join(untuned)})"
         header = ["#", "method", "PSNR", "SSIM", "time s"] + (images if show_images else [])
         body = []
         rank = 0

@@ -61,25 +61,61 @@ def plot_paths(images, sigmas, out_dir):
     return paths
 
 
+def _tuning_note(records):
+    """(set of oracle-tuned methods, a title suffix that says which methods were tuned and which were not)."""
+    tuned = {r["method"] for r in records if r["tuned"]}
+    ran = {r["method"] for r in records if r["method"] != NOISY}
+    if not tuned:
+        return tuned, "parameters by each method's σ rule"
+    if tuned == ran:
+        return tuned, "* oracle-tuned parameters (picked with the clean image)"
+    return tuned, "* oracle-tuned (picked with the clean image); others by their σ rule"
+
+
 def psnr_vs_sigma(records, path, *, overwrite=True):
-    """Mean PSNR (over images and seeds) against σ, one line per method, the noisy input dashed."""
+    """Mean PSNR (over images and seeds) against σ, one line per method, the noisy input dashed; with one σ,
+    a bar per method (a line plot would be a column of dots). Oracle-tuned methods are marked ``*``."""
     by_method = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_method[r["method"]][r["sigma"]].append(r["psnr"])
+    tuned, note = _tuning_note(records)
+    sigmas = sorted({r["sigma"] for r in records})
     fig = _figure(7, 4.5)
     ax = fig.add_subplot()
     order = sorted(by_method, key=lambda m: (m == NOISY, -np.mean([np.mean(v) for v in by_method[m].values()])))
+
+    def label(method):
+        return "noisy input" if method == NOISY else method + (" *" if method in tuned else "")
+
+    if len(sigmas) == 1:
+        methods = [m for m in order if m != NOISY]
+        values = [float(np.mean(by_method[m][sigmas[0]])) for m in methods]
+        ax.barh(range(len(methods)), values, color=[f"C{i % 10}" for i in range(len(methods))])
+        ax.set_yticks(range(len(methods)), [label(m) for m in methods], fontsize=8)
+        ax.invert_yaxis()  # best on top
+        for i, v in enumerate(values):
+            ax.annotate(f"{v:.2f}", (v, i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        low = min(values)
+        if NOISY in by_method:
+            noisy = float(np.mean(by_method[NOISY][sigmas[0]]))
+            ax.axvline(noisy, color="0.4", linestyle="--", label=f"noisy input {noisy:.2f} dB")
+            ax.legend(fontsize=8, loc="lower right")
+            low = min(low, noisy)
+        ax.set_xlim(low - 1.0, max(values) + 1.5)
+        ax.set_xlabel("mean PSNR (dB)")
+        ax.set_title(f"PSNR at σ = {sigmas[0]:g}/255 — {note}", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+        return _save(fig, path, overwrite)
     markers = "osD^vP*Xh<>"
     for i, method in enumerate(order):
         sig = sorted(by_method[method])
         val = [np.mean(by_method[method][s]) for s in sig]
         style = (dict(color="0.4", linestyle="--") if method == NOISY
                  else dict(color=f"C{i % 10}", marker=markers[i % len(markers)], markersize=4))
-        ax.plot(sig, val, label="noisy input" if method == NOISY else method, **style)
-    tuned = any(r["tuned"] for r in records)
+        ax.plot(sig, val, label=label(method), **style)
     ax.set_xlabel("noise σ (0–255 scale)")
     ax.set_ylabel("mean PSNR (dB)")
-    ax.set_title("PSNR vs noise level" + (" (oracle-tuned parameters)" if tuned else " (σ-rule parameters)"))
+    ax.set_title(f"PSNR vs noise level — {note}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return _save(fig, path, overwrite)
@@ -157,10 +193,12 @@ def write_plots(records, gallery, out_dir, *, crop=160, noise_crop=256, overwrit
 
         panels = [("clean", cut(imgs["clean"])),
                   (f"noisy  {_psnr_of(records, image, sigma, NOISY):.2f} dB", cut(imgs[NOISY]))]
-        panels += [(f"{m}  {_psnr_of(records, image, sigma, m):.2f} dB", cut(imgs[m])) for m in methods]
+        tuned, note = _tuning_note([r for r in records if r["image"] == image and r["sigma"] == sigma])
+        panels += [(f"{m}{' *' if m in tuned else ''}  {_psnr_of(records, image, sigma, m):.2f} dB", cut(imgs[m]))
+                   for m in methods]
         stem = _stem(image, sigma)
         paths.append(montage(panels, out_dir / f"montage_{stem}.png", overwrite=overwrite,
-                             suptitle=f"{image}, σ = {sigma:g}/255, central {size}×{size} crop"))
+                             suptitle=f"{image}, σ = {sigma:g}/255, central {size}×{size} crop; {note}"))
         ny0, nx0, nsize = crop_box(imgs["clean"].shape, noise_crop)
         noise_panels = [(m, method_noise_image(imgs[NOISY][ny0:ny0 + nsize, nx0:nx0 + nsize],
                                                imgs[m][ny0:ny0 + nsize, nx0:nx0 + nsize], sigma / 255.0))

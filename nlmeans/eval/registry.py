@@ -19,9 +19,11 @@ Every entry of :data:`REGISTRY` is a :class:`Method`; calling it follows the con
   BM3D, Lab for OpenCV; Gaussian, TV and Wiener filter each channel.
 
 The names are fixed: ``gaussian``, ``anisotropic``, ``bilateral``, ``tv``, ``wiener``, ``wavelet``,
-``nlmeans``, ``nlmeans_auto`` (σ estimated from the image; the σ passed is ignored), ``nlmeans_twostage``,
+``nlmeans`` (``nlmeans.denoise`` with its defaults, i.e. the default estimator, NL-Bayes; ``nlmeans_nlbayes``
+is accepted as another name of this row and never listed twice), ``nlmeans_auto`` (σ estimated from the
+image; the σ passed is ignored), ``nlmeans_twostage``,
 ``skimage_nlm``, ``opencv_nlm`` (needs OpenCV), ``bm3d`` (needs the ``bm3d`` package), and
-``nlmeans_<method>`` for every estimator of :data:`nlmeans.presets.METHODS` beyond the default one.
+``nlmeans_<method>`` for every other estimator of :data:`nlmeans.presets.METHODS`.
 
 References
 ----------
@@ -497,6 +499,8 @@ def _build_registry(nlmeans_methods):
                "is ignored", jit=True),
     ]
     for m in nlmeans_methods[1:]:
+        if m == nlmeans_methods[0]:  # the default estimator is the "nlmeans" row (alias nlmeans_<m>): once
+            continue
         if m in H_FREE_METHODS:
             entries.append(Method(f"nlmeans_{m}", _nlmeans_core(m, with_h=False), _no_params, {},
                                   f"this package, method={m!r} (no h)", jit=True))
@@ -522,6 +526,9 @@ def _registry():
 
 #: name -> :class:`Method`; built at import from ``nlmeans.presets.METHODS`` so new estimators appear here
 REGISTRY: dict[str, Method] = _registry()
+#: other names of a registered method: ``nlmeans_<default method>`` is the ``nlmeans`` row (the same call),
+#: listed once under ``nlmeans``
+ALIASES: dict[str, str] = {f"nlmeans_{DEFAULT_METHOD}": "nlmeans"}
 
 
 def available_methods():
@@ -531,6 +538,7 @@ def available_methods():
 
 def get_method(name):
     """The :class:`Method` called ``name``; ValueError naming the allowed ones otherwise."""
+    name = ALIASES.get(name, name) if isinstance(name, str) else name
     if not isinstance(name, str) or name not in REGISTRY:
         raise ValueError(f"method {name!r} is not known; allowed: {', '.join(REGISTRY)}")
     return REGISTRY[name]

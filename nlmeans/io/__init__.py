@@ -20,7 +20,7 @@ from .common import (
     ImageIOError,
     one_line,
 )
-from .read import available_memory, default_max_pixels, read_image
+from .read import StackError, available_memory, default_max_pixels, read_image
 from .write import (
     Terminated,
     atomic_output,
@@ -34,7 +34,7 @@ from .write import (
 
 __all__ = [
     "EIGHT_BIT_SUFFIXES", "PNG_SUFFIXES", "TEMP_PREFIX", "TIFF_SUFFIXES", "WRITE_SUFFIXES", "ZARR_SUFFIXES",
-    "Image", "ImageIOError", "Terminated", "atomic_output", "available_memory", "check_output",
+    "Image", "ImageIOError", "StackError", "Terminated", "atomic_output", "available_memory", "check_output",
     "check_writable", "create_array", "default_max_pixels", "input_set", "one_line", "open_array",
     "raise_on_sigterm", "read_image", "read_stack", "remove_stale_partials", "write_image", "write_stack",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import TIFF_SUFFIXES, ImageIOError, _check_pixel_type, one_line
-from .read import _PHOTOMETRIC_NAMES, _tiff_file, _tiff_kind, _tiff_series
+from .read import _PHOTOMETRIC_NAMES, StackError, _metadata_name, _tiff_file, _tiff_kind, _tiff_series, stack_axis
 from .write import atomic_output
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
@@ -164,9 +164,17 @@ def create_array(path, shape, dtype, *, overwrite=True):
     return _array_output(path, tuple(shape), np.dtype(dtype), overwrite)
 
 
-def read_stack(path):
-    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) color (volumes and video), its samples
-    interpreted as :func:`read_image` does (photometric, planar configuration)."""
+_STACK_KINDS = {"volume": ("Z", "T", "--video"), "video": ("T", "Z", "--volume")}
+
+
+def read_stack(path, *, kind=None):
+    """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) with channels (volumes and video), its
+    samples interpreted as :func:`read_image` does (photometric, planar configuration, ImageJ/OME axes: a
+    CZYX file gives (Z, Y, X, C)).
+
+    ``kind`` ("volume" or "video"): refuse (StackError) a file whose ImageJ/OME axes say the other (T frames
+    given as a volume, Z slices as a video). Files without axis metadata are taken as the caller says.
+    """
     path = Path(path)
     if not path.exists():
         raise ImageIOError(f"{path}: no such file")
@@ -174,17 +182,24 @@ def read_stack(path):
         raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
     try:
         with _tiff_file(path) as tif:
-            arr, alpha, lead = _tiff_series(path, tif, max_pixels=False)  # photometric/planar from the tags
+            # photometric/planar from the tags, channels from the axes
+            arr, alpha, lead_axes, lead = _tiff_series(path, tif, max_pixels=False)
+            source = _metadata_name(tif)
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
+    axis, _ = stack_axis(path, lead_axes, lead, source)
+    if axis is None:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
+        raise StackError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
+    if kind is not None:
+        want, other, flag = _STACK_KINDS[kind]
+        if axis == other:
+            raise StackError(f"{path}: its {source} say {axis} "
+                             f"({'frames' if axis == 'T' else 'slices'}), not {want}; use {flag}")
     if alpha is not None:  # kept as the last channel, as stacks always had it
         arr = np.concatenate([arr, alpha[..., None]], axis=-1)
-    if len(lead) > 1:
-        arr = arr.reshape((-1,) + arr.shape[len(lead):])
-    elif not lead:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
-        raise ImageIOError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
+    arr = arr.reshape((-1,) + arr.shape[len(lead):])  # size-1 axes dropped around the stack axis
     _check_pixel_type(path, arr.dtype)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import SUPPORTED_DTYPES
+from .._validate import _SUPPORTED_NAMES, SUPPORTED_DTYPES
 
 PNG_SUFFIXES = (".png",)
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -27,7 +27,7 @@ def one_line(exc):
 
 def _check_pixel_type(path, dtype):
     if np.dtype(dtype).type not in SUPPORTED_DTYPES:
-        raise ImageIOError(f"{path}: pixel type {dtype} is not supported (uint8, uint16, float32 or float64)")
+        raise ImageIOError(f"{path}: pixel type {dtype} is not supported ({_SUPPORTED_NAMES})")
 
 
 @dataclass

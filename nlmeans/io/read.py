@@ -23,7 +23,6 @@ Reading rules (every pixel format read right, or refused):
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import struct
 from pathlib import Path
@@ -274,29 +273,74 @@ def _tiff_samples(path, page, arr, kind):
 
 def _tiff_series(path, tif, max_pixels=None):
     """The first series of an open TIFF: its tags checked and pixel limit applied before decoding, then
-    decoded, samples moved last because PlanarConfiguration says where they are, and interpreted.
-    ``max_pixels=False``: no pixel limit (stacks). Returns (data, alpha, leading shape)."""
+    decoded, samples moved last because PlanarConfiguration says where they are, and interpreted; an
+    ImageJ/OME channel axis (C) becomes the channels (last). ``max_pixels=False``: no pixel limit (stacks).
+    Returns (data, alpha, leading axes, leading shape): the axes are tifffile's letters (Z, T, I, Q, ...)."""
     series = tif.series[0]
     page = series.keyframe
     axes, shape = series.axes, tuple(series.shape)
     kind = _tiff_kind(path, page)
     if max_pixels is not False:
         channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
+        channels *= shape[axes.index("C")] if "C" in axes else 1
         _check_pixels(path, shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
     arr = series.asarray()
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
-    lead = tuple(n for a, n in zip(axes, arr.shape, strict=True) if a not in "YXS")
-    return (*_tiff_samples(path, page, arr, kind), lead)
+    data, alpha = _tiff_samples(path, page, arr, kind)
+    lead_axes = "".join(a for a in axes if a not in "YXS")
+    if "C" in lead_axes:  # channels only when the file says so: ImageJ/OME "C"
+        if data.shape[-1] != 1 or alpha is not None:
+            raise ImageIOError(f"{path}: TIFF with both a channel axis (C, axes {series.axes}) and several "
+                               "samples per pixel is not supported")
+        data = np.moveaxis(data[..., 0], lead_axes.index("C"), -1)
+        lead_axes = lead_axes.replace("C", "")
+    return data, alpha, lead_axes, data.shape[:len(lead_axes)]
+
+
+class StackError(ImageIOError):
+    """A stack (several Z slices or T frames) given where one 2-D image was expected, or the other way
+    round: a usage error (the command line says which flag to give) rather than a broken file."""
+
+
+def _metadata_name(tif):
+    """A TIFF's axes and where they come from, for messages."""
+    if tif.is_imagej or tif.is_ome:
+        return f"axes {tif.series[0].axes} in its {'ImageJ' if tif.is_imagej else 'OME'} metadata"
+    return "no axis metadata"
+
+
+def stack_axis(path, lead_axes, lead, source):
+    """The one axis of a stack with more than one entry, as (letter, length); raises StackError for 4-D and
+    larger data (several axes with more than one entry, e.g. T and Z)."""
+    big = [(a, n) for a, n in zip(lead_axes, lead, strict=True) if n > 1]
+    if len(big) > 1:
+        raise StackError(f"{path}: a {len(big) + 2}-D stack (shape {tuple(lead)} before Y, X; {source}) "
+                         "is not supported; save one Z stack or one time series per file")
+    return big[0] if big else (None, 1)
+
+
+def _refuse_stack(path, lead_axes, lead, source):
+    """The error for a stack read as one image: names the flag the file's axes call for (required even then,
+    so the command line always says what is run), or both flags when the file does not say."""
+    axis, n = stack_axis(path, lead_axes, lead, source)
+    if axis == "Z":
+        what, flag = f"a volume of {n} Z slices ({source})", "denoise it with --volume"
+    elif axis == "T":
+        what, flag = f"a video of {n} T frames ({source})", "denoise it with --video"
+    else:
+        what = f"a stack of {n} images ({source})"
+        flag = "say what it is: --volume (Z slices of a 3-D volume) or --video (frames in time)"
+    raise StackError(f"{path}: {what}, not a single 2-D image; {flag}")
 
 
 def _read_tiff(path, max_pixels):
     with _tiff_file(path) as tif:
-        data, alpha, lead = _tiff_series(path, tif, max_pixels)
+        data, alpha, lead_axes, lead = _tiff_series(path, tif, max_pixels)
+        source = _metadata_name(tif)
     if any(n > 1 for n in lead):
-        raise ImageIOError(f"{path}: TIFF with {math.prod(lead)} images ({lead}) is not a single 2-D image "
-                           "(gray or color); use --volume/--video for stacks")
+        _refuse_stack(path, lead_axes, lead, source)
     data = data.reshape(data.shape[len(lead):])
     if alpha is not None:
         alpha = alpha.reshape(alpha.shape[len(lead):])

@@ -248,6 +248,9 @@ def _encode(tmp, suffix, arr):
     if suffix in PNG_SUFFIXES:
         import png
 
+        if arr.dtype not in (np.uint8, np.uint16):  # pypng would wrap negative or 32-bit values silently
+            raise ImageIOError(f"PNG files hold 8/16-bit unsigned integers; write {arr.dtype} data to a .tif file")
+
         planes = 1 if arr.ndim == 2 else arr.shape[-1]
         writer = png.Writer(
             width=arr.shape[1], height=arr.shape[0], greyscale=planes in (1, 2),

@@ -1,7 +1,10 @@
-"""NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve.
+"""NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve;
+on images (:func:`_nlbayes_pass`) and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias &
+Morel 2018), which share the group model's steps.
 
-Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands of reference
-patches in two phases (even bands, then odd ones), so the result does not depend on the number of threads.
+Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands (3-D: slabs
+of slices) of reference patches in two phases (even bands, then odd ones), so the result does not depend on the
+number of threads.
 
 This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
 """
@@ -250,6 +253,18 @@ def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
 
 
 @njit(inline="always", **JIT)
+def _nlb_threshold(dist, nc, m, work):
+    """The group's distance threshold: the ``m``-th smallest (from 1) of ``dist[:nc]``, and how many candidates
+    at exactly that distance join the group (the earliest ones in scan order)."""
+    thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
+    n_equal = m
+    for k in range(nc):
+        if dist[k] < thr:
+            n_equal -= 1
+    return thr, n_equal
+
+
+@njit(inline="always", **JIT)
 def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
     """The group of a reference: offsets ``(oy, ox)[:n]`` of the reference (first, ``(0, 0)``) and of its
     ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order); returns ``n``.
@@ -263,11 +278,7 @@ def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
     n = 1
     m = min(n_sim - 1, nc)
     if m > 0:
-        thr = _nth_smallest_nonneg(dist, nc, m - 1, work)
-        n_equal = m
-        for k in range(nc):
-            if dist[k] < thr:
-                n_equal -= 1
+        thr, n_equal = _nlb_threshold(dist, nc, m, work)
         k = 0
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
@@ -497,4 +508,243 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
         for y in prange(H):
             for x in range(W):
                 out[c, y, x] = gnum[c, y, x] / gden[y, x]
+    return out
+
+
+# --- NL-Bayes on volumes and video (3-D patches) ---
+#
+# The 2-D kernel's method on stacks (C, Z, H, W): patches of (2fz + 1) × (2f + 1) × (2f + 1) values, search
+# windows of (2rz + 1) × (2r + 1) × (2r + 1) offsets (video: Z is time, the window cut at the first and last
+# frame; Arias & Morel 2018). The group's model and estimate are the 2-D kernel's steps (inlined); bands are
+# slabs of reference slices aligned to slice 0, processed in two phases as the 2-D row bands.
+
+
+@njit(inline="always", **JIT)
+def _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow, dist):
+    """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(pz, py, px)`` and
+    every candidate at offsets ``dz0 <= dz <= dz1``, ``|dy|, |dx| <= r`` but the reference itself, into
+    ``dist`` in scan order (``(dz, dy, dx)`` row-major); returns their number. Rows of candidates vectorised
+    over ``dx`` as in :func:`_nlb_candidate_distances`."""
+    P = 2 * f + 1
+    nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[3] - (px + f - r))
+    nc = 0
+    for dz in range(dz0, dz1 + 1):
+        for dy in range(-r, r + 1):
+            for k in range(nk):
+                drow[k] = zero
+            for jz in range(-fz, fz + 1):
+                for jy in range(-f, f + 1):
+                    rrow = search[0, pz + jz, py + jy]
+                    crow = search[0, pz + dz + jz, py + dy + jy]
+                    _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+            for dx in range(-r, r + 1):
+                if dz != 0 or dy != 0 or dx != 0:
+                    dist[nc] = drow[dx + r]
+                    nc += 1
+    return nc
+
+
+@njit(inline="always", **JIT)
+def _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox):
+    """:func:`_nlb_select_group` for the candidates of :func:`_nlb3_candidate_distances`: offsets
+    ``(oz, oy, ox)[:n]``, the reference first; returns ``n``."""
+    oz[0] = 0
+    oy[0] = 0
+    ox[0] = 0
+    n = 1
+    m = min(n_sim - 1, nc)
+    if m > 0:
+        thr, n_equal = _nlb_threshold(dist, nc, m, work)
+        k = 0
+        for dz in range(dz0, dz1 + 1):
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    if dz == 0 and dy == 0 and dx == 0:
+                        continue
+                    d = dist[k]
+                    k += 1
+                    if d < thr or (d == thr and n_equal > 0):
+                        if d == thr:
+                            n_equal -= 1
+                        oz[n] = dz
+                        oy[n] = dy
+                        ox[n] = dx
+                        n += 1
+    return n
+
+
+@njit(inline="always", **JIT)
+def _nlb3_gather(image, c, pz, py, px, oz, oy, ox, n, fz, f, X):
+    """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(pz + oz[m], py + oy[m],
+    px + ox[m])``, (z, y, x) row-major, for ``m < n``."""
+    P = 2 * f + 1
+    PP = P * P
+    for m in range(n):
+        qz = pz + oz[m] - fz
+        qy = py + oy[m] - f
+        qx = px + ox[m] - f
+        for jz in range(2 * fz + 1):
+            for jy in range(P):
+                for jx in range(P):
+                    X[m, jz * PP + jy * P + jx] = image[c, qz + jz, qy + jy, qx + jx]
+
+
+@njit(inline="always", **JIT)
+def _nlb3_add_patches(num, c, lz, ly, lx, oz, oy, ox, n, fz, f, X):
+    """``num[c]`` += the patches ``X[:n]`` whose first voxel is at ``(lz + oz[m], ly + oy[m], lx + ox[m])`` of
+    the band's buffer (the aggregation of a group's estimates)."""
+    P = 2 * f + 1
+    PP = P * P
+    for m in range(n):
+        qz = lz + oz[m]
+        qy = ly + oy[m]
+        qx = lx + ox[m]
+        for jz in range(2 * fz + 1):
+            for jy in range(P):
+                for jx in range(P):
+                    num[c, qz + jz, qy + jy, qx + jx] += X[m, jz * PP + jy * P + jx]
+
+
+@njit(**JIT)
+def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z, sigma2,
+               beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Zm):
+    """Process the reference patches whose centre slice lies in ``[b0, b1)``, accumulating into the band's
+    private ``num[c, z - b0 + rz + fz, y + pad, x + pad]`` and ``den`` (slices reach ``rz + fz`` beyond the
+    band). ``z_cut``: candidates only in slices ``[0, Z)`` (video); else also in the reflected padding.
+    The per-reference steps are those of :func:`_nlb_band`."""
+    pad = r + f
+    P = 2 * f + 1
+    Pz = 2 * fz + 1
+    PP = P * P
+    D = Pz * PP
+    C = noisy.shape[0]
+    zero = sigma2 - sigma2
+    search = noisy if stage == 1 else basic  # groups are found on channel 0 of this stack
+    lo_z = b0 - rz - fz
+    for z in range(b0, b1):
+        if z % step_z != 0 and z != Z - 1:
+            continue
+        pz = z + zpad
+        dz0 = max(-rz, -z) if z_cut else -rz
+        dz1 = min(rz, Z - 1 - z) if z_cut else rz
+        for y in range(H):
+            if y % step != 0 and y != H - 1:
+                continue
+            py = y + pad
+            for x in range(W):
+                if x % step != 0 and x != W - 1:
+                    continue
+                if mask[z - b0, y, x]:
+                    continue
+                px = x + pad
+                nc = _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow, dist)
+                n = _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox)
+                inv_n = 1 / (zero + n)
+                inv_n1 = 1 / (zero + max(n - 1, 1))
+                for c in range(C):
+                    _nlb3_gather(noisy, c, pz, py, px, oz, oy, ox, n, fz, f, X)
+                    if stage == 2:
+                        _nlb3_gather(basic, c, pz, py, px, oz, oy, ox, n, fz, f, Y)
+                    src = X if stage == 1 else Y  # the patches the model is learnt from
+                    _nlb_mean(X, n, D, inv_n, mu)
+                    msrc = mu
+                    if stage == 2:
+                        _nlb_mean(Y, n, D, inv_n, muy)
+                        msrc = muy
+                    flat = False
+                    if gamma > 0:
+                        flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
+                        if flat:  # a homogeneous group: every patch becomes the mean value
+                            for m in range(n):
+                                for i in range(D):
+                                    X[m, i] = gm
+                    if not flat:
+                        _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Zm)
+                    _nlb3_add_patches(num, c, z - fz - lo_z, py - f, px - f, oz, oy, ox, n, fz, f, X)
+                for m in range(n):
+                    qz = z + oz[m] - fz - lo_z
+                    qy = py + oy[m] - f
+                    qx = px + ox[m] - f
+                    for jz in range(Pz):
+                        for jy in range(P):
+                            for jx in range(P):
+                                den[qz + jz, qy + jy, qx + jx] += 1
+                    gz = z + oz[m]
+                    gy = y + oy[m]
+                    gx = x + ox[m]
+                    if b0 <= gz < b1 and 0 <= gy < H and 0 <= gx < W:
+                        mask[gz - b0, gy, gx] = True
+
+
+@njit(**PARALLEL_JIT)
+def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z, sigma2, beta, gamma,
+                   band_slices, out):
+    """One NL-Bayes stage on padded ``(C, Z + 2 zpad, H + 2 pad, W + 2 pad)`` stacks, ``pad = r + f``.
+
+    ``zpad``: ``rz + fz`` for volumes (candidates may be centred in the reflected padding), ``fz`` for video
+    with ``z_cut`` (candidates centred in existing frames only). ``stage`` and ``basic`` as in
+    :func:`_nlbayes_pass`. Bands of ``max(band_slices, 2 (rz + fz))`` reference slices, aligned to slice 0,
+    each with its own "already processed" mask; even bands, then odd ones, add their private sums into the
+    stack-wide ones, so the result does not depend on the number of threads. ``out`` (C, Z, H, W).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    Pz = 2 * fz + 1
+    D = Pz * P * P
+    C = out.shape[0]
+    Z = out.shape[1]
+    H = out.shape[2]
+    W = out.shape[3]
+    Hp = H + 2 * pad
+    Wp = W + 2 * pad
+    reach = rz + fz
+    B = max(band_slices, 2 * reach, 1)
+    n_bands = (Z + B - 1) // B
+    gnum = np.zeros((C, Z, H, W), dtype=out.dtype)
+    gden = np.zeros((Z, H, W), dtype=out.dtype)
+    nmax = max(n_sim, D)
+    n_cand = (2 * rz + 1) * (2 * r + 1) * (2 * r + 1)
+    for phase in range(2):
+        n_phase = (n_bands - phase + 1) // 2
+        for j in prange(n_phase):
+            band = phase + 2 * j
+            b0 = band * B
+            b1 = min(b0 + B, Z)
+            nz = b1 - b0 + 2 * reach
+            num = np.zeros((C, nz, Hp, Wp), dtype=out.dtype)
+            den = np.zeros((nz, Hp, Wp), dtype=out.dtype)
+            mask = np.zeros((b1 - b0, H, W), dtype=np.bool_)
+            dist = np.empty(n_cand, dtype=out.dtype)
+            work = np.empty(n_cand, dtype=out.dtype)
+            drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=out.dtype)
+            oz = np.empty(n_sim, dtype=np.int64)
+            oy = np.empty(n_sim, dtype=np.int64)
+            ox = np.empty(n_sim, dtype=np.int64)
+            X = np.empty((nmax, D), dtype=out.dtype)
+            Y = np.empty((nmax, D), dtype=out.dtype)
+            Sc = np.empty((nmax, D), dtype=out.dtype)
+            mu = np.empty(D, dtype=out.dtype)
+            muy = np.empty(D, dtype=out.dtype)
+            vsum = np.empty(D, dtype=out.dtype)
+            cov = np.empty((D, D), dtype=out.dtype)
+            Zm = np.empty((D, nmax), dtype=out.dtype)
+            _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
+                       sigma2, beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy,
+                       vsum, cov, Zm)
+            for lz in range(nz):
+                zz = b0 - reach + lz
+                if zz < 0 or zz >= Z:
+                    continue
+                for c in range(C):
+                    for y in range(H):
+                        for x in range(W):
+                            gnum[c, zz, y, x] += num[c, lz, y + pad, x + pad]
+                for y in range(H):
+                    for x in range(W):
+                        gden[zz, y, x] += den[lz, y + pad, x + pad]
+    for c in range(C):
+        for z in prange(Z):
+            for y in range(H):
+                for x in range(W):
+                    out[c, z, y, x] = gnum[c, z, y, x] / gden[z, y, x]
     return out

@@ -1,0 +1,93 @@
+"""What the command line says while it works: progress on a terminal only, nothing with ``--quiet``.
+
+- :func:`say`: a summary line or a note (suppressed by ``--quiet``; errors never go through it).
+- :func:`show_progress`: whether bars and tickers may draw: stderr is a terminal and not ``--quiet``. Logs and
+  pipes get no progress text (tqdm bars are also disabled off a terminal by the library, ``disable=None``).
+- :func:`ticker`: a one-line elapsed-time display on stderr for a single long call (in-memory images,
+  volumes, video, ``--h auto``), redrawn twice a second from a thread (the numba kernels release the GIL);
+  it appears only after ``delay`` seconds, so quick jobs print nothing, and erases itself at the end.
+- :func:`warm_up`: runs the same call on a small crop first, so the first run's numba compilation is
+  announced ("compiling kernels, first run only …") and not counted in the time the summary reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+
+import click
+
+#: side of the crop :func:`warm_up` denoises: big enough for every default patch and search size to fit
+WARM_UP_SIDE = 48
+
+
+def quiet():
+    """Whether ``--quiet`` was given (before or after the subcommand)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and (ctx.find_root().obj or {}).get("quiet"))
+
+
+def say(message, *, err=False):
+    """``click.echo`` unless ``--quiet``: summary lines and notes, never errors."""
+    if not quiet():
+        click.echo(message, err=err)
+
+
+def show_progress():
+    """Progress may be drawn: stderr is a terminal and ``--quiet`` is not given."""
+    stream = sys.stderr
+    return not quiet() and hasattr(stream, "isatty") and stream.isatty()
+
+
+@contextlib.contextmanager
+def ticker(label, *, delay=1.0):
+    """``label … N s`` on stderr, updated every 0.5 s after ``delay`` seconds, while the block runs (on a
+    terminal only; nothing otherwise). The line is erased when the block ends."""
+    if not show_progress():
+        yield
+        return
+    stream = sys.stderr
+    stop = threading.Event()
+    start = time.perf_counter()
+    drawn = []
+
+    def draw():
+        if stop.wait(delay):
+            return
+        while not stop.is_set():
+            stream.write(f"\r{label} … {time.perf_counter() - start:.0f} s\x1b[K")
+            stream.flush()
+            drawn.append(True)
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=draw, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if drawn:
+            stream.write("\r\x1b[K")
+            stream.flush()
+
+
+def corner(arr):
+    """A small contiguous corner of an image ``arr`` (rows and columns first, channels last), or None."""
+    if arr is None:
+        return None
+    return arr[:WARM_UP_SIDE, :WARM_UP_SIDE].copy()
+
+
+def warm_up(call, *arrays, crop=corner):
+    """Run ``call(*crops)`` on small pieces of ``arrays`` (``crop``; same dtype and channels, so numba
+    compiles the same kernels) before the timed call. Best effort: a ValueError/TypeError here is ignored,
+    the real call reports it. On a terminal, "compiling kernels, first run only …" appears if this takes
+    over a second (numba compiles on the first run; later runs load its cache in a fraction of that)."""
+    with ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0):
+        try:
+            call(*(crop(a) for a in arrays))
+        except (ValueError, TypeError):  # e.g. sizes too large for the crop: the real call says what is wrong
+            pass  # anything else (numba's SystemError for Ctrl-C in a kernel, MemoryError) goes on up

@@ -1,0 +1,186 @@
+"""Progress on a terminal only, --quiet everywhere, compilation announced and not timed (#19 item 4).
+
+The terminal cases run the real command line in a pseudo-terminal (stderr on the pty's slave) and compare
+with a pipe."""
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nlmeans.cli import main
+from nlmeans.io import write_image
+
+RNG = np.random.default_rng(4)
+
+
+def _noisy_png(path, size=64):
+    clean = np.tile(np.linspace(0.2, 0.8, size), (size, 1))
+    write_image(path, np.clip(np.rint((clean + RNG.normal(0, 0.08, clean.shape)) * 255), 0, 255).astype(np.uint8))
+
+
+def _run(args, *, tty):
+    """Run ``python -m nlmeans args``; stderr on a pseudo-terminal (``tty``) or a pipe. Returns (code,
+    stdout, stderr)."""
+    cmd = [sys.executable, "-m", "nlmeans", *map(str, args)]
+    env = dict(os.environ, COLUMNS="120")
+    if not tty:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+        return p.returncode, p.stdout, p.stderr
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a fresh pty is 0 wide
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + 600
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the slave side is closed (the process ended)
+                data = b""
+            if data:
+                chunks.append(data)
+                continue
+        if p.poll() is not None and not ready:
+            break
+        if ready and not data:
+            break
+    out = p.stdout.read().decode()
+    p.wait(timeout=60)
+    os.close(master)
+    return p.returncode, out, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.fixture
+def two_files(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        _noisy_png(folder / name)
+    return folder
+
+
+def test_batch_bar_on_a_terminal_only(tmp_path, two_files):
+    code, out, err = _run(["denoise", two_files, "--out-dir", tmp_path / "tty", "--sigma", "20"], tty=True)
+    assert code == 0 and "2 denoised" in out
+    assert "files:" in err and "2/2" in err  # tqdm's bar, drawn on the terminal
+    code, out, err = _run(["denoise", two_files, "--out-dir", tmp_path / "pipe", "--sigma", "20"], tty=False)
+    assert code == 0 and "2 denoised" in out
+    assert err == ""  # nothing in logs: no bar, no carriage returns
+
+
+def test_eval_bar_on_a_terminal_only(tmp_path):
+    _noisy_png(tmp_path / "x.png", 32)
+    args = ["eval", tmp_path / "x.png", "--sigma", "20", "--methods", "gaussian,tv"]
+    code, out, err = _run(args, tty=True)
+    assert code == 0 and "eval" in err and "run" in err
+    code, out, err = _run(args, tty=False)
+    assert code == 0 and "gaussian" in out and err == ""
+
+
+def test_quiet_prints_nothing_on_success_before_or_after_the_subcommand(tmp_path, two_files):
+    src = two_files / "a.png"
+    cases = [
+        ["denoise", src, tmp_path / "o1.png", "--sigma", "20", "--quiet"],
+        ["-q", "denoise", src, tmp_path / "o2.png"],
+        ["denoise", two_files, "--out-dir", tmp_path / "batch", "-q"],
+        ["noise", src, tmp_path / "n.png", "--sigma", "10", "--quiet"],
+        ["demo", src, "--quiet"],
+        ["--quiet", "eval", src, "--sigma", "20", "--methods", "gaussian"],
+    ]
+    for args in cases:
+        code, out, err = _run(args, tty=True)  # not even progress on a terminal
+        assert code == 0 and out == "" and err == "", (args, out, err)
+    assert (tmp_path / "o1.png").exists() and (tmp_path / "o2.png").exists() and (tmp_path / "n.png").exists()
+    # errors still print
+    code, out, err = _run(["denoise", tmp_path / "missing.png", tmp_path / "o3.png", "--quiet"], tty=False)
+    assert code == 1 and "missing.png: no such file" in err
+
+
+def test_ticker_draws_on_a_terminal_and_erases_itself(monkeypatch):
+    import io
+
+    from nlmeans.cli import progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.ticker("denoising x.png", delay=0.0):
+        time.sleep(0.3)
+    text = stream.getvalue()
+    assert "\rdenoising x.png … 0 s" in text and text.endswith("\r\x1b[K")
+    stream = io.StringIO()  # not a terminal: nothing
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.ticker("denoising x.png", delay=0.0):
+        time.sleep(0.2)
+    assert stream.getvalue() == ""
+
+
+def test_first_call_compilation_is_not_counted(tmp_path, monkeypatch):
+    """demo warms the kernels on a corner of the image first and times only the real call."""
+    import nlmeans._denoise as module
+
+    real = module.denoise
+    calls = []
+
+    def slow_first(image, *args, **kwargs):  # stands for numba compiling on the first call
+        calls.append(image.shape)
+        if len(calls) == 1:
+            time.sleep(1.5)
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(module, "denoise", slow_first)
+    _noisy_png(tmp_path / "x.png", 96)
+    res = CliRunner().invoke(main, ["demo", str(tmp_path / "x.png")])
+    assert res.exit_code == 0, res.output
+    assert calls[0] == (48, 48) and calls[1] == (96, 96)  # the warm-up on a 48×48 corner, then the image
+    seconds = float(res.output.split(" s\n")[0].rsplit(", ", 1)[1])
+    assert seconds < 1.0, res.output
+
+
+def test_long_single_image_shows_elapsed_time_on_a_terminal(tmp_path, monkeypatch):
+    """In-memory denoising (and --h auto, volumes, video) show a ticker while the call runs."""
+    import nlmeans._denoise as module
+    from nlmeans.cli import progress
+
+    real = module.denoise
+
+    def slow(image, *args, **kwargs):
+        if image.shape[0] > 48:
+            time.sleep(1.6)
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(module, "denoise", slow)
+    monkeypatch.setattr(progress, "show_progress", lambda: True)  # CliRunner's stderr is no terminal
+    _noisy_png(tmp_path / "x.png", 96)
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--h", "auto"])
+    assert res.exit_code == 0, res.output
+    assert "\rdenoising x.png, h by SURE … 1 s" in res.stderr and res.stderr.endswith("\r\x1b[K")
+
+
+def test_an_interrupt_during_the_warm_up_is_still_an_abort(tmp_path, monkeypatch):
+    import nlmeans._denoise as module
+
+    def interrupted(*args, **kwargs):  # numba surfaces Ctrl-C inside a kernel as a SystemError
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(module, "denoise", interrupted)
+    _noisy_png(tmp_path / "x.png")
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--sigma", "9"])
+    assert res.exit_code == 130 and res.stderr.strip() == "Aborted!"
