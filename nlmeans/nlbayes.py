@@ -91,15 +91,25 @@ def nlbayes_checked(value, sigma, params, run=None):
     NL-Bayes is scale-equivariant, but float32 is not: σ² underflows for tiny data (1e-30: σ² = 0, no
     denoising) and covariances overflow for huge data. So a σ outside [2^-24, 2^24] is first scaled into that
     range by a power of two, which is exact, and the result scaled back; the scale depends on σ alone, so
-    strips reproduce it, and data in the usual ranges is untouched.
+    strips reproduce it, and data in the usual ranges is untouched. When that scaling would take the data past
+    the float range (σ tiny next to the data, not the data tiny), the plain run is used.
     """
     run = nlbayes_chw if run is None else run
     scale = 1.0
     if sigma > 0:
         exponent = math.frexp(sigma)[1]
         if abs(exponent) > SIGMA_SAFE_EXPONENT:
-            scale = math.ldexp(1.0, exponent)
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # overflow is caught just below
+            # the factor itself must be a normal number of the data's dtype (float32: 2^±126)
+            limit = 100 if value.dtype == np.float32 else 1000
+            scale = math.ldexp(1.0, max(-limit, min(limit, exponent)))
+    if scale != 1.0 and value.size:
+        # a σ far below the data (1e-300 on [0, 1]) would scale the data past the float range: the data are
+        # not tiny then, only σ, and the plain run is the right one. (This looks at the values, so strips
+        # could decide differently from the whole image only when σ is below ~1e-16 of their values.)
+        safe = math.sqrt(float(np.finfo(value.dtype).max)) * 1e-6
+        if float(np.abs(value).max()) / scale > safe:
+            scale = 1.0
+    with np.errstate(all="ignore"):  # overflow is caught just below
         if scale == 1.0:
             out = run(value, sigma, **params)
         else:
