@@ -194,7 +194,8 @@ def _plain_images(max_side=24):
 
 
 sizes = st.one_of(st.none(), st.sampled_from([1, 3, 5, 7, 9, 21]), st.integers(-1, 12))
-patch_options = st.sampled_from([("flat", None), ("gaussian", None), ("gaussian", 0.5), ("gaussian", 1e-300),
+# patch_sigma 1e-300 gives NaN (test_known_bug_tiny_patch_sigma); 1e-100 is as sharp a kernel without the bug
+patch_options = st.sampled_from([("flat", None), ("gaussian", None), ("gaussian", 0.5), ("gaussian", 1e-100),
                                  ("gaussian", 40.0), ("nope", None), ("flat", 1.0)])
 float_sigmas = st.one_of(st.none(), st.sampled_from([0.0, 1e-12, 0.02, 0.1, 0.5, 3.0, 1e30, -0.1, np.nan]))
 
@@ -535,7 +536,7 @@ CLI_SIGMAS = st.sampled_from([None, "0", "5", "20", "60", "255.5", "1e30", "-3",
 CLI_METHODS = st.sampled_from([None, "nlbayes", "pixelwise", "patchwise", "NLBayes", "nope"])
 
 
-@settings(max_examples=scaled(0.1))
+@settings(max_examples=scaled(0.4))
 @given(image_files(), CLI_SIGMAS, CLI_METHODS, st.sampled_from([None, "1", "7", "64", "0"]),
        st.sampled_from([None, "--volume", "--video"]), st.sampled_from([None, "0", "50", "100000"]),
        st.sampled_from([None, ".png", ".tif", ".jpg"]))
@@ -559,6 +560,8 @@ def test_cli_denoise_on_generated_files(file, sigma, method, tile_rows, stack, m
             return
         # the output holds the input's samples: same shape and dtype, read back by our reader and tifffile
         if stack:
+            if read_stack(path).ndim == 4:
+                return  # colour stacks are written wrong (test_known_bug_colour_stack_written_as_gray_pages)
             assert read_stack(out).shape == read_stack(path).shape
             assert read_stack(out).dtype == read_stack(path).dtype
             return
@@ -568,13 +571,15 @@ def test_cli_denoise_on_generated_files(file, sigma, method, tile_rows, stack, m
             assert got.shape == tuple(want.shape) and got.dtype == want.dtype
             return
         want, got = read_image(path), read_image(out)
+        if want.alpha is None and want.data.ndim == 3 and want.data.shape[-1] in (2, 4):
+            return  # their last channel is written as alpha (test_known_bug_data_channel_written_as_alpha)
         assert got.data.shape == want.data.shape and got.data.dtype == want.data.dtype
         assert (got.alpha is None) == (want.alpha is None)
         if want.alpha is not None and out.suffix != ".jpg":
             assert np.array_equal(got.alpha, want.alpha), "alpha not passed through"
 
 
-@settings(max_examples=scaled(0.06))
+@settings(max_examples=scaled(0.1))
 @given(image_files(), CLI_SIGMAS, st.sampled_from([None, ".png", ".tif", ".tiff", ".jpg", ".bmp"]),
        st.booleans())
 def test_cli_noise_on_generated_files(file, sigma, out_suffix, as_float):
@@ -596,7 +601,7 @@ def test_cli_noise_on_generated_files(file, sigma, out_suffix, as_float):
             assert got.data.dtype == (np.float32 if as_float else want.data.dtype)
 
 
-@settings(max_examples=scaled(0.02))
+@settings(max_examples=scaled(0.04))
 @given(st.lists(image_files(), min_size=1, max_size=3), st.sampled_from([[0], [20], [5, 300], [-1]]),
        st.sampled_from(["gaussian", "nlmeans", "gaussian,tv"]), st.sampled_from([None, 1, 8, 0]),
        st.sampled_from([1, [3], 0]))
@@ -621,3 +626,41 @@ def test_known_bug_one_pixel_tiff(tmp_path):
 
     tifffile.imwrite(tmp_path / "one.tif", np.zeros((1, 1, 1), np.uint8), photometric="minisblack")
     assert read_image(tmp_path / "one.tif").data.shape == (1, 1)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a Gaussian patch_sigma whose square underflows (1e-300) makes the "
+                   "patch kernel 0/0 = NaN: float output all NaN, integer output all 0, only a RuntimeWarning")
+def test_known_bug_tiny_patch_sigma():
+    with np.errstate(all="ignore"):
+        out = nlmeans.denoise(np.full((8, 8), 0.5), 0.1, patch_weights="gaussian", patch_sigma=1e-300)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.xfail(strict=True, reason="bug: write_image writes an (H, W, 2) or (H, W, 4) array without alpha as "
+                   "gray+alpha / RGBA, so the CLI turns a TIFF's unspecified extra sample (a data channel) into "
+                   "alpha: `nlmeans denoise two.tif out.tif` reads back (H, W) + alpha, not (H, W, 2)")
+def test_known_bug_data_channel_written_as_alpha(tmp_path):
+    import tifffile
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    data = np.random.default_rng(0).integers(0, 255, (6, 6, 2), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "two.tif", data, photometric="minisblack", planarconfig="contig",
+                     extrasamples=["unspecified"])
+    assert read_image(tmp_path / "two.tif").data.shape == (6, 6, 2)
+    result = CliRunner().invoke(main, ["denoise", str(tmp_path / "two.tif"), str(tmp_path / "out.tif"),
+                                       "--sigma", "0"])
+    assert result.exit_code == 0
+    got = read_image(tmp_path / "out.tif")
+    assert got.data.shape == (6, 6, 2) and got.alpha is None
+
+
+@pytest.mark.xfail(strict=True, reason="bug: write_stack writes a colour stack (Z, Y, X, C) as Z*Y MINISBLACK pages "
+                   "of X × C, so read_stack (and `nlmeans denoise rgb.tif out.tif --volume`) gives (Z*Y, X, C)")
+def test_known_bug_colour_stack_written_as_gray_pages(tmp_path):
+    from nlmeans.io import write_stack
+
+    stack = np.random.default_rng(0).integers(0, 255, (2, 5, 6, 3), dtype=np.uint8)
+    write_stack(tmp_path / "rgb.tif", stack)
+    assert read_stack(tmp_path / "rgb.tif").shape == (2, 5, 6, 3)
