@@ -669,10 +669,10 @@ def test_tiny_patch_sigma_is_finite():
     assert np.isfinite(out).all()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: write_image writes an (H, W, 2) or (H, W, 4) array without alpha as "
-                   "gray+alpha / RGBA, so the CLI turns a TIFF's unspecified extra sample (a data channel) into "
-                   "alpha: `nlmeans denoise two.tif out.tif` reads back (H, W) + alpha, not (H, W, 2)")
-def test_known_bug_data_channel_written_as_alpha(tmp_path):
+def test_fuzz_found_data_channel_written_as_alpha(tmp_path):
+    """Found by the fuzz, fixed: write_image writes an (H, W, 2) or (H, W, 4) array without alpha as gray+alpha
+    / RGBA, so the CLI turns a TIFF's unspecified extra sample (a data channel) into alpha: `nlmeans denoise
+    two.tif out.tif` reads back (H, W) + alpha, not (H, W, 2)"""
     import tifffile
     from click.testing import CliRunner
 
@@ -689,10 +689,9 @@ def test_known_bug_data_channel_written_as_alpha(tmp_path):
     assert got.data.shape == (6, 6, 2) and got.alpha is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: write_stack writes a colour stack (Z, Y, X, C) as Z*Y MINISBLACK "
-                   "pages of X × C, so read_stack (and `nlmeans denoise rgb.tif out.tif --volume`) gives "
-                   "(Z*Y, X, C)")
-def test_known_bug_colour_stack_written_as_gray_pages(tmp_path):
+def test_fuzz_found_colour_stack_written_as_gray_pages(tmp_path):
+    """Found by the fuzz, fixed: write_stack writes a colour stack (Z, Y, X, C) as Z*Y MINISBLACK pages of X ×
+    C, so read_stack (and `nlmeans denoise rgb.tif out.tif --volume`) gives (Z*Y, X, C)"""
     from nlmeans.io import write_stack
 
     stack = np.random.default_rng(0).integers(0, 255, (2, 5, 6, 3), dtype=np.uint8)
@@ -720,10 +719,10 @@ except ImageIOError as exc:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="bug: read_stack (--volume/--video) has no pixel limit: a 505-byte zlib "
-                   "TIFF whose header claims 2 pages of 30000 x 30000 is decoded as claimed (peak RSS 0.9 GB "
-                   "before 'corrupted strip'; larger lies are OOM-killed)")
-def test_known_bug_stack_bomb(tmp_path):
+def test_fuzz_found_stack_bomb(tmp_path):
+    """Found by the fuzz, fixed: read_stack (--volume/--video) has no pixel limit: a 505-byte zlib TIFF whose
+    header claims 2 pages of 30000 x 30000 is decoded as claimed (peak RSS 0.9 GB before 'corrupted strip';
+    larger lies are OOM-killed)"""
     import subprocess
     import sys
 
@@ -733,10 +732,10 @@ def test_known_bug_stack_bomb(tmp_path):
     assert "MemoryError" not in done.stdout and "limit" in done.stdout, done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="bug: write_stack writes a gray stack whose last side is 3, (Z, Y, 3), as "
-                   "one RGB page: read_stack refuses it ('a single image'); `nlmeans denoise s.tif o.tif "
-                   "--volume` on a 3-page 3 × 3 stack exits 0 with such an output")
-def test_known_bug_gray_stack_as_rgb(tmp_path):
+def test_fuzz_found_gray_stack_as_rgb(tmp_path):
+    """Found by the fuzz, fixed: write_stack writes a gray stack whose last side is 3, (Z, Y, 3), as one RGB
+    page: read_stack refuses it ('a single image'); `nlmeans denoise s.tif o.tif --volume` on a 3-page 3 × 3
+    stack exits 0 with such an output"""
     from nlmeans.io import write_stack
 
     stack = np.random.default_rng(0).integers(0, 255, (3, 4, 3), dtype=np.uint8)
@@ -744,9 +743,9 @@ def test_known_bug_gray_stack_as_rgb(tmp_path):
     assert read_stack(tmp_path / "gray.tif").shape == (3, 4, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: write_image of (H, W, C) data with C >= 5 to TIFF (minisblack, no "
-                   "planar or extra-sample tags) reads back transposed: (3, 1, 5) -> (1, 5, 3)")
-def test_known_bug_many_channels_written_transposed(tmp_path):
+def test_fuzz_found_many_channels_written_transposed(tmp_path):
+    """Found by the fuzz, fixed: write_image of (H, W, C) data with C >= 5 to TIFF (minisblack, no planar or
+    extra-sample tags) reads back transposed: (3, 1, 5) -> (1, 5, 3)"""
     from nlmeans.io import write_image
 
     data = np.random.default_rng(0).integers(0, 255, (3, 1, 5), dtype=np.uint8)
@@ -754,10 +753,10 @@ def test_known_bug_many_channels_written_transposed(tmp_path):
     assert read_image(tmp_path / "five.tif").data.shape == (3, 1, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="bug (new on main): NL-Bayes with sigma=1e-300 on a 1 x 1 uint8 image "
-                   "warns 'divide by zero' (RuntimeWarning), then raises 'NL-Bayes overflowed on this image "
-                   "(values up to 0.851 in float32)': a warning, and an error that names the wrong cause")
-def test_known_bug_nlbayes_tiny_sigma():
+def test_fuzz_found_nlbayes_tiny_sigma():
+    """Found by the fuzz, fixed: NL-Bayes with sigma=1e-300 on a 1 x 1 uint8 image warns 'divide by zero'
+    (RuntimeWarning), then raises 'NL-Bayes overflowed on this image (values up to 0.851 in float32)': a
+    warning, and an error that names the wrong cause"""
     import warnings
 
     with warnings.catch_warnings():

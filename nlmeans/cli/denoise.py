@@ -281,7 +281,7 @@ def _stack(request):
     request.refuse("--volume/--video")
     input_path, output_path = request.paths
     try:
-        stack = read_stack(input_path, kind="video" if request.video else "volume")
+        stack = read_stack(input_path, kind="video" if request.video else "volume", max_pixels=request.max_pixels)
     except StackError as exc:  # a single image, or axes that say the other flag: exit 2
         raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .common import TIFF_SUFFIXES, ImageIOError, _check_pixel_type, one_line
 from .read import _PHOTOMETRIC_NAMES, StackError, _metadata_name, _tiff_file, _tiff_kind, _tiff_series, stack_axis
-from .write import atomic_output
+from .write import atomic_output, tiff_layout
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
 
@@ -125,7 +125,7 @@ def _preallocate(fd, offset, size):
 
 
 @contextlib.contextmanager
-def _array_output(path, shape, dtype, overwrite):
+def _array_output(path, shape, dtype, overwrite, stack):
     """:func:`create_array`'s context manager: the array lives at :func:`atomic_output`'s temporary path."""
     suffix = path.suffix.lower()
     with atomic_output(path, overwrite=overwrite, folder=suffix in ZARR_SUFFIXES) as tmp:
@@ -137,9 +137,10 @@ def _array_output(path, shape, dtype, overwrite):
         else:
             import tifffile
 
-            photometric = "rgb" if len(shape) == 3 and shape[-1] == 3 else "minisblack"
+            # pages of (Y, X) or (Y, X, C): a stack has one axis more in front
+            layout = tiff_layout(shape[-1] if len(shape) == (4 if stack else 3) else None)
             # the header only (the pixel data stay a hole); uncompressed, contiguous: rows at offset + i * row
-            offset, size = tifffile.imwrite(tmp, shape=shape, dtype=dtype, photometric=photometric,
+            offset, size = tifffile.imwrite(tmp, shape=shape, dtype=dtype, **layout,
                                             bigtiff=int(np.prod(shape)) * dtype.itemsize > 2**31,
                                             returnoffset=True)
             fd = os.open(tmp, os.O_WRONLY)
@@ -150,30 +151,33 @@ def _array_output(path, shape, dtype, overwrite):
                 os.close(fd)
 
 
-def create_array(path, shape, dtype, *, overwrite=True):
+def create_array(path, shape, dtype, *, overwrite=True, stack=False):
     """A context manager giving a writable array for ``path`` that appears at ``path`` only when the block
     ends without an error (:func:`atomic_output`: temporary name, then rename; ``overwrite=False`` never
     replaces an existing ``path``).
 
     TIFF: a write-only array taking whole rows (``out[a:b] = rows``), written with ordinary writes into
-    preallocated space (a full disk is an ImageIOError, never a crash); ``.zarr``: a zarr array.
+    preallocated space (a full disk is an ImageIOError, never a crash); ``.zarr``: a zarr array. ``stack``:
+    ``shape`` is (Z, Y, X) or (Z, Y, X, C), written as Z pages (else (H, W) or (H, W, C), one page).
     """
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
         raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
-    return _array_output(path, tuple(shape), np.dtype(dtype), overwrite)
+    return _array_output(path, tuple(shape), np.dtype(dtype), overwrite, stack)
 
 
 _STACK_KINDS = {"volume": ("Z", "T", "--video"), "video": ("T", "Z", "--volume")}
 
 
-def read_stack(path, *, kind=None):
+def read_stack(path, *, kind=None, max_pixels=None):
     """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) with channels (volumes and video), its
     samples interpreted as :func:`read_image` does (photometric, planar configuration, ImageJ/OME axes: a
     CZYX file gives (Z, Y, X, C)).
 
     ``kind`` ("volume" or "video"): refuse (StackError) a file whose ImageJ/OME axes say the other (T frames
     given as a volume, Z slices as a video). Files without axis metadata are taken as the caller says.
+    ``max_pixels``: as in :func:`nlmeans.io.read_image`, counting every voxel (Z × Y × X), read from the
+    header before decoding.
     """
     path = Path(path)
     if not path.exists():
@@ -183,7 +187,7 @@ def read_stack(path, *, kind=None):
     try:
         with _tiff_file(path) as tif:
             # photometric/planar from the tags, channels from the axes
-            arr, alpha, lead_axes, lead = _tiff_series(path, tif, max_pixels=False)
+            arr, alpha, lead_axes, lead = _tiff_series(path, tif, max_pixels=max_pixels, stack=True)
             source = _metadata_name(tif)
     except ImageIOError:
         raise
@@ -211,5 +215,5 @@ def read_stack(path, *, kind=None):
 def write_stack(path, arr, *, overwrite=True):
     """Write a (Z, Y, X) or (Z, Y, X, C) stack as a multi-page TIFF, atomically (``overwrite``: as
     :func:`atomic_output`)."""
-    with create_array(path, arr.shape, arr.dtype, overwrite=overwrite) as out:
+    with create_array(path, arr.shape, arr.dtype, overwrite=overwrite, stack=True) as out:
         out[...] = arr

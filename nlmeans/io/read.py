@@ -23,6 +23,7 @@ Reading rules (every pixel format read right, or refused):
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import struct
 from pathlib import Path
@@ -271,19 +272,19 @@ def _tiff_samples(path, page, arr, kind):
     return data, extra[..., alpha_at]
 
 
-def _tiff_series(path, tif, max_pixels=None):
+def _tiff_series(path, tif, max_pixels=None, stack=False):
     """The first series of an open TIFF: its tags checked and pixel limit applied before decoding, then
     decoded, samples moved last because PlanarConfiguration says where they are, and interpreted; an
-    ImageJ/OME channel axis (C) becomes the channels (last). ``max_pixels=False``: no pixel limit (stacks).
+    ImageJ/OME channel axis (C) becomes the channels (last). ``stack``: the limit counts every page's pixels.
     Returns (data, alpha, leading axes, leading shape): the axes are tifffile's letters (Z, T, I, Q, ...)."""
     series = tif.series[0]
     page = series.keyframe
     axes, shape = series.axes, tuple(series.shape)
     kind = _tiff_kind(path, page)
-    if max_pixels is not False:
-        channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
-        channels *= shape[axes.index("C")] if "C" in axes else 1
-        _check_pixels(path, shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
+    channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
+    channels *= shape[axes.index("C")] if "C" in axes else 1
+    pages = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXSC") if stack else 1
+    _check_pixels(path, pages * shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
     arr = series.asarray()
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)

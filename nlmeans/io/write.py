@@ -235,13 +235,28 @@ def _commit(tmp, path, *, overwrite, folder):
     os.rename(tmp, path)
 
 
-def _encode(tmp, suffix, arr):
+def tiff_layout(samples, has_alpha=False):
+    """tifffile's keywords for pages of ``samples`` samples per pixel (None: gray, no sample axis), the last
+    one alpha when ``has_alpha``: the tags say which sample is what (RGB for 3 data channels, alpha as
+    unassociated alpha, any other channel an unspecified extra sample), so every reader, ours included, gets
+    the layout back without guessing from the shape."""
+    if samples is None:
+        return dict(photometric="minisblack")
+    channels = samples - (1 if has_alpha else 0)
+    extra = ["unspecified"] * (channels - (3 if channels == 3 else 1)) + (["unassalpha"] if has_alpha else [])
+    layout = dict(photometric="rgb" if channels == 3 else "minisblack", planarconfig="contig")
+    return dict(layout, extrasamples=extra) if extra else layout
+
+
+def _encode(tmp, suffix, arr, has_alpha=None):
+    """Encode ``arr`` into ``tmp``; ``has_alpha``: its last channel is alpha (None: PNG's rule, 2 or 4
+    channels)."""
+    if has_alpha is None:
+        has_alpha = arr.ndim == 3 and arr.shape[-1] in (2, 4)
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        photometric = "minisblack" if arr.ndim == 2 or arr.shape[-1] in (1, 2) else "rgb"
-        extra = {"extrasamples": ["unassalpha"]} if arr.ndim == 3 and arr.shape[-1] in (2, 4) else {}
-        tifffile.imwrite(tmp, arr, photometric=photometric, **extra)
+        tifffile.imwrite(tmp, arr, **tiff_layout(arr.shape[-1] if arr.ndim == 3 else None, has_alpha))
         return
     if arr.dtype.kind == "f":
         raise ImageIOError(f"{suffix} files hold integers only; write float data to a .tif file")
@@ -342,14 +357,20 @@ def write_image(path, image, *, overwrite=True):
     the same folder, flushed to disk, then renamed to ``path``. An interrupted write leaves no partial
     ``path``. ``overwrite=False``: an existing ``path`` is an ImageIOError, never replaced."""
     path = Path(path)
-    if not isinstance(image, Image):
+    # an Image says whether it has alpha; a bare array follows PNG's rule (2 or 4 channels: the last is alpha)
+    explicit = isinstance(image, Image)
+    if not explicit:
         image = Image(np.asarray(image))
     arr = image.data
-    if image.alpha is not None:
+    has_alpha = image.alpha is not None if explicit else None
+    if has_alpha:
         base = arr[..., None] if arr.ndim == 2 else arr
         arr = np.concatenate([base, image.alpha[..., None].astype(base.dtype)], axis=-1)
+    elif explicit and arr.ndim == 3 and arr.shape[-1] in (2, 4) and path.suffix.lower() in PNG_SUFFIXES:
+        raise ImageIOError(f"{path}: PNG stores 2 or 4 channels as gray or RGB plus alpha; write these "
+                           f"{arr.shape[-1]} data channels to a .tif file")
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
     with atomic_output(path, overwrite=overwrite) as tmp:
-        _encode(tmp, suffix, np.ascontiguousarray(arr))
+        _encode(tmp, suffix, np.ascontiguousarray(arr), has_alpha)
