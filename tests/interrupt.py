@@ -20,11 +20,11 @@ import nlmeans.io.write as nio
 
 real, calls = nio._encode, []
 
-def interrupted(tmp, suffix, arr):
+def interrupted(tmp, suffix, arr, *rest):
     calls.append(tmp)
     if len(calls) < int(os.environ["NLMEANS_TEST_AT_WRITE"]):
-        return real(tmp, suffix, arr)
-    real(tmp, suffix, arr[: max(1, arr.shape[0] // 2)])  # half the image is on disk...
+        return real(tmp, suffix, arr, *rest)
+    real(tmp, suffix, arr[: max(1, arr.shape[0] // 2)], *rest)  # half the image is on disk...
     os.kill(os.getpid(), int(os.environ["NLMEANS_TEST_SIGNAL"]))  # ...when the signal arrives
     raise AssertionError("still running after the signal")  # not reached: SIGKILL ends, SIGINT raises
 

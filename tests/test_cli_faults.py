@@ -97,8 +97,8 @@ def test_disk_error_on_write_leaves_no_partial_file(tmp_path, good_png, monkeypa
 
     real = nio._encode
 
-    def full_disk(tmp, suffix, arr):
-        real(tmp, suffix, arr[: arr.shape[0] // 2])  # half the bytes reach the disk...
+    def full_disk(tmp, suffix, arr, *rest):
+        real(tmp, suffix, arr[: arr.shape[0] // 2], *rest)  # half the bytes reach the disk...
         raise OSError(28, "No space left on device")  # ...then the disk is full
 
     monkeypatch.setattr(nio, "_encode", full_disk)
