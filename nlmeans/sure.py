@@ -15,15 +15,11 @@ from ._validate import (
     check_array,
     check_channel_axis,
     check_int,
-    check_magnitude,
     check_real,
-    from_float,
-    to_chw,
     to_float,
-    work_dtype,
 )
-from .nlm import run_nlmeans_chw
 from .presets import nlmeans_settings, resolve_parameters
+from .tiles import denoise_strip
 
 #: :func:`choose_h` averages enough probes that probes × pixels × channels reaches this (at most 8 probes)
 SURE_TARGET_SAMPLES = 2**16
@@ -198,13 +194,12 @@ def _golden_min(fun, lo, hi, n_evals):
 def _pixelwise(v, axis, sigma, h, patch_size, search_size, data_range):
     """Pixelwise NL-means of the float image ``v`` exactly as ``nlmeans.denoise(v, sigma, h=h, ...)``
     computes it, and the settings used."""
-    value = to_chw(v, axis, work_dtype(v.dtype))
-    settings = resolve_parameters(value.shape[1:], sigma, h=h, patch_size=patch_size, search_size=search_size,
-                                  n_channels=value.shape[0], data_range=data_range)
-    check_magnitude(v, "image", value.shape[0] * settings.patch_size**2, value.dtype)
-    out = run_nlmeans_chw(value, value, nlmeans_settings(settings, "pixelwise"), settings.sigma)
-    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    return from_float(out, v.dtype), settings
+    shape = tuple(n for i, n in enumerate(v.shape) if i != axis)
+    settings = resolve_parameters(shape, sigma, h=h, patch_size=patch_size, search_size=search_size,
+                                  n_channels=1 if axis is None else v.shape[axis], data_range=data_range)
+    settings = nlmeans_settings(settings, "pixelwise")
+    # the whole image as one strip: the same conversion, magnitude check and kernel call as every path
+    return denoise_strip(v, settings, axis, 0, shape[0]), settings
 
 
 def choose_h(
