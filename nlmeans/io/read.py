@@ -272,6 +272,19 @@ def _tiff_samples(path, page, arr, kind):
     return data, extra[..., alpha_at]
 
 
+def _series_axes(series):
+    """The series' axes and shape; the pages' own (a leading I axis when there are several) when tifffile's
+    are inconsistent: its shape record of a one-page file one pixel wide gives repeated or misplaced letters
+    ('XYX' for (1, 1, 1), 'YXQ' for a (2, 5, 1) array it wrote as one 2×5 page)."""
+    axes, shape = series.axes, tuple(series.shape)
+    page = series.keyframe
+    if len(set(axes)) == len(axes) and axes.endswith(page.axes):
+        return axes, shape
+    pages = math.prod(shape) // max(1, math.prod(page.shape))
+    lead = ("I", (pages,)) if pages > 1 else ("", ())
+    return lead[0] + page.axes, lead[1] + tuple(page.shape)
+
+
 def _tiff_series(path, tif, max_pixels=None, stack=False):
     """The first series of an open TIFF: its tags checked and pixel limit applied before decoding, then
     decoded, samples moved last because PlanarConfiguration says where they are, and interpreted; an
@@ -279,13 +292,13 @@ def _tiff_series(path, tif, max_pixels=None, stack=False):
     Returns (data, alpha, leading axes, leading shape): the axes are tifffile's letters (Z, T, I, Q, ...)."""
     series = tif.series[0]
     page = series.keyframe
-    axes, shape = series.axes, tuple(series.shape)
+    axes, shape = _series_axes(series)
     kind = _tiff_kind(path, page)
     channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
     channels *= shape[axes.index("C")] if "C" in axes else 1
     pages = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXSC") if stack else 1
     _check_pixels(path, pages * shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
-    arr = series.asarray()
+    arr = series.asarray().reshape(shape)
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
