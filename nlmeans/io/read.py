@@ -536,7 +536,10 @@ def _pillow_metadata(im):
     icc = im.info.get("icc_profile") or None
     exif = None
     if "exif" in im.info:
-        tags = im.getexif()
+        from PIL import Image as PILImage
+
+        tags = PILImage.Exif()  # a copy: the image's own (getexif) still has to turn the pixels
+        tags.load(im.info["exif"])
         if tags.get(0x0112, 1) != 1:
             tags[0x0112] = 1  # the written EXIF must not rotate the already rotated pixels again
         exif = tags.tobytes()

@@ -368,7 +368,14 @@ def check_jpeg_quality(quality):
     return int(quality)
 
 
-def _encode(fh, suffix, arr, has_alpha=None, meta=None, jpeg_quality=None):
+def _encode(tmp, suffix, arr, has_alpha=None, meta=None, jpeg_quality=None):
+    """Encode ``arr`` into the file ``tmp`` (:func:`_encode_to`); the file is closed, its bytes handed to the
+    system, when the encoder returns."""
+    with open(tmp, "wb") as fh:
+        _encode_to(fh, suffix, arr, has_alpha, meta, jpeg_quality)
+
+
+def _encode_to(fh, suffix, arr, has_alpha=None, meta=None, jpeg_quality=None):
     """Encode ``arr`` into the open binary file ``fh``; ``has_alpha``: its last channel is alpha (None: PNG's
     rule, 2 or 4 channels); ``meta``: the :class:`Metadata` written with it."""
     meta = meta or Metadata()
@@ -496,8 +503,8 @@ def write_image(path, image, *, overwrite=True, jpeg_quality=None):
     arr, has_alpha, meta = _prepared(path, image)
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
-    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
-        _encode(fh, suffix, arr, has_alpha, meta, jpeg_quality)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        _encode(tmp, suffix, arr, has_alpha, meta, jpeg_quality)
 
 
 def encode_image(image, fmt, *, jpeg_quality=None):
@@ -524,7 +531,7 @@ def encode_image(image, fmt, *, jpeg_quality=None):
     arr, has_alpha, meta = _prepared(Path(f"<stdout>{suffix}"), image)
     buf = io.BytesIO()
     try:
-        _encode(buf, suffix, arr, has_alpha, meta, jpeg_quality)
+        _encode_to(buf, suffix, arr, has_alpha, meta, jpeg_quality)
     except ImageIOError:
         raise
     except Exception as exc:  # noqa: BLE001 - encoder errors become one line, as write_image's
