@@ -69,9 +69,11 @@ def test_tifffile_shape_record_is_not_taken_for_a_description(tmp_path):
 
 def test_imagej_metadata_kept_for_a_channel_image(tmp_path):
     cyx = RNG.integers(0, 4000, (2, 16, 20), dtype=np.uint16)
+    lut = np.zeros((3, 256), np.uint8)
+    lut[1] = np.arange(256)  # a green lookup table
     tifffile.imwrite(tmp_path / "in.tif", cyx, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
                      metadata={"axes": "CYX", "unit": "um", "Info": "objective 60x", "Labels": ["dapi", "gfp"],
-                               "mode": "composite"})
+                               "mode": "composite", "Ranges": (0, 4000, 10, 3000), "LUTs": [lut, lut]})
     image = read_image(tmp_path / "in.tif")
     assert image.data.shape == (16, 20, 2)
     write_image(tmp_path / "out.tif", image)
@@ -81,7 +83,8 @@ def test_imagej_metadata_kept_for_a_channel_image(tmp_path):
         np.testing.assert_array_equal(tif.asarray(), cyx)  # channels stored as planes again
         assert tif.pages.first.tags.valueof(282) == (4, 1)
     assert ij["unit"] == "um" and ij["Info"] == "objective 60x" and ij["Labels"] == ["dapi", "gfp"]
-    assert ij["mode"] == "composite" and ij["channels"] == 2
+    assert ij["mode"] == "composite" and ij["channels"] == 2 and tuple(ij["Ranges"]) == (0, 4000, 10, 3000)
+    np.testing.assert_array_equal(ij["LUTs"][1], lut)
 
 
 def test_ome_metadata_kept(tmp_path):
@@ -228,10 +231,15 @@ def test_cli_batch_keeps_metadata(tmp_path):
     src.mkdir()
     _described_tiff(src / "a.tif", _u8(24, 24), photometric="minisblack")
     _png_with_text(src / "b.png", _u8(24, 24))
+    _jpeg(src / "c.jpg", 6)
     _run("denoise", src, "--out-dir", tmp_path / "out", *FAST)
     _assert_kept(tmp_path / "out" / "a.tif")
     with PILImage.open(tmp_path / "out" / "b.png") as im:
         assert im.info["icc_profile"] == ICC and im.text["Author"] == "lab 3"
+    with PILImage.open(tmp_path / "out" / "c.jpg") as im:
+        assert im.info["icc_profile"] == ICC and im.getexif().get(0x0112, 1) == 1 and im.size == (16, 24)
+    _run("denoise", src / "c.jpg", "--out-dir", tmp_path / "low", "--jpeg-quality", "5", *FAST)
+    assert (tmp_path / "low" / "c.jpg").stat().st_size < (tmp_path / "out" / "c.jpg").stat().st_size
 
 
 def test_read_metadata_of_broken_files_is_empty(tmp_path):
