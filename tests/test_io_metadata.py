@@ -252,3 +252,14 @@ def test_arrays_without_metadata_write_as_before(tmp_path):
     write_image(tmp_path / "a.png", Image(_u8(5, 6)))
     with PILImage.open(tmp_path / "a.png") as im:
         assert "icc_profile" not in im.info and not im.text and "dpi" not in im.info
+
+
+def test_non_ascii_descriptions_are_written(tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", _u8(6, 7), description="grüße, 5 µm".encode())
+    write_image(tmp_path / "out.tif", read_image(tmp_path / "in.tif"))
+    assert _tags(tmp_path / "out.tif")["description"] == "grüße, 5 µm"
+    meta = Metadata(imagej={"unit": "µm", "spacing": 0.5, "Info": "grüße"}, axes="YX")
+    write_image(tmp_path / "ij.tif", Image(_u8(6, 7), meta=meta))
+    with tifffile.TiffFile(tmp_path / "ij.tif") as tif:
+        ij = tif.imagej_metadata
+    assert ij["unit"] == "\\u00B5m" and ij["Info"] == "grüße"  # escaped in the description as ImageJ does

@@ -29,7 +29,6 @@ import math
 import os
 import struct
 import zlib
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -569,12 +568,6 @@ def read_metadata(path):
     except Exception:  # noqa: BLE001 - metadata is best effort; the pixel reader reports broken files
         pass
     return Metadata()
-
-
-def resolution_fraction(value):
-    """A resolution number as the (numerator, denominator) pair TIFF stores."""
-    f = Fraction(value).limit_denominator(1 << 16)
-    return f.numerator, f.denominator
 
 
 # --- stdin: the format from the first bytes ---

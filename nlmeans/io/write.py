@@ -296,12 +296,25 @@ def tiff_metadata(meta, shape, dtype, *, has_alpha=False, stack=False, channels_
             fits = np.dtype(dtype).type in _IMAGEJ_DTYPES and ("S" not in axes or np.dtype(dtype) == np.uint8)
         if fits:
             kind = "imagej" if meta.imagej is not None else "ome"
-            kw.update({kind: True, "metadata": {**(meta.imagej or meta.ome), "axes": axes}})
+            values = _imagej_ascii(meta.imagej) if meta.imagej is not None else meta.ome
+            kw.update({kind: True, "metadata": {**values, "axes": axes}})
             return kw, c_axis
         return kw, False
     if meta.description:
-        kw["description"] = meta.description
+        kw["description"] = meta.description.encode("utf-8")  # tifffile takes only ASCII str, any bytes
     return kw, False
+
+
+#: ImageJ entries stored in the IJMetadata tag (UTF-16); the others go into the ASCII description
+_IJ_TAG_KEYS = ("Info", "Labels", "Ranges", "LUTs", "Plot", "ROI", "Overlays", "Properties")
+
+
+def _imagej_ascii(values):
+    """ImageJ description entries with non-ASCII characters escaped as ImageJ writes them (µ as \\u00B5)."""
+    def ascii_(v):
+        return "".join(c if ord(c) < 128 else f"\\u{ord(c):04X}" for c in v) if isinstance(v, str) else v
+
+    return {k: v if k in _IJ_TAG_KEYS else ascii_(v) for k, v in values.items()}
 
 
 def _png_chunk_bytes(meta):
