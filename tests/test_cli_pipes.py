@@ -132,3 +132,11 @@ def test_stdin_output_file_obeys_the_output_rules(tmp_path, noisy_png):
     res = _cli("denoise", "-", tmp_path / "exists.png", *FAST, stdin=noisy_png.read_bytes())
     assert res.returncode == 1 and b"--overwrite" in res.stderr
     assert (tmp_path / "exists.png").read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("suffix,magic", [(".tiff", b"II*\x00"), (".jpeg", b"\xff\xd8\xff"), (".png", b"\x89PNG")])
+def test_stdout_defaults_to_the_input_files_format(tmp_path, suffix, magic):
+    PILImage.fromarray(RNG.integers(0, 256, (16, 16), dtype=np.uint8)).save(tmp_path / f"in{suffix}")
+    res = _cli("denoise", tmp_path / f"in{suffix}", "-", *FAST)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(magic)

@@ -218,8 +218,8 @@ def output_format(input_path, fmt, piped_format):
     if fmt or piped_format:
         return fmt or piped_format
     suffix = Path(input_path).suffix.lower()
-    return next((name for name, s in FORMATS.items() if s == suffix or (name, suffix) == ("jpeg", ".jpeg")),
-                "png")
+    suffix = {".tiff": ".tif", ".jpeg": ".jpg"}.get(suffix, suffix)
+    return next((name for name, s in FORMATS.items() if s == suffix), "png")  # other formats: PNG
 
 
 def method_title(method):
