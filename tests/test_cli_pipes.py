@@ -140,3 +140,14 @@ def test_stdout_defaults_to_the_input_files_format(tmp_path, suffix, magic):
     res = _cli("denoise", tmp_path / f"in{suffix}", "-", *FAST)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(magic)
+
+
+def test_closed_stdout_is_one_line_error(noisy_png):
+    """The reader went away (``| head -c 0``): one line on stderr, exit 1, no Python noise at exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "nlmeans", "noise", str(noisy_png), "-", "--sigma", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc.stdout.close()  # closed before the image is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 1
+    assert err.strip().splitlines() == ["Error: standard output was closed before the whole image was written "
+                                        "(broken pipe)"]

@@ -16,6 +16,7 @@ from .._validate import NOISE_MODELS, sigma_from_255
 from ..io import (
     DEFAULT_JPEG_QUALITY,
     FORMATS,
+    ImageIOError,
     check_output,
     check_writable,
     encode_image,
@@ -155,8 +156,15 @@ def write_output(path, image, *, fmt=None, overwrite=False, jpeg_quality=None):
     import sys
 
     data = encode_image(image, fmt or "png", jpeg_quality=jpeg_quality)
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        import os
+
+        # the reader is gone: what is still buffered goes nowhere, not into an error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ImageIOError("standard output was closed before the whole image was written (broken pipe)") from None
 
 
 def claim_files(input_path, outputs, *, overwrite, inputs=(), fmt=None):
