@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._config import one_blas_thread
 from ._validate import check_array, check_channel_axis, check_noise_model, model_values, to_float
 
 #: side of the square patches of the noise-level estimator
@@ -35,11 +36,20 @@ CLIP_FACTOR_PATCHES = 4000
 SIGMA_JOINT_CHANNELS = 4
 
 
-def _box_sum(a, ph, pw):
-    """Sums of ``a`` (H, W) over every ``ph`` × ``pw`` window that fits (valid positions only)."""
-    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
-    np.cumsum(np.cumsum(a, axis=0), axis=1, out=c[1:, 1:])
-    return c[ph:, pw:] - c[:-ph, pw:] - c[ph:, :-pw] + c[:-ph, :-pw]
+def _box_sum(a, ph, pw, add=np.add):
+    """Sums of ``a`` (H, W) over every ``ph`` × ``pw`` window that fits (valid positions only); with
+    ``add=np.logical_or`` of a boolean ``a``: whether the window holds a True.
+
+    Shifted slices added, ``ph + pw - 2`` whole-array additions: 4–6× faster at 512² than cumulative sums
+    (numpy's sum along axis 0 strides across rows) and no cancellation between large running totals."""
+    h, w = a.shape
+    rows = a[:, : w - pw + 1].copy()
+    for j in range(1, pw):
+        add(rows, a[:, j : w - pw + 1 + j], out=rows)
+    out = rows[: h - ph + 1].copy()
+    for i in range(1, ph):
+        add(out, rows[i : h - ph + 1 + i], out=out)
+    return out
 
 
 def _texture_gamma(p, n_channels):
@@ -130,15 +140,17 @@ def _noise_variance_from_eigenvalues(eig):
 
 def _patch_variance(x, p, mask):
     """Noise variance from the covariance of the p × p (× channels) patches whose corner is in ``mask``."""
-    iy, ix = np.nonzero(mask)
-    if iy.size > SIGMA_MAX_PATCHES:
-        keep = np.linspace(0, iy.size - 1, SIGMA_MAX_PATCHES).astype(np.intp)
-        iy, ix = iy[keep], ix[keep]
+    corners = np.flatnonzero(mask)
+    if corners.size > SIGMA_MAX_PATCHES:
+        corners = corners[np.linspace(0, corners.size - 1, SIGMA_MAX_PATCHES).astype(np.intp)]
+    iy, ix = np.divmod(corners, mask.shape[1])
     windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(x, (p, p), axis=(1, 2)), 0, 2)
     patches = windows[iy, ix].reshape(iy.size, -1)  # (n, C p p), a contiguous copy
-    mean = patches.mean(axis=0)
-    cov = patches.T @ patches / iy.size - np.outer(mean, mean)
-    return _noise_variance_from_eigenvalues(np.linalg.eigvalsh(cov))
+    with one_blas_thread():
+        mean = np.ones(iy.size) @ patches / iy.size  # BLAS: a third of the time of patches.mean(axis=0)
+        cov = patches.T @ patches / iy.size - np.outer(mean, mean)
+        eig = np.linalg.eigvalsh(cov)
+    return _noise_variance_from_eigenvalues(eig)
 
 
 def _truncated_variance_factor(below, above, sd):
@@ -191,14 +203,17 @@ def _sigma_weak_texture(x, p, iterations=8):
         strength += _box_sum(np.diff(xc, axis=1) ** 2, p, p - 1)[:, : width - p + 1]
         strength += _box_sum(np.diff(xc, axis=0) ** 2, p - 1, p)[: height - p + 1, :]
         # pixels at the extremes may be clipped (saturated): their noise is gone, leave their patches out
-        extreme = (xc == xc.min()) | (xc == xc.max())
-        valid &= _box_sum(extreme.astype(np.float64), p, p) == 0
-        means = _box_sum(xc, p, p) / (p * p)
+        lo, hi = xc.min(), xc.max()
+        at_lo, at_hi = xc == lo, xc == hi
+        valid &= ~_box_sum(at_lo | at_hi, p, p, add=np.logical_or)
         n_clip = max(CLIP_MIN_PIXELS, CLIP_MIN_FRACTION * xc.size)
-        if np.count_nonzero(xc == xc.min()) >= n_clip:
-            below = np.minimum(below, means - xc.min())
-        if np.count_nonzero(xc == xc.max()) >= n_clip:
-            above = np.minimum(above, xc.max() - means)
+        clip_lo, clip_hi = np.count_nonzero(at_lo) >= n_clip, np.count_nonzero(at_hi) >= n_clip
+        if clip_lo or clip_hi:
+            means = _box_sum(xc, p, p) / (p * p)
+            if clip_lo:
+                below = np.minimum(below, means - lo)
+            if clip_hi:
+                above = np.minimum(above, hi - means)
     if n_channels > 1 and np.count_nonzero(valid) < SIGMA_MIN_PATCHES_PER_DIM * n_dims:
         return None  # clipping leaves too few joint patches: the caller estimates channel by channel
     if np.count_nonzero(valid) < 2 * n_dims:

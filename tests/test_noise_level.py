@@ -1,0 +1,45 @@
+"""Pieces of the σ estimator (nlmeans.noise_level) against direct references."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from nlmeans._config import _openblas_local_setters, one_blas_thread
+from nlmeans.noise_level import _box_sum
+
+
+@pytest.mark.parametrize("shape, ph, pw", [((9, 11), 3, 4), ((7, 7), 7, 7), ((20, 5), 6, 1), ((4, 30), 1, 7)])
+def test_box_sum_matches_window_loop(shape, ph, pw):
+    rng = np.random.default_rng(0)
+    a = rng.random(shape)
+    ref = np.array([[a[y : y + ph, x : x + pw].sum() for x in range(shape[1] - pw + 1)]
+                    for y in range(shape[0] - ph + 1)])
+    np.testing.assert_allclose(_box_sum(a, ph, pw), ref, rtol=1e-13)
+    mask = rng.random(shape) < 0.05
+    any_ref = np.array([[mask[y : y + ph, x : x + pw].any() for x in range(shape[1] - pw + 1)]
+                        for y in range(shape[0] - ph + 1)])
+    assert np.array_equal(_box_sum(mask, ph, pw, add=np.logical_or), any_ref)
+    assert not np.shares_memory(_box_sum(a, 1, 1), a)  # a copy even for 1 × 1 windows: callers add into it
+
+
+def test_one_blas_thread_same_products_and_restores():
+    rng = np.random.default_rng(1)
+    p = rng.random((5000, 49))
+    setters = _openblas_local_setters()
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if sys.platform == "linux" and "openblas" in blas["name"] and blas["version"] >= "0.3.27":
+        assert setters, "numpy's OpenBLAS was not found"
+
+    def settings():  # set and restore: OpenBLAS's setter returns the previous value
+        values = [setter(7) for setter in setters]
+        for setter, value in zip(setters, values, strict=True):
+            setter(value)
+        return values
+
+    before = settings()
+    with one_blas_thread():
+        inside = settings()
+        gram = p.T @ p
+    assert inside == [1] * len(setters) and settings() == before
+    np.testing.assert_allclose(gram, p.T @ p, rtol=1e-12)
