@@ -23,12 +23,16 @@ def test_box_sum_matches_window_loop(shape, ph, pw):
     assert not np.shares_memory(_box_sum(a, 1, 1), a)  # a copy even for 1 × 1 windows: callers add into it
 
 
+def _version(text):
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
 def test_one_blas_thread_same_products_and_restores():
     rng = np.random.default_rng(1)
     p = rng.random((5000, 49))
     setters = _openblas_local_setters()
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    if sys.platform == "linux" and "openblas" in blas["name"] and blas["version"] >= "0.3.27":
+    if sys.platform == "linux" and "openblas" in blas["name"] and _version(blas["version"]) >= (0, 3, 27):
         assert setters, "numpy's OpenBLAS was not found"
 
     def settings():  # set and restore: OpenBLAS's setter returns the previous value
