@@ -1,12 +1,13 @@
 """Pieces of the σ estimator (nlmeans.noise_level) against direct references."""
 
+import math
 import sys
 
 import numpy as np
 import pytest
 
 from nlmeans._config import _openblas_local_setters, one_blas_thread
-from nlmeans.noise_level import _box_sum
+from nlmeans.noise_level import _box_sum, _erfc, _ndtr
 
 
 @pytest.mark.parametrize("shape, ph, pw", [((9, 11), 3, 4), ((7, 7), 7, 7), ((20, 5), 6, 1), ((4, 30), 1, 7)])
@@ -47,3 +48,19 @@ def test_one_blas_thread_same_products_and_restores():
         gram = p.T @ p
     assert inside == [1] * len(setters) and settings() == before
     np.testing.assert_allclose(gram, p.T @ p, rtol=1e-12)
+
+
+def test_erfc_matches_math_erfc():
+    xs = np.concatenate([np.linspace(-6, 26, 20001), np.geomspace(1e-300, 1, 300), -np.geomspace(1e-300, 1, 300),
+                         [0.0, 0.46875, 4.0, -4.0, np.nextafter(4.0, 5)]])
+    ref = np.array([math.erfc(v) for v in xs])
+    normal = ref > 1e-300  # below, erfc is a subnormal float with fewer significant bits
+    np.testing.assert_allclose(_erfc(xs)[normal], ref[normal], rtol=2e-15, atol=0)
+    assert np.all(_erfc(np.array([27.5, 40.0])) < 1e-300)
+
+
+def test_ndtr_matches_scipy():
+    from scipy.special import ndtr
+
+    xs = np.linspace(-6, 41, 5001)  # the range the truncation correction uses
+    np.testing.assert_allclose(_ndtr(xs), ndtr(xs), rtol=2e-14, atol=0)
