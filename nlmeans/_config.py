@@ -6,9 +6,6 @@ change here changes them all.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import os
 
 import llvmlite.binding as _llvm
@@ -50,42 +47,3 @@ try:  # pragma: no cover - depends on the llvmlite build
     _llvm.set_option("nlmeans", "-runtime-memory-check-threshold=64")
 except Exception:  # noqa: BLE001 - an unknown option only costs speed
     pass
-
-
-@functools.cache
-def _openblas_local_setters():
-    """``openblas_set_num_threads_local`` of every OpenBLAS this process has loaded (Linux; empty elsewhere)."""
-    import numpy  # noqa: F401 - its OpenBLAS is the one to find: loaded before the search
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split(None, 5)[-1].strip() for line in maps if "openblas" in line.lower()})
-    except OSError:
-        return ()
-    setters = []
-    for path in paths:
-        try:  # RTLD_NOLOAD: only a library already loaded (numpy's); never load a new one
-            setter = ctypes.CDLL(path, mode=os.RTLD_NOLOAD).openblas_set_num_threads_local
-        except (OSError, AttributeError):  # not a shared library, or OpenBLAS < 0.3.27
-            continue
-        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-        setters.append(setter)
-    return tuple(setters)
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """Run the block's OpenBLAS calls on one thread (this thread's setting only; restored afterwards).
-
-    For the small products of :func:`nlmeans.estimate_sigma` (a 49 × 49 or 147 × 147 covariance of 40 000
-    patches) OpenBLAS's threads only cost: on 2 cores 1.5× the one-thread time on a quiet machine and 2–12× on
-    a loaded one (its workers wait for a busy core; docs/benchmarks.md). A no-op where OpenBLAS's thread-local
-    setter is not found (another BLAS, another OS, OpenBLAS before 0.3.27): the results are the same either way.
-    """
-    setters = _openblas_local_setters()
-    previous = [setter(1) for setter in setters]
-    try:
-        yield
-    finally:
-        for setter, value in zip(setters, previous, strict=True):
-            setter(value)

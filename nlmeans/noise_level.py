@@ -5,13 +5,16 @@ Units: σ is returned on the float image's scale (integer images are scaled to [
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import math
+import os
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._config import one_blas_thread
 from ._validate import check_array, check_channel_axis, check_noise_model, model_values, to_float
 
 #: side of the square patches of the noise-level estimator
@@ -138,6 +141,43 @@ def _noise_variance_from_eigenvalues(eig):
     return max(float(eig[0]), 0.0)
 
 
+@functools.cache
+def _openblas_local_setters():
+    """``openblas_set_num_threads_local`` of every OpenBLAS this process has loaded (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split(None, 5)[-1].strip() for line in maps if "openblas" in line.lower()})
+    except OSError:
+        return ()
+    setters = []
+    for path in paths:
+        try:  # RTLD_NOLOAD: only a library already loaded (numpy's); never load a new one
+            setter = ctypes.CDLL(path, mode=os.RTLD_NOLOAD).openblas_set_num_threads_local
+        except (OSError, AttributeError):  # not a shared library, or OpenBLAS < 0.3.27
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        setters.append(setter)
+    return tuple(setters)
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run the block's OpenBLAS calls on one thread (this thread's setting only; restored afterwards).
+
+    For the small products of :func:`nlmeans.estimate_sigma` (a 49 × 49 or 147 × 147 covariance of 40 000
+    patches) OpenBLAS's threads only cost: on 2 cores 1.5× the one-thread time on a quiet machine and 2–12× on
+    a loaded one (its workers wait for a busy core; docs/benchmarks.md). A no-op where OpenBLAS's thread-local
+    setter is not found (another BLAS, another OS, OpenBLAS before 0.3.27): the results are the same either way.
+    """
+    setters = _openblas_local_setters()
+    previous = [setter(1) for setter in setters]
+    try:
+        yield
+    finally:
+        for setter, value in zip(setters, previous, strict=True):
+            setter(value)
+
+
 def _patch_variance(x, p, mask):
     """Noise variance from the covariance of the p × p (× channels) patches whose corner is in ``mask``."""
     corners = np.flatnonzero(mask)
@@ -146,7 +186,7 @@ def _patch_variance(x, p, mask):
     iy, ix = np.divmod(corners, mask.shape[1])
     windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(x, (p, p), axis=(1, 2)), 0, 2)
     patches = windows[iy, ix].reshape(iy.size, -1)  # (n, C p p), a contiguous copy
-    with one_blas_thread():
+    with _one_blas_thread():
         mean = np.ones(iy.size) @ patches / iy.size  # BLAS: a third of the time of patches.mean(axis=0)
         cov = patches.T @ patches / iy.size - np.outer(mean, mean)
         eig = np.linalg.eigvalsh(cov)

@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from nlmeans._config import _openblas_local_setters, one_blas_thread
-from nlmeans.noise_level import _box_sum, _erfc, _ndtr
+from nlmeans.noise_level import _box_sum, _erfc, _ndtr, _one_blas_thread, _openblas_local_setters
 
 
 @pytest.mark.parametrize("shape, ph, pw", [((9, 11), 3, 4), ((7, 7), 7, 7), ((20, 5), 6, 1), ((4, 30), 1, 7)])
@@ -43,7 +42,7 @@ def test_one_blas_thread_same_products_and_restores():
         return values
 
     before = settings()
-    with one_blas_thread():
+    with _one_blas_thread():
         inside = settings()
         gram = p.T @ p
     assert inside == [1] * len(setters) and settings() == before
