@@ -9,7 +9,7 @@ import click
 from .._optional import available, install_hint
 from ..io import read_image
 from .options import SAMPLE_IMAGES, SCALE_NOTE, claim_outputs, sample_image, verbose_option
-from .progress import say, show_progress
+from .progress import compiling, say, show_progress
 
 
 def _sigma_list(ctx, param, value):
@@ -95,7 +95,7 @@ def eval_(images, sigmas, seeds, methods, tune, crop, json_path, csv_path, plots
     claim_outputs(outputs, inputs=files, overwrite=overwrite)
     named = {stem: read_image(f).data for stem, f in stems.items()}
     records, gallery = run_experiment(named, sigmas, methods, seeds, tune, crop=crop, progress=show_progress(),
-                                      keep_images=plots_dir is not None)
+                                      keep_images=plots_dir is not None, warming=compiling)
     say(format_table(records))
     if json_path is not None:
         write_json(records, json_path, overwrite=overwrite)

@@ -18,6 +18,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -198,10 +199,11 @@ def _run_method(method, clean, noisy, sigma, axis, tune):
 
 
 def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=None, progress=False,
-                   keep_images=False):
+                   keep_images=False, warming=contextlib.nullcontext):
     """:func:`evaluate`, also returning the images of the first seed when ``keep_images`` (for plots).
 
-    ``keep_images``: True (all), False, or a collection of ``(image name, sigma)`` pairs to keep. Returns
+    ``keep_images``: True (all), False, or a collection of ``(image name, sigma)`` pairs to keep.
+    ``warming``: a context manager factory around the warm-up (the command line announces compilation). Returns
     ``(records, gallery)``; ``gallery[(image, sigma)]`` is ``{"clean": ..., "noisy": ..., method: out}`` (float
     arrays on the [0, 1] scale).
     """
@@ -213,7 +215,8 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
     sigma_list = _sigma_list(sigmas)
     seed_list = _seed_list(seeds)
     names = resolve_methods(methods)
-    _warm_up(names, {a.ndim for _, a in named})
+    with warming():
+        _warm_up(names, {a.ndim for _, a in named})
 
     records, gallery = [], {}
     total = len(named) * len(sigma_list) * len(seed_list) * len(names)
