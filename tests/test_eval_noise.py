@@ -216,3 +216,39 @@ def test_cli_rician_in_a_real_process(cam_file, tmp_path):
     assert all(r["noise"] == "rician" and r["snr"] == 5 for r in records)
     assert rows["nlmeans"]["psnr"] > rows["noisy"]["psnr"] + 4
     assert rows["wavelet"]["psnr"] != rows["nlmeans"]["psnr"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# denoise(noise="poisson") at low counts: the noisy+estimate iteration (nlmeans.noise_models.poisson_schedule)
+
+
+def _one_pass(counts):
+    from nlmeans.noise_models import stabilise
+
+    st = stabilise(counts, "poisson", 0.0, 1.0)
+    return st.invert(nlmeans.denoise(st.image, st.sigma))
+
+
+def test_poisson_at_low_counts_iterates_and_beats_one_pass(camera):
+    clean = center_crop(camera, 128) / 255.0
+    counts = nlmeans.add_noise(clean * 3, noise="poisson", seed=0)  # a mean count of ~1.5
+    out = nlmeans.denoise(counts, noise="poisson", gain=1.0)
+    once = _one_pass(counts)
+    assert nlmeans.psnr(clean, out / 3, data_range=1.0) > nlmeans.psnr(clean, once / 3, data_range=1.0) + 1.0
+    assert out.mean() == pytest.approx(clean.mean() * 3, rel=0.02)  # still unbiased on average
+
+
+def test_poisson_at_high_counts_is_one_pass(camera):
+    clean = center_crop(camera, 128) / 255.0
+    counts = nlmeans.add_noise(clean * 100, noise="poisson", seed=0)  # a mean count of ~26
+    np.testing.assert_array_equal(nlmeans.denoise(counts, noise="poisson", gain=1.0), _one_pass(counts))
+
+
+@pytest.mark.parametrize("mean_count", [0.0, 0.5, 3.0, 3.5, 8.0, 8.5, 1e6])
+def test_poisson_schedule_shortens_as_the_counts_grow(mean_count):
+    from nlmeans.noise_models import poisson_schedule
+
+    schedule = poisson_schedule(mean_count)
+    assert schedule[0] == 1.0 and list(schedule) == sorted(schedule, reverse=True)
+    assert all(0 < lam <= 1 for lam in schedule)
+    assert len(schedule) >= len(poisson_schedule(mean_count * 2 + 1))
