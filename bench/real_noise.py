@@ -222,7 +222,8 @@ def main():
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),
               "channels": ("Per-channel σ 5, 20, 35 /255 (color set, PSNR dB)", channel_table),
               "map": ("σ map: halves 10 and 40 /255 (gray set, PSNR dB)", map_table)}
-    parts = [f"# Real noise (python -m bench.real_noise --size {args.size})\n"]
+    parts = [f"# Real noise (python -m bench.real_noise --size {args.size})\n",
+             "Targets, what holds and why: [docs/real-noise.md](../../docs/real-noise.md).\n"]
     for key, (title, fn) in tables.items():
         if args.only and key not in args.only:
             continue
