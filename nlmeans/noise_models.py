@@ -245,7 +245,7 @@ def rician_sigma_for_snr(clean, snr):
 #: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest mean count,
 #: λ schedule) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
 #: above the last limit one plain pass (λ = 1). Measured on the gray standard set, bench/results/real_noise.md.
-POISSON_ITERATION_SCHEDULES = ((3.0, (1.0, 0.6, 0.3)), (8.0, (1.0, 0.5)))
+POISSON_ITERATION_SCHEDULES = ((8.0, (1.0, 0.5)),)
 
 
 def poisson_schedule(mean_count):
