@@ -25,8 +25,8 @@ def interrupted(tmp, suffix, arr, *rest):
     if len(calls) < int(os.environ["NLMEANS_TEST_AT_WRITE"]):
         return real(tmp, suffix, arr, *rest)
     real(tmp, suffix, arr[: max(1, arr.shape[0] // 2)], *rest)  # half the image is on disk...
-    # raise_signal targets this thread: os.kill may hand SIGINT to a worker thread, and the main thread then
-    # reached the next line before the handler ran (a flaky exit 1 under load)
+    # raise_signal targets this thread and checks for the handler before it returns, so KeyboardInterrupt is
+    # raised right here (os.kill to the process could leave it to a later check)
     signal.raise_signal(int(os.environ["NLMEANS_TEST_SIGNAL"]))  # ...when the signal arrives
     raise AssertionError("still running after the signal")  # not reached: SIGKILL ends, SIGINT raises
 
