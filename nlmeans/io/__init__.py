@@ -9,7 +9,7 @@
 Errors are :class:`ImageIOError` with a one-line message meant for users.
 """
 
-from .arrays import ZARR_SUFFIXES, create_array, open_array, read_stack, write_stack
+from .arrays import ZARR_SUFFIXES, create_array, open_array, open_stack, read_stack, write_stack
 from .common import (
     EIGHT_BIT_SUFFIXES,
     PNG_SUFFIXES,
@@ -35,6 +35,6 @@ from .write import (
 __all__ = [
     "EIGHT_BIT_SUFFIXES", "PNG_SUFFIXES", "TEMP_PREFIX", "TIFF_SUFFIXES", "WRITE_SUFFIXES", "ZARR_SUFFIXES",
     "Image", "ImageIOError", "StackError", "Terminated", "atomic_output", "available_memory", "check_output",
-    "check_writable", "create_array", "default_max_pixels", "input_set", "one_line", "open_array",
+    "check_writable", "create_array", "default_max_pixels", "input_set", "one_line", "open_array", "open_stack",
     "raise_on_sigterm", "read_image", "read_stack", "remove_stale_partials", "write_image", "write_stack",
 ]
