@@ -156,8 +156,8 @@ def main():
     n = args.size
     how = "Above 64 M values the command goes slab by slab on its own" if n**3 > 1 << 26 else \
         "Slab by slab as `--extra` says"
-    how += (": each slab reads its pages of the TIFF plus a halo of slices and writes its slices into the "
-            "preallocated output TIFF, renamed into place at the end.")
+    how += (":\neach slab reads its pages of the TIFF plus a halo of slices and writes its slices into the "
+            "preallocated\noutput TIFF, renamed into place at the end.")
     text = f"""# Peak memory: {n}³ uint16 volume, slab by slab
 
 Command (measured with `/usr/bin/time -v`, numba cache warm, run under `nice -n 19`):

@@ -43,7 +43,7 @@ from .tiles import Halo, _shape_proxy, band_halo, strip_rows, strips
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
 #: default number of values (slices × rows × columns × channels) a slab reads, halo included: ~48 M values,
-#: about 1.5 GB at the peak with NL-Bayes (bench/results/memory_volume.md)
+#: 1.66 GiB peak RSS for a 512³ uint16 volume with NL-Bayes (bench/results/memory_volume.md)
 SLAB_VALUES = 3 << 24
 
 
