@@ -87,7 +87,13 @@ def nlbayes_halo(params):
     """
     from .nlbayes import stage_bands
 
-    stages = stage_bands(params)
+    return band_halo(stage_bands(params))
+
+
+def band_halo(stages):
+    """The :class:`Halo` of a kernel run in ``stages`` ``[(B, pad, step), ...]`` of bands of ``B`` rows (or
+    slices, :func:`nlmeans.volume.slab_halo`) aligned to row 0, each band reading ``pad`` rows beyond its own,
+    reference grid ``step``: the walk of :func:`nlbayes_halo`."""
     unit = math.lcm(*(b for b, _, _ in stages), *(step for _, _, step in stages))
     lo, hi = 0, unit  # kept rows of a strip (translation by a multiple of ``unit`` changes nothing)
     for band, pad, _ in reversed(stages):

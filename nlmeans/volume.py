@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._validate import (
     check_array,
     check_channel_axis,
+    check_dtype_shape,
     check_int,
     check_integer_scale,
     check_magnitude,
@@ -25,7 +26,7 @@ from ._validate import (
 )
 from .kernels import weight_constants
 from .kernels.offsets import _nlm_3d
-from .nlbayes import nlbayes_3d_chw, nlbayes_checked
+from .nlbayes import _pair, nlbayes_3d_chw, nlbayes_checked
 from .noise_level import estimate_sigma
 from .presets import (
     NLBAYES_BAND_SLICES,
@@ -37,16 +38,34 @@ from .presets import (
     resolve_parameters,
     volume_sizes,
 )
+from .tiles import Halo, _shape_proxy, band_halo, strip_rows, strips
 
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
+#: default number of values (slices × rows × columns × channels) a slab reads, halo included: ~48 M values,
+#: 1.66 GiB peak RSS for a 512³ uint16 volume with NL-Bayes (bench/results/memory_volume.md)
+SLAB_VALUES = 3 << 24
 
 
-def _estimate_sigma_slices(arr, axis):
-    """Mean of :func:`nlmeans.estimate_sigma` over up to :data:`SIGMA_SLICES` evenly spaced slices."""
-    data = arr if axis is None else np.moveaxis(arr, axis, -1)
-    picks = np.unique(np.linspace(0, data.shape[0] - 1, min(SIGMA_SLICES, data.shape[0])).round().astype(int))
-    return float(np.mean([estimate_sigma(data[i], channel_axis=None if axis is None else -1) for i in picks]))
+def _slice_index(ndim, z_axis, start, stop):
+    index = [slice(None)] * ndim
+    index[z_axis] = slice(start, stop)
+    return tuple(index)
+
+
+def _estimate_sigma_slices(stack, axis, z_axis, depth):
+    """Mean of :func:`nlmeans.estimate_sigma` over up to :data:`SIGMA_SLICES` evenly spaced slices, each read
+    on its own (so an array-like read slab by slab gives the same σ as the whole array in memory)."""
+    picks = np.unique(np.linspace(0, depth - 1, min(SIGMA_SLICES, depth)).round().astype(int))
+    estimates = []
+    for i in picks:
+        plane = check_array(stack[_slice_index(len(stack.shape), z_axis, i, i + 1)])
+        plane = np.moveaxis(plane, z_axis, 0)[0]
+        if axis is not None:  # channels last in the slice
+            plane = np.moveaxis(plane, axis - (axis > z_axis), -1)
+        plane = np.ascontiguousarray(plane)
+        estimates.append(estimate_sigma(plane, channel_axis=None if axis is None else -1))
+    return float(np.mean(estimates))
 
 
 def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=None):
@@ -85,68 +104,173 @@ def _method(method, h):
     return check_method_options(method, h=h)[0]
 
 
-def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
-         return_settings):
-    arr = check_array(stack)
-    check_integer_scale(arr.dtype, sigma=sigma, h=h)
-    axis = check_channel_axis(arr, channel_axis, spatial_ndim=3)
+@dataclass(frozen=True)
+class _Call:
+    """A stack call's layout and resolved settings: what every slab (or the whole stack) is denoised with."""
+
+    axis: int | None  # channel axis of the caller's array
+    z_axis: int  # the slice (volume) or frame (video) axis of the caller's array
+    shape: tuple  # (Z, Y, X)
+    n_channels: int
+    temporal_radius: int | None  # None: a volume
+    settings: object  # presets.Settings
+
+    @property
+    def video(self):
+        return self.temporal_radius is not None
+
+
+def _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method):
+    """Validate a call on ``stack`` (an ndarray or an array-like, read only for σ) and resolve its settings."""
+    dtype = np.dtype(stack.dtype)
+    shape = tuple(int(n) for n in stack.shape)
+    check_dtype_shape(dtype, shape)
+    check_integer_scale(dtype, sigma=sigma, h=h)
+    axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis, spatial_ndim=3)
+    spatial = [i for i in range(len(shape)) if i != axis]
+    z_axis = spatial[0]
+    depth, height, width = (shape[i] for i in spatial)
+    n_channels = 1 if axis is None else shape[axis]
     method = _method(method, h)
-    value = to_chw(arr, axis, work_dtype(arr.dtype))
-    n_channels, depth, height, width = value.shape
     video = temporal_radius is not None
     if video:
         temporal_radius = check_int(temporal_radius, "temporal_radius")
         if temporal_radius < 0:
             raise ValueError(f"temporal_radius must be >= 0, got {temporal_radius}")
-        shape = dict(shape=(height, width), side_name="the smaller side of a frame")
+        sizes = dict(shape=(height, width), side_name="the smaller side of a frame")
     else:
-        shape = dict(shape=(depth, height, width), side_name="the volume's smallest side",
+        sizes = dict(shape=(depth, height, width), side_name="the volume's smallest side",
                      preset_sizes=volume_sizes)
     sigma_estimated = sigma is None
     if sigma_estimated:
-        sigma = _estimate_sigma_slices(arr, axis)
+        sigma = _estimate_sigma_slices(stack, axis, z_axis, depth)
     sigma = check_real(sigma, "sigma", minimum=0)
     if method == "nlbayes":
         sigma_255 = sigma_to_255(sigma, default_data_range(data_range))
         nlb = nlbayes_video_params(sigma_255, temporal_radius) if video else nlbayes_volume_params(sigma_255)
-        shape["preset_sizes"] = lambda preset: (nlb["patch_size"], nlb["search_size"])
+        sizes["preset_sizes"] = lambda preset: (nlb["patch_size"], nlb["search_size"])
     # σ is known here; resolve_parameters checks the sizes and fits the presets (and picks NL-means's h)
     used = resolve_parameters(sigma=sigma, h=h, patch_size=patch_size, search_size=search_size,
-                              n_channels=n_channels, data_range=data_range, **shape)
-    sigma, h, patch_size, search_size = used.sigma, used.h, used.patch_size, used.search_size
+                              n_channels=n_channels, data_range=data_range, **sizes)
     if method == "pixelwise":
-        patch_depth = 1 if video else patch_size
-        check_magnitude(arr, "volume" if not video else "frames", n_channels * patch_depth * patch_size**2,
-                        value.dtype)
-        out = nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius)
         used = replace(used, sigma_estimated=sigma_estimated)
-    else:  # NL-Bayes: any scale, by a power of two (nlbayes_checked)
-        nlb.update(patch_size=patch_size, search_size=search_size)
-        if video:
+    else:
+        nlb.update(patch_size=used.patch_size, search_size=used.search_size)
+        if video:  # the whole video's depth, so that every slab runs the same patches
             nlb["patch_z"] = fit_size(nlb["patch_z"], depth)
         else:
-            nlb.update(patch_z=patch_size, search_z=search_size)
-        out = nlbayes_checked(value, sigma, dict(nlb, video=video, band_slices=NLBAYES_BAND_SLICES),
-                              run=nlbayes_3d_chw)
+            nlb.update(patch_z=used.patch_size, search_z=used.search_size)
         used = replace(used, method="nlbayes", h=None, sigma_estimated=sigma_estimated, nlbayes=nlb)
-    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    out = from_float(out, arr.dtype)
-    return (out, used) if return_settings else out
+    return _Call(axis, z_axis, (depth, height, width), n_channels, temporal_radius, used)
+
+
+def _denoise_block(block, call, keep0, keep1):
+    """Denoise a block of whole slices (the caller's layout) and return its slices ``[keep0, keep1)`` (block
+    coordinates) in the input's dtype. The whole stack in memory is one block."""
+    arr = check_array(block)
+    value = to_chw(arr, call.axis, work_dtype(arr.dtype))
+    used = call.settings
+    if used.method == "pixelwise":
+        patch_depth = 1 if call.video else used.patch_size
+        check_magnitude(arr, "frames" if call.video else "volume",
+                        call.n_channels * patch_depth * used.patch_size**2, value.dtype)
+        out = nlmeans_3d_chw(value, used.sigma, used.h, used.patch_size, used.search_size, call.temporal_radius)
+    else:  # NL-Bayes: any scale, by a power of two (nlbayes_checked)
+        out = nlbayes_checked(value, used.sigma, dict(used.nlbayes, video=call.video,
+                                                      band_slices=NLBAYES_BAND_SLICES), run=nlbayes_3d_chw)
+    out = out[:, keep0:keep1]
+    out = out[0] if call.axis is None else np.moveaxis(out, 0, call.axis)
+    return from_float(out, arr.dtype)
+
+
+def slab_halo(settings, temporal_radius=None):
+    """How a stack is cut into slabs along Z (or T) for the same bits as the whole stack in memory: a
+    :class:`nlmeans.tiles.Halo` in slices (``temporal_radius``: video, as in :func:`denoise_video`).
+
+    Pixelwise: every output slice is computed on its own from the slices within ``rz + fz`` (the search
+    and patch reach along Z; video: the temporal radius), so the unit is one slice and the halo that reach on
+    both sides. NL-Bayes: the kernel's bands of reference slices (``max(band_slices, 2 (rz + fz))``, aligned
+    to slice 0, each with its own "already processed" mask) play the part of the 2-D row bands, and the halo
+    is found as for strips (:func:`nlmeans.tiles.band_halo`): the unit is the lcm of the band heights and
+    the reference grid steps along Z, the halo every band that a kept slice depends on, through both stages.
+    """
+    if settings.method == "pixelwise":
+        if temporal_radius is None:
+            reach = settings.search_size // 2 + settings.patch_size // 2
+        else:
+            reach = int(temporal_radius)
+        return Halo(1, reach, reach)
+    nlb = settings.nlbayes
+    stages = []
+    for patch_z, search_z, step_z in zip(_pair(nlb["patch_z"]), _pair(nlb["search_z"]), _pair(nlb["step_z"]),
+                                         strict=True):
+        fz, rz = int(patch_z) // 2, int(search_z) // 2
+        stages.append((max(NLBAYES_BAND_SLICES, 2 * (rz + fz), 1), rz + fz, min(int(step_z), 2 * fz + 1)))
+    return band_halo(stages)
+
+
+def slab_slices_for(settings, plane_values, slab_slices=None, temporal_radius=None):
+    """Slices kept per slab: ``slab_slices`` (a positive int), or by default as many as make a slab, halo
+    included, read about :data:`SLAB_VALUES` values (``plane_values`` = rows × columns × channels); rounded
+    up to a multiple of the :func:`slab_halo` unit."""
+    halo = slab_halo(settings, temporal_radius)
+    if slab_slices is None:
+        slab_slices = max(1, SLAB_VALUES // max(1, plane_values) - halo.top - halo.bottom)
+    elif check_int(slab_slices, "slab_slices") < 1:
+        raise ValueError(f"slab_slices must be a positive integer, got {slab_slices!r}")
+    return strip_rows(slab_slices, halo)
+
+
+def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
+         return_settings, slab_slices=None, out=None, progress=False):
+    slabs = slab_slices is not None or out is not None
+    if not slabs or isinstance(stack, (list, tuple)):
+        # in memory, or a list: validated (finite values) before σ is estimated
+        stack = check_array(stack)
+    call = _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius,
+                    method)
+    if not slabs:
+        result = _denoise_block(stack, call, 0, call.shape[0])
+        return (result, call.settings) if return_settings else result
+    from tqdm.auto import tqdm
+
+    depth, height, width = call.shape
+    halo = slab_halo(call.settings, temporal_radius)
+    kept = slab_slices_for(call.settings, height * width * call.n_channels, slab_slices, temporal_radius)
+    if out is None:
+        out = np.empty(stack.shape, dtype=stack.dtype)
+    elif tuple(out.shape) != tuple(stack.shape) or np.dtype(out.dtype) != np.dtype(stack.dtype):
+        raise ValueError(f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must match the stack's "
+                         f"{tuple(stack.shape)} {stack.dtype}")
+    elif isinstance(out, np.ndarray) and isinstance(stack, np.ndarray) and np.shares_memory(out, stack):
+        # slabs read slices around the ones they write: in place would read results
+        raise ValueError("out shares memory with the stack; slabs read the input around the slices they write, "
+                         "so pass a separate output array (or out=None)")
+    ndim = len(stack.shape)
+    plan = strips(depth, halo, kept)
+    for s in tqdm(plan, desc="slabs", unit="slab", disable=None if progress else True, leave=False):
+        block = np.asarray(stack[_slice_index(ndim, call.z_axis, s.read0, s.read1)])
+        out[_slice_index(ndim, call.z_axis, s.keep0, s.keep1)] = _denoise_block(
+            block, call, s.keep0 - s.read0, s.keep1 - s.read0)
+    return (out, call.settings) if return_settings else out
 
 
 def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                   channel_axis=None, data_range=None, return_settings=False):
+                   channel_axis=None, data_range=None, slab_slices=None, out=None, progress=False,
+                   return_settings=False):
     """Denoise a 3-D volume with NL-Bayes (default) or pixelwise Non-Local Means: cubic patches, cubic
     search window.
 
     Parameters
     ----------
     volume : ndarray, shape (Z, Y, X), or with ``channel_axis`` (Z, Y, X, C) / ...
-        any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
+        any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite. In slabs (``slab_slices`` or
+        ``out`` given) any array-like that returns an ndarray when sliced along Z (a memmap, a zarr array,
+        :func:`nlmeans.io.open_stack`), read one slab at a time.
     sigma : float or None
         Noise standard deviation **on the float image's scale** (integers are scaled to [0, 1]: σ = 20 on
         the 0–255 scale of an 8-bit volume is ``20/255``). ``None``: the mean of :func:`nlmeans.estimate_sigma`
-        over up to 8 evenly spaced Z slices.
+        over up to 8 evenly spaced Z slices, each read on its own (the same σ in memory and in slabs).
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
         :func:`nlmeans.denoise`). ``"nlbayes"``: NL-Bayes with 3-D patches (:func:`nlmeans.nlbayes.nlbayes_3d_chw`,
@@ -163,13 +287,23 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
         Axis of the channels; ``None``: a single-channel volume.
     data_range : float or None
         Range of float data, used only to read σ on the 0–255 scale for the presets. ``None``: 1.0.
+    slab_slices : int or None
+        Denoise in slabs of about this many Z slices (rounded up to the method's unit, :func:`slab_halo`),
+        each read with a halo of slices around it: the same result bit for bit, in memory bounded by the slab.
+        ``None`` with ``out`` given: slabs of about 48 M values (:data:`SLAB_VALUES`), halo included.
+    out : array-like or None
+        Where to write the result in slabs (same shape and dtype as ``volume``; a memmap, a zarr array,
+        :func:`nlmeans.io.create_array`), assigned whole slices at a time. ``None``: a new ndarray.
+    progress : bool
+        Slabs only: a progress bar (tqdm) over the slabs, on a terminal.
     return_settings : bool
         Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
 
     Returns
     -------
-    denoised : ndarray
-        Same shape and dtype as ``volume`` (integers computed in float32 on [0, 1], rounded and clipped).
+    denoised : ndarray or array-like
+        Same shape and dtype as ``volume`` (integers computed in float32 on [0, 1], rounded and clipped);
+        ``out`` when given.
     settings : Settings
         Only with ``return_settings=True``.
 
@@ -183,6 +317,12 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
     over the S³ window (centre included, weight 1). The kernel loops over search offsets with separable box
     filters (Darbon et al. 2008), in parallel over Z slices. Both methods extend the volume by numpy's
     ``reflect`` padding on all axes; ``tests/naive.py`` holds the direct loops the kernels are tested against.
+
+    Slabs: a slab reads the slices ``[keep0 - top, keep1 + bottom)`` (cut at the volume's ends), starts on a
+    multiple of the method's unit and keeps ``[keep0, keep1)``; :func:`slab_halo` says why that gives the
+    in-memory bits. Memory: a few float copies of one slab (NL-Bayes ~8 float32 values per voxel read) plus
+    ``out``. Only a σ outside [2^-24, 2^24] times the data can make a slab differ (NL-Bayes's rescaling,
+    :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then).
 
     References
     ----------
@@ -202,11 +342,12 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
     True
     """
     return _run(volume, sigma, h, patch_size, search_size, channel_axis, data_range, None, method,
-                return_settings)
+                return_settings, slab_slices, out, progress)
 
 
 def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method=None, h=None, patch_size=None,
-                  search_size=None, channel_axis=None, data_range=None, return_settings=False):
+                  search_size=None, channel_axis=None, data_range=None, slab_slices=None, out=None,
+                  progress=False, return_settings=False):
     """Denoise a stack of frames (T, Y, X) with NL-Bayes on space-time patches (default) or pixelwise
     Non-Local Means, both searching neighbouring frames.
 
@@ -232,13 +373,15 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
     h, patch_size, search_size, channel_axis, data_range
         As in :func:`nlmeans.denoise` (``h`` NL-means only; sizes are spatial, at most the frame's smaller
         side; ``None``: the method's preset, NL-Bayes 5 and 15).
+    slab_slices, out, progress
+        As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits.
     return_settings : bool
         Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
 
     Returns
     -------
-    denoised : ndarray
-        Same shape and dtype as ``frames``.
+    denoised : ndarray or array-like
+        Same shape and dtype as ``frames``; ``out`` when given.
     settings : Settings
         Only with ``return_settings=True``.
 
@@ -268,4 +411,4 @@ def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method
     if temporal_radius is None:
         raise TypeError("temporal_radius must be an integer >= 0, got None")
     return _run(frames, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
-                return_settings)
+                return_settings, slab_slices, out, progress)

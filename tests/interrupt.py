@@ -2,9 +2,9 @@
 
 The child wraps ``nlmeans.io.write._encode``: the first ``at_write - 1`` files are written normally; on write
 number ``at_write`` half the image reaches the temporary file and then the process sends itself ``sig``
-(``signal.raise_signal(sig)``, in the writing thread). The interruption thus lands at a known point of the real write path, with
-no sleeps and no race against a timer: SIGKILL ends the process at once (nothing can clean up), SIGINT
-raises KeyboardInterrupt at the next bytecode, inside the write.
+(``signal.raise_signal(sig)``, in the writing thread). The interruption thus lands at a known point of the
+real write path, with no sleeps and no race against a timer: SIGKILL ends the process at once (nothing can
+clean up), SIGINT raises KeyboardInterrupt from ``raise_signal`` itself, inside the write.
 """
 
 import os

@@ -6,6 +6,7 @@ for; every summary line names the method, σ and h or the method's sizes.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ from .progress import say, show_progress, ticker, warm_up
 
 #: TIFF inputs with more pixels than this are denoised strip by strip without being asked
 AUTO_STRIP_PIXELS = 1 << 26
+#: --volume/--video TIFF inputs with more values (slices × rows × columns × samples) than this are denoised
+#: slab by slab without being asked (in memory NL-Bayes needs ~40 bytes per value)
+AUTO_SLAB_VALUES = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Request:
     video: bool = False
     temporal_radius: int = 2
     tile_rows: int | None = None
+    slab_slices: int | None = None
     noise: str = "gaussian"
     gain: float | None = None
     jpeg_quality: int | None = None
@@ -105,6 +110,10 @@ def _scale_options(fn):
                      help="INPUT is a stack of frames (multi-page TIFF, T×Y×X): search across frames."),
         click.option("--temporal-radius", type=click.IntRange(min=0), default=2, show_default=True,
                      help="--video: frames searched on each side of a frame."),
+        click.option("--slab-slices", type=click.IntRange(min=1), default=None,
+                     help="--volume/--video: denoise slab by slab, about this many slices (frames) at a time "
+                          "(same result, bounded memory). Automatic for stacks over 64 M values and for .zarr "
+                          "inputs or outputs."),
         click.option("--tile-rows", type=click.IntRange(min=1), default=None,
                      help="Denoise strip by strip, about this many rows at a time (same result, bounded memory). "
                           "Automatic for TIFF inputs over 64 M pixels and for .zarr inputs or outputs."),
@@ -167,6 +176,8 @@ def denoise(**options):
     if request.volume and request.video:
         raise click.UsageError("--volume and --video exclude each other")
     _check_single_only(request)
+    if request.slab_slices is not None and (not (request.volume or request.video) or request.out_dir):
+        raise click.UsageError("--slab-slices needs --volume or --video and one INPUT OUTPUT (not --out-dir)")
     if request.noise != "gaussian" or request.gain is not None:
         _check_model_route(request)
         return _single_model(request)
@@ -346,6 +357,10 @@ def _stack(request):
     from ..volume import denoise_video, denoise_volume
 
     request.refuse("--volume/--video")
+    if request.method == "patchwise":
+        raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
+    if _wants_slabs(request):
+        return _slabs(request)
     input_path, output_path = request.paths
     try:
         stack = read_stack(input_path, kind="video" if request.video else "volume", max_pixels=request.max_pixels)
@@ -354,26 +369,89 @@ def _stack(request):
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
     kw = dict(request.sizes, channel_axis=axis, return_settings=True)
-    if request.method == "patchwise":
-        raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     if request.video:
         def run(data):
             return denoise_video(data, request.sigma, temporal_radius=request.temporal_radius, **kw)
-        what = f"video, {stack.shape[0]} frames, temporal radius {request.temporal_radius}"
     else:
         def run(data):
             return denoise_volume(data, request.sigma, **kw)
-        what = f"volume {'×'.join(map(str, stack.shape[:3]))}"
+    what = _stack_what(request, stack.shape)
     warm_up(run, stack, crop=lambda a: a[:9, :32, :32].copy())
     start = time.perf_counter()
     with ticker(f"denoising {input_path.name} ({what})"):
         out, used = run(stack)
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite, metadata=read_metadata(input_path))
+    _stack_summary(input_path, output_path, what, stack.dtype, used, seconds)
+
+
+def _stack_what(request, shape):
+    if request.video:
+        return f"video, {shape[0]} frames, temporal radius {request.temporal_radius}"
+    return f"volume {'×'.join(map(str, shape[:3]))}"
+
+
+def _stack_summary(input_path, output_path, what, dtype, used, seconds):
     how = "estimated" if used.sigma_estimated else "given"
-    say(f"{input_path.name} ({what}, {stack.dtype}): σ = {used.sigma_255:.2f}/255 ({how}), "
+    say(f"{input_path.name} ({what}, {dtype}): σ = {used.sigma_255:.2f}/255 ({how}), "
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
         f"{seconds:.2f} s -> {output_path}")
+
+
+def _wants_slabs(request):
+    """Slabs for --slab-slices, a .zarr input or output, or a TIFF stack over :data:`AUTO_SLAB_VALUES`."""
+    from ..io import TIFF_SUFFIXES, ZARR_SUFFIXES
+
+    input_path, output_path = request.paths
+    if request.slab_slices is not None:
+        return True
+    if ZARR_SUFFIXES[0] in (input_path.suffix.lower(), output_path.suffix.lower()):
+        return True
+    if input_path.suffix.lower() in TIFF_SUFFIXES and input_path.is_file():
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(str(input_path)) as tif:
+                shape = tif.series[0].shape
+        except Exception:  # noqa: BLE001 - unreadable files fail later with the usual message
+            return False
+        return math.prod(shape) > AUTO_SLAB_VALUES
+    return False
+
+
+def _slabs(request):
+    """A stack slab by slab: read a slab and its halo, denoise, write its slices into the preallocated
+    output (TIFF pages or zarr), committed atomically at the end; the same bits as in memory."""
+    from ..io import ZARR_SUFFIXES, create_array, open_stack
+    from ..volume import denoise_video, denoise_volume, slab_slices_for
+
+    input_path, output_path = request.paths
+    try:
+        stack = open_stack(input_path, kind="video" if request.video else "volume")
+    except StackError as exc:
+        raise click.UsageError(str(exc)) from None
+    folder = output_path.suffix.lower() in ZARR_SUFFIXES
+    claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, folder=folder,
+                  image=not folder)
+    axis = -1 if len(stack.shape) == 4 else None
+    radius = request.temporal_radius if request.video else None
+    kw = dict(request.sizes, channel_axis=axis, return_settings=True)
+    if request.video:
+        def run(data, **more):
+            return denoise_video(data, request.sigma, temporal_radius=radius, **kw, **more)
+    else:
+        def run(data, **more):
+            return denoise_volume(data, request.sigma, **kw, **more)
+    what = _stack_what(request, stack.shape)
+    warm_up(run, stack[:min(9, stack.shape[0])], crop=lambda a: a[:, :32, :32].copy())
+    start = time.perf_counter()
+    with create_array(output_path, stack.shape, stack.dtype, overwrite=request.overwrite, stack=True,
+                      metadata=read_metadata(input_path)) as out:
+        _, used = run(stack, slab_slices=request.slab_slices, out=out, progress=show_progress())
+    seconds = time.perf_counter() - start
+    plane = math.prod(stack.shape[1:])
+    kept = min(slab_slices_for(used, plane, request.slab_slices, radius), stack.shape[0])
+    _stack_summary(input_path, output_path, f"{what}, slabs of {kept} slices", stack.dtype, used, seconds)
 
 
 def _wants_strips(request):

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from .common import TIFF_SUFFIXES, ImageIOError, _check_pixel_type, one_line
-from .read import _PHOTOMETRIC_NAMES, StackError, _metadata_name, _tiff_file, _tiff_kind, _tiff_series, stack_axis
+from .read import (
+    _PHOTOMETRIC_NAMES,
+    StackError,
+    _metadata_name,
+    _series_axes,
+    _series_samples,
+    _tiff_file,
+    _tiff_kind,
+    _tiff_series,
+    stack_axis,
+)
 from .write import atomic_output, tiff_layout, tiff_metadata
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
@@ -179,6 +190,43 @@ def create_array(path, shape, dtype, *, overwrite=True, stack=False, metadata=No
 _STACK_KINDS = {"volume": ("Z", "T", "--video"), "video": ("T", "Z", "--volume")}
 
 
+def _stack_path(path):
+    path = Path(path)
+    if not path.exists():
+        raise ImageIOError(f"{path}: no such file")
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
+    return path
+
+
+def _stack_axis(path, lead_axes, lead, source, kind):
+    """The index of the stack axis among the leading axes (:func:`stack_axis`), refusing a single image and,
+    with ``kind``, a file whose axes say the other kind of stack."""
+    axis, _ = stack_axis(path, lead_axes, lead, source)
+    if axis is None:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
+        raise StackError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
+    if kind is not None:
+        want, other, flag = _STACK_KINDS[kind]
+        if axis == other:
+            raise StackError(f"{path}: its {source} say {axis} "
+                             f"({'frames' if axis == 'T' else 'slices'}), not {want}; use {flag}")
+    return lead_axes.index(axis)
+
+
+def _as_stack(path, data, alpha, n_lead):
+    """Interpreted series data (:func:`_series_samples`) as (Z, Y, X) or (Z, Y, X, C): alpha kept as the last
+    channel (as stacks always had it), the size-1 leading axes dropped."""
+    if alpha is not None:
+        data = np.concatenate([data, alpha[..., None]], axis=-1)
+    data = data.reshape((-1,) + data.shape[n_lead:])
+    _check_pixel_type(path, data.dtype)
+    if data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim not in (3, 4):
+        raise ImageIOError(f"{path}: shape {data.shape} is not a stack (Z, Y, X) or (Z, Y, X, C)")
+    return data
+
+
 def read_stack(path, *, kind=None, max_pixels=None):
     """A multi-page TIFF as one array: (Z, Y, X) gray or (Z, Y, X, C) with channels (volumes and video), its
     samples interpreted as :func:`read_image` does (photometric, planar configuration, ImageJ/OME axes: a
@@ -187,13 +235,9 @@ def read_stack(path, *, kind=None, max_pixels=None):
     ``kind`` ("volume" or "video"): refuse (StackError) a file whose ImageJ/OME axes say the other (T frames
     given as a volume, Z slices as a video). Files without axis metadata are taken as the caller says.
     ``max_pixels``: as in :func:`nlmeans.io.read_image`, counting every voxel (Z × Y × X), read from the
-    header before decoding.
+    header before decoding. :func:`open_stack` reads the same file slice by slice.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ImageIOError(f"{path}: no such file")
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        raise ImageIOError(f"{path}: volumes and videos are read from multi-page .tif/.tiff files")
+    path = _stack_path(path)
     try:
         with _tiff_file(path) as tif:
             # photometric/planar from the tags, channels from the axes
@@ -203,23 +247,95 @@ def read_stack(path, *, kind=None, max_pixels=None):
         raise
     except Exception as exc:  # noqa: BLE001
         raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
-    axis, _ = stack_axis(path, lead_axes, lead, source)
-    if axis is None:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
-        raise StackError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
-    if kind is not None:
-        want, other, flag = _STACK_KINDS[kind]
-        if axis == other:
-            raise StackError(f"{path}: its {source} say {axis} "
-                             f"({'frames' if axis == 'T' else 'slices'}), not {want}; use {flag}")
-    if alpha is not None:  # kept as the last channel, as stacks always had it
-        arr = np.concatenate([arr, alpha[..., None]], axis=-1)
-    arr = arr.reshape((-1,) + arr.shape[len(lead):])  # size-1 axes dropped around the stack axis
-    _check_pixel_type(path, arr.dtype)
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (3, 4):
-        raise ImageIOError(f"{path}: shape {arr.shape} is not a stack (Z, Y, X) or (Z, Y, X, C)")
-    return arr
+    _stack_axis(path, lead_axes, lead, source, kind)
+    return _as_stack(path, arr, alpha, len(lead))
+
+
+class TiffStack:
+    """A multi-page TIFF stack read slice by slice (:func:`open_stack`): ``stack[a:b]`` decodes only the
+    pages of slices ``a`` to ``b`` and gives them as :func:`read_stack` gives the whole file."""
+
+    def __init__(self, path, kind=None):
+        self.path = path
+        with _tiff_file(path) as tif:
+            series = tif.series[0]
+            self._kind = _tiff_kind(path, series.keyframe)  # no pixel limit: read a slab at a time
+            source = _metadata_name(tif)
+            self._axes, shape = _series_axes(series)
+            page_ndim = len(series.keyframe.shape)
+            self._lead = tuple(int(n) for n in shape[:len(shape) - page_ndim])
+            if tuple(shape[len(self._lead):]) != tuple(series.keyframe.shape) or (
+                    math.prod(self._lead) != len(series.pages)):
+                raise ImageIOError(f"{path}: its pages do not map one to one onto the series {series.axes} "
+                                   f"{tuple(series.shape)}; read it in memory (without --slab-slices)")
+        # the leading axes without the channel axis (C): the stack axis is among them
+        self._stack_at = [i for i, a in enumerate(self._axes[:len(self._lead)]) if a != "C"]
+        lead_axes = "".join(self._axes[i] for i in self._stack_at)
+        at = _stack_axis(path, lead_axes, tuple(self._lead[i] for i in self._stack_at), source, kind)
+        self._stack_at = self._stack_at[at]
+        first = self._read(0, 1)
+        self.shape = (self._lead[self._stack_at],) + first.shape[1:]
+        self.dtype = first.dtype
+        self.ndim = len(self.shape)
+
+    def _read(self, start, stop):
+        import tifffile
+
+        index = [slice(None)] * len(self._lead)
+        index[self._stack_at] = slice(start, stop)
+        pages = np.arange(math.prod(self._lead)).reshape(self._lead)[tuple(index)]
+        with tifffile.TiffFile(str(self.path)) as tif:
+            series = tif.series[0]
+            arr = series.asarray(key=pages.ravel().tolist())  # (pages, *page shape)
+            arr = arr.reshape(pages.shape + tuple(series.keyframe.shape))
+            data, alpha, _, lead = _series_samples(self.path, series.keyframe, arr, self._axes, self._kind)
+        return _as_stack(self.path, data, alpha, len(lead))
+
+    def __getitem__(self, index):
+        first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
+        if first is Ellipsis and not rest:
+            first = slice(None)
+        if isinstance(first, slice) and all(r is Ellipsis or r == slice(None) for r in rest):
+            start, stop, step = first.indices(self.shape[0])
+            if step == 1 and stop > start:
+                try:
+                    return self._read(start, stop)
+                except ImageIOError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - decoder errors become one line
+                    raise ImageIOError(f"{self.path}: cannot read slices {start}:{stop} ({one_line(exc)})") \
+                        from exc
+        raise TypeError(f"a TIFF stack reads whole slices (stack[a:b], b > a), not {index!r}")
+
+
+def open_stack(path, *, kind=None):
+    """A multi-page TIFF stack, or a ``.zarr`` array of shape (Z, Y, X) or (Z, Y, X, C), opened for reading
+    slice by slice (volumes and video larger than memory).
+
+    TIFF: a :class:`TiffStack` (``stack[a:b]`` decodes those pages only, interpreted as :func:`read_stack`;
+    ``kind`` as there); zarr: the array itself. No pixel limit: slabs keep the memory bounded.
+    """
+    path = Path(path)
+    if path.suffix.lower() in ZARR_SUFFIXES:
+        if not path.exists():
+            raise ImageIOError(f"{path}: no such file")
+        try:
+            import zarr
+
+            arr = zarr.open_array(str(path), mode="r")
+        except Exception as exc:  # noqa: BLE001
+            raise ImageIOError(f"{path}: cannot open it as a zarr array ({one_line(exc)})") from exc
+        _check_pixel_type(path, arr.dtype)
+        if len(arr.shape) not in (3, 4):
+            raise ImageIOError(f"{path}: shape {tuple(arr.shape)} is not a stack (Z, Y, X) or (Z, Y, X, C)")
+        return arr
+    path = _stack_path(path)
+    try:
+        return TiffStack(path, kind)
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ImageIOError(f"{path}: cannot read it as a TIFF stack ({one_line(exc)})") from exc
 
 
 def write_stack(path, arr, *, overwrite=True, metadata=None):

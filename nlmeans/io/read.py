@@ -296,6 +296,13 @@ def _tiff_series(path, tif, max_pixels=None, stack=False):
     ImageJ/OME channel axis (C) becomes the channels (last). ``stack``: the limit counts every page's pixels.
     Returns (data, alpha, leading axes, leading shape): the axes are tifffile's letters (Z, T, I, Q, ...)."""
     series = tif.series[0]
+    kind = _series_kind(path, series, max_pixels, stack)
+    axes, shape = _series_axes(series)
+    return _series_samples(path, series.keyframe, series.asarray().reshape(shape), axes, kind)
+
+
+def _series_kind(path, series, max_pixels=None, stack=False):
+    """A series' tags checked (:func:`_tiff_kind`) and the pixel limit applied, from the header only."""
     page = series.keyframe
     axes, shape = _series_axes(series)
     kind = _tiff_kind(path, page)
@@ -303,7 +310,14 @@ def _tiff_series(path, tif, max_pixels=None, stack=False):
     channels *= shape[axes.index("C")] if "C" in axes else 1
     pages = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXSC") if stack else 1
     _check_pixels(path, pages * shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
-    arr = series.asarray().reshape(shape)
+    return kind
+
+
+def _series_samples(path, page, arr, axes, kind):
+    """Decoded series data ``arr`` (the series' ``axes``, or any part of its leading axes) interpreted as
+    :func:`_tiff_series` returns it; element by element, so a part of the pages gives that part of the
+    whole."""
+    stored = axes
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
@@ -311,7 +325,7 @@ def _tiff_series(path, tif, max_pixels=None, stack=False):
     lead_axes = "".join(a for a in axes if a not in "YXS")
     if "C" in lead_axes:  # channels only when the file says so: ImageJ/OME "C"
         if data.shape[-1] != 1 or alpha is not None:
-            raise ImageIOError(f"{path}: TIFF with both a channel axis (C, axes {series.axes}) and several "
+            raise ImageIOError(f"{path}: TIFF with both a channel axis (C, axes {stored}) and several "
                                "samples per pixel is not supported")
         data = np.moveaxis(data[..., 0], lead_axes.index("C"), -1)
         lead_axes = lead_axes.replace("C", "")
