@@ -121,9 +121,9 @@ def nlbayes_params(sigma_255, n_channels=1):
     21×21 (stage 2), reference grid step 3; above, patches 7×7, groups of 90 and 60, 47×47 windows in both
     stages, step 3. β = 1 in stage 1 and 1.2 in stage 2; homogeneous-group thresholds γ = 1.05 (stage 1, on
     the noisy group) and 0.02 (stage 2, on the basic group). Above σ = 25 the finer grid and wider windows
-    (step 4 and 41×41 before) gave +0.07 to +0.11 dB on the gray images and +0.03 to +0.15 dB on the color
-    ones at every σ of 30–75 (2 seeds), for ~1.5× the time (docs/quality.md, "High noise"); the paper's
-    5×5 stage-2 patches and larger groups were worse. ``n_channels`` is accepted for symmetry with the
+    (step 4 and 41×41 before) gave +0.07 to +0.11 dB on the gray images and +0.11 to +0.15 dB on the color
+    ones at every σ of 30–75 (2 seeds), for ~1.5× the time (docs/quality.md, "High noise"); the paper's 5×5
+    stage-2 patches and larger groups were worse. ``n_channels`` is accepted for symmetry with the
     NL-means presets; colour images use the same values per (Y, U, V) channel.
     """
     if sigma_255 <= 25:
