@@ -2,7 +2,8 @@
 
 Each candidate is an NL-Bayes parameter rule (keyword arguments of ``nlmeans.nlbayes.nlbayes_chw`` as a function
 of σ on the 0–255 scale); ``before`` is the preset this study started from, ``default`` whatever
-``nlmeans.presets.nlbayes_params`` is now. Every candidate and BM3D get the same float32 noisy image per
+``nlmeans.presets.nlbayes_params`` is now; the ``default_ms*`` candidates add a DCT multiscale pass that
+exists only here (not in nlmeans). Every candidate and BM3D get the same float32 noisy image per
 (image, σ, seed) (the bench's seed policy, bench/_common.py), the true σ, and PSNR against the clean crop.
 
 BM3D (bm3d package, true σ, its default profile) takes seconds per image, so its outputs are cached per
@@ -57,6 +58,17 @@ def high(above=25, **changes):
     return rule
 
 
+def multiscale(rule, keep=0.5):
+    """A candidate: ``rule`` on the image and on its coarse scale (the lowest half of the orthonormal DCT
+    frequencies on each axis, a half-size image with noise σ/2), the coarse result replacing the lowest
+    ``keep`` of those frequencies of the fine one (Lebrun, Colom & Morel's multiscale idea, DCT split)."""
+    def ms(sigma_255, n_channels=1):
+        return rule(sigma_255, n_channels)
+    ms.multiscale, ms.keep = rule, keep
+    ms.changes = f"default + DCT multiscale pass (coarse σ/2, lowest {keep:g} of its frequencies)"
+    return ms
+
+
 CANDIDATES = {
     "before": before,
     "default": nlbayes_params,
@@ -91,7 +103,24 @@ CANDIDATES = {
     "s2_w51": high(step=2, search_size=(51, 51)),
     "p9_7_s43": high(patch_size=(9, 7), n_similar=(150, 60), step=(4, 3)),
     "p9_7_s43_w51": high(patch_size=(9, 7), n_similar=(150, 60), step=(4, 3), search_size=(51, 51)),
+    # a multiscale pass on top of the default (bench only: not in nlmeans)
+    "default_ms0.5": multiscale(nlbayes_params, 0.5),
+    "default_ms1": multiscale(nlbayes_params, 1.0),
 }
+
+
+def _dct_multiscale(ms, noisy, sigma_255):
+    from scipy.fft import dctn, idctn
+
+    fine, _ = run_nlbayes(ms.multiscale, noisy, sigma_255)
+    h, w = noisy.shape[0] // 2, noisy.shape[1] // 2
+    # orthonormal DCT: the h × w lowest coefficients / 2 are a half-size image with white noise of σ/2
+    coarse = idctn(dctn(noisy.astype(np.float64), axes=(0, 1), norm="ortho")[:h, :w], axes=(0, 1), norm="ortho")
+    coarse, _ = run_nlbayes(ms.multiscale, (coarse / 2).astype(np.float32), sigma_255 / 2)
+    d = dctn(fine.astype(np.float64), axes=(0, 1), norm="ortho")
+    hk, wk = int(h * ms.keep), int(w * ms.keep)
+    d[:hk, :wk] = 2 * dctn(coarse.astype(np.float64), axes=(0, 1), norm="ortho")[:hk, :wk]
+    return idctn(d, axes=(0, 1), norm="ortho").astype(noisy.dtype)
 
 
 def chw(image):
@@ -114,6 +143,10 @@ def fitted(params, shape):
 
 def run_nlbayes(rule, noisy, sigma_255):
     """Denoised ``noisy`` (H, W) or (H, W, 3) float32 with ``rule``'s parameters; seconds."""
+    if getattr(rule, "multiscale", None) is not None:
+        t0 = time.perf_counter()
+        out = _dct_multiscale(rule, noisy, sigma_255)
+        return out, time.perf_counter() - t0
     value = chw(noisy)
     params = fitted(rule(float(sigma_255), value.shape[0]), value.shape[1:])
     t0 = time.perf_counter()
