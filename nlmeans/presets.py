@@ -116,21 +116,20 @@ def nlbayes_params(sigma_255, n_channels=1):
     """Parameters for noise level ``sigma_255`` (0–255 scale), as keyword arguments of :func:`nlbayes_chw`.
 
     Chosen by measurement on the standard set (bench/nl_family.py, 128×128 crops, gray and color;
-    bench/nlbayes_presets.py, 256×256 crops), not copied from the paper's table: up to σ = 25, patches 5×5,
-    groups of 60 (stage 1) and 30 (stage 2), search windows 31×31 (stage 1) and 21×21 (stage 2), reference
-    grid step 3; above, patches 7×7, groups of 90 and 60, 41×41 windows in both stages, step 4. β = 1 in
-    stage 1 and 1.2 in stage 2; homogeneous-group thresholds γ = 1.05 (stage 1, on the noisy group) and 0.02
-    (stage 2, on the basic group). Against the earlier preset (31×31 windows above σ = 25, β₂ = 1.0): +0.15 dB
-    at σ = 30, +0.11 dB at σ = 50 and +0.03 dB at σ = 10 and 20 (mean PSNR over the set, candidate
-    ``search_41_above25_beta2_1.2`` in bench/results/nlbayes_presets.md). A stage-1 step of 5 above σ = 25
-    gave back 0.03–0.04 dB for ~15 % less time; after the kernel got ~1.8× faster the finer grid is kept.
-    ``n_channels`` is accepted for symmetry with the NL-means presets; colour images use the same values per
-    (Y, U, V) channel.
+    bench/nlbayes_presets.py and bench/high_sigma.py, 256×256 crops), not copied from the paper's table: up
+    to σ = 25, patches 5×5, groups of 60 (stage 1) and 30 (stage 2), search windows 31×31 (stage 1) and
+    21×21 (stage 2), reference grid step 3; above, patches 7×7, groups of 90 and 60, 47×47 windows in both
+    stages, step 3. β = 1 in stage 1 and 1.2 in stage 2; homogeneous-group thresholds γ = 1.05 (stage 1, on
+    the noisy group) and 0.02 (stage 2, on the basic group). Above σ = 25 the finer grid and wider windows
+    (step 4 and 41×41 before) gave +0.07 to +0.11 dB on the gray images and +0.11 to +0.15 dB on the color
+    ones at every σ of 30–75 (2 seeds), for ~1.5× the time (docs/quality.md, "High noise"); the paper's 5×5
+    stage-2 patches and larger groups were worse. ``n_channels`` is accepted for symmetry with the
+    NL-means presets; colour images use the same values per (Y, U, V) channel.
     """
     if sigma_255 <= 25:
         patch, search, n_sim, step = 5, (31, 21), (60, 30), 3
     else:
-        patch, search, n_sim, step = 7, (41, 41), (90, 60), 4
+        patch, search, n_sim, step = 7, (47, 47), (90, 60), 3
     return dict(patch_size=patch, search_size=search, n_similar=n_sim, beta=(1.0, 1.2), gamma=(1.05, 0.02),
                 step=step)
 

@@ -62,7 +62,7 @@ def test_sigma_estimated_like_in_memory(rng):
 
 
 # the default method (NL-Bayes) with the same keyword arguments as nlmeans.denoise: gray (grid step 3: chunks
-# of multiples of 192 rows), high σ (patch 7, 41×41 windows, step 4), color, channel first, a given size
+# of multiples of 192 rows), high σ (patch 7, 47×47 windows, step 3), color, channel first, a given size
 NLBAYES_CASES = [
     ((700, 60), None, np.float32, dict(sigma=20 / 255), (100, 60)),
     ((640, 50), None, np.float64, dict(sigma=40 / 255), (640, 25)),

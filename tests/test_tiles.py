@@ -46,7 +46,7 @@ def test_tiled_equals_untiled_bit_for_bit(rng, shape, axis, dtype, patch, search
 
 
 # (shape, channel_axis, dtype, keyword arguments): NL-Bayes with its presets (gray: step 3, so strips start on
-# multiples of lcm(64, 3) rows; above σ = 25: patch 7, 41×41 windows, step 4), color through Y, U, V, sizes
+# multiples of lcm(64, 3) rows; above σ = 25: patch 7, 47×47 windows, step 3), color through Y, U, V, sizes
 # given, a small image whose presets shrink
 NLBAYES_CASES = [
     ((700, 60), None, np.float32, dict(sigma=20 / 255)),
@@ -54,7 +54,7 @@ NLBAYES_CASES = [
     ((520, 48, 3), -1, np.float32, dict(sigma=15 / 255)),
     ((3, 450, 40), 0, np.uint8, dict(sigma=30 / 255)),
     ((600, 45), None, np.uint16, dict(sigma=10 / 255, patch_size=3, search_size=15)),
-    ((300, 30), None, np.float32, dict(sigma=60 / 255)),
+    ((450, 30), None, np.float32, dict(sigma=60 / 255)),
 ]
 
 
