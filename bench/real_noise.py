@@ -9,7 +9,7 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    counts and Poisson counts drawn (``nlmeans.add_noise(clean * peak, noise="poisson", seed=0)``).
    ``nlmeans poisson``: ``denoise(counts, noise="poisson", gain=1)`` (NL-Bayes inside the GAT, exact
    unbiased inverse; below a mean count of 8 the noisy+estimate iteration of Azzari & Foi 2016, see
-   ``nlmeans.noise_models.POISSON_ITERATION_SCHEDULES``); ``(gain est.)``: the same with the gain estimated;
+   ``nlmeans.presets.POISSON_ITERATION_SCHEDULES``); ``(gain est.)``: the same with the gain estimated;
    ``one pass``: NL-Bayes once inside the GAT (``noise_models.stabilise``, what ``nlmeans eval --noise
    poisson`` runs for every method); ``gaussian path``:
    ``denoise(counts / peak)`` (σ estimated, the image divided by the peak); ``BM3D+GAT``: ``bm3d.bm3d`` with

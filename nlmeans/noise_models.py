@@ -242,20 +242,6 @@ def rician_sigma_for_snr(clean, snr):
     return float(clean[clean > 0.05 * top].mean()) / snr
 
 
-#: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest mean count,
-#: λ schedule) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
-#: above the last limit one plain pass (λ = 1). Measured on the gray standard set, bench/results/real_noise.md.
-POISSON_ITERATION_SCHEDULES = ((8.0, (1.0, 0.5)),)
-
-
-def poisson_schedule(mean_count):
-    """The λ schedule of :data:`POISSON_ITERATION_SCHEDULES` for an image of this mean count (x / gain)."""
-    for limit, schedule in POISSON_ITERATION_SCHEDULES:
-        if mean_count <= limit:
-            return schedule
-    return (1.0,)
-
-
 def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     """``denoise`` (the public Gaussian denoiser) run on the variance-stabilised image, then inverted.
 
@@ -267,9 +253,10 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     y_k = λ_k z + (1 − λ_k) x̂_{k−1} of the noisy image z and the previous estimate, whose noise is that of
     the model with gain λ_k² · gain and read noise λ_k σ (x̂ taken as noise-free), so the same GAT and exact
     unbiased inverse apply with those parameters. The λ schedule comes from the mean count
-    (:func:`poisson_schedule`): where the Anscombe transform stops stabilising (below ~2 counts its std falls
-    from 1 towards 0) one pass leaves a visibly worse estimate than BM3D's.
+    (:func:`nlmeans.presets.poisson_schedule`): where the Anscombe transform stops stabilising (below ~2
+    counts its std falls from 1 towards 0) one pass leaves a visibly worse estimate than BM3D's.
     """
+    from . import presets
     from ._validate import POISSON_MODELS, check_model_parameters, from_float, model_values, work_dtype
     from .noise_level import estimate_noise
 
@@ -287,7 +274,7 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     gain = 1.0 if gain is None else gain
     h = kwargs.pop("h", None)
     kwargs.pop("data_range", None)  # the stabilised image is on [0, 1]
-    schedule = poisson_schedule(float(np.mean(x)) / gain) if noise in POISSON_MODELS else (1.0,)
+    schedule = presets.poisson_schedule(float(np.mean(x)) / gain) if noise in POISSON_MODELS else (1.0,)
     est, settings = None, None
     for lam in schedule:
         y = x if est is None else lam * x + (1.0 - lam) * est

@@ -155,6 +155,22 @@ def resolve_nlbayes(shape, sigma_255, n_channels=1, patch_size=None, search_size
     return params
 
 
+# --- Poisson models at low counts ---
+
+#: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest mean count,
+#: λ schedule) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
+#: above the last limit one plain pass (λ = 1). Measured on the gray standard set, bench/results/real_noise.md.
+POISSON_ITERATION_SCHEDULES = ((8.0, (1.0, 0.5)),)
+
+
+def poisson_schedule(mean_count):
+    """The λ schedule of :data:`POISSON_ITERATION_SCHEDULES` for an image of this mean count (x / gain)."""
+    for limit, schedule in POISSON_ITERATION_SCHEDULES:
+        if mean_count <= limit:
+            return schedule
+    return (1.0,)
+
+
 # --- volumes and video (pixelwise 3-D NL-means) ---
 
 #: volumes: the search window is a cube of this side unless given (7³ = 343 offsets per voxel)

@@ -219,7 +219,7 @@ def test_cli_rician_in_a_real_process(cam_file, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# denoise(noise="poisson") at low counts: the noisy+estimate iteration (nlmeans.noise_models.poisson_schedule)
+# denoise(noise="poisson") at low counts: the noisy+estimate iteration (nlmeans.presets.poisson_schedule)
 
 
 def _one_pass(counts):
@@ -246,7 +246,7 @@ def test_poisson_at_high_counts_is_one_pass(camera):
 
 @pytest.mark.parametrize("mean_count", [0.0, 0.5, 3.0, 3.5, 8.0, 8.5, 1e6])
 def test_poisson_schedule_shortens_as_the_counts_grow(mean_count):
-    from nlmeans.noise_models import poisson_schedule
+    from nlmeans.presets import poisson_schedule
 
     schedule = poisson_schedule(mean_count)
     assert schedule[0] == 1.0 and list(schedule) == sorted(schedule, reverse=True)
