@@ -122,6 +122,64 @@ def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
 
 
 @njit(**JIT)
+def _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow):
+    """``drow[k]`` = the squared distance between the 5×5 patch at padded ``(py, px)`` of ``search[0]`` and the
+    one at ``(py + dy, px - r + k)``, ``k < nk``: :func:`_nlb_row_distances` over the five patch rows in one
+    loop, the reference's 25 values held in registers and ``drow`` written once (not read and written five
+    times), the same sums in the same order.
+    """
+    x0 = px - 2
+    q0 = px - 2 - r
+    a0 = search[0, py - 2]
+    a1 = search[0, py - 1]
+    a2 = search[0, py]
+    a3 = search[0, py + 1]
+    a4 = search[0, py + 2]
+    c0 = search[0, py + dy - 2, q0:]
+    c1 = search[0, py + dy - 1, q0:]
+    c2 = search[0, py + dy, q0:]
+    c3 = search[0, py + dy + 1, q0:]
+    c4 = search[0, py + dy + 2, q0:]
+    r00, r01, r02, r03, r04 = a0[x0], a0[x0 + 1], a0[x0 + 2], a0[x0 + 3], a0[x0 + 4]
+    r10, r11, r12, r13, r14 = a1[x0], a1[x0 + 1], a1[x0 + 2], a1[x0 + 3], a1[x0 + 4]
+    r20, r21, r22, r23, r24 = a2[x0], a2[x0 + 1], a2[x0 + 2], a2[x0 + 3], a2[x0 + 4]
+    r30, r31, r32, r33, r34 = a3[x0], a3[x0 + 1], a3[x0 + 2], a3[x0 + 3], a3[x0 + 4]
+    r40, r41, r42, r43, r44 = a4[x0], a4[x0 + 1], a4[x0 + 2], a4[x0 + 3], a4[x0 + 4]
+    for k in range(nk):
+        e0 = r00 - c0[k]
+        e1 = r01 - c0[k + 1]
+        e2 = r02 - c0[k + 2]
+        e3 = r03 - c0[k + 3]
+        e4 = r04 - c0[k + 4]
+        s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r10 - c1[k]
+        e1 = r11 - c1[k + 1]
+        e2 = r12 - c1[k + 2]
+        e3 = r13 - c1[k + 3]
+        e4 = r14 - c1[k + 4]
+        s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r20 - c2[k]
+        e1 = r21 - c2[k + 1]
+        e2 = r22 - c2[k + 2]
+        e3 = r23 - c2[k + 3]
+        e4 = r24 - c2[k + 4]
+        s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r30 - c3[k]
+        e1 = r31 - c3[k + 1]
+        e2 = r32 - c3[k + 2]
+        e3 = r33 - c3[k + 3]
+        e4 = r34 - c3[k + 4]
+        s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r40 - c4[k]
+        e1 = r41 - c4[k + 1]
+        e2 = r42 - c4[k + 2]
+        e3 = r43 - c4[k + 3]
+        e4 = r44 - c4[k + 4]
+        s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        drow[k] = (((s0 + s1) + s2) + s3) + s4
+
+
+@njit(**JIT)
 def _nlb_covariance(Sc, n, D, inv_n1, cov):
     """Upper triangle of ``cov[:D, :D]`` = the covariance of the centred patches ``Sc[:n, :D]`` (``inv_n1 =
     1 / (n - 1)``): one row of products per patch entry, vectors over ``j``.
@@ -168,13 +226,17 @@ def _nlb_covariance(Sc, n, D, inv_n1, cov):
 
 @njit(**JIT)
 def _nlb_mean(X, n, D, inv_n, mu):
-    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``)."""
-    for i in range(D):
+    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``), computed over all the
+    ``X.shape[1]`` columns (patches padded to whole vectors with zeros, as in :func:`_nlb_covariance`; a loop
+    of 25 ran wholly in its scalar remainder)."""
+    Dv = X.shape[1]
+    for i in range(Dv):
         mu[i] = X[0, i] - X[0, i]
     for m in range(n):
-        for i in range(D):
-            mu[i] += X[m, i]
-    for i in range(D):
+        x = X[m]
+        for i in range(Dv):
+            mu[i] += x[i]
+    for i in range(Dv):
         mu[i] *= inv_n
 
 
@@ -300,12 +362,15 @@ def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
     nc = 0
     for dy in range(-r, r + 1):
         # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-        for k in range(nk):
-            drow[k] = zero
-        for jy in range(-f, f + 1):
-            rrow = search[0, py + jy]
-            crow = search[0, py + dy + jy]
-            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        if P == 5:
+            _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow)
+        else:
+            for k in range(nk):
+                drow[k] = zero
+            for jy in range(-f, f + 1):
+                rrow = search[0, py + jy]
+                crow = search[0, py + dy + jy]
+                _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
         for dx in range(-r, r + 1):
             if dy != 0 or dx != 0:
                 dist[nc] = drow[dx + r]
@@ -382,11 +447,13 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
         sm += msrc[i]
     gm /= D
     sm /= D
-    for i in range(D):
+    Dv = src.shape[1]  # whole vectors; the padding columns' sums are not used
+    for i in range(Dv):
         vsum[i] = zero
     for m in range(n):
-        for i in range(D):
-            e = src[m, i] - sm
+        x = src[m]
+        for i in range(Dv):
+            e = x[i] - sm
             vsum[i] += e * e
     var = zero
     for i in range(D):
@@ -405,8 +472,10 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
     ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix).
     """
     for m in range(n):
-        for i in range(D):
-            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
+        x = src[m]
+        sc = Sc[m]
+        for i in range(src.shape[1]):  # the padding columns stay 0 - 0
+            sc[i] = x[i] - msrc[i]  # the centred model patches
     _nlb_covariance(Sc, n, D, inv_n1, cov)
     # Z = (X - mu)^T, then solve
     for i in range(D):
@@ -472,12 +541,12 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     ox = np.empty(n_sim, dtype=np.int64)
     nmax = max(n_sim, D)
     Dv = (D + 7) // 8 * 8  # the covariance's row length (see _nlb_covariance)
-    X = np.empty((nmax, D), dtype=dtype)
-    Y = np.empty((nmax, D), dtype=dtype)
+    X = np.zeros((nmax, Dv), dtype=dtype)  # patches padded with zeros to whole vectors
+    Y = np.zeros((nmax, Dv), dtype=dtype)
     Sc = np.zeros((nmax, Dv), dtype=dtype)
-    mu = np.empty(D, dtype=dtype)
-    muy = np.empty(D, dtype=dtype)
-    vsum = np.empty(D, dtype=dtype)
+    mu = np.empty(Dv, dtype=dtype)
+    muy = np.empty(Dv, dtype=dtype)
+    vsum = np.empty(Dv, dtype=dtype)
     cov = np.empty((D, Dv), dtype=dtype)
     Z = np.empty((D, nmax), dtype=dtype)
     zero = sigma2 - sigma2
@@ -510,12 +579,17 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 flat = False
                 if gamma > 0:
                     flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
-                    if flat:  # a homogeneous group: every patch becomes the mean value
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] = gm
-                if not flat:
-                    _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
+                if flat:  # a homogeneous group: every patch becomes the mean value, added directly
+                    vsum[0] = gm  # rounded to the data's dtype, as a patch value would be
+                    g = vsum[0]
+                    for m in range(n):
+                        qy = py + oy[m] - pad - lo_row
+                        qx = px + ox[m]
+                        for jy in range(P):
+                            for jx in range(P):
+                                num[c, qy + jy - f, qx + jx - f] += g
+                    continue
+                _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
@@ -746,12 +820,12 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
             oz = np.empty(n_sim, dtype=np.int64)
             oy = np.empty(n_sim, dtype=np.int64)
             ox = np.empty(n_sim, dtype=np.int64)
-            X = np.empty((nmax, D), dtype=out.dtype)
-            Y = np.empty((nmax, D), dtype=out.dtype)
+            X = np.zeros((nmax, Dv), dtype=out.dtype)  # patches padded with zeros to whole vectors
+            Y = np.zeros((nmax, Dv), dtype=out.dtype)
             Sc = np.zeros((nmax, Dv), dtype=out.dtype)
-            mu = np.empty(D, dtype=out.dtype)
-            muy = np.empty(D, dtype=out.dtype)
-            vsum = np.empty(D, dtype=out.dtype)
+            mu = np.empty(Dv, dtype=out.dtype)
+            muy = np.empty(Dv, dtype=out.dtype)
+            vsum = np.empty(Dv, dtype=out.dtype)
             cov = np.empty((D, Dv), dtype=out.dtype)
             Zm = np.empty((D, nmax), dtype=out.dtype)
             _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
