@@ -401,7 +401,7 @@ def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
     """
     oy[0] = 0
     ox[0] = 0
-    n = 1
+    n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
         thr, n_equal = _nlb_threshold(dist, nc, m, work)
@@ -650,7 +650,7 @@ def _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox):
     oz[0] = 0
     oy[0] = 0
     ox[0] = 0
-    n = 1
+    n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
         thr, n_equal = _nlb_threshold(dist, nc, m, work)
