@@ -58,7 +58,9 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
         b1 = min(b0 + B, H)
         num, den = _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma)
         y0, y1 = max(b0 - pad, 0), min(b1 + pad, H)
-        with lock:
+        # silent overflow, as the kernel's own sums (numpy's error state is per thread, and the callers check
+        # the result: nlbayes_checked)
+        with lock, np.errstate(over="ignore", invalid="ignore"):
             gnum[:, y0:y1] += num[:, y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
             gden[y0:y1] += den[y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
 

@@ -182,3 +182,15 @@ def test_nth_smallest_nonneg_is_numpy_partition(rng, dtype):
                 kept = a.copy()
                 assert nth(a, n, k, np.empty(n, dtype)) == np.partition(a, k)[k]
                 np.testing.assert_array_equal(a, kept)
+
+
+def test_overflow_is_the_clear_error_not_a_warning_from_a_band_thread(rng):
+    """Sums past float32's range: the bands' accumulation (on worker threads, whose numpy error state is not
+    the caller's) stays silent, and ``denoise`` refuses the result with its ValueError."""
+    import warnings
+
+    x = (rng.random((130, 40)) * 3e38).astype(np.float32)  # several row bands
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="overflowed"):
+            nlmeans.denoise(x, 1.0, method="nlbayes")
