@@ -1,11 +1,11 @@
 """NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve;
 on images (:func:`_nlb_band`, one row band; :func:`nlmeans.nlbayes._nlbayes_pass` runs the bands on threads)
-and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias &
-Morel 2018), which share the group model's steps.
+and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias & Morel 2018), which share the group
+model's steps.
 
 Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands (3-D: slabs
-of slices) of reference patches in two phases (even bands, then odd ones), so the result does not depend on the
-number of threads.
+of slices, in two phases: even bands, then odd ones) of reference patches, each band's sums added whole, so the
+result does not depend on the number of threads.
 
 This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
 """
