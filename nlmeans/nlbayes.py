@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import _config
-from .kernels.nlbayes import _nlbayes3_pass, _nlbayes_pass
+from .kernels.nlbayes import _nlb_band, _nlbayes3_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(
@@ -22,6 +24,57 @@ _YUV = np.array(
 def _pair(value):
     """(stage 1, stage 2) from one value or a pair."""
     return (value, value) if np.ndim(value) == 0 else tuple(value)
+
+
+def _n_threads():
+    """Threads for the row bands: numba's setting of this thread (``numba.set_num_threads``), 1 with
+    ``NLMEANS_SERIAL=1`` (the bounds-checked CI step runs the kernels serially)."""
+    if not _config.PARALLEL_JIT["parallel"]:
+        return 1
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out):
+    """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``, into ``out``
+    ``(C, H, W)`` (estimates falling in the padding are dropped); returns ``out``.
+
+    ``stage``, ``basic`` as in :func:`nlmeans.kernels.nlbayes._nlb_band`. Bands of ``max(band_rows, 2 pad)``
+    reference rows aligned to row 0, handed out to threads as they come free (the kernel releases the GIL),
+    each adding its sums into the image-wide ones under a lock. A band reaches ``pad`` rows beyond itself and
+    is at least ``2 pad`` rows high, so every pixel gets at most two bands' sums, and ``(0 + a) + b`` is
+    ``(0 + b) + a`` exactly: the result does not depend on the number of threads nor on the order. Python
+    threads instead of a numba ``prange``: no parallel-loop compilation (it took longer than the band itself).
+    """
+    pad = r + f
+    C, H, W = out.shape
+    B = max(band_rows, 2 * pad, 1)
+    gnum = np.zeros((C, H, W), dtype=out.dtype)
+    gden = np.zeros((H, W), dtype=out.dtype)
+    lock = threading.Lock()
+
+    def band(b0):
+        b1 = min(b0 + B, H)
+        num, den = _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma)
+        y0, y1 = max(b0 - pad, 0), min(b1 + pad, H)
+        # silent overflow, as the kernel's own sums (numpy's error state is per thread, and the callers check
+        # the result: nlbayes_checked)
+        with lock, np.errstate(over="ignore", invalid="ignore"):
+            gnum[:, y0:y1] += num[:, y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
+            gden[y0:y1] += den[y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
+
+    starts = range(0, H, B)
+    workers = min(_n_threads(), len(starts))
+    if workers <= 1:
+        for b0 in starts:
+            band(b0)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            for done in [pool.submit(band, b0) for b0 in starts]:
+                done.result()
+    np.divide(gnum, gden, out=out)
+    return out
 
 
 def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma, step, stages=2):

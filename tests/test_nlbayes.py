@@ -11,8 +11,7 @@ from naive import nlbayes_stage
 
 import nlmeans
 from nlmeans import _config
-from nlmeans.kernels.nlbayes import _nlbayes_pass
-from nlmeans.nlbayes import nlbayes_chw
+from nlmeans.nlbayes import _nlbayes_pass, nlbayes_chw
 
 # (shape (C, H, W), patch, search, n_similar, step, gamma)
 CASES = [
@@ -155,3 +154,43 @@ def test_singular_group_model_stays_finite_and_close(dtype):
                       gamma=(1.05, 0.02), step=3)
     assert np.isfinite(out).all()
     assert np.abs(out - image).max() < 0.02
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nth_smallest_nonneg_is_numpy_partition(rng, dtype):
+    """The group threshold's selection against np.partition: values with many ties, zeros, tiny and huge
+    values, every k of short arrays and several k of long ones (float32: the bracketed bit search)."""
+    from numba import njit
+
+    from nlmeans.kernels.nlbayes import _nth_smallest_nonneg
+
+    @njit
+    def nth(a, n, k, work):
+        return _nth_smallest_nonneg(a, n, k, work)
+
+    for n in (1, 2, 3, 8, 63, 64, 65, 200, 960):
+        for kind in ("uniform", "ties", "spread"):
+            if kind == "uniform":
+                a = rng.random(n)
+            elif kind == "ties":
+                a = rng.integers(0, 4, n) / 4.0
+            else:
+                a = 10.0 ** rng.uniform(-30, 30, n) * (rng.random(n) < 0.9)
+            a = a.astype(dtype)
+            ks = range(n) if n <= 65 else sorted({0, 1, n // 16, n // 2, n - 2, n - 1})
+            for k in ks:
+                kept = a.copy()
+                assert nth(a, n, k, np.empty(n, dtype)) == np.partition(a, k)[k]
+                np.testing.assert_array_equal(a, kept)
+
+
+def test_overflow_is_the_clear_error_not_a_warning_from_a_band_thread(rng):
+    """Sums past float32's range: the bands' accumulation (on worker threads, whose numpy error state is not
+    the caller's) stays silent, and ``denoise`` refuses the result with its ValueError."""
+    import warnings
+
+    x = (rng.random((130, 40)) * 3e38).astype(np.float32)  # several row bands
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="overflowed"):
+            nlmeans.denoise(x, 1.0, method="nlbayes")

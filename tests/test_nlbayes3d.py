@@ -11,8 +11,8 @@ from naive import nlbayes3_stage
 
 import nlmeans
 from nlmeans import _config
-from nlmeans.kernels.nlbayes import _nlbayes3_pass, _nlbayes_pass
-from nlmeans.nlbayes import nlbayes_3d_chw
+from nlmeans.kernels.nlbayes import _nlbayes3_pass
+from nlmeans.nlbayes import _nlbayes_pass, nlbayes_3d_chw
 
 # (shape (C, Z, H, W), patch, patch_z, search, search_z, n_similar, step, step_z, video, gamma, band_slices)
 # Groups hold at least twice the patch's voxel count D, as the presets do: with fewer, or with a window

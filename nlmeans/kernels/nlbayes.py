@@ -1,10 +1,11 @@
 """NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve;
-on images (:func:`_nlbayes_pass`) and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias &
-Morel 2018), which share the group model's steps.
+on images (:func:`_nlb_band`, one row band; :func:`nlmeans.nlbayes._nlbayes_pass` runs the bands on threads)
+and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias & Morel 2018), which share the group
+model's steps.
 
 Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands (3-D: slabs
-of slices) of reference patches in two phases (even bands, then odd ones), so the result does not depend on the
-number of threads.
+of slices, in two phases: even bands, then odd ones) of reference patches, each band's sums added whole, so the
+result does not depend on the number of threads.
 
 This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
 """
@@ -34,8 +35,11 @@ def _nlb_cholesky(A, D):
     of the dtype), where the solve would amplify rounding errors into garbage.
 
     Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
-    contiguous vector operations (the left-looking dot products would be dependent scalar chains).
+    contiguous vector operations (the left-looking dot products would be dependent scalar chains). The
+    trailing rows are updated whole (``A.shape[1]`` columns: whole vectors, as in :func:`_nlb_covariance`);
+    the entries left of the diagonal then hold unused values, every upper entry gets the same operations.
     """
+    Dv = A.shape[1]
     dmax = A[0, 0]
     for k in range(1, D):
         dmax = max(dmax, A[k, k])
@@ -53,7 +57,7 @@ def _nlb_cholesky(A, D):
         for i in range(k + 1, D):
             u = rk[i]
             ri = A[i]
-            for j in range(i, D):
+            for j in range(Dv):
                 ri[j] -= u * rk[j]
     return True
 
@@ -118,33 +122,121 @@ def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
 
 
 @njit(**JIT)
+def _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow):
+    """``drow[k]`` = the squared distance between the 5×5 patch at padded ``(py, px)`` of ``search[0]`` and the
+    one at ``(py + dy, px - r + k)``, ``k < nk``: :func:`_nlb_row_distances` over the five patch rows in one
+    loop, the reference's 25 values held in registers and ``drow`` written once (not read and written five
+    times), the same sums in the same order.
+    """
+    x0 = px - 2
+    q0 = px - 2 - r
+    a0 = search[0, py - 2]
+    a1 = search[0, py - 1]
+    a2 = search[0, py]
+    a3 = search[0, py + 1]
+    a4 = search[0, py + 2]
+    c0 = search[0, py + dy - 2, q0:]
+    c1 = search[0, py + dy - 1, q0:]
+    c2 = search[0, py + dy, q0:]
+    c3 = search[0, py + dy + 1, q0:]
+    c4 = search[0, py + dy + 2, q0:]
+    r00, r01, r02, r03, r04 = a0[x0], a0[x0 + 1], a0[x0 + 2], a0[x0 + 3], a0[x0 + 4]
+    r10, r11, r12, r13, r14 = a1[x0], a1[x0 + 1], a1[x0 + 2], a1[x0 + 3], a1[x0 + 4]
+    r20, r21, r22, r23, r24 = a2[x0], a2[x0 + 1], a2[x0 + 2], a2[x0 + 3], a2[x0 + 4]
+    r30, r31, r32, r33, r34 = a3[x0], a3[x0 + 1], a3[x0 + 2], a3[x0 + 3], a3[x0 + 4]
+    r40, r41, r42, r43, r44 = a4[x0], a4[x0 + 1], a4[x0 + 2], a4[x0 + 3], a4[x0 + 4]
+    for k in range(nk):
+        e0 = r00 - c0[k]
+        e1 = r01 - c0[k + 1]
+        e2 = r02 - c0[k + 2]
+        e3 = r03 - c0[k + 3]
+        e4 = r04 - c0[k + 4]
+        s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r10 - c1[k]
+        e1 = r11 - c1[k + 1]
+        e2 = r12 - c1[k + 2]
+        e3 = r13 - c1[k + 3]
+        e4 = r14 - c1[k + 4]
+        s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r20 - c2[k]
+        e1 = r21 - c2[k + 1]
+        e2 = r22 - c2[k + 2]
+        e3 = r23 - c2[k + 3]
+        e4 = r24 - c2[k + 4]
+        s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r30 - c3[k]
+        e1 = r31 - c3[k + 1]
+        e2 = r32 - c3[k + 2]
+        e3 = r33 - c3[k + 3]
+        e4 = r34 - c3[k + 4]
+        s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        e0 = r40 - c4[k]
+        e1 = r41 - c4[k + 1]
+        e2 = r42 - c4[k + 2]
+        e3 = r43 - c4[k + 3]
+        e4 = r44 - c4[k + 4]
+        s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+        drow[k] = (((s0 + s1) + s2) + s3) + s4
+
+
+@njit(**JIT)
 def _nlb_covariance(Sc, n, D, inv_n1, cov):
     """Upper triangle of ``cov[:D, :D]`` = the covariance of the centred patches ``Sc[:n, :D]`` (``inv_n1 =
-    1 / (n - 1)``): one row of products per patch entry, vectors over ``j``."""
+    1 / (n - 1)``): one row of products per patch entry, vectors over ``j``.
+
+    The rows are updated whole, over the ``Dv = cov.shape[1]`` (D rounded up to 8) columns of ``Sc`` and
+    ``cov`` (``Sc``'s extra columns zero): a fixed length of whole vectors, where the triangle's rows (lengths
+    D down to 1) ran mostly in scalar remainder loops, 4x slower. The lower triangle is filled with
+    unused values; every upper entry is the same sum in the same order as before.
+    """
+    Dv = cov.shape[1]
     for i in range(D):
-        for j in range(i, D):
+        for j in range(Dv):
             cov[i, j] = Sc[0, 0] - Sc[0, 0]
-    for m in range(n):
+    # four patches per pass over cov: a row is loaded and stored once for four products, added in the same
+    # order (m ascending) as one at a time
+    m = 0
+    while m + 4 <= n:
+        s0 = Sc[m]
+        s1 = Sc[m + 1]
+        s2 = Sc[m + 2]
+        s3 = Sc[m + 3]
+        for i in range(D):
+            a0 = s0[i]
+            a1 = s1[i]
+            a2 = s2[i]
+            a3 = s3[i]
+            row = cov[i]
+            for j in range(Dv):
+                row[j] = row[j] + a0 * s0[j] + a1 * s1[j] + a2 * s2[j] + a3 * s3[j]
+        m += 4
+    while m < n:
         sc = Sc[m]
         for i in range(D):
             a = sc[i]
             row = cov[i]
-            for j in range(i, D):
+            for j in range(Dv):
                 row[j] += a * sc[j]
+        m += 1
     for i in range(D):
-        for j in range(i, D):
-            cov[i, j] *= inv_n1
+        row = cov[i]
+        for j in range(Dv):
+            row[j] *= inv_n1
 
 
 @njit(**JIT)
 def _nlb_mean(X, n, D, inv_n, mu):
-    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``)."""
-    for i in range(D):
+    """``mu[:D]`` = the mean of the patches ``X[:n, :D]`` (``inv_n = 1 / n``), computed over all the
+    ``X.shape[1]`` columns (patches padded to whole vectors with zeros, as in :func:`_nlb_covariance`; a loop
+    of 25 ran wholly in its scalar remainder)."""
+    Dv = X.shape[1]
+    for i in range(Dv):
         mu[i] = X[0, i] - X[0, i]
     for m in range(n):
-        for i in range(D):
-            mu[i] += X[m, i]
-    for i in range(D):
+        x = X[m]
+        for i in range(Dv):
+            mu[i] += x[i]
+    for i in range(Dv):
         mu[i] *= inv_n
 
 
@@ -188,7 +280,8 @@ def _nth_smallest_nonneg(a, n, k, work):
     """The ``k``-th smallest (from 0) of ``a[:n]``, all values finite and >= 0; ``a`` is left as it is.
 
     float32: a binary search over the bit patterns (non-negative floats order like their bits as integers):
-    31 vectorised counting passes, no data-dependent branches (``work[0]`` is overwritten). Other dtypes:
+    vectorised counting passes, no data-dependent branches; once the bracket holds at most 64 values they
+    are copied to ``work`` and the remaining passes count those only (``work`` is overwritten). Other dtypes:
     :func:`_nth_smallest` on a copy in ``work``. The Python body only runs with ``NUMBA_DISABLE_JIT=1``.
     """
     return np.partition(np.asarray(a[:n]), k)[k]
@@ -200,18 +293,48 @@ def _nth_smallest_nonneg_impl(a, n, k, work):
 
         def impl(a, n, k, work):
             bits = a.view(np.int32)
-            lo = 0
-            hi = 0x7F7FFFFF  # the largest finite float32
-            while lo < hi:
+            # the bracket [lo, hi] holds the answer: the smallest value, and the largest of any k + 1 values
+            lo = bits[0]
+            hi = bits[0]
+            for i in range(k + 1):
+                hi = max(hi, bits[i])
+            for i in range(n):
+                lo = min(lo, bits[i])
+            below = 0  # how many values lie below the bracket [lo, hi] (its values: below .. below + inside)
+            inside = n
+            # counting passes over all values until the bracket holds few of them
+            while lo < hi and inside > 64:
                 mid = lo + (hi - lo) // 2
                 count = 0
                 for i in range(n):
                     count += 1 if bits[i] <= mid else 0
                 if count > k:
                     hi = mid
+                    inside = count - below
                 else:
                     lo = mid + 1
-            # the float32 whose bits are lo, through the work buffer (unused here): a bit-cast without an
+                    inside -= count - below
+                    below = count
+            if lo < hi:
+                # then over those few only, copied to work (branch-free: every value is written, the slot kept
+                # only when it lies inside; the slot index never passes the value's own)
+                wb = work.view(np.int32)
+                m = 0
+                for i in range(n):
+                    v = bits[i]
+                    wb[m] = v
+                    m += 1 if lo <= v and v <= hi else 0
+                kk = k - below
+                while lo < hi:
+                    mid = lo + (hi - lo) // 2
+                    count = 0
+                    for i in range(m):
+                        count += 1 if wb[i] <= mid else 0
+                    if count > kk:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+            # the float32 whose bits are lo, through the work buffer: a bit-cast without an
             # intrinsic, which would have to be shared with offsets.py (one cache unit per file)
             wbits = work.view(np.int32)
             wbits[0] = lo
@@ -239,12 +362,15 @@ def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
     nc = 0
     for dy in range(-r, r + 1):
         # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-        for k in range(nk):
-            drow[k] = zero
-        for jy in range(-f, f + 1):
-            rrow = search[0, py + jy]
-            crow = search[0, py + dy + jy]
-            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        if P == 5:
+            _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow)
+        else:
+            for k in range(nk):
+                drow[k] = zero
+            for jy in range(-f, f + 1):
+                rrow = search[0, py + jy]
+                crow = search[0, py + dy + jy]
+                _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
         for dx in range(-r, r + 1):
             if dy != 0 or dx != 0:
                 dist[nc] = drow[dx + r]
@@ -275,7 +401,7 @@ def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
     """
     oy[0] = 0
     ox[0] = 0
-    n = 1
+    n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
         thr, n_equal = _nlb_threshold(dist, nc, m, work)
@@ -321,11 +447,13 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
         sm += msrc[i]
     gm /= D
     sm /= D
-    for i in range(D):
+    Dv = src.shape[1]  # whole vectors; the padding columns' sums are not used
+    for i in range(Dv):
         vsum[i] = zero
     for m in range(n):
-        for i in range(D):
-            e = src[m, i] - sm
+        x = src[m]
+        for i in range(Dv):
+            e = x[i] - sm
             vsum[i] += e * e
     var = zero
     for i in range(D):
@@ -344,8 +472,10 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
     ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix).
     """
     for m in range(n):
-        for i in range(D):
-            Sc[m, i] = src[m, i] - msrc[i]  # the centred model patches
+        x = src[m]
+        sc = Sc[m]
+        for i in range(src.shape[1]):  # the padding columns stay 0 - 0
+            sc[i] = x[i] - msrc[i]  # the centred model patches
     _nlb_covariance(Sc, n, D, inv_n1, cov)
     # Z = (X - mu)^T, then solve
     for i in range(D):
@@ -375,10 +505,15 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
 
 
 @njit(**JIT)
-def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-              num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z):
-    """Process the reference patches whose centre row lies in ``[b0, b1)``, accumulating into the band's
-    private ``num[c, y - b0 + r + f, x + pad]`` and ``den`` (rows reach ``r + f`` beyond the band).
+def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma):
+    """One row band of an NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
+
+    ``stage`` 1: groups and model from ``noisy`` (``basic`` unused, pass ``noisy``); 2: groups, covariance and
+    homogeneity test from ``basic``, the mean from the noisy patches, applied to the noisy patches.
+    Processes the reference patches whose centre row lies in ``[b0, b1)`` with the band's own "already
+    processed" mask; returns the band's sums ``(num, den)``, ``num[c, y - b0 + pad, x + pad]`` (rows reach
+    ``pad`` beyond the band). Compiled ``nogil``: the caller runs bands on threads
+    (:func:`nlmeans.nlbayes._nlbayes_pass`).
 
     Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
     group's patches (:func:`_nlb_gather`), their estimate (:func:`_nlb_is_homogeneous`,
@@ -391,6 +526,29 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
     P = 2 * f + 1
     D = P * P
     C = noisy.shape[0]
+    H = noisy.shape[1] - 2 * pad
+    W = noisy.shape[2] - 2 * pad
+    dtype = noisy.dtype
+    rows = b1 - b0 + 2 * pad
+    num = np.zeros((C, rows, W + 2 * pad), dtype=dtype)
+    den = np.zeros((rows, W + 2 * pad), dtype=dtype)
+    mask = np.zeros((b1 - b0, W), dtype=np.bool_)
+    n_cand = (2 * r + 1) * (2 * r + 1) - 1
+    dist = np.empty(n_cand, dtype=dtype)
+    work = np.empty(n_cand, dtype=dtype)
+    drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=dtype)
+    oy = np.empty(n_sim, dtype=np.int64)
+    ox = np.empty(n_sim, dtype=np.int64)
+    nmax = max(n_sim, D)
+    Dv = (D + 7) // 8 * 8  # the covariance's row length (see _nlb_covariance)
+    X = np.zeros((nmax, Dv), dtype=dtype)  # patches padded with zeros to whole vectors
+    Y = np.zeros((nmax, Dv), dtype=dtype)
+    Sc = np.zeros((nmax, Dv), dtype=dtype)
+    mu = np.empty(Dv, dtype=dtype)
+    muy = np.empty(Dv, dtype=dtype)
+    vsum = np.empty(Dv, dtype=dtype)
+    cov = np.empty((D, Dv), dtype=dtype)
+    Z = np.empty((D, nmax), dtype=dtype)
     zero = sigma2 - sigma2
     search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
     lo_row = b0 - r - f
@@ -421,12 +579,17 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 flat = False
                 if gamma > 0:
                     flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
-                    if flat:  # a homogeneous group: every patch becomes the mean value
-                        for m in range(n):
-                            for i in range(D):
-                                X[m, i] = gm
-                if not flat:
-                    _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
+                if flat:  # a homogeneous group: every patch becomes the mean value, added directly
+                    vsum[0] = gm  # rounded to the data's dtype, as a patch value would be
+                    g = vsum[0]
+                    for m in range(n):
+                        qy = py + oy[m] - pad - lo_row
+                        qx = px + ox[m]
+                        for jy in range(P):
+                            for jx in range(P):
+                                num[c, qy + jy - f, qx + jx - f] += g
+                    continue
+                _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
                 # aggregate every patch of the group
                 for m in range(n):
                     qy = py + oy[m] - pad - lo_row
@@ -444,71 +607,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta
                 cx = x + ox[m]
                 if b0 <= cy < b1 and 0 <= cx < W:
                     mask[cy - b0, cx] = True
-
-
-@njit(**PARALLEL_JIT)
-def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out):
-    """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
-
-    ``stage`` 1: groups and model from ``noisy`` (``basic`` unused, pass ``noisy``); 2: groups, covariance and
-    homogeneity test from ``basic``, the mean from the noisy patches, applied to the noisy patches.
-    Bands of ``band_rows`` (>= 2 (r + f)) reference rows; even bands, then odd ones, add their private sums
-    into the image-wide ones, so the result does not depend on the number of threads.
-    ``out`` (C, H, W): the aggregated estimate (image pixels only; estimates falling in the padding are
-    dropped).
-    """
-    pad = r + f
-    P = 2 * f + 1
-    D = P * P
-    C = out.shape[0]
-    H = out.shape[1]
-    W = out.shape[2]
-    Wp = W + 2 * pad
-    B = max(band_rows, 2 * pad, 1)
-    n_bands = (H + B - 1) // B
-    gnum = np.zeros((C, H, W), dtype=out.dtype)
-    gden = np.zeros((H, W), dtype=out.dtype)
-    nmax = max(n_sim, D)
-    for phase in range(2):
-        n_phase = (n_bands - phase + 1) // 2
-        for j in prange(n_phase):
-            band = phase + 2 * j
-            b0 = band * B
-            b1 = min(b0 + B, H)
-            rows = b1 - b0 + 2 * pad
-            num = np.zeros((C, rows, Wp), dtype=out.dtype)
-            den = np.zeros((rows, Wp), dtype=out.dtype)
-            mask = np.zeros((b1 - b0, W), dtype=np.bool_)
-            n_cand = (2 * r + 1) * (2 * r + 1) - 1
-            dist = np.empty(n_cand, dtype=out.dtype)
-            work = np.empty(n_cand, dtype=out.dtype)
-            drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=out.dtype)
-            oy = np.empty(n_sim, dtype=np.int64)
-            ox = np.empty(n_sim, dtype=np.int64)
-            X = np.empty((nmax, D), dtype=out.dtype)
-            Y = np.empty((nmax, D), dtype=out.dtype)
-            Sc = np.empty((nmax, D), dtype=out.dtype)
-            mu = np.empty(D, dtype=out.dtype)
-            muy = np.empty(D, dtype=out.dtype)
-            vsum = np.empty(D, dtype=out.dtype)
-            cov = np.empty((D, D), dtype=out.dtype)
-            Z = np.empty((D, nmax), dtype=out.dtype)
-            _nlb_band(noisy, basic, stage, b0, b1, H, W, f, r, n_sim, step, sigma2, beta, gamma,
-                      num, den, mask, dist, work, drow, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Z)
-            for ly in range(rows):
-                yy = b0 - pad + ly
-                if yy < 0 or yy >= H:
-                    continue
-                for c in range(C):
-                    for x in range(W):
-                        gnum[c, yy, x] += num[c, ly, x + pad]
-                for x in range(W):
-                    gden[yy, x] += den[ly, x + pad]
-    for c in range(C):
-        for y in prange(H):
-            for x in range(W):
-                out[c, y, x] = gnum[c, y, x] / gden[y, x]
-    return out
+    return num, den
 
 
 # --- NL-Bayes on volumes and video (3-D patches) ---
@@ -551,7 +650,7 @@ def _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox):
     oz[0] = 0
     oy[0] = 0
     ox[0] = 0
-    n = 1
+    n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
         thr, n_equal = _nlb_threshold(dist, nc, m, work)
@@ -703,6 +802,7 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
     gnum = np.zeros((C, Z, H, W), dtype=out.dtype)
     gden = np.zeros((Z, H, W), dtype=out.dtype)
     nmax = max(n_sim, D)
+    Dv = (D + 7) // 8 * 8  # the covariance's row length (see _nlb_covariance)
     n_cand = (2 * rz + 1) * (2 * r + 1) * (2 * r + 1)
     for phase in range(2):
         n_phase = (n_bands - phase + 1) // 2
@@ -720,13 +820,13 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
             oz = np.empty(n_sim, dtype=np.int64)
             oy = np.empty(n_sim, dtype=np.int64)
             ox = np.empty(n_sim, dtype=np.int64)
-            X = np.empty((nmax, D), dtype=out.dtype)
-            Y = np.empty((nmax, D), dtype=out.dtype)
-            Sc = np.empty((nmax, D), dtype=out.dtype)
-            mu = np.empty(D, dtype=out.dtype)
-            muy = np.empty(D, dtype=out.dtype)
-            vsum = np.empty(D, dtype=out.dtype)
-            cov = np.empty((D, D), dtype=out.dtype)
+            X = np.zeros((nmax, Dv), dtype=out.dtype)  # patches padded with zeros to whole vectors
+            Y = np.zeros((nmax, Dv), dtype=out.dtype)
+            Sc = np.zeros((nmax, Dv), dtype=out.dtype)
+            mu = np.empty(Dv, dtype=out.dtype)
+            muy = np.empty(Dv, dtype=out.dtype)
+            vsum = np.empty(Dv, dtype=out.dtype)
+            cov = np.empty((D, Dv), dtype=out.dtype)
             Zm = np.empty((D, nmax), dtype=out.dtype)
             _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
                        sigma2, beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy,
