@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
 from . import _config
+from ._progress import report
 from .kernels.nlbayes import _nlb_band, _nlbayes3_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
@@ -36,7 +37,7 @@ def _n_threads():
     return numba.get_num_threads()
 
 
-def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out):
+def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out, what="NL-Bayes"):
     """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``, into ``out``
     ``(C, H, W)`` (estimates falling in the padding are dropped); returns ``out``.
 
@@ -46,6 +47,7 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
     is at least ``2 pad`` rows high, so every pixel gets at most two bands' sums, and ``(0 + a) + b`` is
     ``(0 + b) + a`` exactly: the result does not depend on the number of threads nor on the order. Python
     threads instead of a numba ``prange``: no parallel-loop compilation (it took longer than the band itself).
+    The bands done are reported to a listener (:func:`nlmeans._progress.report`, ``what``) as they finish.
     """
     pad = r + f
     C, H, W = out.shape
@@ -67,12 +69,14 @@ def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, b
     starts = range(0, H, B)
     workers = min(_n_threads(), len(starts))
     if workers <= 1:
-        for b0 in starts:
+        for i, b0 in enumerate(starts):
             band(b0)
+            report(i + 1, len(starts), what)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            for done in [pool.submit(band, b0) for b0 in starts]:
+            for i, done in enumerate(as_completed([pool.submit(band, b0) for b0 in starts])):
                 done.result()
+                report(i + 1, len(starts), what)
     np.divide(gnum, gden, out=out)
     return out
 
@@ -125,7 +129,7 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
         bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
         out = np.empty(v.shape, dtype=dtype)
         _nlbayes_pass(vp, bp, stage, f, r, int(n_similar[stage - 1]), int(step), s2, dtype(beta[stage - 1]),
-                      dtype(gamma[stage - 1]), _config.BAND_ROWS, out)
+                      dtype(gamma[stage - 1]), _config.BAND_ROWS, out, f"NL-Bayes stage {stage}/{stages}")
         basic = out
     if yuv:
         out = np.einsum("ji,jhw->ihw", _YUV.astype(dtype), out)

@@ -194,3 +194,35 @@ def test_overflow_is_the_clear_error_not_a_warning_from_a_band_thread(rng):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="overflowed"):
             nlmeans.denoise(x, 1.0, method="nlbayes")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bands_done_are_reported_per_stage_and_do_not_change_the_result(rng, monkeypatch, threads):
+    """A listener (the command line's ticker) hears every row band of both stages, in order of completion,
+    from the calling thread; listening changes no bit of the output."""
+    import threading
+
+    import nlmeans.nlbayes as module
+    from nlmeans._progress import listening
+
+    monkeypatch.setattr(module, "_n_threads", lambda: threads)
+    x = rng.random((150, 70)).astype(np.float32)
+    plain = nlmeans.denoise(x, 0.1)
+    heard, callers = [], set()
+
+    def listen(done, total, what):
+        heard.append((what, done, total))
+        callers.add(threading.get_ident())
+
+    with listening(listen):
+        out = nlmeans.denoise(x, 0.1)
+    assert np.array_equal(out, plain)
+    assert callers == {threading.get_ident()}
+    for stage in ("NL-Bayes stage 1/2", "NL-Bayes stage 2/2"):
+        parts = [(d, t) for w, d, t in heard if w == stage]
+        total = parts[0][1]
+        assert total >= 2  # 150 rows make several bands at the default band height
+        assert parts == [(d, total) for d in range(1, total + 1)]
+    count = len(heard)
+    nlmeans.denoise(x, 0.1)
+    assert len(heard) == count  # nothing heard outside the block

@@ -244,3 +244,21 @@ def test_eval_warm_up_is_announced(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["eval", str(tmp_path / "x.png"), "--sigma", "20", "--methods", "gaussian"])
     assert res.exit_code == 0, res.output
     assert "compiling kernels, first run only" in res.stderr
+
+
+def test_ticker_shows_the_fraction_the_library_reports(monkeypatch):
+    import io
+
+    from nlmeans._progress import report
+    from nlmeans.cli import progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.ticker("denoising x.png", delay=0.0):
+        report(1, 4, "NL-Bayes stage 2/2")
+        time.sleep(0.8)  # the line is redrawn every 0.5 s
+    assert " s (NL-Bayes stage 2/2: 25 %)\x1b[K" in stream.getvalue()

@@ -4,8 +4,9 @@
 - :func:`show_progress`: whether bars and tickers may draw: stderr is a terminal and not ``--quiet``. Logs and
   pipes get no progress text (tqdm bars are also disabled off a terminal by the library, ``disable=None``).
 - :func:`ticker`: a one-line elapsed-time display on stderr for a single long call (in-memory images,
-  volumes, video, ``--h auto``), redrawn twice a second from a thread (the numba kernels release the GIL);
-  it appears only after ``delay`` seconds, so quick jobs print nothing, and erases itself at the end.
+  volumes, video, ``--h auto``), redrawn twice a second from a thread (the numba kernels release the GIL),
+  with the fraction done when the library reports it (NL-Bayes: its row bands, per stage; volumes in
+  slabs); it appears only after ``delay`` seconds, so quick jobs print nothing, and erases itself at the end.
 - :func:`warm_up`: runs the same call on a small crop first, so the first run's numba compilation is
   announced ("compiling kernels, first run only …", :func:`compiling`) and not counted in the time the
   summary reports. ``nlmeans eval`` shows the same line around its own warm-up of every method.
@@ -19,6 +20,8 @@ import threading
 import time
 
 import click
+
+from .._progress import listening
 
 #: side of the crop :func:`warm_up` denoises: big enough for every default patch and search size to fit
 WARM_UP_SIDE = 48
@@ -45,7 +48,8 @@ def show_progress():
 @contextlib.contextmanager
 def ticker(label, *, delay=1.0):
     """``label … N s`` on stderr, updated every 0.5 s after ``delay`` seconds, while the block runs (on a
-    terminal only; nothing otherwise). The line is erased when the block ends."""
+    terminal only; nothing otherwise), with ``(step: P %)`` while the library reports fractions done
+    (:mod:`nlmeans._progress`). The line is erased when the block ends."""
     if not show_progress():
         yield
         return
@@ -53,12 +57,16 @@ def ticker(label, *, delay=1.0):
     stop = threading.Event()
     start = time.perf_counter()
     drawn = []
+    done = {}
+
+    def listen(part, total, what):
+        done["text"] = f" ({what}: {100 * part // max(total, 1)} %)"
 
     def draw():
         if stop.wait(delay):
             return
         while not stop.is_set():
-            stream.write(f"\r{label} … {time.perf_counter() - start:.0f} s\x1b[K")
+            stream.write(f"\r{label} … {time.perf_counter() - start:.0f} s{done.get('text', '')}\x1b[K")
             stream.flush()
             drawn.append(True)
             stop.wait(0.5)
@@ -66,7 +74,8 @@ def ticker(label, *, delay=1.0):
     thread = threading.Thread(target=draw, daemon=True)
     thread.start()
     try:
-        yield
+        with listening(listen):
+            yield
     finally:
         stop.set()
         thread.join()
