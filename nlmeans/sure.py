@@ -8,9 +8,13 @@ estimated PSNR.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
+from ._typing import ArrayLike, Real, Seed
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -44,7 +48,7 @@ def _probe_rng(seed):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E5E,)))
 
 
-def default_epsilon(noisy):
+def default_epsilon(noisy: ArrayLike) -> float:
     """The finite-difference step of Monte-Carlo SURE: ``max|y| / 1000`` (float image scale).
 
     The usual choice with Monte-Carlo SURE (a thousandth of the signal's peak): small enough for a
@@ -55,7 +59,14 @@ def default_epsilon(noisy):
     return 1e-3 * peak if peak > 0 else 1e-3
 
 
-def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, probes=1):
+#: a denoiser as SURE sees it: ``denoiser(y) -> ndarray`` of y's shape, on y's float scale
+Denoiser = Callable[[NDArray[Any]], ArrayLike]
+#: a candidate parameter value of :func:`minimize_sure`
+_V = TypeVar("_V")
+
+
+def mc_sure(denoiser: Denoiser, noisy: ArrayLike, sigma: Real, *, epsilon: Real | None = None, seed: Seed = 0,
+            denoised: ArrayLike | None = None, probes: int = 1) -> float:
     """Monte-Carlo SURE: an unbiased estimate of a denoiser's mean squared error, from the noisy image alone.
 
     Parameters
@@ -132,7 +143,8 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, prob
     return float(np.sum((y64 - fy) ** 2) / n - sigma**2 + 2.0 * sigma**2 * divergence / n)
 
 
-def minimize_sure(make_denoiser, values, noisy, sigma, *, epsilon=None, seed=0):
+def minimize_sure(make_denoiser: Callable[[_V], Denoiser], values: Iterable[_V], noisy: ArrayLike, sigma: Real, *,
+                  epsilon: Real | None = None, seed: Seed = 0) -> tuple[_V, list[float]]:
     """Pick, from ``values``, the parameter whose denoiser has the smallest Monte-Carlo SURE.
 
     For tuning any denoiser (baselines included) without the clean image.
@@ -203,19 +215,19 @@ def _pixelwise(v, axis, sigma, h, patch_size, search_size, data_range):
 
 
 def choose_h(
-    noisy,
-    sigma,
+    noisy: ArrayLike,
+    sigma: Real,
     *,
-    patch_size=None,
-    search_size=None,
-    channel_axis=None,
-    patch_sizes=None,
-    bracket=H_OVER_SIGMA_BRACKET,
-    n_evals=8,
-    epsilon=None,
-    seed=0,
-    data_range=None,
-):
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    patch_sizes: Sequence[int] | None = None,
+    bracket: tuple[float, float] = H_OVER_SIGMA_BRACKET,
+    n_evals: int = 8,
+    epsilon: Real | None = None,
+    seed: Seed = 0,
+    data_range: Real | None = None,
+) -> tuple[float, int, float]:
     """Choose NL-means' h (and optionally the patch size) by minimising Monte-Carlo SURE.
 
     Parameters

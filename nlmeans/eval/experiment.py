@@ -24,11 +24,14 @@ import math
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .._optional import install_hint
+from .._typing import Array, ArrayLike, Real, StrPath
 from .._validate import check_array, check_int, check_real, sigma_from_255, to_float
 from ..metrics import psnr, ssim
 from ..noise import add_noise
@@ -40,12 +43,21 @@ RECORD_KEYS = ("image", "sigma", "seed", "method", "psnr", "ssim", "seconds", "t
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 NOISY = "noisy"
 
+#: one result row (the keys of :data:`RECORD_KEYS`)
+Record: TypeAlias = dict[str, Any]
+#: what :func:`evaluate` takes as ``images``: an array, a file or folder, a list of them or of (name, array)
+#: pairs, or ``{name: array}``
+Images: TypeAlias = (ArrayLike | StrPath | Mapping[str, ArrayLike]
+                    | Sequence[ArrayLike | StrPath | tuple[str, ArrayLike]])
+#: ``methods``: "all", a comma-separated string or a list of names
+Methods: TypeAlias = str | Sequence[str] | None
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # inputs
 
 
-def image_files(paths):
+def image_files(paths: Iterable[StrPath]) -> list[Path]:
     """The image files named by ``paths``: files as given, folders expanded to their images (sorted)."""
     out = []
     for p in map(Path, paths):
@@ -90,7 +102,7 @@ def _named_images(images):
     return named
 
 
-def center_crop(image, size):
+def center_crop(image: Array, size: int) -> Array:
     """The central ``size`` × ``size`` region (the whole image along a side shorter than ``size``)."""
     size = check_int(size, "crop")
     if size < 8:
@@ -113,7 +125,7 @@ def _check_image(name, arr):
     return arr
 
 
-def resolve_methods(methods):
+def resolve_methods(methods: Methods) -> list[str]:
     """Method names from ``"all"``, a comma-separated string or a list; ValueError names the allowed ones."""
     if methods is None or (isinstance(methods, str) and methods.strip().lower() == "all"):
         return available_methods()
@@ -197,8 +209,10 @@ def _run_method(method, clean, noisy, sigma, axis, tune):
     return fields, out
 
 
-def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=None, progress=False,
-                   keep_images=False):
+def run_experiment(images: Images, sigmas: Real | Sequence[Real], methods: Methods = "all",
+                   seeds: int | Sequence[int] = 1, tune: bool = False, *, crop: int | None = None,
+                   progress: bool = False, keep_images: bool | Collection[tuple[str, float]] = False,
+                   ) -> tuple[list[Record], dict[tuple[str, float], dict[str, Array]]]:
     """:func:`evaluate`, also returning the images of the first seed when ``keep_images`` (for plots).
 
     ``keep_images``: True (all), False, or a collection of ``(image name, sigma)`` pairs to keep. Returns
@@ -249,7 +263,9 @@ def run_experiment(images, sigmas, methods="all", seeds=1, tune=False, *, crop=N
     return records, gallery
 
 
-def evaluate(images, sigmas, methods="all", seeds=1, tune=False, *, crop=None, progress=False):
+def evaluate(images: Images, sigmas: Real | Sequence[Real], methods: Methods = "all",
+             seeds: int | Sequence[int] = 1, tune: bool = False, *, crop: int | None = None,
+             progress: bool = False) -> list[Record]:
     """Noise clean images, denoise them with each method, and score the results (Buades et al.'s experiment).
 
     Parameters
@@ -313,7 +329,7 @@ def _mean(values):
     return float(np.mean(values)) if values else math.nan
 
 
-def summarize(records):
+def summarize(records: Iterable[Record]) -> dict[float, list[dict[str, Any]]]:
     """``{sigma: rows}``: per method the mean PSNR, SSIM and seconds over images and seeds, ranked by mean
     PSNR (best first), the ``"noisy"`` row last. Each row also has ``per_image`` (mean PSNR by image)."""
     groups = defaultdict(lambda: defaultdict(list))
@@ -340,7 +356,7 @@ def summarize(records):
     return out
 
 
-def format_table(records, *, markdown=False, max_image_columns=6):
+def format_table(records: Sequence[Record], *, markdown: bool = False, max_image_columns: int = 6) -> str:
     """The ranked table of every σ as text (for the terminal) or GitHub markdown."""
     summary = summarize(records)
     images = list(dict.fromkeys(r["image"] for r in records))
@@ -394,7 +410,7 @@ def _jsonable(value):
     return value
 
 
-def write_json(records, path, *, overwrite=True):
+def write_json(records: Iterable[Record], path: StrPath, *, overwrite: bool = True) -> None:
     """Write the records as a JSON list (UTF-8), atomically (:func:`nlmeans.io.atomic_output`;
     ``overwrite=False`` never replaces an existing file)."""
     from ..io import atomic_output
@@ -403,7 +419,7 @@ def write_json(records, path, *, overwrite=True):
         Path(tmp).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_csv(records, path, *, overwrite=True):
+def write_csv(records: Iterable[Record], path: StrPath, *, overwrite: bool = True) -> None:
     """Write the records as CSV, one row each; ``params`` as a JSON object in one column. Atomically, as
     :func:`write_json`."""
     from ..io import atomic_output
@@ -416,12 +432,12 @@ def write_csv(records, path, *, overwrite=True):
             writer.writerow(row)
 
 
-def read_records(path):
+def read_records(path: StrPath) -> list[Record]:
     """Records back from a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def rules_table(markdown=True):
+def rules_table(markdown: bool = True) -> str:
     """Every registered method with its σ rule and tuning grid (for reports)."""
     lines = ["| method | σ rule (defaults) | --tune grid |", "|---|---|---|"] if markdown else []
     for name, m in REGISTRY.items():
