@@ -12,6 +12,7 @@ scikit-image: the command line's ``--help`` and a script that only reads files s
 """
 
 import importlib
+import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,10 @@ if TYPE_CHECKING:  # type checkers see the real signatures; at run time __getatt
     from .tiles import denoise_tiled as denoise_tiled
     from .volume import denoise_video as denoise_video
     from .volume import denoise_volume as denoise_volume
+
+# the library's messages (σ estimated, parameters chosen, ...) go to logging.getLogger("nlmeans"); silent
+# unless the application configures logging (the command line's --verbose does)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 try:
     __version__ = version("nlmeans")

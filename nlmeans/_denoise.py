@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Literal, overload
 
@@ -289,6 +290,7 @@ def denoise(
             )
         if guide_sigma is None:
             guide_sigma = estimate_sigma(garr, channel_axis=gaxis)
+            logging.getLogger(__name__).info("guide sigma estimated: %.4g (float scale)", guide_sigma)
         else:
             guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
         if isinstance(h, str) and h == "auto":

@@ -18,6 +18,7 @@ halo off (``trim=False``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ import numpy as np
 from . import tiles
 from ._optional import require
 from ._typing import ArrayStore, Method, PatchWeights, Real, StrPath
+
+log = logging.getLogger(__name__)
 
 #: dask's types, named without importing dask (the ``scale`` extra is optional): a ``dask.array.Array`` and a
 #: ``dask.distributed.Client``
@@ -116,6 +119,8 @@ def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real
     tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, halo)
     chunks = [-1] * array.ndim
     chunks[row_axis] = row_chunks(height, halo, tile_rows)
+    log.debug("%d row chunk(s) of %s rows, halo %d rows above and %d below", len(chunks[row_axis]),
+              sorted(set(chunks[row_axis])), halo.top, halo.bottom)
     array = array.rechunk(tuple(chunks))
     top, bottom = halo.top, halo.bottom
     depth = {i: 0 for i in range(array.ndim)}

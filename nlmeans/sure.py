@@ -7,6 +7,7 @@ estimated PSNR.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -58,6 +59,8 @@ def default_epsilon(noisy: ArrayLike) -> float:
     peak = float(np.max(np.abs(noisy)))
     return 1e-3 * peak if peak > 0 else 1e-3
 
+
+log = logging.getLogger(__name__)
 
 #: a denoiser as SURE sees it: ``denoiser(y) -> ndarray`` of y's shape, on y's float scale
 Denoiser = Callable[[NDArray[Any]], ArrayLike]
@@ -300,6 +303,8 @@ def choose_h(
             return mc_sure(f, y, sigma, epsilon=epsilon, seed=seed, probes=probes)
 
         k, r, _ = _golden_min(risk, lo, hi, n_evals)
+        log.debug("SURE, patch %d: h/sigma %.3g, risk %.4g", settings["patch_size"], k, r)
         if best is None or r < best[2]:
             best = (k * sigma, settings["patch_size"], r)
+    log.info("h chosen by SURE: %.4g (h/sigma %.3g), patch %d", best[0], best[0] / sigma, best[1])
     return best

@@ -22,6 +22,7 @@ the untiled one. ``tests/test_tiles.py`` checks ``np.array_equal`` against the u
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, overload
@@ -46,6 +47,8 @@ from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
 from .presets import Settings, check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
+
+log = logging.getLogger(__name__)
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -368,6 +371,8 @@ def denoise_tiled(
                          "so pass a separate output array (or out=None)")
     ndim = len(image.shape)
     plan = strips(height, halo, tile_rows)
+    log.debug("%d strip(s) of up to %d rows, halo %d rows above and %d below", len(plan), plan[0].keep1, halo.top,
+              halo.bottom)
     for s in tqdm(plan, desc="strips", unit="strip", disable=None if progress else True, leave=False):
         block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
         out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any, Literal, overload
 
@@ -42,6 +43,8 @@ from .presets import (
     volume_sizes,
 )
 
+log = logging.getLogger(__name__)
+
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
 
@@ -50,7 +53,9 @@ def _estimate_sigma_slices(arr, axis):
     """Mean of :func:`nlmeans.estimate_sigma` over up to :data:`SIGMA_SLICES` evenly spaced slices."""
     data = arr if axis is None else np.moveaxis(arr, axis, -1)
     picks = np.unique(np.linspace(0, data.shape[0] - 1, min(SIGMA_SLICES, data.shape[0])).round().astype(int))
-    return float(np.mean([estimate_sigma(data[i], channel_axis=None if axis is None else -1) for i in picks]))
+    sigma = float(np.mean([estimate_sigma(data[i], channel_axis=None if axis is None else -1) for i in picks]))
+    log.info("sigma estimated on %d slices: %.4g (float scale)", len(picks), sigma)
+    return sigma
 
 
 def nlmeans_3d_chw(value: NDArray[Any], sigma: float, h: float, patch_size: int, search_size: int,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import time
@@ -86,8 +87,13 @@ def warm_up(call, *arrays, crop=corner):
     compiles the same kernels) before the timed call. Best effort: a ValueError/TypeError here is ignored,
     the real call reports it. On a terminal, "compiling kernels, first run only …" appears if this takes
     over a second (numba compiles on the first run; later runs load its cache in a fraction of that)."""
+    logger = logging.getLogger("nlmeans")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # --verbose shows the real call's choices, not the crop's
     with ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0):
         try:
             call(*(crop(a) for a in arrays))
         except (ValueError, TypeError):  # e.g. sizes too large for the crop: the real call says what is wrong
             pass  # anything else (numba's SystemError for Ctrl-C in a kernel, MemoryError) goes on up
+        finally:
+            logger.setLevel(level)
