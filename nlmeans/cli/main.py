@@ -121,6 +121,7 @@ def main(ctx, verbose, quiet):
       nlmeans demo
       nlmeans denoise noisy.png clean.png
       nlmeans denoise noisy.tif clean.tif --sigma 20
+      nlmeans denoise noisy.png clean.png -v     # also show σ and the parameters chosen
       nlmeans noise clean.png noisy.png --sigma 20 --seed 1
       nlmeans noise-level noisy.png
       nlmeans denoise counts.tif out.tif --noise poisson --gain 1
