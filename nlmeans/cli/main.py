@@ -4,8 +4,9 @@ Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); both remove the temporary files of the run.
 σ and h are on the 0–255 scale on the command line, whatever the file's bit depth. Progress is drawn on
 stderr only when it is a terminal; ``--quiet`` (before or after the subcommand) prints nothing on success.
-Warnings are one line ("warning: ..."); ``--verbose`` adds the library's log (logger ``nlmeans``: σ estimated,
-parameters chosen, ...) as "info: ..." / "debug: ..." lines on stderr.
+Warnings are one line ("warning: ..."); ``--verbose`` adds the library's INFO log (logger ``nlmeans``: σ
+estimated, the method's fallback, SURE's h, ...) as "info: ..." lines on stderr (its DEBUG records, e.g. every
+SURE probe's parameters, are for Python users).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class _Group(click.Group):
         warnings.showwarning = _one_line_warning
         logger, handler = logging.getLogger("nlmeans"), _VerboseLog()
         level = logger.level
-        # every record is made (a few per run) and the handler decides: --verbose is known only once the
+        # every INFO record is made (a few per run) and the handler decides: --verbose is known only once the
         # subcommand's options are parsed, after this point
-        logger.setLevel(logging.DEBUG)
+        logger.setLevel(logging.INFO)
         logger.addHandler(handler)
         try:
             return super().main(*args, **kwargs)
