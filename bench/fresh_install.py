@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -50,6 +51,14 @@ counts = np.random.default_rng(0).poisson(clean.astype(float) / 4).astype(np.uin
 raw = 0.5 * np.random.default_rng(1).poisson(clean / 0.5 / 8) + np.random.default_rng(2).normal(0, 2, clean.shape)
 mri = np.abs(clean / 255 + 0.05 * (np.random.default_rng(3).normal(size=clean.shape)
                                   + 1j * np.random.default_rng(4).normal(size=clean.shape)))
+"""
+
+#: run after each python block: what it computed, as a REPL would show it
+PYTHON_EPILOGUE = """
+for _name in ("out", "used", "sigma", "est"):
+    if _name in globals():
+        _v = globals()[_name]
+        print(_name, "=", f"ndarray {_v.shape} {_v.dtype}" if getattr(_v, "ndim", 0) else _v)
 """
 
 #: the files the command-line examples name, made in the work folder with the installed package
@@ -189,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = work / f"{i:02d}"  # each example on a fresh copy of the samples, as if run on its own
         shutil.copytree(samples, folder)
         if kind == "python":
-            t.run("python - <<EOF\n" + line.rstrip() + "\nEOF", [py, "-c", PYTHON_PREAMBLE + line], cwd=folder)
+            code = PYTHON_PREAMBLE + line + PYTHON_EPILOGUE
+            t.run("python - <<EOF\n" + line.rstrip() + "\nEOF", [py, "-c", code], cwd=folder)
         else:
             line = line.format(repo=ROOT)
             if "--scheduler" in line and scheduler is None:  # a local cluster stands in for scheduler-host
@@ -211,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
 
-    header = (
-        "# A fresh install, through the README's examples\n\n"
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h (%cd)", "--date=short"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    about = textwrap.fill(
         "Made by `python -m bench.fresh_install` (re-run it to refresh this file): a new venv, `pip install "
         "$REPO` (not editable), then every `nlmeans` line and every Python block of README.md, run from a new "
         "folder outside the repository (`$WORK`) on sample files made from scikit-image's bundled images; each "
@@ -224,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         "any size). The Python blocks run with `clean`, `rgb`, `counts`, `raw` and `mri` defined first "
         "(bench/fresh_install.py's preamble). Output is shortened to its first 12 and last 4 lines (pip's "
         "warnings about this machine's index settings left out); times are wall times on a shared 2-core "
-        "machine, niced, the first numba compilation included.\n\n"
-        f"Python {sys.version.split()[0]}; {len(t.entries)} commands, {t.failures} with a non-zero exit.\n"
-    )
+        "machine, niced, the first numba compilation included.", width=115)
+    header = (f"# A fresh install, through the README's examples\n\n{about}\n\nRepository at commit {commit}; "
+              f"Python {sys.version.split()[0]}; {len(t.entries)} commands, {t.failures} with a non-zero exit.\n")
     args.out.write_text(t.markdown(header), encoding="utf-8")
     print(f"wrote {args.out} ({t.failures} failures)")
     return 1 if t.failures else 0
