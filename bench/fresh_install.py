@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: README lines that cannot run as written, and what runs instead (why in the comment of each)
 SUBSTITUTE = {
     # a synopsis, not a command: run it as two commands (the first is also the set-up's last step)
-    "nlmeans demo [IMAGE] [--sigma 20] [--out-dir DIR]": [
-        "nlmeans demo", "nlmeans demo camera.png --sigma 20 --out-dir demo-out",
+    "nlmeans demo [IMAGE] [--sigma 20] [--out-dir DIR] [--compare CMP.png]": [
+        "nlmeans demo", "nlmeans demo camera.png --sigma 20 --out-dir demo-out --compare cmp.png",
     ],
     # nlmeans is not on PyPI: the extra from the same checkout
     'pip install "nlmeans[scale]"': ['pip install -q "{repo}[scale]"'],
@@ -71,6 +71,7 @@ noisy = (np.clip(nlmeans.add_noise(cam, 20 / 255, seed=1), 0, 1) * 255).round().
 iio.imwrite("camera.png", cam)
 iio.imwrite("clean.png", cam)
 iio.imwrite("noisy.png", noisy)
+iio.imwrite("noisy.jpg", noisy, quality=95)
 iio.imwrite("photo.png", photo)
 depth = np.clip(np.linspace(0, 1, 512)[None, :] * np.ones((512, 1)) * 255, 0, 255).astype(np.uint8)
 iio.imwrite("depth.png", (np.clip(nlmeans.add_noise(depth, 0.05, seed=2), 0, 1) * 255).astype(np.uint8))
@@ -102,7 +103,7 @@ def readme_examples(readme: Path) -> list[tuple[str, str]]:
         elif lang == "bash":
             for line in body.splitlines():
                 line = line.split(" #")[0].strip()
-                if line.startswith(("nlmeans ", "pip install ")):
+                if line.startswith(("nlmeans ", "pip install ", "cat ")):
                     out.append(("sh", line))
     return out
 
@@ -211,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                                           stderr=subprocess.DEVNULL)
                 time.sleep(8)
             line = line.replace("tcp://scheduler-host:8786", SCHEDULER)
+            if line.startswith("cat "):  # a pipeline: through the shell, the venv first on PATH
+                t.run(line, line, shell=True, cwd=folder)
+                continue
             words = shlex.split(line)
             for name in outputs_of(words):
                 (folder / name).unlink(missing_ok=True)
@@ -229,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "folder outside the repository (`$WORK`) on sample files made from scikit-image's bundled images; each "
         "example runs on a fresh copy of them without its output files (the README's examples are independent: "
         "clean.png is an output of one and an input of another). Stand-ins: `nlmeans demo [IMAGE] ...` (a "
-        "synopsis) runs as `nlmeans demo` and `nlmeans demo camera.png --sigma 20 --out-dir demo-out`; `pip "
+        "synopsis) runs as `nlmeans demo` and `nlmeans demo camera.png --sigma 20 --out-dir demo-out --compare "
+        "cmp.png`; `pip "
         "install \"nlmeans[scale]\"` installs the extra from the checkout; the cluster address is a local "
         f"`dask scheduler` and one worker ({SCHEDULER}); huge.tif is 1024² (the strip path is the same code at "
         "any size). The Python blocks run with `clean`, `rgb`, `counts`, `raw` and `mri` defined first "

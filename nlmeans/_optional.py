@@ -10,9 +10,18 @@ EXTRAS = {"dask": "scale", "distributed": "scale", "zarr": "scale", "matplotlib"
           "bm3d": "bench"}
 
 
+#: top-level package -> the distribution that installs it, for packages no extra is about (Pillow comes with
+#: imageio; only a broken install lacks it)
+PACKAGES = {"PIL": "pillow"}
+
+
 def install_hint(module):
-    """``pip install "nlmeans[extra]"`` for ``module`` (its top-level package's extra)."""
-    return f'pip install "nlmeans[{EXTRAS.get(module.split(".")[0], "bench")}]"'
+    """``pip install "nlmeans[extra]"`` for ``module`` (its top-level package's extra), or ``pip install
+    PACKAGE`` for the packages of :data:`PACKAGES`."""
+    top = module.split(".")[0]
+    if top in PACKAGES:
+        return f"pip install {PACKAGES[top]}"
+    return f'pip install "nlmeans[{EXTRAS.get(top, "bench")}]"'
 
 
 def available(module):

@@ -47,6 +47,7 @@ class Options:
     volume: bool = False
     video: bool = False
     temporal_radius: int = 2
+    jpeg_quality: int | None = None  # JPEG outputs (None: nlmeans.io.DEFAULT_JPEG_QUALITY)
 
 
 @dataclass
@@ -169,7 +170,7 @@ def denoise_file(src: StrPath, dst: StrPath, options: Options, overwrite: bool =
     """
     import numpy as np
 
-    from .io import Image, read_image, read_stack, write_image, write_stack
+    from .io import Image, read_image, read_metadata, read_stack, write_image, write_stack
 
     kw = dict(h=options.h, patch_size=options.patch, search_size=options.search)
     if options.volume or options.video:
@@ -182,14 +183,14 @@ def denoise_file(src: StrPath, dst: StrPath, options: Options, overwrite: bool =
                                 method=options.method, channel_axis=axis, **kw)
         else:
             out = denoise_volume(stack, options.sigma, method=options.method, channel_axis=axis, **kw)
-        write_stack(dst, np.asarray(out), overwrite=overwrite)
+        write_stack(dst, np.asarray(out), overwrite=overwrite, metadata=read_metadata(src))
         return f"{src} -> {dst}"
     from ._denoise import denoise
 
     image = read_image(src)
     out, used = denoise(image.data, options.sigma, method=options.method, channel_axis=image.channel_axis,
                         return_settings=True, **kw)
-    write_image(dst, Image(out, image.alpha), overwrite=overwrite)
+    write_image(dst, Image(out, image.alpha, image.meta), overwrite=overwrite, jpeg_quality=options.jpeg_quality)
     return f"{src} -> {dst} ({used.method}, σ {used.sigma_255:.2f}/255)"
 
 

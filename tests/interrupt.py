@@ -2,7 +2,7 @@
 
 The child wraps ``nlmeans.io.write._encode``: the first ``at_write - 1`` files are written normally; on write
 number ``at_write`` half the image reaches the temporary file and then the process sends itself ``sig``
-(``os.kill(os.getpid(), sig)``). The interruption thus lands at a known point of the real write path, with
+(``signal.raise_signal(sig)``, in the writing thread). The interruption thus lands at a known point of the real write path, with
 no sleeps and no race against a timer: SIGKILL ends the process at once (nothing can clean up), SIGINT
 raises KeyboardInterrupt at the next bytecode, inside the write.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = """
-import os, sys
+import os, signal, sys
 import nlmeans.io.write as nio
 
 real, calls = nio._encode, []
@@ -25,7 +25,9 @@ def interrupted(tmp, suffix, arr, *rest):
     if len(calls) < int(os.environ["NLMEANS_TEST_AT_WRITE"]):
         return real(tmp, suffix, arr, *rest)
     real(tmp, suffix, arr[: max(1, arr.shape[0] // 2)], *rest)  # half the image is on disk...
-    os.kill(os.getpid(), int(os.environ["NLMEANS_TEST_SIGNAL"]))  # ...when the signal arrives
+    # raise_signal targets this thread: os.kill may hand SIGINT to a worker thread, and the main thread then
+    # reached the next line before the handler ran (a flaky exit 1 under load)
+    signal.raise_signal(int(os.environ["NLMEANS_TEST_SIGNAL"]))  # ...when the signal arrives
     raise AssertionError("still running after the signal")  # not reached: SIGKILL ends, SIGINT raises
 
 nio._encode = interrupted

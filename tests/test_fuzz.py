@@ -376,8 +376,6 @@ def tiff_files(draw):
     spp = TIFF_LAYOUTS[photometric] + len(extras)
     planar = draw(st.sampled_from(["contig", "separate"])) if spp > 1 else None
     pages, h, w = draw(st.integers(1, 4)), draw(st.integers(1, 24)), draw(st.integers(1, 24))
-    if pages == 1 and w == 1:
-        w = 2  # one page one pixel wide is misread (test_known_bug_one_pixel_wide_tiff); the fuzz looks further
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     shape = (pages, h, w, spp) if planar != "separate" else (pages, spp, h, w)
     if np.dtype(dtype).kind == "f":
@@ -649,18 +647,28 @@ def test_evaluate_on_generated_files(files, sigmas, methods, crop, seeds):
             assert isinstance(rec["ssim"], float) and not np.isnan(rec["ssim"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a one-page TIFF one pixel wide written from an array with a leading "
-                   "page axis gets tifffile series axes with a repeated letter ('XYX', 'XSYX'), and read_image "
-                   "trusts them: (1, 1, 1) gray is read as (1, 1, 1), planar RGB (1, 3, 2, 1) as 4-D (1, 2, 1, 3)")
 @pytest.mark.parametrize("shape,kw,want", [
     ((1, 1, 1), dict(photometric="minisblack"), (1, 1)),
     ((1, 3, 2, 1), dict(photometric="rgb", planarconfig="separate"), (2, 1, 3)),
+    ((1, 5, 1), dict(photometric="minisblack"), (1, 5)),  # tifffile writes it as one 1×5 page (its tags)
 ])
-def test_known_bug_one_pixel_wide_tiff(tmp_path, shape, kw, want):
+def test_fuzz_found_one_pixel_wide_tiff(tmp_path, shape, kw, want):
+    """Found by the fuzz, fixed: a one-page TIFF one pixel wide written from an array with a leading page axis
+    gets tifffile series axes with a repeated or misplaced letter ('XYX', 'XSYX', 'YXQ'); the reader now
+    takes the page's own axes then, as its tags say (Pillow agrees on the gray ones)."""
     import tifffile
+    from PIL import Image as PILImage
 
-    tifffile.imwrite(tmp_path / "one.tif", np.zeros(shape, np.uint8), **kw)
-    assert read_image(tmp_path / "one.tif").data.shape == want
+    data = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    tifffile.imwrite(tmp_path / "one.tif", data, **kw)
+    got = read_image(tmp_path / "one.tif").data
+    assert got.shape == want
+    assert sorted(got.ravel().tolist()) == sorted(data.ravel().tolist())  # every sample, none invented
+    if kw["photometric"] == "rgb":
+        np.testing.assert_array_equal(got, np.moveaxis(data[0], 0, -1))  # planar samples moved last
+    else:
+        with PILImage.open(tmp_path / "one.tif") as im:
+            np.testing.assert_array_equal(np.asarray(im), got)
 
 
 def test_tiny_patch_sigma_is_finite():

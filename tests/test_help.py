@@ -18,15 +18,20 @@ def _help(args):
     return res.output
 
 
-def _examples(text):
-    """The ``nlmeans ...`` lines of the help's Examples block, without their ``# comments``."""
+def _examples(text, *, stdin=False):
+    """The ``nlmeans ...`` commands of the help's Examples block, without ``# comments`` and shell plumbing
+    (``cat FILE | nlmeans ... > OUT``); with ``stdin``, pairs ``(command, FILE or None)``."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")
     out = []
     for line in lines[start + 1:]:
         if not line.strip():
             break
-        out.append(shlex.split(line.split("#")[0]))
+        words = shlex.split(line.split("#")[0])
+        begin = words.index("nlmeans")
+        source = words[1] if begin >= 3 and words[0] == "cat" and words[begin - 1] == "|" else None
+        end = next((i for i in range(begin, len(words)) if words[i] in ("|", ">", ">>", "<")), len(words))
+        out.append((words[begin:end], source) if stdin else words[begin:end])
     return out
 
 
@@ -54,7 +59,7 @@ def _make_samples(folder):
     ramp = np.linspace(20, 230, 64)
     gray = np.clip(rng.poisson(np.tile(ramp, (64, 1))), 0, 255).astype(np.uint8)
     rgb = np.clip(rng.poisson(np.tile(ramp[:, None], (64, 1, 3))), 0, 255).astype(np.uint8)
-    for name in ("noisy.png", "clean.png", "mri.png", "gray.png"):
+    for name in ("noisy.png", "clean.png", "mri.png", "gray.png", "noisy.jpg"):
         iio.imwrite(folder / name, gray)
     iio.imwrite(folder / "photo.png", rgb)
     for name in ("noisy.tif", "in.tif", "huge.tif", "counts.tif", "image.tif"):
@@ -102,11 +107,11 @@ RUN = ("denoise", "noise", "noise-level")
 @pytest.mark.slow
 @pytest.mark.parametrize("command", RUN)
 def test_examples_run(command, tmp_path, monkeypatch):
-    for i, ex in enumerate(_examples(_help([command]))):
+    for i, (ex, source) in enumerate(_examples(_help([command]), stdin=True)):
         folder = _make_samples(tmp_path / str(i))  # each in a fresh folder: outputs never collide
         for name in ex[3:]:  # after "nlmeans COMMAND INPUT": outputs, which must not exist yet
             if (folder / name).is_file():
                 (folder / name).unlink()
         monkeypatch.chdir(folder)
-        res = CliRunner().invoke(main, ex[1:])
+        res = CliRunner().invoke(main, ex[1:], input=(folder / source).read_bytes() if source else None)
         assert res.exit_code == 0, f"{shlex.join(ex)}: {res.output}"

@@ -184,3 +184,63 @@ def test_an_interrupt_during_the_warm_up_is_still_an_abort(tmp_path, monkeypatch
     _noisy_png(tmp_path / "x.png")
     res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--sigma", "9"])
     assert res.exit_code == 130 and res.stderr.strip() == "Aborted!"
+
+
+def _slow_first(real, calls):
+    def slow_first(image, *args, **kwargs):  # stands for numba compiling on the first call
+        calls.append(np.shape(image))
+        if len(calls) == 1:
+            time.sleep(1.5)
+        return real(image, *args, **kwargs)
+
+    return slow_first
+
+
+@pytest.mark.parametrize("route, module_name, name", [
+    ([], "nlmeans._denoise", "denoise"),
+    (["--noise", "rician", "--sigma", "20"], "nlmeans._denoise", "denoise"),
+    (["--tile-rows", "64", "--sigma", "20"], "nlmeans.tiles", "denoise_tiled"),
+])
+def test_denoise_warm_up_is_announced_and_not_counted(tmp_path, monkeypatch, route, module_name, name):
+    """Every in-memory route and the strips warm up on a 48×48 corner first, under the "compiling" ticker,
+    and report only the real call's time."""
+    import importlib
+
+    import tifffile
+
+    from nlmeans.cli import progress
+
+    module = importlib.import_module(module_name)
+    calls = []
+    monkeypatch.setattr(module, name, _slow_first(getattr(module, name), calls))
+    monkeypatch.setattr(progress, "show_progress", lambda: True)  # CliRunner's stderr is no terminal
+    if "--tile-rows" in route:
+        tifffile.imwrite(tmp_path / "x.tif", RNG.integers(0, 256, (96, 96), dtype=np.uint8))
+        src, dst = tmp_path / "x.tif", tmp_path / "o.tif"
+    else:
+        _noisy_png(tmp_path / "x.png", 96)
+        src, dst = tmp_path / "x.png", tmp_path / "o.png"
+    res = CliRunner().invoke(main, ["denoise", str(src), str(dst), *route])
+    assert res.exit_code == 0, res.output
+    assert calls[0][:2] == (48, 48) and calls[-1][:2] == (96, 96)  # (the models call it again inside)
+    assert "compiling kernels, first run only" in res.stderr
+    seconds = float(res.output.rsplit(" s -> ", 1)[0].rsplit(" ", 1)[1])
+    assert seconds < 1.0, res.output
+
+
+def test_eval_warm_up_is_announced(tmp_path, monkeypatch):
+    from nlmeans.cli import progress
+    from nlmeans.eval import experiment
+
+    real = experiment._warm_up
+
+    def slow(*args):
+        time.sleep(1.5)
+        return real(*args)
+
+    monkeypatch.setattr(experiment, "_warm_up", slow)
+    monkeypatch.setattr(progress, "show_progress", lambda: True)
+    _noisy_png(tmp_path / "x.png", 32)
+    res = CliRunner().invoke(main, ["eval", str(tmp_path / "x.png"), "--sigma", "20", "--methods", "gaussian"])
+    assert res.exit_code == 0, res.output
+    assert "compiling kernels, first run only" in res.stderr

@@ -83,7 +83,9 @@ def test_ome_czyx_is_a_volume_with_channels_last(tmp_path):
     res = CliRunner().invoke(main, ["denoise", str(src), str(out), "--volume", "--sigma", "10",
                                     "--patch", "3", "--search", "5"])
     assert res.exit_code == 0, res.output
-    assert tifffile.imread(out).shape == (5, 32, 32, 2)
+    assert read_stack(out).shape == (5, 32, 32, 2)
+    with tifffile.TiffFile(out) as tif:  # the OME metadata kept: the channels stay a C axis of planes
+        assert tif.is_ome and tif.series[0].axes == "ZCYX" and tif.series[0].shape == (5, 2, 32, 32)
 
 
 def test_channels_only_when_the_file_says_so(tmp_path):

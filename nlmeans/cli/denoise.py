@@ -12,20 +12,30 @@ from pathlib import Path
 
 import click
 
-from ..io import Image, StackError, read_image, write_image
+from ..io import Image, StackError, read_image, read_metadata
 from .options import (
+    STDIO,
+    claim_files,
     claim_outputs,
+    compare_option,
+    format_option,
     guide_sigma_option,
     h_option,
     h_text,
+    jpeg_quality_option,
     method_option,
+    method_title,
     noise_option,
+    output_format,
     overwrite_option,
     patch_option,
+    read_input,
     search_option,
     sigma_option,
     sure_psnr,
     verbose_option,
+    write_compare,
+    write_output,
 )
 from .progress import say, show_progress, ticker, warm_up
 
@@ -56,6 +66,9 @@ class Request:
     tile_rows: int | None = None
     noise: str = "gaussian"
     gain: float | None = None
+    jpeg_quality: int | None = None
+    fmt: str | None = None
+    compare: Path | None = None
 
     @property
     def sizes(self):
@@ -117,6 +130,9 @@ def _scale_options(fn):
               help="--noise poisson / poisson-gaussian: gray levels per count, in the file's own units "
                    "(1: the values are photon counts). Default: estimated from the image.")
 @overwrite_option
+@jpeg_quality_option
+@format_option
+@compare_option
 @_scale_options
 @verbose_option
 def denoise(**options):
@@ -136,14 +152,21 @@ def denoise(**options):
       nlmeans denoise photos/ --out-dir clean/ --jobs 2
       nlmeans denoise counts.tif out.tif --noise poisson --gain 1
       nlmeans denoise mri.png out.png --noise rician --sigma 12
+      cat noisy.png | nlmeans denoise - - > clean.png      # '-': stdin/stdout
+      nlmeans denoise noisy.jpg clean.jpg --compare cmp.png --jpeg-quality 90
 
     With --noise poisson or poisson-gaussian, --sigma (the read noise) and --gain are in the file's own units
     (gray levels, not the 0–255 scale): the values are counts times the gain. --noise rician keeps the 0–255
     scale. These models run in memory on one image (not strips, stacks or batches).
+
+    The input's metadata is kept: TIFF resolution, description, ICC profile and ImageJ/OME metadata; PNG text
+    chunks, ICC profile and resolution; JPEG ICC profile and EXIF (its orientation reset: the pixels are
+    already turned upright on read). INPUT or OUTPUT '-' is standard input or output (one image in memory).
     """
     request = Request(**options)
     if request.volume and request.video:
         raise click.UsageError("--volume and --video exclude each other")
+    _check_single_only(request)
     if request.noise != "gaussian" or request.gain is not None:
         _check_model_route(request)
         return _single_model(request)
@@ -159,16 +182,49 @@ def denoise(**options):
     return _single(request)
 
 
+def _check_single_only(request):
+    """'-' (stdin/stdout) and --compare are for one image in memory: refuse them on the other routes."""
+    piped = STDIO in request.paths
+    if not (piped or request.compare is not None):
+        return
+    what = "'-' (standard input/output)" if piped else "--compare"
+    if request.out_dir is not None or request.volume or request.video:
+        raise click.UsageError(f"{what} is for one image denoised in memory, not with --out-dir, --volume or "
+                               "--video")
+    if request.tile_rows is not None or request.scheduler is not None:
+        raise click.UsageError(f"{what} is for one image denoised in memory, not with --tile-rows or --scheduler")
+
+
+def _load(request):
+    """INPUT read (a file or standard input) and every output claimed before any work; returns (image, the
+    format of OUTPUT '-')."""
+    input_path, output_path = request.paths
+    try:
+        image, piped = read_input(input_path, fmt=request.fmt, max_pixels=request.max_pixels)
+    except StackError as exc:  # the file is fine, the command lacks --volume/--video: exit 2
+        raise click.UsageError(str(exc)) from None
+    claim_files(input_path, [output_path, request.compare], overwrite=request.overwrite,
+                inputs=[request.guide] if request.guide else [], fmt=request.fmt)
+    return image, output_format(input_path, request.fmt, piped)
+
+
+def _save(request, image, out, fmt, caption):
+    """OUTPUT (with the input's alpha and metadata) and the --compare picture; the summary's stream: stderr
+    when the image went to stdout."""
+    output_path = request.paths[1]
+    write_output(output_path, Image(out, image.alpha, image.meta), fmt=fmt, overwrite=request.overwrite,
+                 jpeg_quality=request.jpeg_quality)
+    if request.compare is not None:
+        write_compare(request.compare, image.data, out, caption, channel_axis=image.channel_axis,
+                      overwrite=request.overwrite)
+    return output_path == STDIO
+
+
 def _single(request):
     from .._denoise import denoise as denoise_image
 
     input_path, output_path = request.paths
-    try:
-        image = read_image(input_path, max_pixels=request.max_pixels)
-    except StackError as exc:  # the file is fine, the command lacks --volume/--video: exit 2
-        raise click.UsageError(str(exc)) from None
-    inputs = [input_path] + ([request.guide] if request.guide else [])
-    claim_outputs([output_path], inputs=inputs, overwrite=request.overwrite, image=True)
+    image, fmt = _load(request)
     guide = read_image(request.guide, max_pixels=request.max_pixels) if request.guide else None
     guide_axis = None if guide is None else guide.channel_axis
 
@@ -183,15 +239,18 @@ def _single(request):
     with ticker(f"denoising {input_path.name}" + (", h by SURE" if request.h == "auto" else "")):
         out, used = run(image.data, guide)
     seconds = time.perf_counter() - start
-    write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
     how = "estimated" if used.sigma_estimated else "given"
+    caption = (f"left: {input_path.name} (noisy) | right: denoised, {method_title(used.method)}, sigma "
+               f"{used.sigma_255:.2f}/255 ({how}; 0-255 scale), {h_text(used)}patch {used.patch_size}, "
+               f"search {used.search_size}, {seconds:.2f} s")
+    to_stdout = _save(request, image, out, fmt, caption)
     if used.sure_risk is not None:
         how += f"; h by SURE, estimated PSNR {sure_psnr(used.sure_risk, used.data_range):.2f} dB"
     guided = f", guide {request.guide.name} (σ {255 * used.guide_sigma:.2f})" if request.guide else ""
     say(
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, "
-        f"{used.method}{guided}; {seconds:.2f} s -> {output_path}"
+        f"{used.method}{guided}; {seconds:.2f} s -> {output_path}", err=to_stdout
     )
 
 
@@ -213,8 +272,7 @@ def _single_model(request):
     from ..noise_level import estimate_noise
 
     input_path, output_path = request.paths
-    image = read_image(input_path, max_pixels=request.max_pixels)
-    claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
+    image, fmt = _load(request)
     poisson = request.noise in POISSON_MODELS
     # the Poisson models' σ is in the file's own units; the option handed it over on the float scale (/255)
     sigma = request.sigma if request.sigma is None or not poisson else sigma_to_255(request.sigma)
@@ -226,18 +284,27 @@ def _single_model(request):
         gain = est.gain if gain is None else gain
         sigma = est.sigma if sigma is None and request.noise != "poisson" else sigma
         how = "estimated"
-    out = denoise_image(image.data, sigma, noise=request.noise, gain=gain, channel_axis=image.channel_axis,
-                        **request.sizes)
     seconds = time.perf_counter() - start
-    write_image(output_path, Image(out, image.alpha), overwrite=request.overwrite)
+
+    def run(data):
+        return denoise_image(data, sigma, noise=request.noise, gain=gain, channel_axis=image.channel_axis,
+                             **request.sizes)
+
+    warm_up(run, image.data)  # a first run's compilation: announced, not in the time reported
+    start = time.perf_counter()
+    out = run(image.data)
+    seconds += time.perf_counter() - start
     if request.noise == "rician":
         params = f"σ = {sigma_to_255(sigma):.2f}/255"
     else:
         params = f"gain = {gain:.4g}" + ("" if request.noise == "poisson" else f", σ = {sigma:.4g}") + \
             " (file units)"
     method = request.method or ("pixelwise" if request.h is not None else "nlbayes")
-    click.echo(f"{input_path.name} ({image.describe()}): noise {request.noise}, {params} ({how}), {method} "
-               f"inside the variance-stabilising transform; {seconds:.2f} s -> {output_path}")
+    caption = (f"left: {input_path.name} (noisy) | right: denoised, {method_title(method)} for {request.noise} "
+               f"noise, {params.replace('σ', 'sigma')} ({how}), {seconds:.2f} s")
+    to_stdout = _save(request, image, out, fmt, caption)
+    say(f"{input_path.name} ({image.describe()}): noise {request.noise}, {params} ({how}), {method} "
+        f"inside the variance-stabilising transform; {seconds:.2f} s -> {output_path}", err=to_stdout)
 
 
 def _batch(request):
@@ -253,7 +320,7 @@ def _batch(request):
         say(f"removed {len(removed)} partial file(s) left by an interrupted run in {out_dir}")
     pairs = batch.plan(files, out_dir)
     options = batch.Options(request.sigma, request.h, request.patch, request.search, request.method,
-                            request.volume, request.video, request.temporal_radius)
+                            request.volume, request.video, request.temporal_radius, request.jpeg_quality)
     client = client_for(request.scheduler) if request.scheduler not in (None, "local") else None
     jobs = request.jobs
     if client is None and jobs > 1:
@@ -302,7 +369,7 @@ def _stack(request):
     with ticker(f"denoising {input_path.name} ({what})"):
         out, used = run(stack)
     seconds = time.perf_counter() - start
-    write_stack(output_path, out, overwrite=request.overwrite)
+    write_stack(output_path, out, overwrite=request.overwrite, metadata=read_metadata(input_path))
     how = "estimated" if used.sigma_estimated else "given"
     say(f"{input_path.name} ({what}, {stack.dtype}): σ = {used.sigma_255:.2f}/255 ({how}), "
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
@@ -348,7 +415,11 @@ def _strips(request):
     rows = strip_rows(resolve_tile_rows(request.tile_rows, width, channels, halo), halo)
     # σ resolved once (estimated on a sample when not given): every strip or chunk uses exactly it
     explicit = dict(request.sizes, method=used.method, channel_axis=axis)
-    with create_array(output_path, image.shape, image.dtype, overwrite=request.overwrite) as out:
+    warmed = time.perf_counter()
+    warm_up(lambda data: denoise_tiled(data, used.sigma, tile_rows=rows, **explicit), image)  # reads a corner
+    start += time.perf_counter() - warmed  # a first run's compilation: announced, not in the time reported
+    with create_array(output_path, image.shape, image.dtype, overwrite=request.overwrite,
+                      metadata=read_metadata(input_path)) as out:
         if request.scheduler is None:
             denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=show_progress(), **explicit)
             where = f"strips of {min(rows, height)} rows"

@@ -13,7 +13,19 @@ from pathlib import Path
 import click
 
 from .._validate import NOISE_MODELS, sigma_from_255
-from ..io import check_output, check_writable, input_set, remove_stale_partials
+from ..io import (
+    DEFAULT_JPEG_QUALITY,
+    FORMATS,
+    ImageIOError,
+    check_output,
+    check_writable,
+    encode_image,
+    input_set,
+    read_image,
+    read_image_bytes,
+    remove_stale_partials,
+    write_image,
+)
 from ..presets import METHODS
 from .progress import say
 
@@ -99,6 +111,78 @@ def verbose_option(fn):
     return _verbose(_quiet(fn))
 
 
+jpeg_quality_option = click.option(
+    "--jpeg-quality", type=click.IntRange(1, 100), default=None, metavar="1-100",
+    help=f"Quality of JPEG outputs, 1 (smallest) to 100 (best). Default: {DEFAULT_JPEG_QUALITY}.",
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(list(FORMATS), case_sensitive=False), default=None,
+    help="Format written to standard output (OUTPUT '-'; default: the input's) and of piped input whose "
+    "first bytes do not tell (PNG, TIFF, JPEG and BMP are recognised).",
+)
+compare_option = click.option(
+    "--compare", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="CMP.png",
+    help="Also write a before/after picture: noisy | denoised, a 4x zoom of the most textured region of each, "
+    "σ, the method and the time (never over an input; an existing file only with --overwrite).",
+)
+
+#: INPUT or OUTPUT '-': standard input or output
+STDIO = Path("-")
+
+
+def read_input(path, *, fmt=None, max_pixels=None):
+    """The image at ``path``, or piped on standard input for '-' (format from its first bytes, else ``fmt``);
+    returns (image, format name or None for files)."""
+    if path == STDIO:
+        import sys
+
+        return read_image_bytes(sys.stdin.buffer.read(), fmt=fmt, max_pixels=max_pixels)
+    return read_image(path, max_pixels=max_pixels), None
+
+
+def check_stdout():
+    """Refuse to write image data to a terminal (before any work)."""
+    import sys
+
+    if sys.stdout.isatty():
+        raise click.UsageError("OUTPUT '-' writes the image to standard output, which is a terminal here; "
+                               "redirect it (> out.png) or pipe it (| ...)")
+
+
+def write_output(path, image, *, fmt=None, overwrite=False, jpeg_quality=None):
+    """Write ``image`` to ``path``, or to standard output for '-' in ``fmt`` (encoded whole in memory first:
+    an encoding error leaves no half image in the pipe)."""
+    if path != STDIO:
+        write_image(path, image, overwrite=overwrite, jpeg_quality=jpeg_quality)
+        return
+    import sys
+
+    data = encode_image(image, fmt or "png", jpeg_quality=jpeg_quality)
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        import os
+
+        # the reader is gone: what is still buffered goes nowhere, not into an error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ImageIOError("standard output was closed before the whole image was written (broken pipe)") from None
+
+
+def claim_files(input_path, outputs, *, overwrite, inputs=(), fmt=None):
+    """:func:`claim_outputs` for commands that may read standard input and write standard output ('-'):
+    the outputs other than '-' are claimed against the inputs other than '-'; a '-' output needs a
+    non-terminal standard output."""
+    files = [p for p in outputs if p is not None and p != STDIO]
+    if any(p == STDIO for p in outputs):
+        check_stdout()
+    elif fmt is not None and input_path != STDIO:
+        raise click.UsageError("--format is for standard input or output ('-'); a file's format comes from its "
+                               "name")
+    claim_outputs(files, inputs=[p for p in (input_path, *inputs) if p is not None and p != STDIO],
+                  overwrite=overwrite, image=True)
+
+
 def _set_flag(ctx, name, value):
     if value:
         ctx.ensure_object(dict)[name] = True
@@ -137,6 +221,28 @@ def sample_image(name):
     from importlib.resources import files
 
     return Path(str(files("skimage.data").joinpath(name)))
+
+
+def output_format(input_path, fmt, piped_format):
+    """The format of OUTPUT '-': ``--format``, else the piped input's, else the input file's (by its name)."""
+    if fmt or piped_format:
+        return fmt or piped_format
+    suffix = Path(input_path).suffix.lower()
+    suffix = {".tiff": ".tif", ".jpeg": ".jpg"}.get(suffix, suffix)
+    return next((name for name, s in FORMATS.items() if s == suffix), "png")  # other formats: PNG
+
+
+def method_title(method):
+    """A method's name for people: "NL-Bayes", "NL-means pixelwise", ..."""
+    return "NL-Bayes" if method == "nlbayes" else f"NL-means {method}"
+
+
+def write_compare(path, noisy, denoised, caption, *, channel_axis, overwrite):
+    """Write the before/after picture of :func:`nlmeans.compare.compare_image` to ``path`` (claimed before the
+    work like every output)."""
+    from ..compare import compare_image
+
+    write_image(path, compare_image(noisy, denoised, caption, channel_axis=channel_axis), overwrite=overwrite)
 
 
 def h_text(used):

@@ -7,7 +7,8 @@
   volumes, video, ``--h auto``), redrawn twice a second from a thread (the numba kernels release the GIL);
   it appears only after ``delay`` seconds, so quick jobs print nothing, and erases itself at the end.
 - :func:`warm_up`: runs the same call on a small crop first, so the first run's numba compilation is
-  announced ("compiling kernels, first run only …") and not counted in the time the summary reports.
+  announced ("compiling kernels, first run only …", :func:`compiling`) and not counted in the time the
+  summary reports. ``nlmeans eval`` shows the same line around its own warm-up of every method.
 """
 
 from __future__ import annotations
@@ -82,15 +83,20 @@ def corner(arr):
     return arr[:WARM_UP_SIDE, :WARM_UP_SIDE].copy()
 
 
+def compiling():
+    """The ticker of a warm-up: "compiling kernels, first run only …" on a terminal if the block takes over a
+    second (numba compiles on the first run; later runs load its cache in a fraction of that)."""
+    return ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0)
+
+
 def warm_up(call, *arrays, crop=corner):
     """Run ``call(*crops)`` on small pieces of ``arrays`` (``crop``; same dtype and channels, so numba
-    compiles the same kernels) before the timed call. Best effort: a ValueError/TypeError here is ignored,
-    the real call reports it. On a terminal, "compiling kernels, first run only …" appears if this takes
-    over a second (numba compiles on the first run; later runs load its cache in a fraction of that)."""
+    compiles the same kernels) before the timed call, under :func:`compiling`. Best effort: a
+    ValueError/TypeError here is ignored, the real call reports it."""
     logger = logging.getLogger("nlmeans")
     level = logger.level
     logger.setLevel(logging.WARNING)  # --verbose shows the real call's choices, not the crop's
-    with ticker("compiling kernels, first run only (later runs load them from the cache)", delay=1.0):
+    with compiling():
         try:
             call(*(crop(a) for a in arrays))
         except (ValueError, TypeError):  # e.g. sizes too large for the crop: the real call says what is wrong

@@ -11,7 +11,7 @@ import numpy as np
 
 from .common import TIFF_SUFFIXES, ImageIOError, _check_pixel_type, one_line
 from .read import _PHOTOMETRIC_NAMES, StackError, _metadata_name, _tiff_file, _tiff_kind, _tiff_series, stack_axis
-from .write import atomic_output, tiff_layout
+from .write import atomic_output, tiff_layout, tiff_metadata
 
 # --- large images, Zarr arrays and stacks (read strip by strip, written atomically) ---
 
@@ -83,10 +83,11 @@ class _RowWriter:
     rows (axis 0) is an ``os.pwrite`` at the data offset. Ordinary writes, not a memory map: on a full disk
     a write raises OSError (ENOSPC) where a memory-mapped store kills the process with SIGBUS."""
 
-    def __init__(self, fd, offset, shape, dtype):
+    def __init__(self, fd, offset, shape, dtype, channels_first=False):
         self.fd, self.offset, self.shape, self.dtype = fd, offset, shape, dtype
         self.ndim = len(shape)
         self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._channels_first = channels_first  # the file stores (Z, C, Y, X): each slab's channels moved
 
     def _row_range(self, index):
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
@@ -106,6 +107,8 @@ class _RowWriter:
         start, stop = self._row_range(index)
         block = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=self.dtype),
                                                      (stop - start, *self.shape[1:])))
+        if self._channels_first:
+            block = np.ascontiguousarray(np.moveaxis(block, -1, 1))
         view, pos = memoryview(block).cast("B"), self.offset + start * self._row_bytes
         while view:  # pwrite may write less than asked (large blocks, signals)
             written = os.pwrite(self.fd, view, pos)
@@ -125,7 +128,7 @@ def _preallocate(fd, offset, size):
 
 
 @contextlib.contextmanager
-def _array_output(path, shape, dtype, overwrite, stack):
+def _array_output(path, shape, dtype, overwrite, stack, metadata=None):
     """:func:`create_array`'s context manager: the array lives at :func:`atomic_output`'s temporary path."""
     suffix = path.suffix.lower()
     with atomic_output(path, overwrite=overwrite, folder=suffix in ZARR_SUFFIXES) as tmp:
@@ -139,19 +142,24 @@ def _array_output(path, shape, dtype, overwrite, stack):
 
             # pages of (Y, X) or (Y, X, C): a stack has one axis more in front
             layout = tiff_layout(shape[-1] if len(shape) == (4 if stack else 3) else None)
+            # the input's resolution, description, ICC profile, ImageJ/OME metadata (a stack's C axis as planes)
+            meta_kw, channels_first = tiff_metadata(metadata, shape, dtype, stack=stack, channels_first_ok=stack)
+            stored = (shape[0], shape[-1], *shape[1:-1]) if channels_first else shape
+            if channels_first:
+                layout = dict(photometric="minisblack")
             # the header only (the pixel data stay a hole); uncompressed, contiguous: rows at offset + i * row
-            offset, size = tifffile.imwrite(tmp, shape=shape, dtype=dtype, **layout,
+            offset, size = tifffile.imwrite(tmp, shape=stored, dtype=dtype, **layout, **meta_kw,
                                             bigtiff=int(np.prod(shape)) * dtype.itemsize > 2**31,
                                             returnoffset=True)
             fd = os.open(tmp, os.O_WRONLY)
             try:
                 _preallocate(fd, offset, size)
-                yield _RowWriter(fd, offset, shape, dtype)
+                yield _RowWriter(fd, offset, shape, dtype, channels_first)
             finally:
                 os.close(fd)
 
 
-def create_array(path, shape, dtype, *, overwrite=True, stack=False):
+def create_array(path, shape, dtype, *, overwrite=True, stack=False, metadata=None):
     """A context manager giving a writable array for ``path`` that appears at ``path`` only when the block
     ends without an error (:func:`atomic_output`: temporary name, then rename; ``overwrite=False`` never
     replaces an existing ``path``).
@@ -159,11 +167,13 @@ def create_array(path, shape, dtype, *, overwrite=True, stack=False):
     TIFF: a write-only array taking whole rows (``out[a:b] = rows``), written with ordinary writes into
     preallocated space (a full disk is an ImageIOError, never a crash); ``.zarr``: a zarr array. ``stack``:
     ``shape`` is (Z, Y, X) or (Z, Y, X, C), written as Z pages (else (H, W) or (H, W, C), one page).
+    ``metadata``: a :class:`~nlmeans.io.Metadata` (e.g. :func:`~nlmeans.io.read_metadata` of the input)
+    written with a TIFF (resolution, description, ICC profile, ImageJ/OME metadata).
     """
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES + ZARR_SUFFIXES:
         raise ImageIOError(f"{path}: strip-by-strip writing needs a .tif/.tiff or .zarr output")
-    return _array_output(path, tuple(shape), np.dtype(dtype), overwrite, stack)
+    return _array_output(path, tuple(shape), np.dtype(dtype), overwrite, stack, metadata)
 
 
 _STACK_KINDS = {"volume": ("Z", "T", "--video"), "video": ("T", "Z", "--volume")}
@@ -212,8 +222,8 @@ def read_stack(path, *, kind=None, max_pixels=None):
     return arr
 
 
-def write_stack(path, arr, *, overwrite=True):
+def write_stack(path, arr, *, overwrite=True, metadata=None):
     """Write a (Z, Y, X) or (Z, Y, X, C) stack as a multi-page TIFF, atomically (``overwrite``: as
-    :func:`atomic_output`)."""
-    with create_array(path, arr.shape, arr.dtype, overwrite=overwrite, stack=True) as out:
+    :func:`atomic_output`; ``metadata``: as :func:`create_array`)."""
+    with create_array(path, arr.shape, arr.dtype, overwrite=overwrite, stack=True, metadata=metadata) as out:
         out[...] = arr

@@ -1,8 +1,8 @@
-"""What every part of :mod:`nlmeans.io` shares: the suffixes, the error type, the image record."""
+"""What every part of :mod:`nlmeans.io` shares: the suffixes, the error type, the image and metadata records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,12 +30,46 @@ def _check_pixel_type(path, dtype):
         raise ImageIOError(f"{path}: pixel type {dtype} is not supported ({_SUPPORTED_NAMES})")
 
 
+#: ``--format`` names and aliases -> the suffix that picks the encoder (stdin/stdout have no file name)
+FORMATS = {"png": ".png", "tiff": ".tif", "tif": ".tif", "jpeg": ".jpg", "jpg": ".jpg", "bmp": ".bmp"}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a file says about its pixels beyond the pixels, kept from input to output.
+
+    ``resolution`` is TIFF-style: ((x numerator, x denominator), (y numerator, y denominator)) pixels per
+    ``resolution_unit`` (1 no unit, 2 inch, 3 centimetre); PNG pHYs and JPEG dpi are converted to and from it.
+    ``description``: a TIFF ImageDescription (not ImageJ's, OME's or tifffile's own shape record).
+    ``imagej``: tifffile's ImageJ metadata (spacing, unit, Info, Labels, display range, ...) and ``ome``:
+    tifffile's OME keywords (physical sizes and units, time increment, channel names), both rewritten for the
+    output's layout; ``axes``: the file's axes (where an ImageJ/OME channel axis C stood). ``icc``: the ICC
+    colour profile (TIFF, PNG iCCP, JPEG). ``png_chunks``: PNG text chunks (tEXt, zTXt, iTXt) as stored.
+    ``exif``: JPEG EXIF with its orientation reset to 1 (the pixels were rotated on read).
+    """
+
+    resolution: tuple | None = None
+    resolution_unit: int | None = None
+    description: str | None = None
+    imagej: dict | None = None
+    ome: dict | None = None
+    axes: str | None = None
+    icc: bytes | None = None
+    png_chunks: tuple = ()
+    exif: bytes | None = None
+
+    def __bool__(self):
+        return any(v not in (None, ()) for v in self.__dict__.values())
+
+
 @dataclass
 class Image:
-    """An image read from a file: ``data`` is (H, W) or (H, W, C) and ``alpha`` (H, W) or None."""
+    """An image read from a file: ``data`` is (H, W) or (H, W, C), ``alpha`` (H, W) or None, ``meta`` what
+    the file said besides (:class:`Metadata`, written back by :func:`nlmeans.io.write_image`)."""
 
     data: np.ndarray
     alpha: np.ndarray | None = None
+    meta: Metadata = field(default_factory=Metadata)
 
     @property
     def channel_axis(self):

@@ -23,19 +23,24 @@ Reading rules (every pixel format read right, or refused):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .._validate import check_int
 from .common import (
+    FORMATS,
     PNG_SUFFIXES,
     TIFF_SUFFIXES,
     Image,
     ImageIOError,
+    Metadata,
     _check_pixel_type,
     _split_alpha,
     one_line,
@@ -151,7 +156,7 @@ def _read_png(path, max_pixels):
     for c, b in enumerate(bits):
         if b != 8 * arr.itemsize:  # ordinary 8/16-bit channels are left as they are (no copy)
             arr[..., c] = _stretch(arr[..., c] >> (depth - b), b, dtype)
-    return _split_alpha(arr, info["alpha"])
+    return dataclasses.replace(_split_alpha(arr, info["alpha"]), meta=_png_metadata(path))
 
 
 @contextlib.contextmanager
@@ -272,6 +277,19 @@ def _tiff_samples(path, page, arr, kind):
     return data, extra[..., alpha_at]
 
 
+def _series_axes(series):
+    """The series' axes and shape; the pages' own (a leading I axis when there are several) when tifffile's
+    are inconsistent: its shape record of a one-page file one pixel wide gives repeated or misplaced letters
+    ('XYX' for (1, 1, 1), 'YXQ' for a (2, 5, 1) array it wrote as one 2×5 page)."""
+    axes, shape = series.axes, tuple(series.shape)
+    page = series.keyframe
+    if len(set(axes)) == len(axes) and axes.endswith(page.axes):
+        return axes, shape
+    pages = math.prod(shape) // max(1, math.prod(page.shape))
+    lead = ("I", (pages,)) if pages > 1 else ("", ())
+    return lead[0] + page.axes, lead[1] + tuple(page.shape)
+
+
 def _tiff_series(path, tif, max_pixels=None, stack=False):
     """The first series of an open TIFF: its tags checked and pixel limit applied before decoding, then
     decoded, samples moved last because PlanarConfiguration says where they are, and interpreted; an
@@ -279,13 +297,13 @@ def _tiff_series(path, tif, max_pixels=None, stack=False):
     Returns (data, alpha, leading axes, leading shape): the axes are tifffile's letters (Z, T, I, Q, ...)."""
     series = tif.series[0]
     page = series.keyframe
-    axes, shape = series.axes, tuple(series.shape)
+    axes, shape = _series_axes(series)
     kind = _tiff_kind(path, page)
     channels = 3 if kind[0] == 3 else page.samplesperpixel  # a palette becomes RGB
     channels *= shape[axes.index("C")] if "C" in axes else 1
     pages = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXSC") if stack else 1
     _check_pixels(path, pages * shape[axes.index("Y")], shape[axes.index("X")], channels, max_pixels)
-    arr = series.asarray()
+    arr = series.asarray().reshape(shape)
     if "S" in axes:  # planar (separate) configuration: (..., S, Y, X) → (..., Y, X, S)
         arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
@@ -340,6 +358,7 @@ def _read_tiff(path, max_pixels):
     with _tiff_file(path) as tif:
         data, alpha, lead_axes, lead = _tiff_series(path, tif, max_pixels)
         source = _metadata_name(tif)
+        meta = _tiff_metadata(tif, *_series_axes(tif.series[0]))
     if any(n > 1 for n in lead):
         _refuse_stack(path, lead_axes, lead, source)
     data = data.reshape(data.shape[len(lead):])
@@ -347,7 +366,7 @@ def _read_tiff(path, max_pixels):
         alpha = alpha.reshape(alpha.shape[len(lead):])
     if data.shape[-1] == 1:
         data = data[..., 0]
-    return Image(np.ascontiguousarray(data), None if alpha is None else np.ascontiguousarray(alpha))
+    return Image(np.ascontiguousarray(data), None if alpha is None else np.ascontiguousarray(alpha), meta)
 
 
 def _jpeg_frame_marker(path):
@@ -399,6 +418,7 @@ def _read_pillow(path, max_pixels):
         _check_pixels(path, im.height, im.width, len(im.getbands()), max_pixels)
         if im.format == "JPEG":
             _check_jpeg_size(path, im.width, im.height)
+        meta = _pillow_metadata(im)
         im = ImageOps.exif_transpose(im)  # decodes; rotated/flipped into display orientation
     if im.mode in ("P", "PA"):
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
@@ -407,7 +427,202 @@ def _read_pillow(path, max_pixels):
     arr = np.asarray(im)
     if not arr.dtype.isnative:  # Pillow's big-endian 16-bit modes (e.g. 16-bit PGM)
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    return _split_alpha(arr, im.mode in ("LA", "RGBA"))
+    return dataclasses.replace(_split_alpha(arr, im.mode in ("LA", "RGBA")), meta=meta)
+
+
+# --- metadata: what the file says besides the pixels (kept from input to output, see Metadata) ---
+
+#: PNG chunks kept as stored: text (tEXt, zTXt, iTXt); iCCP and pHYs are read into ``icc``/``resolution``
+PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def _png_metadata(path):
+    """Walk a PNG's chunks (skipping the pixel data) for its text chunks, ICC profile and pHYs."""
+    chunks, icc, resolution, unit = [], None, None, None
+    with open(path, "rb") as fh:
+        fh.seek(8)
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IEND":
+                break
+            if kind not in PNG_TEXT_CHUNKS + (b"iCCP", b"pHYs"):
+                fh.seek(length + 4, os.SEEK_CUR)
+                continue
+            data = fh.read(length)
+            fh.seek(4, os.SEEK_CUR)  # CRC (pypng checked the ones that matter while decoding)
+            if kind == b"iCCP":
+                with contextlib.suppress(ValueError, zlib.error):
+                    icc = zlib.decompress(data[data.index(b"\0") + 2:])
+            elif kind == b"pHYs" and length == 9:
+                x, y, metre = struct.unpack(">IIB", data)
+                if x and y:  # pixels per metre, or (unit 0) the pixel aspect only
+                    resolution = ((x, 100), (y, 100)) if metre == 1 else ((x, 1), (y, 1))
+                    unit = 3 if metre == 1 else 1
+            else:
+                chunks.append((kind, data))
+    return Metadata(resolution=resolution, resolution_unit=unit, icc=icc, png_chunks=tuple(chunks))
+
+
+def _is_shape_record(description):
+    """tifffile's own JSON shape record ({"shape": [...]}): rewritten by the writer, not a description."""
+    if not description.lstrip().startswith("{"):
+        return False
+    try:
+        return "shape" in json.loads(description)
+    except (ValueError, TypeError):
+        return False
+
+
+#: ImageJ entries tifffile computes from the array written (the rest is kept: spacing, unit, Info, ...)
+_IMAGEJ_COMPUTED = ("ImageJ", "images", "channels", "slices", "frames", "hyperstack", "axes")
+
+
+def _ome_keywords(xml):
+    """tifffile's OME keywords from an OME-XML description: physical sizes and units, time increment, the
+    image's and channels' names (the rest of the XML describes the layout, which the writer redoes)."""
+    import tifffile
+
+    try:
+        image = tifffile.xml2dict(xml)["OME"]["Image"]
+    except (KeyError, TypeError, ValueError):
+        return {}
+    image = image[0] if isinstance(image, list) else image
+    pixels = image.get("Pixels", {})
+    keep = {k: v for k, v in pixels.items()
+            if k.startswith(("PhysicalSize", "TimeIncrement")) and v not in (None, "")}
+    channels = pixels.get("Channel")
+    channels = channels if isinstance(channels, list) else [channels] if channels else []
+    names = [c.get("Name") for c in channels if isinstance(c, dict)]
+    if names and all(isinstance(n, str) for n in names):
+        keep["Channel"] = {"Name": names}
+    if isinstance(image.get("Name"), str):
+        keep["Name"] = image["Name"]
+    return keep
+
+
+def _tiff_metadata(tif, axes, shape):
+    """A TIFF's resolution, description, ICC profile and ImageJ/OME metadata; ``axes``/``shape`` the
+    series' (size-1 axes other than Y and X are dropped from the axes kept)."""
+    page = tif.pages.first
+    tags = page.tags
+    resolution = unit = None
+    if 282 in tags and 283 in tags:
+        x, y = (tuple(int(v) for v in tags.valueof(t)) for t in (282, 283))
+        unit = int(tags.valueof(296, 2))  # the TIFF default is inch
+        if (x, y, unit) != ((1, 1), (1, 1), 1) and x[1] and y[1]:  # (1, 1) without unit: tifffile's default
+            resolution = (x, y)
+        else:
+            unit = None
+    description = imagej = ome = None
+    if tif.is_imagej:
+        imagej = {k: v for k, v in (tif.imagej_metadata or {}).items() if k not in _IMAGEJ_COMPUTED}
+    elif tif.is_ome:
+        ome = _ome_keywords(tif.ome_metadata)
+    elif page.description and not _is_shape_record(page.description):
+        description = page.description
+    kept = "".join(a for a, n in zip(axes, shape, strict=True) if n > 1 or a in "YX")
+    return Metadata(resolution=resolution, resolution_unit=unit, description=description, imagej=imagej,
+                    ome=ome, axes=kept if (imagej is not None or ome is not None) else None,
+                    icc=page.iccprofile)
+
+
+def _pillow_metadata(im):
+    """A Pillow image's ICC profile, EXIF (orientation reset to 1: the pixels are rotated on read) and
+    resolution (JFIF density; PNG's pHYs when Pillow read the file)."""
+    icc = im.info.get("icc_profile") or None
+    exif = None
+    if "exif" in im.info:
+        from PIL import Image as PILImage
+
+        tags = PILImage.Exif()  # a copy: the image's own (getexif) still has to turn the pixels
+        tags.load(im.info["exif"])
+        if tags.get(0x0112, 1) != 1:
+            tags[0x0112] = 1  # the written EXIF must not rotate the already rotated pixels again
+        exif = tags.tobytes()
+    resolution = unit = None
+    unit_code, density = im.info.get("jfif_unit"), im.info.get("jfif_density")
+    if unit_code in (1, 2) and density and all(density):
+        resolution, unit = tuple((int(d), 1) for d in density), 1 + unit_code  # inch 2, centimetre 3
+    return Metadata(resolution=resolution, resolution_unit=unit, icc=icc, exif=exif)
+
+
+def read_metadata(path):
+    """What the file at ``path`` says besides its pixels (:class:`Metadata`), read from its header only.
+
+    For the routes that read pixels another way (large TIFFs strip by strip, stacks): their outputs get the
+    same metadata as :func:`read_image`'s (resolution, description, ICC profile, ImageJ/OME metadata).
+    Unreadable metadata is an empty :class:`Metadata`, never an error: the pixels decide whether a file is
+    readable.
+    """
+    path = Path(path)
+    try:
+        suffix = path.suffix.lower()
+        if suffix in TIFF_SUFFIXES:
+            with _tiff_file(path) as tif:
+                return _tiff_metadata(tif, *_series_axes(tif.series[0]))
+        if suffix in PNG_SUFFIXES:
+            return _png_metadata(path)
+    except Exception:  # noqa: BLE001 - metadata is best effort; the pixel reader reports broken files
+        pass
+    return Metadata()
+
+
+# --- stdin: the format from the first bytes ---
+
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (b"II+\x00", "tiff"),
+          (b"MM\x00+", "tiff"), (b"\xff\xd8\xff", "jpeg"), (b"BM", "bmp"))
+
+
+def sniff_format(head):
+    """The format of image data from its first bytes (PNG, TIFF, BigTIFF, JPEG, BMP), or None."""
+    return next((name for magic, name in _MAGIC if bytes(head).startswith(magic)), None)
+
+
+def read_image_bytes(data, *, fmt=None, max_pixels=None, name="<stdin>"):
+    """Read an image from bytes (e.g. standard input) as :func:`read_image` reads a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded image.
+    fmt : str or None
+        Its format (``png``, ``tiff``, ``jpeg``, ``bmp``) when its first bytes do not tell (they are
+        sniffed first: a known signature wins over ``fmt``).
+    max_pixels : int or None
+        As in :func:`read_image`.
+    name : str
+        What messages call the data.
+
+    Returns
+    -------
+    tuple of (Image, str)
+        The image and its format's name (for writing the output in the same format).
+
+    Raises
+    ------
+    ImageIOError
+        Empty data, an unknown format, or anything :func:`read_image` refuses.
+    """
+    import tempfile
+
+    if not data:
+        raise ImageIOError(f"{name}: no data (nothing was piped in)")
+    fmt = sniff_format(data[:16]) or (fmt and fmt.lower())
+    if fmt not in FORMATS:
+        raise ImageIOError(f"{name}: not a PNG, TIFF, JPEG or BMP image (its first bytes are "
+                           f"{bytes(data[:8])!r}); give the format (--format) if it is one")
+    # the readers take files (header first, then the pixels): spooled to a private temporary file
+    with tempfile.TemporaryDirectory(prefix="nlmeans-stdin-") as folder:
+        tmp = Path(folder) / f"stdin{FORMATS[fmt]}"
+        tmp.write_bytes(data)
+        try:
+            image = read_image(tmp, max_pixels=max_pixels)
+        except ImageIOError as exc:
+            raise ImageIOError(str(exc).replace(str(tmp), name)) from exc
+    return image, fmt
 
 
 def read_image(path, *, max_pixels=None):
@@ -420,6 +635,12 @@ def read_image(path, *, max_pixels=None):
     max_pixels : int or None
         Refuse images with more pixels (height × width, read from the header before decoding).
         ``None`` or 0: :func:`default_max_pixels`, from the machine's available memory.
+
+    Returns
+    -------
+    Image
+        The pixels, the alpha channel apart, and the file's metadata (``meta``: resolution, description,
+        ICC profile, ImageJ/OME metadata, PNG text chunks, JPEG EXIF), which :func:`write_image` writes back.
 
     Raises
     ------

@@ -6,10 +6,12 @@ import contextlib
 import errno
 import functools
 import hashlib
+import io
 import os
 import re
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import time
@@ -17,7 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import PNG_SUFFIXES, TEMP_PREFIX, TIFF_SUFFIXES, WRITE_SUFFIXES, Image, ImageIOError, one_line
+from .common import (
+    FORMATS,
+    PNG_SUFFIXES,
+    TEMP_PREFIX,
+    TIFF_SUFFIXES,
+    WRITE_SUFFIXES,
+    Image,
+    ImageIOError,
+    Metadata,
+    one_line,
+)
+
+#: JPEG quality when none is given: high enough that the encoder's own 8×8 artefacts stay well below the
+#: noise just removed (Pillow's default, 75, adds visible blocking to smooth denoised areas)
+DEFAULT_JPEG_QUALITY = 95
 
 # --- output safety: the one rule every writer follows (check_output before computing, a no-replace commit) ---
 
@@ -248,37 +264,153 @@ def tiff_layout(samples, has_alpha=False):
     return dict(layout, extrasamples=extra) if extra else layout
 
 
-def _encode(tmp, suffix, arr, has_alpha=None):
-    """Encode ``arr`` into ``tmp``; ``has_alpha``: its last channel is alpha (None: PNG's rule, 2 or 4
-    channels)."""
+#: dtypes ImageJ files hold (RGB pages: uint8 only)
+_IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+def tiff_metadata(meta, shape, dtype, *, has_alpha=False, stack=False, channels_first_ok=True):
+    """tifffile's keywords writing ``meta`` (:class:`Metadata`) with an array of ``shape``: (Y, X[, C]), or
+    (Z, Y, X[, C]) when ``stack``; the last channel is alpha when ``has_alpha``.
+
+    Resolution and ICC profile always; ImageJ or OME metadata rewritten for the array's axes when the array
+    fits the file's axes (an ImageJ/OME channel axis C is stored as planes before Y, X again), else the plain
+    description. Returns (keywords, channels_first): ``channels_first``: write the array with its last axis
+    moved before Y (and without the usual sample layout). ``channels_first_ok=False`` (arrays written row by
+    row): such metadata is left out rather than the layout changed.
+    """
+    if not meta:
+        return {}, False
+    kw = {}
+    if meta.resolution:
+        kw.update(resolution=meta.resolution, resolutionunit=meta.resolution_unit or 1)
+    if meta.icc:
+        kw["iccprofile"] = meta.icc
+    channels = shape[-1] if len(shape) == (4 if stack else 3) else None
+    if meta.axes and not has_alpha and (meta.imagej is not None or meta.ome is not None):
+        lead = "".join(a for a in meta.axes if a not in "CYXS")
+        c_axis = "C" in meta.axes and channels is not None
+        axes = lead + ("C" if c_axis else "") + "YX" + ("S" if channels is not None and not c_axis else "")
+        fits = len(lead) == (1 if stack else 0) and (c_axis or channels in (None, 3)) and (
+            channels_first_ok or not c_axis)
+        if fits and meta.imagej is not None:
+            fits = np.dtype(dtype).type in _IMAGEJ_DTYPES and ("S" not in axes or np.dtype(dtype) == np.uint8)
+        if fits:
+            kind = "imagej" if meta.imagej is not None else "ome"
+            values = _imagej_ascii(meta.imagej) if meta.imagej is not None else meta.ome
+            kw.update({kind: True, "metadata": {**values, "axes": axes}})
+            return kw, c_axis
+        return kw, False
+    if meta.description:
+        kw["description"] = meta.description.encode("utf-8")  # tifffile takes only ASCII str, any bytes
+    return kw, False
+
+
+#: ImageJ entries stored in the IJMetadata tag (UTF-16); the others go into the ASCII description
+_IJ_TAG_KEYS = ("Info", "Labels", "Ranges", "LUTs", "Plot", "ROI", "Overlays", "Properties")
+
+
+def _imagej_ascii(values):
+    """ImageJ description entries with non-ASCII characters escaped as ImageJ writes them (µ as \\u00B5)."""
+    def ascii_(v):
+        return "".join(c if ord(c) < 128 else f"\\u{ord(c):04X}" for c in v) if isinstance(v, str) else v
+
+    return {k: v if k in _IJ_TAG_KEYS else ascii_(v) for k, v in values.items()}
+
+
+def _png_chunk_bytes(meta):
+    """The chunks ``meta`` adds to a PNG: iCCP, pHYs (pixels per metre, or the aspect without a unit) and the
+    text chunks as they were stored."""
+    import zlib
+
+    chunks = []
+    if meta.icc:
+        chunks.append((b"iCCP", b"ICC profile\0\0" + zlib.compress(meta.icc)))
+    if meta.resolution:
+        (xn, xd), (yn, yd) = meta.resolution
+        per_metre = {3: 100.0, 2: 1 / 0.0254}.get(meta.resolution_unit)
+        scale = per_metre or 1.0
+        x, y = round(xn / xd * scale), round(yn / yd * scale)
+        if 0 < x < 2**31 and 0 < y < 2**31:
+            chunks.append((b"pHYs", struct.pack(">IIB", x, y, 1 if per_metre else 0)))
+    return chunks + list(meta.png_chunks)
+
+
+def _encode_png(fh, arr, meta):
+    import png
+
+    if arr.dtype not in (np.uint8, np.uint16):  # pypng would wrap negative or 32-bit values silently
+        raise ImageIOError(f"PNG files hold 8/16-bit unsigned integers; write {arr.dtype} data to a .tif file")
+    planes = 1 if arr.ndim == 2 else arr.shape[-1]
+    writer = png.Writer(
+        width=arr.shape[1], height=arr.shape[0], greyscale=planes in (1, 2),
+        alpha=planes in (2, 4), bitdepth=16 if arr.dtype == np.uint16 else 8,
+    )
+    extra = _png_chunk_bytes(meta) if meta else []
+    if not extra:
+        writer.write(fh, arr.reshape(arr.shape[0], -1))
+        return
+    plain = io.BytesIO()
+    writer.write(plain, arr.reshape(arr.shape[0], -1))
+    chunks = list(png.Reader(bytes=plain.getvalue()).chunks())
+    png.write_chunks(fh, chunks[:1] + extra + chunks[1:])  # after IHDR: before PLTE and IDAT, as iCCP must be
+
+
+def _encode_pillow(fh, fmt, arr, meta, jpeg_quality):
+    from PIL import Image as PILImage
+
+    options = {}
+    if fmt == "JPEG":
+        options["quality"] = DEFAULT_JPEG_QUALITY if jpeg_quality is None else jpeg_quality
+        if meta.exif:
+            options["exif"] = meta.exif
+        if meta.resolution and meta.resolution_unit in (2, 3):  # JFIF density in dots per inch
+            per_inch = 2.54 if meta.resolution_unit == 3 else 1.0
+            options["dpi"] = tuple(n / d * per_inch for n, d in meta.resolution)
+    if meta.icc and fmt == "JPEG":
+        options["icc_profile"] = meta.icc
+    PILImage.fromarray(arr).save(fh, format=fmt, **options)
+
+
+def check_jpeg_quality(quality):
+    """``quality`` checked: None (the default, :data:`DEFAULT_JPEG_QUALITY`) or an int from 1 to 100."""
+    if quality is None:
+        return None
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"jpeg_quality must be an integer from 1 to 100 (default {DEFAULT_JPEG_QUALITY}), "
+                         f"got {quality!r}")
+    return int(quality)
+
+
+def _encode(tmp, suffix, arr, has_alpha=None, meta=None, jpeg_quality=None):
+    """Encode ``arr`` into the file ``tmp`` (:func:`_encode_to`); the file is closed, its bytes handed to the
+    system, when the encoder returns."""
+    with open(tmp, "wb") as fh:
+        _encode_to(fh, suffix, arr, has_alpha, meta, jpeg_quality)
+
+
+def _encode_to(fh, suffix, arr, has_alpha=None, meta=None, jpeg_quality=None):
+    """Encode ``arr`` into the open binary file ``fh``; ``has_alpha``: its last channel is alpha (None: PNG's
+    rule, 2 or 4 channels); ``meta``: the :class:`Metadata` written with it."""
+    meta = meta or Metadata()
     if has_alpha is None:
         has_alpha = arr.ndim == 3 and arr.shape[-1] in (2, 4)
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        tifffile.imwrite(tmp, arr, **tiff_layout(arr.shape[-1] if arr.ndim == 3 else None, has_alpha))
+        kw, channels_first = tiff_metadata(meta, arr.shape, arr.dtype, has_alpha=has_alpha)
+        if channels_first:  # an ImageJ/OME channel axis: planes before Y, X, as the input had them
+            tifffile.imwrite(fh, np.moveaxis(arr, -1, 0), photometric="minisblack", **kw)
+        else:
+            tifffile.imwrite(fh, arr, **tiff_layout(arr.shape[-1] if arr.ndim == 3 else None, has_alpha), **kw)
         return
     if arr.dtype.kind == "f":
         raise ImageIOError(f"{suffix} files hold integers only; write float data to a .tif file")
     if suffix in PNG_SUFFIXES:
-        import png
-
-        if arr.dtype not in (np.uint8, np.uint16):  # pypng would wrap negative or 32-bit values silently
-            raise ImageIOError(f"PNG files hold 8/16-bit unsigned integers; write {arr.dtype} data to a .tif file")
-
-        planes = 1 if arr.ndim == 2 else arr.shape[-1]
-        writer = png.Writer(
-            width=arr.shape[1], height=arr.shape[0], greyscale=planes in (1, 2),
-            alpha=planes in (2, 4), bitdepth=16 if arr.dtype == np.uint16 else 8,
-        )
-        with open(tmp, "wb") as fh:
-            writer.write(fh, arr.reshape(arr.shape[0], -1))
+        _encode_png(fh, arr, meta)
         return
     if arr.dtype != np.uint8:
         raise ImageIOError(f"{suffix} files are 8-bit only; write {arr.dtype} data to .png or .tif")
-    import imageio.v3 as iio
-
-    iio.imwrite(tmp, arr, extension=suffix)
+    _encode_pillow(fh, "JPEG" if suffix in (".jpg", ".jpeg") else "BMP", arr, meta, jpeg_quality)
 
 
 class Terminated(KeyboardInterrupt):
@@ -352,11 +484,8 @@ def atomic_output(path, *, overwrite=True, folder=False):
         raise ImageIOError(f"{path}: cannot write ({reason}); no output was left behind") from exc
 
 
-def write_image(path, image, *, overwrite=True):
-    """Write ``image`` (an :class:`Image` or an array) atomically (:func:`atomic_output`): a temporary file in
-    the same folder, flushed to disk, then renamed to ``path``. An interrupted write leaves no partial
-    ``path``. ``overwrite=False``: an existing ``path`` is an ImageIOError, never replaced."""
-    path = Path(path)
+def _prepared(path, image):
+    """The array to encode (alpha appended as the last channel), whether it has alpha, and the metadata."""
     # an Image says whether it has alpha; a bare array follows PNG's rule (2 or 4 channels: the last is alpha)
     explicit = isinstance(image, Image)
     if not explicit:
@@ -369,8 +498,55 @@ def write_image(path, image, *, overwrite=True):
     elif explicit and arr.ndim == 3 and arr.shape[-1] in (2, 4) and path.suffix.lower() in PNG_SUFFIXES:
         raise ImageIOError(f"{path}: PNG stores 2 or 4 channels as gray or RGB plus alpha; write these "
                            f"{arr.shape[-1]} data channels to a .tif file")
+    return np.ascontiguousarray(arr), has_alpha, image.meta
+
+
+def write_image(path, image, *, overwrite=True, jpeg_quality=None):
+    """Write ``image`` (an :class:`Image` or an array) atomically (:func:`atomic_output`): a temporary file in
+    the same folder, flushed to disk, then renamed to ``path``. An interrupted write leaves no partial
+    ``path``. ``overwrite=False``: an existing ``path`` is an ImageIOError, never replaced.
+
+    An :class:`Image`'s ``meta`` is written with it where the format holds it: TIFF resolution, description,
+    ICC profile and ImageJ/OME metadata; PNG text chunks, ICC profile and pHYs; JPEG ICC profile, EXIF and
+    density. ``jpeg_quality``: 1–100 for JPEG outputs (default :data:`DEFAULT_JPEG_QUALITY`).
+    """
+    path = Path(path)
     suffix = path.suffix.lower()
+    jpeg_quality = check_jpeg_quality(jpeg_quality)
+    arr, has_alpha, meta = _prepared(path, image)
     if suffix not in WRITE_SUFFIXES:
         raise ImageIOError(f"{path}: unsupported output format; allowed: {', '.join(WRITE_SUFFIXES)}")
     with atomic_output(path, overwrite=overwrite) as tmp:
-        _encode(tmp, suffix, np.ascontiguousarray(arr), has_alpha)
+        _encode(tmp, suffix, arr, has_alpha, meta, jpeg_quality)
+
+
+def encode_image(image, fmt, *, jpeg_quality=None):
+    """``image`` (an :class:`Image` or an array) encoded in memory, as :func:`write_image` writes it.
+
+    Parameters
+    ----------
+    image : Image or numpy.ndarray
+        What to encode (an :class:`Image`'s metadata included).
+    fmt : str
+        ``png``, ``tiff``/``tif``, ``jpeg``/``jpg`` or ``bmp``.
+    jpeg_quality : int or None
+        1–100 for JPEG (default :data:`DEFAULT_JPEG_QUALITY`).
+
+    Returns
+    -------
+    bytes
+        The whole file: for standard output, written only once it is complete (no half image on an error).
+    """
+    suffix = FORMATS.get(str(fmt).lower())
+    if suffix is None:
+        raise ImageIOError(f"unknown format {fmt!r}; allowed: {', '.join(dict.fromkeys(FORMATS))}")
+    jpeg_quality = check_jpeg_quality(jpeg_quality)
+    arr, has_alpha, meta = _prepared(Path(f"<stdout>{suffix}"), image)
+    buf = io.BytesIO()
+    try:
+        _encode_to(buf, suffix, arr, has_alpha, meta, jpeg_quality)
+    except ImageIOError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - encoder errors become one line, as write_image's
+        raise ImageIOError(f"cannot encode the image as {fmt} ({one_line(exc)})") from exc
+    return buf.getvalue()
