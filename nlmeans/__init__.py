@@ -12,7 +12,33 @@ scikit-image: the command line's ``--help`` and a script that only reads files s
 """
 
 import importlib
+import logging
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the real signatures; at run time __getattr__ loads them on first use
+    # ("import x as x": the explicit re-export of PEP 484)
+    from . import dask as dask
+    from . import eval as eval
+    from . import io as io
+    from . import presets as presets
+    from . import sure as sure
+    from . import tiles as tiles
+    from . import volume as volume
+    from ._denoise import denoise as denoise
+    from .eval.experiment import evaluate as evaluate
+    from .metrics import psnr as psnr
+    from .metrics import ssim as ssim
+    from .noise import add_noise as add_noise
+    from .noise_level import estimate_noise as estimate_noise
+    from .noise_level import estimate_sigma as estimate_sigma
+    from .tiles import denoise_tiled as denoise_tiled
+    from .volume import denoise_video as denoise_video
+    from .volume import denoise_volume as denoise_volume
+
+# the library's messages (σ estimated, parameters chosen, ...) go to logging.getLogger("nlmeans"); silent
+# unless the application configures logging (the command line's --verbose does)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 try:
     __version__ = version("nlmeans")
@@ -38,7 +64,7 @@ _SUBMODULES = ("dask", "eval", "io", "presets", "sure", "tiles", "volume")
 __all__ = ["__version__", *sorted(_PUBLIC)]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
         globals()[name] = value  # later look-ups skip this function
@@ -48,5 +74,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from typing import Literal, overload
 
 import numpy as np
 
+from ._typing import Array, ArrayLike, Method, NoiseModel, PatchWeights, Real, SigmaLike
 from ._validate import (
     POISSON_MODELS,
     check_array,
@@ -23,7 +26,7 @@ from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
 from .noise_models import denoise_in_model, denoise_sigma_array
-from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
+from .presets import Settings, check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
 from .sure import choose_h
 
 
@@ -35,25 +38,69 @@ def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
     return from_float(out, arr.dtype), settings
 
 
+@overload
 def denoise(
-    image,
-    sigma=None,
+    image: ArrayLike,
+    sigma: SigmaLike | None = None,
     *,
-    noise="gaussian",
-    gain=None,
-    h=None,
-    patch_size=None,
-    search_size=None,
-    method=None,
-    channel_axis=None,
-    guide=None,
-    guide_sigma=None,
-    guide_channel_axis=None,
-    data_range=None,
-    patch_weights="flat",
-    patch_sigma=None,
-    return_settings=False,
-):
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
+    h: Real | Literal["auto"] | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    method: Method | None = None,
+    channel_axis: int | None = None,
+    guide: ArrayLike | None = None,
+    guide_sigma: Real | None = None,
+    guide_channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    return_settings: Literal[False] = False,
+) -> Array: ...
+
+
+@overload
+def denoise(
+    image: ArrayLike,
+    sigma: SigmaLike | None = None,
+    *,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
+    h: Real | Literal["auto"] | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    method: Method | None = None,
+    channel_axis: int | None = None,
+    guide: ArrayLike | None = None,
+    guide_sigma: Real | None = None,
+    guide_channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    return_settings: Literal[True],
+) -> tuple[Array, Settings]: ...
+
+
+def denoise(
+    image: ArrayLike,
+    sigma: SigmaLike | None = None,
+    *,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
+    h: Real | Literal["auto"] | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    method: Method | None = None,
+    channel_axis: int | None = None,
+    guide: ArrayLike | None = None,
+    guide_sigma: Real | None = None,
+    guide_channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    return_settings: bool = False,
+) -> Array | tuple[Array, Settings]:
     """Denoise an image with Non-Local Means or its relative NL-Bayes.
 
     NL-means: each pixel becomes a weighted average of the pixels in a search window around it; a pixel's
@@ -243,6 +290,7 @@ def denoise(
             )
         if guide_sigma is None:
             guide_sigma = estimate_sigma(garr, channel_axis=gaxis)
+            logging.getLogger(__name__).info("guide sigma estimated: %.4g (float scale)", guide_sigma)
         else:
             guide_sigma = check_real(guide_sigma, "guide_sigma", minimum=0)
         if isinstance(h, str) and h == "auto":

@@ -13,9 +13,12 @@ from __future__ import annotations
 import glob
 import os
 import signal
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ._typing import StrPath
 from .io import (
     EIGHT_BIT_SUFFIXES,
     PNG_SUFFIXES,
@@ -55,11 +58,11 @@ class Report:
     skipped: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # (input path, one-line message)
 
-    def summary(self):
+    def summary(self) -> str:
         return f"{len(self.done)} denoised, {len(self.skipped)} skipped (already done), {len(self.failed)} failed"
 
 
-def expand_inputs(items):
+def expand_inputs(items: Iterable[StrPath]) -> tuple[list[Path], list[str]]:
     """Files, folders (their image files, not recursive) and glob patterns, in order, without duplicates.
 
     Returns ``(files, missing)``: ``missing`` lists the items that named nothing.
@@ -87,7 +90,7 @@ def expand_inputs(items):
     return files, missing
 
 
-def plan(files, out_dir):
+def plan(files: Sequence[Path], out_dir: StrPath) -> list[tuple[Path, Path]]:
     """``[(input, output)]``: each output is ``out_dir / input.name``; two inputs with the same name are an
     error (one would overwrite the other), and so is an output that is an input (any of them, in any
     spelling, a symlink or a hard link: :func:`nlmeans.io.check_output`)."""
@@ -106,7 +109,7 @@ def plan(files, out_dir):
     return pairs
 
 
-def remove_partials(out_dir):
+def remove_partials(out_dir: StrPath) -> list[Path]:
     """Delete the temporary ``.nlmeans-partial-*`` files or folders killed runs left in ``out_dir``
     (:func:`nlmeans.io.remove_stale_partials`: never those of a run still writing)."""
     return remove_stale_partials(out_dir)
@@ -140,7 +143,8 @@ def _values(path):
     return 10 * path.stat().st_size if path.exists() else 0
 
 
-def cap_jobs(jobs, files, *, cores=None, available=None):
+def cap_jobs(jobs: int, files: Iterable[StrPath], *, cores: int | None = None, available: int | None = None
+             ) -> tuple[int, str | None]:
     """``(jobs, note)``: ``jobs`` capped by the cores this process may use and by the available memory
     (each worker ~:data:`WORKER_BYTES` plus the working memory of the largest of ``files``); ``note`` is a
     one-line explanation when capped, else None. ``cores``/``available`` (bytes): default from the machine."""
@@ -158,7 +162,7 @@ def cap_jobs(jobs, files, *, cores=None, available=None):
     return capped, f"--jobs {jobs} capped to {capped} ({cores} cores{memory})"
 
 
-def denoise_file(src, dst, options, overwrite=True):
+def denoise_file(src: StrPath, dst: StrPath, options: Options, overwrite: bool = True) -> str:
     """Read ``src``, denoise it with ``options`` and write ``dst`` atomically (``overwrite=False``: an output
     that appeared meanwhile is not replaced, an error); returns a one-line summary.
 
@@ -218,7 +222,8 @@ def _stop_workers(pool):
             p.kill()
 
 
-def run(pairs, options, *, overwrite=False, jobs=1, client=None, progress=True):
+def run(pairs: Sequence[tuple[Path, Path]], options: Options, *, overwrite: bool = False, jobs: int = 1,
+        client: Any = None, progress: bool = True) -> Report:
     """Denoise every ``(input, output)`` pair; returns a :class:`Report`.
 
     ``client``: a ``dask.distributed.Client`` (the files must be on a file system the workers share); else

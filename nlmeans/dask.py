@@ -18,17 +18,28 @@ halo off (``trim=False``).
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 
 from . import tiles
 from ._optional import require
+from ._typing import ArrayStore, Method, PatchWeights, Real, StrPath
+
+log = logging.getLogger(__name__)
+
+#: dask's types, named without importing dask (the ``scale`` extra is optional): a ``dask.array.Array`` and a
+#: ``dask.distributed.Client``
+DaskArray = Any
+DaskClient = Any
 
 
 def _require_dask():
     return require("dask.array", "nlmeans.dask")
 
 
-def row_chunks(height, halo, tile_rows):
+def row_chunks(height: int, halo: tiles.Halo, tile_rows: int) -> tuple[int, ...]:
     """Row chunk sizes for :func:`denoise`: multiples of the halo's unit (:class:`nlmeans.tiles.Halo`), none
     shorter than a halo (dask takes a halo from the neighbouring chunk only); a short last chunk is merged
     into the one before."""
@@ -50,8 +61,10 @@ def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None
     return tiles.denoise_strip(block, settings, axis, keep0, keep1)
 
 
-def denoise(array, sigma=None, *, h=None, method=None, patch_size=None, search_size=None, channel_axis=None,
-            data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None):
+def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real | None = None,
+            method: Method | None = None, patch_size: int | None = None, search_size: int | None = None,
+            channel_axis: int | None = None, data_range: Real | None = None, patch_weights: PatchWeights = "flat",
+            patch_sigma: Real | None = None, tile_rows: int | None = None) -> DaskArray:
     """Lazy denoising of a Dask array, equal bit for bit to :func:`nlmeans.denoise` with the same arguments.
 
     Parameters
@@ -106,6 +119,8 @@ def denoise(array, sigma=None, *, h=None, method=None, patch_size=None, search_s
     tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, halo)
     chunks = [-1] * array.ndim
     chunks[row_axis] = row_chunks(height, halo, tile_rows)
+    log.debug("%d row chunk(s) of %s rows, halo %d rows above and %d below", len(chunks[row_axis]),
+              sorted(set(chunks[row_axis])), halo.top, halo.bottom)
     array = array.rechunk(tuple(chunks))
     top, bottom = halo.top, halo.bottom
     depth = {i: 0 for i in range(array.ndim)}
@@ -119,7 +134,7 @@ def denoise(array, sigma=None, *, h=None, method=None, patch_size=None, search_s
     )
 
 
-def client_for(scheduler):
+def client_for(scheduler: str | None) -> DaskClient | None:
     """``None`` for ``"local"`` (dask's threads on this machine), else a ``dask.distributed.Client`` connected
     to the scheduler at ``scheduler`` (e.g. ``tcp://127.0.0.1:8786``)."""
     if scheduler in (None, "local"):
@@ -131,7 +146,8 @@ def client_for(scheduler):
         raise OSError(f"cannot connect to the Dask scheduler at {scheduler} ({exc})") from exc
 
 
-def compute_into(result, out, *, client=None, progress=False):
+def compute_into(result: DaskArray, out: ArrayStore, *, client: DaskClient | None = None,
+                 progress: bool = False) -> ArrayStore:
     """Compute ``result`` (a row-chunked dask array from :func:`denoise`) chunk by chunk into ``out`` (an
     ndarray, memmap or zarr array of the same shape), in this process: only finished chunks travel back, so a
     cluster needs no access to ``out``. Shows a progress bar over the chunks when ``progress``."""
@@ -175,7 +191,7 @@ def _read_rows(path, start, stop):
     return np.asarray(open_array(path)[start:stop])
 
 
-def from_file(path, rows=1024):
+def from_file(path: StrPath, rows: int = 1024) -> DaskArray:
     """A dask array over a large TIFF or ``.zarr`` file (:func:`nlmeans.io.open_array`), ``rows`` rows per
     chunk, each chunk read by the worker that needs it (the path must be readable there)."""
     import dask

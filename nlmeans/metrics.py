@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typing import ArrayLike, Real
 from ._validate import check_array, check_channel_axis, default_data_range, to_float
 
 
@@ -15,7 +16,7 @@ def _pair(clean, test):
     return a, b
 
 
-def psnr(clean, test, data_range=None):
+def psnr(clean: ArrayLike, test: ArrayLike, data_range: Real | None = None) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``.
 
     Integer inputs are scaled to [0, 1] first (like everywhere in nlmeans), so a uint8 image compares
@@ -54,7 +55,8 @@ def psnr(clean, test, data_range=None):
     return float(20.0 * np.log10(data_range) - 20.0 * np.log10(peak) - 10.0 * np.log10(rel_mse))
 
 
-def ssim(clean, test, data_range=None, channel_axis=None):
+def ssim(clean: ArrayLike, test: ArrayLike, data_range: Real | None = None,
+         channel_axis: int | None = None) -> float:
     """Structural similarity (Wang et al. 2004), via ``skimage.metrics.structural_similarity``.
 
     Parameters

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typing import Array, ArrayLike, NoiseModel, Real, Seed
 from ._validate import check_array, check_model_parameters, check_real, default_data_range, model_values, to_float
 
 
-def add_noise(image, sigma=None, seed=None, clip=False, *, noise="gaussian", gain=None, data_range=None):
+def add_noise(image: ArrayLike, sigma: Real | None = None, seed: Seed = None, clip: bool = False, *,
+              noise: NoiseModel = "gaussian", gain: Real | None = None, data_range: Real | None = None) -> Array:
     """Add i.i.d. Gaussian noise of standard deviation ``sigma``, or draw another noise model.
 
     Parameters

@@ -12,9 +12,12 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
+from ._typing import ArrayLike, NoiseModel
 from ._validate import check_array, check_channel_axis, check_noise_model, model_values, to_float
 
 #: side of the square patches of the noise-level estimator
@@ -344,7 +347,18 @@ def _sigma_weak_texture(x, p, iterations=8):
     return float(np.sqrt(variance))
 
 
-def estimate_sigma(image, channel_axis=None, *, per_channel=False):
+@overload
+def estimate_sigma(image: ArrayLike, channel_axis: int | None = None, *, per_channel: Literal[False] = False
+                   ) -> float: ...
+
+
+@overload
+def estimate_sigma(image: ArrayLike, channel_axis: int | None = None, *, per_channel: Literal[True]
+                   ) -> NDArray[np.float64]: ...
+
+
+def estimate_sigma(image: ArrayLike, channel_axis: int | None = None, *, per_channel: bool = False
+                   ) -> float | NDArray[np.float64]:
     """Estimate the standard deviation of additive white Gaussian noise, robustly on textured images.
 
     Parameters
@@ -590,7 +604,8 @@ def _sigma_rician(x):
     return estimate_sigma(np.moveaxis(x, 0, -1), channel_axis=-1)
 
 
-def estimate_noise(image, noise="gaussian", channel_axis=None):
+def estimate_noise(image: ArrayLike, noise: NoiseModel = "gaussian", channel_axis: int | None = None
+                   ) -> NoiseEstimate:
     """Estimate a noise model's parameters from one noisy image.
 
     Parameters

@@ -21,6 +21,7 @@ a scale family, so y/σ covers every σ) and cached.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass
 
@@ -267,6 +268,7 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     if (noise == "rician" and sigma is None) or (noise in POISSON_MODELS and gain is None) or (
             noise == "poisson-gaussian" and sigma is None):
         est = estimate_noise(arr, noise=noise, channel_axis=axis)
+        logging.getLogger(__name__).info("noise model estimated from the image: %s", est)
         sigma = est.sigma if sigma is None else sigma
         gain = getattr(est, "gain", None) if gain is None else gain
     if noise == "rician" and sigma == 0:  # no noise: the Gaussian path with σ = 0 returns the image unchanged

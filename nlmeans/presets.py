@@ -8,11 +8,14 @@ is in docs/quality.md (the preset studies) and bench/ (the scripts that measured
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from ._validate import check_odd_size, check_real, default_data_range, sigma_to_255
+
+log = logging.getLogger(__name__)
 
 #: the estimators ``denoise`` offers
 METHODS = ("pixelwise", "patchwise", "nlbayes")
@@ -32,6 +35,8 @@ def resolve_method(method=None, *, h=None, guide=None, patch_weights="flat", pat
     option only the NL-means methods have is given (then ``"pixelwise"``). One rule for every entry point."""
     if method is None:
         nlm_only = h is not None or guide is not None or patch_weights != "flat" or patch_sigma is not None
+        if nlm_only:
+            log.info("method: pixelwise NL-means, the default for h, guide, patch_weights or patch_sigma")
         return "pixelwise" if nlm_only else DEFAULT_METHOD
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
@@ -303,6 +308,9 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
     data_range = default_data_range(data_range)
     sigma_estimated = sigma is None
     sigma = estimate() if sigma_estimated else check_real(sigma, "sigma", minimum=0)
+    if sigma_estimated:
+        log.info("sigma estimated from the image: %.4g (%.2f on the 0-255 scale)", sigma,
+                 sigma_to_255(sigma, data_range))
     preset = preset_for(sigma_to_255(sigma, data_range), n_channels)
     limit = min(shape)
     limit_name = f"{side_name} ({limit} pixels)"
@@ -319,6 +327,8 @@ def resolve_parameters(shape, sigma=None, *, h=None, patch_size=None, search_siz
         h = default_h(sigma, preset, data_range)
     else:
         h = check_real(h, "h", minimum=0, strict=True)
+    log.debug("NL-means parameters: patch %d (preset %d), search %d (preset %d), h %.4g", patch_size, preset_patch,
+              search_size, preset_search, h)
     return Settings("pixelwise", sigma, h, patch_size, search_size, None, data_range, sigma_estimated)
 
 
@@ -357,5 +367,6 @@ def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=N
     ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window."""
     params = resolve_nlbayes(shape, sigma_to_255(settings.sigma, settings.data_range), n_channels, patch_size,
                              search_size)
+    log.debug("NL-Bayes parameters: %s", params)
     return Settings("nlbayes", settings.sigma, None, params["patch_size"], params["search_size"][0],
                     None, settings.data_range, settings.sigma_estimated, nlbayes=params)

@@ -7,10 +7,15 @@ estimated PSNR.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
+from ._typing import ArrayLike, Real, Seed
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -44,7 +49,7 @@ def _probe_rng(seed):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E5E,)))
 
 
-def default_epsilon(noisy):
+def default_epsilon(noisy: ArrayLike) -> float:
     """The finite-difference step of Monte-Carlo SURE: ``max|y| / 1000`` (float image scale).
 
     The usual choice with Monte-Carlo SURE (a thousandth of the signal's peak): small enough for a
@@ -55,7 +60,16 @@ def default_epsilon(noisy):
     return 1e-3 * peak if peak > 0 else 1e-3
 
 
-def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, probes=1):
+log = logging.getLogger(__name__)
+
+#: a denoiser as SURE sees it: ``denoiser(y) -> ndarray`` of y's shape, on y's float scale
+Denoiser = Callable[[NDArray[Any]], ArrayLike]
+#: a candidate parameter value of :func:`minimize_sure`
+_V = TypeVar("_V")
+
+
+def mc_sure(denoiser: Denoiser, noisy: ArrayLike, sigma: Real, *, epsilon: Real | None = None, seed: Seed = 0,
+            denoised: ArrayLike | None = None, probes: int = 1) -> float:
     """Monte-Carlo SURE: an unbiased estimate of a denoiser's mean squared error, from the noisy image alone.
 
     Parameters
@@ -132,7 +146,8 @@ def mc_sure(denoiser, noisy, sigma, *, epsilon=None, seed=0, denoised=None, prob
     return float(np.sum((y64 - fy) ** 2) / n - sigma**2 + 2.0 * sigma**2 * divergence / n)
 
 
-def minimize_sure(make_denoiser, values, noisy, sigma, *, epsilon=None, seed=0):
+def minimize_sure(make_denoiser: Callable[[_V], Denoiser], values: Iterable[_V], noisy: ArrayLike, sigma: Real, *,
+                  epsilon: Real | None = None, seed: Seed = 0) -> tuple[_V, list[float]]:
     """Pick, from ``values``, the parameter whose denoiser has the smallest Monte-Carlo SURE.
 
     For tuning any denoiser (baselines included) without the clean image.
@@ -203,19 +218,19 @@ def _pixelwise(v, axis, sigma, h, patch_size, search_size, data_range):
 
 
 def choose_h(
-    noisy,
-    sigma,
+    noisy: ArrayLike,
+    sigma: Real,
     *,
-    patch_size=None,
-    search_size=None,
-    channel_axis=None,
-    patch_sizes=None,
-    bracket=H_OVER_SIGMA_BRACKET,
-    n_evals=8,
-    epsilon=None,
-    seed=0,
-    data_range=None,
-):
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    patch_sizes: Sequence[int] | None = None,
+    bracket: tuple[float, float] = H_OVER_SIGMA_BRACKET,
+    n_evals: int = 8,
+    epsilon: Real | None = None,
+    seed: Seed = 0,
+    data_range: Real | None = None,
+) -> tuple[float, int, float]:
     """Choose NL-means' h (and optionally the patch size) by minimising Monte-Carlo SURE.
 
     Parameters
@@ -288,6 +303,8 @@ def choose_h(
             return mc_sure(f, y, sigma, epsilon=epsilon, seed=seed, probes=probes)
 
         k, r, _ = _golden_min(risk, lo, hi, n_evals)
+        log.debug("SURE, patch %d: h/sigma %.3g, risk %.4g", settings["patch_size"], k, r)
         if best is None or r < best[2]:
             best = (k * sigma, settings["patch_size"], r)
+    log.info("h chosen by SURE: %.4g (h/sigma %.3g), patch %d", best[0], best[0] / sigma, best[1])
     return best

@@ -22,12 +22,16 @@ the untiled one. ``tests/test_tiles.py`` checks ``np.array_equal`` against the u
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _config
+from ._typing import ArrayLike, ArrayStore, Method, PatchWeights, Real
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -42,7 +46,9 @@ from ._validate import (
 from .nlbayes import nlbayes_checked
 from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
-from .presets import check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
+from .presets import Settings, check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
+
+log = logging.getLogger(__name__)
 
 #: σ is estimated on the whole image up to this many pixels, else on a central crop of this many pixels
 SIGMA_SAMPLE_PIXELS = 2048 * 2048
@@ -50,7 +56,7 @@ SIGMA_SAMPLE_PIXELS = 2048 * 2048
 STRIP_VALUES = 1 << 24
 
 
-def band_rows(search_size):
+def band_rows(search_size: int) -> int:
     """Rows per band of the 2-D pixelwise kernel for this search size (the kernel's ``max(band_rows, r, 1)``)."""
     return _config.band_rows(search_size // 2)
 
@@ -66,7 +72,7 @@ class Halo:
     bottom: int
 
 
-def pixelwise_halo(patch_size, search_size):
+def pixelwise_halo(patch_size: int, search_size: int) -> Halo:
     """The pixelwise kernel's strips (the module docstring): bands of ``B`` rows; top halo a multiple of
     ``B`` and ``>= B + f``, bottom ``r + f``."""
     f, r = patch_size // 2, search_size // 2
@@ -74,7 +80,7 @@ def pixelwise_halo(patch_size, search_size):
     return Halo(band, -(-(band + f) // band) * band, r + f)
 
 
-def nlbayes_halo(params):
+def nlbayes_halo(params: dict[str, Any]) -> Halo:
     """NL-Bayes's strips (the module docstring): walk back from the kept rows through the stages.
 
     A stage's band ``j`` (``B`` rows, its own "already processed" mask) reads and writes the rows
@@ -102,7 +108,7 @@ def band_halo(stages):
     return Halo(unit, -(lo // unit) * unit, hi - unit)
 
 
-def offsets_halo(patch_size, search_size, patchwise):
+def offsets_halo(patch_size: int, search_size: int, patchwise: bool) -> Halo:
     """The offset-loop kernel's strips (patchwise aggregation, Gaussian patch weights): each band of ``B``
     rows computes its own output rows from the rows within ``pad = r + f`` (patchwise ``r + 2f``), with its
     own running sums from the band start; so strips start on a band and read ``pad`` rows around."""
@@ -112,7 +118,7 @@ def offsets_halo(patch_size, search_size, patchwise):
     return Halo(band, -(-pad // band) * band, pad)
 
 
-def halo_for(settings):
+def halo_for(settings: Settings) -> Halo:
     """The :class:`Halo` of a call's :class:`~nlmeans.presets.Settings` (any method)."""
     if settings.method == "nlbayes":
         return nlbayes_halo(settings.nlbayes)
@@ -131,12 +137,12 @@ class Strip:
     keep1: int
 
 
-def strip_rows(tile_rows, halo):
+def strip_rows(tile_rows: int, halo: Halo) -> int:
     """``tile_rows`` rounded up to a multiple of the halo's unit (at least one unit)."""
     return max(1, -(-int(tile_rows) // halo.unit)) * halo.unit
 
 
-def strips(height, halo, tile_rows):
+def strips(height: int, halo: Halo, tile_rows: int) -> list[Strip]:
     """The strips covering ``height`` rows, kept rows ``tile_rows`` at a time (rounded up to the unit)."""
     rows = strip_rows(tile_rows, halo)
     out = []
@@ -146,12 +152,12 @@ def strips(height, halo, tile_rows):
     return out
 
 
-def default_tile_rows(width, n_channels, halo):
+def default_tile_rows(width: int, n_channels: int, halo: Halo) -> int:
     """Kept rows per strip so that a strip holds about :data:`STRIP_VALUES` values."""
     return strip_rows(max(1, STRIP_VALUES // max(1, width * n_channels)), halo)
 
 
-def resolve_tile_rows(tile_rows, width, n_channels, halo):
+def resolve_tile_rows(tile_rows: int | None, width: int, n_channels: int, halo: Halo) -> int:
     """``tile_rows`` checked (a positive int), or the default of :func:`default_tile_rows` when None."""
     if tile_rows is None:
         return default_tile_rows(width, n_channels, halo)
@@ -182,7 +188,7 @@ def _rows(ndim, row_axis, start, stop):
     return tuple(index)
 
 
-def sigma_sample(image, channel_axis=None):
+def sigma_sample(image: ArrayStore, channel_axis: int | None = None) -> NDArray[Any]:
     """The part of ``image`` that σ is estimated on when not given: the whole image up to
     :data:`SIGMA_SAMPLE_PIXELS` pixels, else a central square crop of that many pixels (read as an array)."""
     axis, row_axis, height, width, _ = _layout(image, channel_axis)
@@ -196,8 +202,10 @@ def sigma_sample(image, channel_axis=None):
     return np.asarray(image[tuple(index)])
 
 
-def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                     channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None):
+def resolve_settings(image: ArrayStore, sigma: Real | None = None, *, method: Method | None = None,
+                     h: Real | None = None, patch_size: int | None = None, search_size: int | None = None,
+                     channel_axis: int | None = None, data_range: Real | None = None,
+                     patch_weights: PatchWeights = "flat", patch_sigma: Real | None = None) -> Settings:
     """The :class:`~nlmeans.presets.Settings` that ``denoise`` would use, without reading the whole image.
 
     The rules of :func:`nlmeans.denoise` (the method by :func:`nlmeans.presets.resolve_method`, presets by
@@ -218,7 +226,7 @@ def resolve_settings(image, sigma=None, *, method=None, h=None, patch_size=None,
     return nlmeans_settings(settings, method, patch_weights, patch_sigma)
 
 
-def denoise_strip(block, settings, axis, keep0, keep1):
+def denoise_strip(block: ArrayLike, settings: Settings, axis: int | None, keep0: int, keep1: int) -> NDArray[Any]:
     """Denoise one strip (an ndarray with the image's layout) and return its rows ``[keep0, keep1)``
     (strip coordinates), in the input's dtype."""
     arr = check_array(block)
@@ -233,9 +241,63 @@ def denoise_strip(block, settings, axis, keep0, keep1):
     return from_float(out, arr.dtype)
 
 
-def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, search_size=None,
-                  channel_axis=None, data_range=None, patch_weights="flat", patch_sigma=None, tile_rows=None,
-                  out=None, progress=False, return_settings=False):
+@overload
+def denoise_tiled(
+    image: ArrayStore,
+    sigma: Real | None = None,
+    *,
+    h: Real | None = None,
+    method: Method | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    tile_rows: int | None = None,
+    out: ArrayStore = None,
+    progress: bool = False,
+    return_settings: Literal[False] = False,
+) -> ArrayStore: ...
+
+
+@overload
+def denoise_tiled(
+    image: ArrayStore,
+    sigma: Real | None = None,
+    *,
+    h: Real | None = None,
+    method: Method | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    tile_rows: int | None = None,
+    out: ArrayStore = None,
+    progress: bool = False,
+    return_settings: Literal[True],
+) -> tuple[ArrayStore, Settings]: ...
+
+
+def denoise_tiled(
+    image: ArrayStore,
+    sigma: Real | None = None,
+    *,
+    h: Real | None = None,
+    method: Method | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    patch_weights: PatchWeights = "flat",
+    patch_sigma: Real | None = None,
+    tile_rows: int | None = None,
+    out: ArrayStore = None,
+    progress: bool = False,
+    return_settings: bool = False,
+) -> ArrayStore | tuple[ArrayStore, Settings]:
     """Denoise strip by strip: the same result as :func:`nlmeans.denoise`, bit for bit, in bounded memory.
 
     Parameters
@@ -315,6 +377,8 @@ def denoise_tiled(image, sigma=None, *, h=None, method=None, patch_size=None, se
                          "so pass a separate output array (or out=None)")
     ndim = len(image.shape)
     plan = strips(height, halo, tile_rows)
+    log.debug("%d strip(s) of up to %d rows, halo %d rows above and %d below", len(plan), plan[0].keep1, halo.top,
+              halo.bottom)
     for s in tqdm(plan, desc="strips", unit="strip", disable=None if progress else True, leave=False):
         block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
         out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(

@@ -6,10 +6,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
+from ._typing import Array, ArrayLike, Real, VolumeMethod
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -31,6 +35,7 @@ from .noise_level import estimate_sigma
 from .presets import (
     NLBAYES_BAND_SLICES,
     TEMPORAL_RADIUS,
+    Settings,
     check_method_options,
     fit_size,
     nlbayes_video_params,
@@ -39,6 +44,8 @@ from .presets import (
     volume_sizes,
 )
 from .tiles import Halo, _shape_proxy, band_halo, strip_rows, strips
+
+log = logging.getLogger(__name__)
 
 #: slices σ is estimated on (evenly spaced; the estimate is their mean)
 SIGMA_SLICES = 8
@@ -65,10 +72,13 @@ def _estimate_sigma_slices(stack, axis, z_axis, depth):
             plane = np.moveaxis(plane, axis - (axis > z_axis), -1)
         plane = np.ascontiguousarray(plane)
         estimates.append(estimate_sigma(plane, channel_axis=None if axis is None else -1))
-    return float(np.mean(estimates))
+    sigma = float(np.mean(estimates))
+    log.info("sigma estimated on %d slices: %.4g (float scale)", len(picks), sigma)
+    return sigma
 
 
-def nlmeans_3d_chw(value, sigma, h, patch_size, search_size, temporal_radius=None):
+def nlmeans_3d_chw(value: NDArray[Any], sigma: float, h: float, patch_size: int, search_size: int,
+                   temporal_radius: int | None = None) -> NDArray[Any]:
     """NL-means on a channel-first float stack ``(C, Z, H, W)`` (no validation).
 
     ``temporal_radius=None``: a volume, cubic patches and windows, reflect padding on all axes. An int: video,
@@ -255,9 +265,57 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     return (out, call.settings) if return_settings else out
 
 
-def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, search_size=None,
-                   channel_axis=None, data_range=None, slab_slices=None, out=None, progress=False,
-                   return_settings=False):
+@overload
+def denoise_volume(
+    volume: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: Literal[False] = False,
+) -> Array: ...
+
+
+@overload
+def denoise_volume(
+    volume: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: Literal[True],
+) -> tuple[Array, Settings]: ...
+
+
+def denoise_volume(
+    volume: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: bool = False,
+) -> Array | tuple[Array, Settings]:
     """Denoise a 3-D volume with NL-Bayes (default) or pixelwise Non-Local Means: cubic patches, cubic
     search window.
 
@@ -345,9 +403,60 @@ def denoise_volume(volume, sigma=None, *, method=None, h=None, patch_size=None, 
                 return_settings, slab_slices, out, progress)
 
 
-def denoise_video(frames, sigma=None, *, temporal_radius=TEMPORAL_RADIUS, method=None, h=None, patch_size=None,
-                  search_size=None, channel_axis=None, data_range=None, slab_slices=None, out=None,
-                  progress=False, return_settings=False):
+@overload
+def denoise_video(
+    frames: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    temporal_radius: int = TEMPORAL_RADIUS,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: Literal[False] = False,
+) -> Array: ...
+
+
+@overload
+def denoise_video(
+    frames: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    temporal_radius: int = TEMPORAL_RADIUS,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: Literal[True],
+) -> tuple[Array, Settings]: ...
+
+
+def denoise_video(
+    frames: ArrayLike,
+    sigma: Real | None = None,
+    *,
+    temporal_radius: int = TEMPORAL_RADIUS,
+    method: VolumeMethod | None = None,
+    h: Real | None = None,
+    patch_size: int | None = None,
+    search_size: int | None = None,
+    channel_axis: int | None = None,
+    data_range: Real | None = None,
+    slab_slices: int | None = None,
+    out: Any = None,
+    progress: bool = False,
+    return_settings: bool = False,
+) -> Array | tuple[Array, Settings]:
     """Denoise a stack of frames (T, Y, X) with NL-Bayes on space-time patches (default) or pixelwise
     Non-Local Means, both searching neighbouring frames.
 

@@ -4,12 +4,15 @@ Exit codes: 0 success, 1 runtime error (unreadable input, unwritable output, ...
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); both remove the temporary files of the run.
 σ and h are on the 0–255 scale on the command line, whatever the file's bit depth. Progress is drawn on
 stderr only when it is a terminal; ``--quiet`` (before or after the subcommand) prints nothing on success.
-Warnings are one line ("warning: ...").
+Warnings are one line ("warning: ..."); ``--verbose`` adds the library's INFO log (logger ``nlmeans``: σ
+estimated, the method's fallback, SURE's h, ...) as "info: ..." lines on stderr (its DEBUG records, e.g. every
+SURE probe's parameters, are for Python users).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import signal
 import traceback
 import warnings
@@ -19,6 +22,7 @@ import click
 from .. import __version__
 from ..io import Terminated, one_line, raise_on_sigterm
 from . import demo, denoise, evaluate, noise, noise_level
+from .options import VERBOSE_HELP
 
 
 class _Group(click.Group):
@@ -28,9 +32,17 @@ class _Group(click.Group):
         previous = raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C, so temporary files are removed
         shown = warnings.showwarning
         warnings.showwarning = _one_line_warning
+        logger, handler = logging.getLogger("nlmeans"), _VerboseLog()
+        level = logger.level
+        # every INFO record is made (a few per run) and the handler decides: --verbose is known only once the
+        # subcommand's options are parsed, after this point
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
         try:
             return super().main(*args, **kwargs)
         finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
             warnings.showwarning = shown
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -62,6 +74,16 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     click.echo(f"warning: {one_line(message)}", err=True)
 
 
+class _VerboseLog(logging.Handler):
+    """The library's log records as one line each on stderr ("info: ..."), only under ``--verbose`` (given
+    before or after the subcommand: both set the root context's flag)."""
+
+    def emit(self, record):
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and (ctx.find_root().obj or {}).get("verbose"):
+            click.echo(f"{record.levelname.lower()}: {one_line(record.getMessage())}", err=True)
+
+
 def _interrupt_behind(exc):
     """The KeyboardInterrupt an exception stands for, or None: numba kernels interrupted inside a parallel
     region surface as a SystemError whose cause (or context) is the KeyboardInterrupt."""
@@ -85,7 +107,7 @@ def _aborted(exc):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nlmeans")
-@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when something fails.")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.option("--quiet", "-q", is_flag=True,
               help="Print nothing on success: no summary, notes or progress (errors still print).")
 @click.pass_context
@@ -100,6 +122,7 @@ def main(ctx, verbose, quiet):
       nlmeans demo
       nlmeans denoise noisy.png clean.png
       nlmeans denoise noisy.tif clean.tif --sigma 20
+      nlmeans denoise noisy.png clean.png -v     # also show σ and the parameters chosen
       nlmeans noise clean.png noisy.png --sigma 20 --seed 1
       nlmeans noise-level noisy.png
       nlmeans denoise counts.tif out.tif --noise poisson --gain 1

@@ -92,10 +92,12 @@ noise_option = click.option(
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace OUTPUT if it exists (an input is never overwritten)."
 )
+VERBOSE_HELP = ("Show what the library decides (σ estimated, the method's fallback, h chosen by SURE) on stderr, "
+                "and the full traceback when something fails.")
 _verbose = click.option(
     "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True,
     callback=lambda ctx, param, value: _set_flag(ctx, "verbose", value),
-    help="Show the full traceback when something fails.",
+    help=VERBOSE_HELP,
 )
 _quiet = click.option(
     "--quiet", "-q", is_flag=True, expose_value=False, is_eager=True,

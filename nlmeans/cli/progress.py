@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import time
@@ -101,8 +102,13 @@ def warm_up(call, *arrays, crop=corner):
     """Run ``call(*crops)`` on small pieces of ``arrays`` (``crop``; same dtype and channels, so numba
     compiles the same kernels) before the timed call, under :func:`compiling`. Best effort: a
     ValueError/TypeError here is ignored, the real call reports it."""
+    logger = logging.getLogger("nlmeans")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # --verbose shows the real call's choices, not the crop's
     with compiling():
         try:
             call(*(crop(a) for a in arrays))
         except (ValueError, TypeError):  # e.g. sizes too large for the crop: the real call says what is wrong
             pass  # anything else (numba's SystemError for Ctrl-C in a kernel, MemoryError) goes on up
+        finally:
+            logger.setLevel(level)

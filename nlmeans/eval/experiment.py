@@ -33,11 +33,15 @@ import math
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .._optional import install_hint
+from .._typing import Array, ArrayLike, NoiseModel, Real, StrPath
 from .._validate import (
     NOISE_MODELS,
     check_array,
@@ -59,12 +63,23 @@ RECORD_KEYS = ("image", "sigma", "seed", "method", "psnr", "ssim", "seconds", "t
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 NOISY = "noisy"
 
+#: one result row (the keys of :data:`RECORD_KEYS`)
+Record: TypeAlias = dict[str, Any]
+#: what :func:`evaluate` takes as ``images``: an array, a file or folder, a list of them or of (name, array)
+#: pairs, or ``{name: array}``
+Images: TypeAlias = (ArrayLike | StrPath | Mapping[str, ArrayLike]
+                    | Sequence[ArrayLike | StrPath | tuple[str, ArrayLike]])
+#: ``methods``: "all", a comma-separated string or a list of names
+Methods: TypeAlias = str | Sequence[str] | None
+#: ``sigmas``, ``peaks``, ``snrs``: one level or a list
+Levels: TypeAlias = Real | Sequence[Real]
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # inputs
 
 
-def image_files(paths):
+def image_files(paths: Iterable[StrPath]) -> list[Path]:
     """The image files named by ``paths``: files as given, folders expanded to their images (sorted)."""
     out = []
     for p in map(Path, paths):
@@ -109,7 +124,7 @@ def _named_images(images):
     return named
 
 
-def center_crop(image, size):
+def center_crop(image: Array, size: int) -> Array:
     """The central ``size`` × ``size`` region (the whole image along a side shorter than ``size``)."""
     size = check_int(size, "crop")
     if size < 8:
@@ -132,7 +147,7 @@ def _check_image(name, arr):
     return arr
 
 
-def resolve_methods(methods):
+def resolve_methods(methods: Methods) -> list[str]:
     """Method names from ``"all"``, a comma-separated string or a list; ValueError names the allowed ones."""
     if methods is None or (isinstance(methods, str) and methods.strip().lower() == "all"):
         return available_methods()
@@ -191,7 +206,8 @@ _MODEL_LEVELS = {
 }
 
 
-def noise_settings(noise="gaussian", sigmas=None, peaks=None, snrs=None, *, names=None):
+def noise_settings(noise: NoiseModel = "gaussian", sigmas: Levels | None = None, peaks: Levels | None = None,
+                   snrs: Levels | None = None, *, names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The noise settings of an experiment: one dict ``{"noise", "sigma", "peak", "snr"}`` per level.
 
     ``"gaussian"``: one per σ (``sigmas``, 0–255 scale). ``"poisson"``: one per peak (``peaks``, counts at
@@ -240,7 +256,7 @@ def _key_order(key):
     return (1 + NOISE_MODELS.index(noise), noise, peak or 0.0, sigma or 0.0, snr or 0.0)
 
 
-def describe_setting(key):
+def describe_setting(key: Any) -> str:
     """A table heading's description of a level (a key of :func:`summarize`): the model and its parameters."""
     if not isinstance(key, tuple):
         return f"σ = {key:g}/255"
@@ -321,8 +337,12 @@ def _run_method(method, clean, noisy, sigma, axis, tune, finish=None):
     return fields, out
 
 
-def run_experiment(images, sigmas=None, methods="all", seeds=1, tune=False, *, crop=None, progress=False,
-                   keep_images=False, noise="gaussian", peaks=None, snrs=None, warming=contextlib.nullcontext):
+def run_experiment(images: Images, sigmas: Levels | None = None, methods: Methods = "all",
+                   seeds: int | Sequence[int] = 1, tune: bool = False, *, crop: int | None = None,
+                   progress: bool = False, keep_images: bool | Collection[tuple[str, Any]] = False,
+                   noise: NoiseModel = "gaussian", peaks: Levels | None = None, snrs: Levels | None = None,
+                   warming: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+                   ) -> tuple[list[Record], dict[tuple[str, Any], dict[str, Array]]]:
     """:func:`evaluate`, also returning the images of the first seed when ``keep_images`` (for plots).
 
     ``keep_images``: True (all), False, or a collection of ``(image name, level)`` pairs to keep, the level
@@ -395,8 +415,10 @@ def _short(level):
     return " ".join(parts)
 
 
-def evaluate(images, sigmas=None, methods="all", seeds=1, tune=False, *, crop=None, progress=False,
-             noise="gaussian", peaks=None, snrs=None):
+def evaluate(images: Images, sigmas: Levels | None = None, methods: Methods = "all",
+             seeds: int | Sequence[int] = 1, tune: bool = False, *, crop: int | None = None,
+             progress: bool = False, noise: NoiseModel = "gaussian", peaks: Levels | None = None,
+             snrs: Levels | None = None) -> list[Record]:
     """Noise clean images, denoise them with each method, and score the results (Buades et al.'s experiment).
 
     Parameters
@@ -488,7 +510,7 @@ def _mean(values):
     return float(np.mean(values)) if values else math.nan
 
 
-def summarize(records):
+def summarize(records: Iterable[Record]) -> dict[Any, list[dict[str, Any]]]:
     """``{level: rows}``: per method the mean PSNR, SSIM and seconds over images and seeds, ranked by mean
     PSNR (best first), the ``"noisy"`` row last. Each row also has ``per_image`` (mean PSNR by image).
 
@@ -518,7 +540,7 @@ def summarize(records):
     return out
 
 
-def format_table(records, *, markdown=False, max_image_columns=6):
+def format_table(records: Sequence[Record], *, markdown: bool = False, max_image_columns: int = 6) -> str:
     """The ranked table of every σ as text (for the terminal) or GitHub markdown."""
     summary = summarize(records)
     images = list(dict.fromkeys(r["image"] for r in records))
@@ -572,7 +594,7 @@ def _jsonable(value):
     return value
 
 
-def write_json(records, path, *, overwrite=True):
+def write_json(records: Iterable[Record], path: StrPath, *, overwrite: bool = True) -> None:
     """Write the records as a JSON list (UTF-8), atomically (:func:`nlmeans.io.atomic_output`;
     ``overwrite=False`` never replaces an existing file)."""
     from ..io import atomic_output
@@ -581,7 +603,7 @@ def write_json(records, path, *, overwrite=True):
         Path(tmp).write_text(json.dumps(_jsonable(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_csv(records, path, *, overwrite=True):
+def write_csv(records: Iterable[Record], path: StrPath, *, overwrite: bool = True) -> None:
     """Write the records as CSV, one row each; ``params`` as a JSON object in one column. Atomically, as
     :func:`write_json`."""
     from ..io import atomic_output
@@ -594,12 +616,12 @@ def write_csv(records, path, *, overwrite=True):
             writer.writerow(row)
 
 
-def read_records(path):
+def read_records(path: StrPath) -> list[Record]:
     """Records back from a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def rules_table(markdown=True):
+def rules_table(markdown: bool = True) -> str:
     """Every registered method with its σ rule and tuning grid (for reports)."""
     lines = ["| method | σ rule (defaults) | --tune grid |", "|---|---|---|"] if markdown else []
     for name, m in REGISTRY.items():
