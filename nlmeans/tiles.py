@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -96,7 +97,7 @@ def nlbayes_halo(params: dict[str, Any]) -> Halo:
     return band_halo(stage_bands(params))
 
 
-def band_halo(stages):
+def band_halo(stages: Sequence[tuple[int, int, int]]) -> Halo:
     """The :class:`Halo` of a kernel run in ``stages`` ``[(B, pad, step), ...]`` of bands of ``B`` rows (or
     slices, :func:`nlmeans.volume.slab_halo`) aligned to row 0, each band reading ``pad`` rows beyond its own,
     reference grid ``step``: the walk of :func:`nlbayes_halo`."""

@@ -193,7 +193,7 @@ def _denoise_block(block, call, keep0, keep1):
     return from_float(out, arr.dtype)
 
 
-def slab_halo(settings, temporal_radius=None):
+def slab_halo(settings: Settings, temporal_radius: int | None = None) -> Halo:
     """How a stack is cut into slabs along Z (or T) for the same bits as the whole stack in memory: a
     :class:`nlmeans.tiles.Halo` in slices (``temporal_radius``: video, as in :func:`denoise_video`).
 
@@ -219,7 +219,8 @@ def slab_halo(settings, temporal_radius=None):
     return band_halo(stages)
 
 
-def slab_slices_for(settings, plane_values, slab_slices=None, temporal_radius=None):
+def slab_slices_for(settings: Settings, plane_values: int, slab_slices: int | None = None,
+                    temporal_radius: int | None = None) -> int:
     """Slices kept per slab: ``slab_slices`` (a positive int), or by default as many as make a slab, halo
     included, read about :data:`SLAB_VALUES` values (``plane_values`` = rows × columns × channels); rounded
     up to a multiple of the :func:`slab_halo` unit."""
