@@ -58,3 +58,36 @@ def test_noise_level_prints_the_models(tmp_path):
     assert f"poisson: gain = {gain:.4g}" in res.output
     res = CliRunner().invoke(main, ["noise-level", str(path)])
     assert "gaussian: σ = " in res.output and "poisson-gaussian: gain = " in res.output
+
+
+def test_noise_level_default_report_survives_a_model_that_does_not_fit(tmp_path):
+    """A flat image with Gaussian noise has no Poisson–Gaussian fit (its gain comes out <= 0): the default
+    report says so on that model's line and exits 0; asking for that model alone is the one-line error."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, (0.5 + rng.normal(0, 0.05, (64, 64))).astype(np.float32))
+    res = CliRunner().invoke(main, ["noise-level", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "gaussian: σ = 12." in res.output and "poisson-gaussian: no fit (the noise" in res.output
+    res = CliRunner().invoke(main, ["noise-level", str(path), "--noise", "poisson-gaussian"])
+    assert res.exit_code == 1 and "does not look Poissonian" in res.output and "Traceback" not in res.output
+
+
+def test_h_auto_never_reports_an_infinite_psnr(tmp_path, monkeypatch):
+    """SURE's risk estimate can come out <= 0 (σ overestimated on clipped 8-bit data): the summary then says
+    there is no PSNR estimate instead of "estimated PSNR inf dB"."""
+    import nlmeans._denoise as module
+
+    real = module.choose_h
+
+    def negative_risk(*args, **kwargs):
+        h, p, _ = real(*args, **kwargs)
+        return h, p, -2.2e-4
+
+    monkeypatch.setattr(module, "choose_h", negative_risk)
+    rng = np.random.default_rng(0)
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    tifffile.imwrite(src, np.clip(0.5 + rng.normal(0, 0.08, (48, 48)), 0, 1).astype(np.float32))
+    res = CliRunner().invoke(main, ["denoise", str(src), str(out), "--h", "auto"])
+    assert res.exit_code == 0, res.output
+    assert "inf dB" not in res.output and "no PSNR estimate" in res.output

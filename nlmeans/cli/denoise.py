@@ -256,7 +256,10 @@ def _single(request):
                f"search {used.search_size}, {seconds:.2f} s")
     to_stdout = _save(request, image, out, fmt, caption)
     if used.sure_risk is not None:
-        how += f"; h by SURE, estimated PSNR {sure_psnr(used.sure_risk, used.data_range):.2f} dB"
+        psnr = sure_psnr(used.sure_risk, used.data_range)
+        # a risk estimate <= 0 (σ overestimated: its -σ² term dominates) stands for no PSNR, not "inf dB"
+        how += (f"; h by SURE, estimated PSNR {psnr:.2f} dB" if math.isfinite(psnr) else
+                "; h by SURE (its risk estimate is <= 0, so no PSNR estimate; σ may be overestimated)")
     guided = f", guide {request.guide.name} (σ {255 * used.guide_sigma:.2f})" if request.guide else ""
     say(
         f"{input_path.name} ({image.describe()}): σ = {used.sigma_255:.2f}/255 ({how}), "

@@ -36,7 +36,14 @@ def noise_level(input_path, noise):
     models = [noise] if noise else ["gaussian", "poisson-gaussian"]
     click.echo(f"{input_path.name} ({image.describe()}):")
     for model in models:
-        est = estimate_noise(image.data, noise=model, channel_axis=axis)
+        try:
+            est = estimate_noise(image.data, noise=model, channel_axis=axis)
+        except ValueError as exc:
+            if noise:  # the model asked for: its failure is the command's error
+                raise
+            # the default report tries every model: one that does not fit this image is a finding, not an error
+            click.echo(f"  {model}: no fit ({str(exc).split(': ')[0]})")
+            continue
         if model in ("gaussian", "rician"):
             line = f"σ = {sigma_to_255(est.sigma):.2f}/255"
             if model == "gaussian" and axis is not None:
