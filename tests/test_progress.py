@@ -4,6 +4,7 @@ The terminal cases run the real command line in a pseudo-terminal (stderr on the
 with a pipe."""
 
 import fcntl
+import io
 import os
 import pty
 import select
@@ -107,16 +108,17 @@ def test_quiet_prints_nothing_on_success_before_or_after_the_subcommand(tmp_path
     assert code == 1 and "missing.png: no such file" in err
 
 
-def test_ticker_draws_on_a_terminal_and_erases_itself(monkeypatch):
-    import io
+class _Tty(io.StringIO):
+    """A stderr that says it is a terminal."""
 
+    def isatty(self):
+        return True
+
+
+def test_ticker_draws_on_a_terminal_and_erases_itself(monkeypatch):
     from nlmeans.cli import progress
 
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    stream = Tty()
+    stream = _Tty()
     monkeypatch.setattr(sys, "stderr", stream)
     with progress.ticker("denoising x.png", delay=0.0):
         time.sleep(0.3)
@@ -247,16 +249,10 @@ def test_eval_warm_up_is_announced(tmp_path, monkeypatch):
 
 
 def test_ticker_shows_the_fraction_the_library_reports(monkeypatch):
-    import io
-
     from nlmeans._progress import report
     from nlmeans.cli import progress
 
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    stream = Tty()
+    stream = _Tty()
     monkeypatch.setattr(sys, "stderr", stream)
     with progress.ticker("denoising x.png", delay=0.0):
         report(1, 4, "NL-Bayes stage 2/2")

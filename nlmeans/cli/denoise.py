@@ -403,23 +403,15 @@ def _stack_summary(input_path, output_path, what, dtype, used, seconds):
 
 def _wants_slabs(request):
     """Slabs for --slab-slices, a .zarr input or output, or a TIFF stack over :data:`AUTO_SLAB_VALUES`."""
-    from ..io import TIFF_SUFFIXES, ZARR_SUFFIXES
+    from ..io import ZARR_SUFFIXES
 
     input_path, output_path = request.paths
     if request.slab_slices is not None:
         return True
     if ZARR_SUFFIXES[0] in (input_path.suffix.lower(), output_path.suffix.lower()):
         return True
-    if input_path.suffix.lower() in TIFF_SUFFIXES and input_path.is_file():
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(str(input_path)) as tif:
-                shape = tif.series[0].shape
-        except Exception:  # noqa: BLE001 - unreadable files fail later with the usual message
-            return False
-        return math.prod(shape) > AUTO_SLAB_VALUES
-    return False
+    shape = _tiff_shape(input_path)
+    return shape is not None and math.prod(shape) > AUTO_SLAB_VALUES
 
 
 def _slabs(request):
@@ -458,23 +450,31 @@ def _slabs(request):
 
 
 def _wants_strips(request):
-    from ..io import TIFF_SUFFIXES, ZARR_SUFFIXES
+    from ..io import ZARR_SUFFIXES
 
     input_path, output_path = request.paths
     if request.tile_rows is not None or request.scheduler is not None:
         return True
     if ZARR_SUFFIXES[0] in (input_path.suffix.lower(), output_path.suffix.lower()):
         return True
-    if input_path.suffix.lower() in TIFF_SUFFIXES and input_path.is_file():
-        import tifffile
+    shape = _tiff_shape(input_path)
+    return shape is not None and len(shape) >= 2 and shape[0] * shape[1] > AUTO_STRIP_PIXELS
 
-        try:
-            with tifffile.TiffFile(str(input_path)) as tif:
-                shape = tif.series[0].shape
-        except Exception:  # noqa: BLE001 - unreadable files fail later with the usual message
-            return False
-        return len(shape) >= 2 and shape[0] * shape[1] > AUTO_STRIP_PIXELS
-    return False
+
+def _tiff_shape(path):
+    """The shape of a TIFF's first series from its header, or None (not a TIFF file, or unreadable: such
+    files fail later with the usual message)."""
+    from ..io import TIFF_SUFFIXES
+
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(str(path)) as tif:
+            return tuple(tif.series[0].shape)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _strips(request):
