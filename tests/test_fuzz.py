@@ -773,3 +773,15 @@ def test_fuzz_found_nlbayes_tiny_sigma():
             nlmeans.denoise(np.array([[217]], np.uint8), 1e-300, method="nlbayes")
         except ValueError as exc:
             assert "overflow" not in str(exc), exc
+
+
+def test_fuzz_found_evaluate_overflow_warning_instead_of_the_error():
+    """A float64 image far beyond float32 (1e199, found by the CI fuzz step): the clear ValueError, not a
+    RuntimeWarning from the cast to float32 (an error under ``-W error``)."""
+    import warnings
+
+    image = np.random.default_rng(0).random((8, 8)) * 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="too large for float32"):
+            nlmeans.evaluate(image, [1.0], methods="gaussian", seeds=1)
