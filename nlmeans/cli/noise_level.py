@@ -42,7 +42,7 @@ def noise_level(input_path, noise):
             if noise:  # the model asked for: its failure is the command's error
                 raise
             # the default report tries every model: one that does not fit this image is a finding, not an error
-            click.echo(f"  {model}: no fit ({str(exc).split(': ')[0]})")
+            click.echo(f"  {model}: no fit ({exc})")
             continue
         if model in ("gaussian", "rician"):
             line = f"σ = {sigma_to_255(est.sigma):.2f}/255"
