@@ -71,14 +71,17 @@ def map_weight_constants(n_terms, sigma_map, h_map, patch_size, dtype):
 
     ``a = 1 / (n_terms h²)`` with each pixel's h and ``B = n_terms σ̄²``, σ̄² the patch mean of σ²
     (:func:`patch_mean`), so that a pair's bias is ``B(p) + B(q) = n_terms (σ̄_p² + σ̄_q²)``. The same clamps:
-    ``a <= 1e30``, ``B <= 1e30 / 2`` and ``2 B max(a) <= 1e30`` (for a constant map exactly the scalar rule,
-    ``bb = 2B``), so no pair makes ``inf · 0`` or ``inf − inf``. Returns ``(a, B)``, (H, W) arrays in ``dtype``.
+    ``a <= 1e30``, σ² ``<= 1e30``, ``B <= 1e30 / 2`` and ``2 B max(a) <= 1e30`` (for a constant map exactly
+    the scalar rule, ``bb = 2B``), so no pair makes ``inf · 0`` or ``inf − inf``. Returns ``(a, B)``, (H, W)
+    arrays in ``dtype``.
     """
     inv_h = 1.0 / np.asarray(h_map, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore"):
         a = np.minimum(inv_h * inv_h / n_terms, WEIGHT_CAP)
-        half = np.minimum(patch_mean(np.asarray(sigma_map, dtype=np.float64) ** 2, patch_size) * n_terms,
-                          WEIGHT_CAP / 2)
+        # σ² capped before the mean (a running sum over an inf would give inf - inf); above the cap B is
+        # capped anyway
+        s2 = np.minimum(np.asarray(sigma_map, dtype=np.float64) ** 2, WEIGHT_CAP)
+        half = np.minimum(patch_mean(s2, patch_size) * n_terms, WEIGHT_CAP / 2)
     a_max = float(a.max())
     if 2.0 * float(half.max()) * a_max > WEIGHT_CAP:
         half = np.minimum(half, WEIGHT_CAP / (2.0 * a_max))

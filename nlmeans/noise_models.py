@@ -321,7 +321,7 @@ def check_sigma_array(sigma, n_channels, height, width):
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         raise ValueError(f"sigma must be finite and >= 0 everywhere; {int(bad.sum())} of its {values.size} values "
-                         f"are not (e.g. {values[bad].flat[0]!r})")
+                         f"are not (e.g. {float(values[bad].flat[0])!r})")
     return values
 
 
@@ -353,7 +353,8 @@ def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
     data_range = default_data_range(kwargs.get("data_range"))
     dtype = work_dtype(arr.dtype)
     value = to_chw(arr, axis, dtype)
-    ref = float(np.sqrt(np.mean(sigma_map**2)))
+    top = float(sigma_map.max())
+    ref = top * float(np.sqrt(np.mean((sigma_map / top) ** 2))) if top > 0 else 0.0  # the RMS, no overflow
     settings = presets.resolve_parameters(value.shape[1:], ref, h=kwargs.get("h"),
                                           patch_size=kwargs.get("patch_size"),
                                           search_size=kwargs.get("search_size"), n_channels=value.shape[0],
