@@ -371,8 +371,10 @@ def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
     return from_float(out, arr.dtype)
 
 
-def denoise_sigma_array(denoise, arr, axis, sigma, kwargs):
-    """Gaussian noise with σ per channel or per pixel, through the scalar-σ ``denoise``.
+def denoise_sigma_array(denoise, arr, axis, sigma, kwargs, *, in_kernel=True):
+    """Gaussian noise with σ per channel or per pixel, through the scalar-σ ``denoise`` (or, for a σ map with
+    pixelwise NL-means, inside its kernel: :func:`denoise_sigma_map_in_kernel`; ``in_kernel=False`` takes the
+    per-level route below instead, for comparison).
 
     Per channel: one joint run of all channels with σ_rms, the RMS of the σ_c: the NL-means distance
     correction 2σ² is then exact on average over the channels (mean of 2σ_c²), and NL-Bayes' orthonormal
@@ -398,7 +400,7 @@ def denoise_sigma_array(denoise, arr, axis, sigma, kwargs):
         return denoise(arr, float(values.flat[0]), channel_axis=axis, **kwargs)
     if kwargs.get("return_settings"):
         raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
-    if values.ndim == 2 and _in_kernel(kwargs):
+    if values.ndim == 2 and in_kernel and _in_kernel(kwargs):
         return denoise_sigma_map_in_kernel(arr, axis, values, kwargs)
     dtype = work_dtype(arr.dtype)
     value = to_chw(arr, axis, np.float64)
