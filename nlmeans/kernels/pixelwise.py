@@ -19,6 +19,9 @@ The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differe
 added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
 are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 
+:func:`_nlm_pixelwise_map` is the same pair loop with a noise level per pixel (a σ map): the bias ``bb`` becomes
+``B(p) + B(q)`` from a map of patch means of σ², and ``a`` is each pixel's own, so each pair gets two weights.
+
 Parallel structure and determinism
 ----------------------------------
 Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
