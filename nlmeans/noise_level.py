@@ -292,8 +292,8 @@ def _unpushed_distance(observed):
     """The clean distance t (σ units, may be negative) whose truncated mean t + φ(t)/Φ(t) is ``observed``.
 
     The inverse of the tabulated g by cubic Hermite interpolation between the two nodes that bracket each
-    value (slopes 1/g'): within 3e-10 of the exact inverse, and a few hundred times faster than bisecting g
-    (its erfc calls were 0.2 s of a 512² estimate)."""
+    value (slopes 1/g'): within 3e-10 of the exact inverse, and 30× faster than 40 bisection steps were
+    (their erfc calls took half of a clipped 512² estimate)."""
     t, g, slope = _pushed_table()
     observed = np.asarray(observed, dtype=np.float64)
     k = np.clip(np.searchsorted(g, observed, side="right") - 1, 0, t.size - 2)

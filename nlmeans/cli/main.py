@@ -26,7 +26,7 @@ from .progress import pause_gc, resume_gc
 
 
 def _show_version(ctx, param, value):
-    """``--version``: the installed version (read only when asked: importlib.metadata costs 25 ms)."""
+    """``--version``: the installed version, read (importlib.metadata) only when asked."""
     if value and not ctx.resilient_parsing:
         from .. import __version__
 
