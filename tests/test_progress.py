@@ -275,6 +275,8 @@ def test_compiling_is_announced_when_numba_compiles_and_only_then(monkeypatch):
 
     from nlmeans.cli import progress
 
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT=1: numba compiles nothing")
     stream = _Tty()
     monkeypatch.setattr(sys, "stderr", stream)
     fresh = numba.njit(lambda x: x + 1)  # not cached: compiles on its first call
