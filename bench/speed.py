@@ -4,6 +4,7 @@ Run from the repository root (needs the ``bench`` extra: opencv-python-headless,
 
     python -m bench.speed                 # full run, writes bench/results/speed.json
     python -m bench.speed --runs 7 --no-large --no-memory --no-startup   # quicker
+    python -m bench.speed --only-startup --runs 5   # the two start-up targets alone, bench/results/startup.json
 
 Every method gets the same number of threads (all cores, or ``--threads``), one warm-up call, then the median of
 ``--runs`` timed calls (wall clock, ``time.perf_counter``), in rounds that call every method once; a method
@@ -427,9 +428,14 @@ def main(argv=None):
     ap.add_argument("--no-large", action="store_true", help="skip the 2048×2048 image")
     ap.add_argument("--no-memory", action="store_true", help="skip the 4096×4096 peak-memory run")
     ap.add_argument("--no-startup", action="store_true", help="skip the command-line start-up runs")
-    ap.add_argument("--out", type=Path, default=common.RESULTS / "speed.json")
+    ap.add_argument("--only-startup", action="store_true",
+                    help="only the command-line start-up runs (a first run, then --runs cached runs) and their "
+                         "two targets; writes bench/results/startup.json unless --out")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/speed.json")
     ap.add_argument("--check", action="store_true", help="exit with status 1 if a measured target is missed")
     args = ap.parse_args(argv)
+    if args.only_startup:
+        return _main_startup(args)
 
     machine = _machine()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, AVX-512: {machine['avx512f']}; "
@@ -457,20 +463,42 @@ def main(argv=None):
     if not args.no_startup:
         st = bench_startup()
         result["startup"] = st
-        for v in st.values():
-            print(f"start-up, {v['command']}: first run (empty cache, compiles) "
-                  f"{v['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in v['cached_runs_s'])} s")
-    values = target_values(rows, st)
+        _print_startup(st)
+    _finish(args, result, target_values(rows, st), common.RESULTS / "speed.json")
+
+
+def _print_startup(st):
+    for v in st.values():
+        print(f"start-up, {v['command']}: first run (empty cache, compiles) "
+              f"{v['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in v['cached_runs_s'])} s")
+
+
+def _finish(args, result, values, default_out):
+    """The gated lines, the targets in ``result``, ``result`` written as JSON; exit 1 on a miss with --check."""
     misses = print_targets(values)
     result["targets"] = [{"key": key, "what": what, "limit": limit, "value": values[key],
                           "met": None if values[key] is None else values[key] <= limit}
                          for key, what, limit in TARGETS]
     result["peak_rss_bench_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(f"\nwrote {args.out}")
+    out = args.out or default_out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\nwrote {out}")
     if args.check and misses:
         sys.exit(1)
+
+
+def _main_startup(args):
+    """``--only-startup``: the start-up runs (a first run, then ``--runs`` cached ones) and their targets."""
+    machine = _machine()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores; load average before: "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    st = bench_startup(args.runs + 1)
+    _print_startup(st)
+    result = {"machine": machine, "runs": args.runs, "startup": st,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_average": os.getloadavg()}
+    print(f"load average after: {', '.join(f'{v:.2f}' for v in result['load_average'])}")
+    _finish(args, result, target_values([], st), common.RESULTS / "startup.json")
 
 
 if __name__ == "__main__":

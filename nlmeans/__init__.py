@@ -13,7 +13,6 @@ scikit-image: the command line's ``--help`` and a script that only reads files s
 
 import importlib
 import logging
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type checkers see the real signatures; at run time __getattr__ loads them on first use
@@ -40,11 +39,6 @@ if TYPE_CHECKING:  # type checkers see the real signatures; at run time __getatt
 # unless the application configures logging (the command line's --verbose does)
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-try:
-    __version__ = version("nlmeans")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 #: public name -> the module that defines it
 _PUBLIC = {
     "add_noise": "noise",
@@ -64,7 +58,21 @@ _SUBMODULES = ("dask", "eval", "io", "presets", "sure", "tiles", "volume")
 __all__ = ["__version__", *sorted(_PUBLIC)]
 
 
+def _version() -> str:
+    # importlib.metadata costs 14-27 ms: read only when asked, so that the command lines that do not load numba
+    # (which imports it) skip it
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nlmeans")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     if name in _PUBLIC:
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
         globals()[name] = value  # later look-ups skip this function
@@ -75,4 +83,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES) | {"__version__"})

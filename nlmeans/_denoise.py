@@ -23,11 +23,8 @@ from ._validate import (
     work_dtype,
 )
 from .nlbayes import nlbayes_checked
-from .nlm import run_nlmeans_chw
 from .noise_level import estimate_sigma
-from .noise_models import denoise_in_model, denoise_sigma_array
 from .presets import Settings, check_method_options, nlbayes_settings, nlmeans_settings, resolve_parameters
-from .sure import choose_h
 
 
 def _run_nlbayes(arr, axis, value, settings, patch_size, search_size):
@@ -266,6 +263,8 @@ def denoise(
         options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
                        guide_sigma=guide_sigma, guide_channel_axis=guide_channel_axis, data_range=data_range,
                        patch_weights=patch_weights, patch_sigma=patch_sigma, return_settings=return_settings)
+        from .noise_models import denoise_in_model, denoise_sigma_array  # (imported when used: start-up time)
+
         if not model:
             return denoise_sigma_array(denoise, arr, axis, sigma, options)
         if sigma is not None and np.ndim(sigma) > 0:
@@ -308,6 +307,8 @@ def denoise(
         estimate=lambda: estimate_sigma(arr, channel_axis=axis),
     )
     if auto_h and settings.sigma > 0:
+        from .sure import choose_h
+
         # without a given patch size, SURE also picks it among the preset's and its odd neighbours
         limit = min(height, width)
         p = settings.patch_size
@@ -321,6 +322,8 @@ def denoise(
     check_magnitude(arr if guide is None else garr, "image" if guide is None else "guide",
                     guide_chw.shape[0] * settings.patch_size**2, dtype)
     settings = nlmeans_settings(settings, method, patch_weights, patch_sigma, guide_sigma)
+    from .nlm import run_nlmeans_chw  # the NL-means kernels: not imported (25 ms) on NL-Bayes's path
+
     out = run_nlmeans_chw(value, guide_chw, settings, settings.sigma if guide is None else guide_sigma)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     out = from_float(out, arr.dtype)

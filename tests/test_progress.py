@@ -24,6 +24,14 @@ from nlmeans.io import write_image
 RNG = np.random.default_rng(4)
 
 
+def _compile_for(seconds):
+    """Stands for numba compiling a kernel for ``seconds``: its ``numba:compile`` event around a sleep."""
+    from numba.core import event
+
+    with event.trigger_event("numba:compile"):
+        time.sleep(seconds)
+
+
 def _noisy_png(path, size=64):
     clean = np.tile(np.linspace(0.2, 0.8, size), (size, 1))
     write_image(path, np.clip(np.rint((clean + RNG.normal(0, 0.08, clean.shape)) * 255), 0, 255).astype(np.uint8))
@@ -141,7 +149,7 @@ def test_first_call_compilation_is_not_counted(tmp_path, monkeypatch):
     def slow_first(image, *args, **kwargs):  # stands for numba compiling on the first call
         calls.append(image.shape)
         if len(calls) == 1:
-            time.sleep(1.5)
+            _compile_for(1.5)
         return real(image, *args, **kwargs)
 
     monkeypatch.setattr(module, "denoise", slow_first)
@@ -192,7 +200,7 @@ def _slow_first(real, calls):
     def slow_first(image, *args, **kwargs):  # stands for numba compiling on the first call
         calls.append(np.shape(image))
         if len(calls) == 1:
-            time.sleep(1.5)
+            _compile_for(1.5)
         return real(image, *args, **kwargs)
 
     return slow_first
@@ -237,7 +245,7 @@ def test_eval_warm_up_is_announced(tmp_path, monkeypatch):
     real = experiment._warm_up
 
     def slow(*args):
-        time.sleep(1.5)
+        _compile_for(1.5)
         return real(*args)
 
     monkeypatch.setattr(experiment, "_warm_up", slow)
@@ -258,3 +266,68 @@ def test_ticker_shows_the_fraction_the_library_reports(monkeypatch):
         report(1, 4, "NL-Bayes stage 2/2")
         time.sleep(0.8)  # the line is redrawn every 0.5 s
     assert " s (NL-Bayes stage 2/2: 25 %)\x1b[K" in stream.getvalue()
+
+
+def test_compiling_is_announced_when_numba_compiles_and_only_then(monkeypatch):
+    """The line appears as soon as numba really compiles (a cache miss), and never for a block that only
+    loads or runs compiled code, however long it takes (a cached run on a busy machine)."""
+    import numba
+
+    from nlmeans.cli import progress
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT=1: numba compiles nothing")
+    stream = _Tty()
+    monkeypatch.setattr(sys, "stderr", stream)
+    fresh = numba.njit(lambda x: x + 1)  # not cached: compiles on its first call
+    with progress.compiling() as compiled:
+        assert fresh(1) == 2
+        time.sleep(0.3)  # the line is drawn from a thread
+    assert compiled.is_set() and "\rcompiling kernels, first run only" in stream.getvalue()
+    stream = _Tty()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.compiling() as compiled:
+        assert fresh(2) == 3  # compiled already
+        time.sleep(1.3)  # longer than the old fixed delay of 1 s
+    assert not compiled.is_set() and stream.getvalue() == ""
+
+
+def test_start_up_runs_without_the_garbage_collector_and_restores_it(tmp_path, monkeypatch):
+    """The collector is off from the command's start to the end of the warm-up, on for the real call, and
+    as before once the command returns (also after an error)."""
+    import gc
+
+    import nlmeans._denoise as module
+
+    real = module.denoise
+    states = []
+
+    def record(image, *args, **kwargs):
+        states.append(gc.isenabled())
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(module, "denoise", record)
+    _noisy_png(tmp_path / "x.png", 96)
+    assert gc.isenabled()
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "o.png"), "--sigma", "20"])
+    assert res.exit_code == 0, res.output
+    assert states == [False, True] and gc.isenabled()  # the warm-up on the corner, then the image
+    res = CliRunner().invoke(main, ["denoise", str(tmp_path / "missing.png"), str(tmp_path / "p.png")])
+    assert res.exit_code == 1 and gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        CliRunner().invoke(main, ["denoise", str(tmp_path / "x.png"), str(tmp_path / "q.png"), "--sigma", "20"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.slow
+def test_cached_run_on_a_terminal_says_nothing_about_compiling(tmp_path):
+    """The real command line in a pseudo-terminal: once the kernels are cached (the first run compiles them
+    if no other test has), a run shows no compiling line."""
+    _noisy_png(tmp_path / "x.png", 96)
+    args = ["denoise", tmp_path / "x.png", tmp_path / "o.png", "--overwrite"]
+    assert _run(args, tty=True)[0] == 0
+    code, out, err = _run(args, tty=True)
+    assert code == 0 and "nlbayes" in out and "compiling" not in err

@@ -38,7 +38,7 @@ from .options import (
     write_compare,
     write_output,
 )
-from .progress import say, show_progress, ticker, warm_up
+from .progress import resume_gc, say, show_progress, ticker, warm_up
 
 #: TIFF inputs with more pixels than this are denoised strip by strip without being asked
 AUTO_STRIP_PIXELS = 1 << 26
@@ -326,6 +326,7 @@ def _batch(request):
     from ..dask import client_for
 
     request.refuse("--out-dir", auto_h=request.volume or request.video)
+    resume_gc()  # a long run over many files: the collector is on for it
     out_dir = request.out_dir
     files, missing = batch.expand_inputs(request.paths)
     out_dir.mkdir(parents=True, exist_ok=True)

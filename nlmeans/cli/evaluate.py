@@ -11,7 +11,7 @@ from .._optional import available, install_hint
 from .._validate import NOISE_MODELS
 from ..io import read_image
 from .options import SAMPLE_IMAGES, SCALE_NOTE, claim_outputs, sample_image, verbose_option
-from .progress import compiling, say, show_progress
+from .progress import compiling, resume_gc, say, show_progress
 
 
 def _number_list(ctx, param, value):
@@ -135,6 +135,7 @@ def eval_(images, noise, sigmas, peaks, snrs, seeds, methods, tune, crop, json_p
         outputs += plot_paths(stems, sigmas, plots_dir)
     claim_outputs(outputs, inputs=files, overwrite=overwrite)
     named = {stem: read_image(f).data for stem, f in stems.items()}
+    resume_gc()  # a long run: the collector is on for it
     records, gallery = run_experiment(named, sigmas, methods, seeds, tune, crop=crop, progress=show_progress(),
                                       keep_images=plots_dir is not None, noise=noise, peaks=peaks, snrs=snrs,
                                       warming=compiling)

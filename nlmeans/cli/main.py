@@ -19,10 +19,19 @@ import warnings
 
 import click
 
-from .. import __version__
 from ..io import Terminated, one_line, raise_on_sigterm
 from . import demo, denoise, evaluate, noise, noise_level
 from .options import VERBOSE_HELP
+from .progress import pause_gc, resume_gc
+
+
+def _show_version(ctx, param, value):
+    """``--version``: the installed version, read (importlib.metadata) only when asked."""
+    if value and not ctx.resilient_parsing:
+        from .. import __version__
+
+        click.echo(f"nlmeans, version {__version__}")
+        ctx.exit()
 
 
 class _Group(click.Group):
@@ -38,9 +47,11 @@ class _Group(click.Group):
         # subcommand's options are parsed, after this point
         logger.setLevel(logging.INFO)
         logger.addHandler(handler)
+        pause_gc()  # until the command's kernels are loaded (progress.warm_up) or it ends
         try:
             return super().main(*args, **kwargs)
         finally:
+            resume_gc()
             logger.removeHandler(handler)
             logger.setLevel(level)
             warnings.showwarning = shown
@@ -106,7 +117,8 @@ def _aborted(exc):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="nlmeans")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and exit.")
 @click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.option("--quiet", "-q", is_flag=True,
               help="Print nothing on success: no summary, notes or progress (errors still print).")
