@@ -2,7 +2,8 @@
 quality"): mean PSNR on the standard set and the summed time of the calls, per preset row.
 
 Each candidate is the row's preset at the start of this study (``BEFORE``) with some parameters changed
-(reference step, search windows, group sizes; a pair is (stage 1, stage 2)); ``default`` is whatever
+(reference step, search windows, group sizes, stage-1 patch size; a pair is (stage 1, stage 2); a change may
+depend on σ or on gray/color); ``default`` is whatever
 ``nlmeans.presets.nlbayes_params`` is now. Rows: ``low`` (σ ≤ 25, measured at σ = 5, 10, 15, 20, 25) and
 ``high`` (σ > 25, measured at 30, 40, 50). Every candidate gets the same float32 noisy image per (image, σ,
 seed) (the seed policy of bench/_common.py) and the true σ. The calls are interleaved — for each noisy image
