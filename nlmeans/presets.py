@@ -118,23 +118,31 @@ def default_patch_sigma(patch_size):
 
 
 def nlbayes_params(sigma_255, n_channels=1):
-    """Parameters for noise level ``sigma_255`` (0–255 scale), as keyword arguments of :func:`nlbayes_chw`.
+    """Parameters for noise level ``sigma_255`` (0–255 scale) and ``n_channels``, as keyword arguments of
+    :func:`nlbayes_chw` (a pair is (stage 1, stage 2)).
 
     Chosen by measurement on the standard set (bench/nl_family.py, 128×128 crops, gray and color;
-    bench/nlbayes_presets.py and bench/high_sigma.py, 256×256 crops), not copied from the paper's table: up
-    to σ = 25, patches 5×5, groups of 60 (stage 1) and 30 (stage 2), search windows 31×31 (stage 1) and
-    21×21 (stage 2), reference grid step 3; above, patches 7×7, groups of 90 and 60, 47×47 windows in both
-    stages, step 3. β = 1 in stage 1 and 1.2 in stage 2; homogeneous-group thresholds γ = 1.05 (stage 1, on
-    the noisy group) and 0.02 (stage 2, on the basic group). Above σ = 25 the finer grid and wider windows
-    (step 4 and 41×41 before) gave +0.07 to +0.11 dB on the gray images and +0.11 to +0.15 dB on the color
-    ones at every σ of 30–75 (2 seeds), for ~1.5× the time (docs/quality.md, "High noise"); the paper's 5×5
-    stage-2 patches and larger groups were worse. ``n_channels`` is accepted for symmetry with the
-    NL-means presets; colour images use the same values per (Y, U, V) channel.
+    bench/nlbayes_presets.py, bench/high_sigma.py and bench/nlbayes_cheaper.py, 256×256 crops), not copied
+    from the paper's table: up to σ = 25, patches 5×5, groups of 60 (stage 1) and 30 (stage 2), search
+    windows 31×31 (stage 1) and 21×21 (stage 2), reference grid step 3; above, patches 7×7, groups of 90 and
+    60, 47×47 windows in both stages, step 3. β = 1 in stage 1 and 1.2 in stage 2; homogeneous-group
+    thresholds γ = 1.05 (stage 1, on the noisy group) and 0.02 (stage 2, on the basic group).
+
+    Color (3 channels, one Gaussian model per (Y, U, V) channel): smaller stage-1 patches were both better
+    and cheaper — from σ = 15 to 25 3×3 with a 17×17 stage-2 window, above σ = 25 5×5 with stage-2 groups
+    of 40: +0.03 to +0.14 dB on the color means for about 0.7–0.8× the time (at σ ≤ 12 one image lost
+    0.06 dB; on gray images they lose 0.1–0.4 dB). No cheaper gray setting kept the quality. The study:
+    docs/quality.md, "Cheaper NL-Bayes presets"; the wider windows and finer grid above σ = 25: "High noise".
     """
+    color = n_channels == 3
     if sigma_255 <= 25:
         patch, search, n_sim, step = 5, (31, 21), (60, 30), 3
+        if color and sigma_255 >= 15:
+            patch, search = (3, 5), (31, 17)
     else:
         patch, search, n_sim, step = 7, (47, 47), (90, 60), 3
+        if color:
+            patch, n_sim = (5, 7), (90, 40)
     return dict(patch_size=patch, search_size=search, n_similar=n_sim, beta=(1.0, 1.2), gamma=(1.05, 0.02),
                 step=step)
 
@@ -143,13 +151,15 @@ def resolve_nlbayes(shape, sigma_255, n_channels=1, patch_size=None, search_size
     """The NL-Bayes parameters of a call: :func:`nlbayes_params` with the sizes fitted to ``shape`` (H, W).
 
     ``patch_size`` and ``search_size`` (odd, at most the smaller side) replace the presets when given; a given
-    search size serves both stages. Returns keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`.
+    size serves both stages. Returns keyword arguments of :func:`nlmeans.nlbayes.nlbayes_chw`.
     """
     params = nlbayes_params(sigma_255, n_channels)
     limit = min(shape)
     fits = f"the image's smaller side ({limit} pixels)"
-    if patch_size is None:
-        params["patch_size"] = fit_size(params["patch_size"], limit)
+    if patch_size is None:  # one size, or a pair (stage 1, stage 2)
+        preset = params["patch_size"]
+        params["patch_size"] = (fit_size(preset, limit) if np.ndim(preset) == 0
+                                else tuple(fit_size(p, limit) for p in preset))
     else:
         params["patch_size"] = check_odd_size(patch_size, "patch_size", at_most=limit, limit_name=fits)
     if search_size is None:  # the preset is a pair (stage 1, stage 2)
@@ -364,9 +374,10 @@ def nlmeans_settings(settings, method, patch_weights="flat", patch_sigma=None, g
 def nlbayes_settings(settings, shape, n_channels, patch_size=None, search_size=None):
     """NL-Bayes's :class:`Settings` from the NL-means ones (σ and its estimate, the size checks): its own
     presets (:func:`nlmeans.presets.resolve_nlbayes`) for the (H, W) ``shape``; h is None. ``patch_size`` and
-    ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window."""
+    ``search_size`` as the caller gave them (None: presets). ``search_size`` records stage 1's window and
+    ``patch_size`` the larger of the two stages' patches (both in ``nlbayes``)."""
     params = resolve_nlbayes(shape, sigma_to_255(settings.sigma, settings.data_range), n_channels, patch_size,
                              search_size)
     log.debug("NL-Bayes parameters: %s", params)
-    return Settings("nlbayes", settings.sigma, None, params["patch_size"], params["search_size"][0],
+    return Settings("nlbayes", settings.sigma, None, int(np.max(params["patch_size"])), params["search_size"][0],
                     None, settings.data_range, settings.sigma_estimated, nlbayes=params)
