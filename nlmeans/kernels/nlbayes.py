@@ -424,14 +424,49 @@ def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
 @njit(inline="always", **JIT)
 def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
     """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(py + oy[m], px + ox[m])``,
-    row-major, for ``m < n``."""
-    P = 2 * f + 1
+    row-major, for ``m < n``. Unsigned indices: numba adds no negative-index wrap-around to each access."""
+    P = np.uint64(2 * f + 1)
+    cu = np.uint64(c)
     for m in range(n):
-        qy = py + oy[m]
-        qx = px + ox[m]
+        qy = np.uint64(py + oy[m] - f)
+        qx = np.uint64(px + ox[m] - f)
+        xm = X[m]
+        k = np.uint64(0)
         for jy in range(P):
             for jx in range(P):
-                X[m, jy * P + jx] = image[c, qy + jy - f, qx + jx - f]
+                xm[k] = image[cu, qy + jy, qx + jx]
+                k += np.uint64(1)
+
+
+@njit(inline="always", **JIT)
+def _nlb_add_patches(num, c, ly, lx, oy, ox, n, P, X):
+    """``num[c]`` += the patches ``X[:n]`` (``P`` × ``P``, row-major) whose first pixel is at ``(ly + oy[m],
+    lx + ox[m])``: the aggregation of a group's estimates. Unsigned indices as in :func:`_nlb_gather`."""
+    Pu = np.uint64(P)
+    cu = np.uint64(c)
+    for m in range(n):
+        qy = np.uint64(ly + oy[m])
+        qx = np.uint64(lx + ox[m])
+        xm = X[m]
+        k = np.uint64(0)
+        for jy in range(Pu):
+            for jx in range(Pu):
+                num[cu, qy + jy, qx + jx] += xm[k]
+                k += np.uint64(1)
+
+
+@njit(inline="always", **JIT)
+def _nlb_add_value(num, c, ly, lx, oy, ox, n, P, g):
+    """``num[c]`` += ``g`` over each of the ``n`` patches placed as in :func:`_nlb_add_patches` (a homogeneous
+    group: every estimate is the value ``g``)."""
+    Pu = np.uint64(P)
+    cu = np.uint64(c)
+    for m in range(n):
+        qy = np.uint64(ly + oy[m])
+        qx = np.uint64(lx + ox[m])
+        for jy in range(Pu):
+            for jx in range(Pu):
+                num[cu, qy + jy, qx + jx] += g
 
 
 @njit(inline="always", **JIT)
@@ -502,6 +537,33 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
         for m in range(n):
             for i in range(D):
                 X[m, i] = mu[i]
+
+
+@njit(**JIT)
+def _nlb_box_sum_counts(den, P):
+    """``den[y, x]`` <- the sum of ``den[y - a, x - b]`` over ``0 <= a, b < P`` (within the array), in place.
+
+    Turns per-patch counts at the patch's first pixel into the number of patches covering each pixel: one
+    add per patch instead of ``P²`` (integers, exact in floating point: the same values as adding 1 per
+    pixel).
+    """
+    rows, cols = den.shape
+    tmp = np.empty(cols, dtype=den.dtype)
+    for y in range(rows):
+        row = den[y]
+        for x in range(cols):
+            tmp[x] = row[x]
+        for b in range(1, P):
+            for x in range(b, cols):
+                row[x] += tmp[x - b]
+    # bottom up: the rows a sum reads are not yet overwritten
+    for y in range(rows - 1, 0, -1):
+        out = den[y]
+        for a in range(1, min(P, y + 1)):
+            above = den[y - a]
+            for x in range(cols):
+                out[x] += above[x]
+    return den
 
 
 @njit(**JIT)
@@ -581,32 +643,18 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                     flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
                 if flat:  # a homogeneous group: every patch becomes the mean value, added directly
                     vsum[0] = gm  # rounded to the data's dtype, as a patch value would be
-                    g = vsum[0]
-                    for m in range(n):
-                        qy = py + oy[m] - pad - lo_row
-                        qx = px + ox[m]
-                        for jy in range(P):
-                            for jx in range(P):
-                                num[c, qy + jy - f, qx + jx - f] += g
+                    _nlb_add_value(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, vsum[0])
                     continue
                 _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
-                # aggregate every patch of the group
-                for m in range(n):
-                    qy = py + oy[m] - pad - lo_row
-                    qx = px + ox[m]
-                    for jy in range(P):
-                        for jx in range(P):
-                            num[c, qy + jy - f, qx + jx - f] += X[m, jy * P + jx]
+                _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
             for m in range(n):
-                qy = py + oy[m] - pad - lo_row
-                qx = px + ox[m]
-                for jy in range(P):
-                    for jx in range(P):
-                        den[qy + jy - f, qx + jx - f] += 1
+                # den: one count per patch at its first pixel; the box sum below spreads it over the patch
+                den[py + oy[m] - pad - lo_row - f, px + ox[m] - f] += 1
                 cy = y + oy[m]
                 cx = x + ox[m]
                 if b0 <= cy < b1 and 0 <= cx < W:
                     mask[cy - b0, cx] = True
+    _nlb_box_sum_counts(den, P)
     return num, den
 
 
