@@ -427,15 +427,26 @@ def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
     row-major, for ``m < n``. Unsigned indices: numba adds no negative-index wrap-around to each access."""
     P = np.uint64(2 * f + 1)
     cu = np.uint64(c)
+    one = np.uint64(1)
     for m in range(n):
         qy = np.uint64(py + oy[m] - f)
         qx = np.uint64(px + ox[m] - f)
         xm = X[m]
         k = np.uint64(0)
+        if P == 5:  # the default patch: rows unrolled (a loop of 5 ran scalar with its exit branch)
+            for jy in range(P):
+                row = image[cu, qy + jy]
+                xm[k] = row[qx]
+                xm[k + one] = row[qx + one]
+                xm[k + np.uint64(2)] = row[qx + np.uint64(2)]
+                xm[k + np.uint64(3)] = row[qx + np.uint64(3)]
+                xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
+                k += P
+            continue
         for jy in range(P):
             for jx in range(P):
                 xm[k] = image[cu, qy + jy, qx + jx]
-                k += np.uint64(1)
+                k += one
 
 
 @njit(inline="always", **JIT)
