@@ -491,8 +491,9 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
     for i in range(D):
         gm += mu[i]
         sm += msrc[i]
-    gm /= D
-    sm /= D
+    # divided in the data's dtype: "/= D" made them float64 and the variance loop below double precision
+    gm = gm / (zero + D)
+    sm = sm / (zero + D)
     Dv = src.shape[1]  # whole vectors; the padding columns' sums are not used
     for i in range(Dv):
         vsum[i] = zero
@@ -504,7 +505,7 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
     var = zero
     for i in range(D):
         var += vsum[i]
-    var /= n * D
+    var = var / (zero + n * D)
     return var <= gamma * sigma2, gm
 
 
@@ -523,10 +524,14 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
         for i in range(src.shape[1]):  # the padding columns stay 0 - 0
             sc[i] = x[i] - msrc[i]  # the centred model patches
     _nlb_covariance(Sc, n, D, inv_n1, cov)
-    # Z = (X - mu)^T, then solve
+    # Z = (X - mu)^T, then solve; Z's rows padded with zero columns to whole vectors (nz, a multiple of 8 where
+    # Z is wide enough): the solve's rows of 30 or 60 ran (wholly or half) in a 4-lane epilogue loop
+    nz = min((n + 7) // 8 * 8, Z.shape[1])
     for i in range(D):
         for m in range(n):
             Z[i, m] = X[m, i] - mu[i]
+        for m in range(n, nz):
+            Z[i, m] = 0
     ridge = stage == 2
     if ridge:
         for i in range(D):
@@ -540,7 +545,7 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
             cov[i, i] += beta * sigma2
         ok = _nlb_cholesky(cov, D)
     if ok:
-        _nlb_solve(cov, Z, D, n)
+        _nlb_solve(cov, Z, D, nz)  # the zero columns stay zero
         for m in range(n):
             for i in range(D):
                 X[m, i] -= beta * sigma2 * Z[i, m]
@@ -575,6 +580,42 @@ def _nlb_box_sum_counts(den, P):
             for x in range(cols):
                 out[x] += above[x]
     return den
+
+
+@njit(**JIT)
+def _nlb_patch_sums(image, c, r0, P, s1, s2):
+    """``s1[t, u]`` = the sum of the ``P`` × ``P`` patch of ``image[c]`` whose first pixel is at ``(r0 + t, u)``
+    (float64), ``s2`` the sum of its squares (skipped when ``s2`` has no rows), for every patch inside the
+    image within ``s1``'s rows. Each sum is the same fixed-order sum wherever the band starts: columns of
+    ``P`` rows, then ``P`` columns."""
+    rows = min(s1.shape[0], image.shape[1] - r0 - P + 1)
+    cols = image.shape[2] - P + 1
+    squares = s2.shape[0] > 0
+    v1 = np.empty(image.shape[2])
+    v2 = np.empty(image.shape[2])
+    for t in range(rows):
+        for u in range(image.shape[2]):
+            v1[u] = 0.0
+            v2[u] = 0.0
+        for a in range(P):
+            row = image[c, r0 + t + a]
+            for u in range(image.shape[2]):
+                x = np.float64(row[u])
+                v1[u] += x
+                v2[u] += x * x
+        o1 = s1[t]
+        for u in range(cols):
+            o1[u] = v1[u]
+        for b in range(1, P):
+            for u in range(cols):
+                o1[u] += v1[u + b]
+        if squares:
+            o2 = s2[t]
+            for u in range(cols):
+                o2[u] = v2[u]
+            for b in range(1, P):
+                for u in range(cols):
+                    o2[u] += v2[u + b]
 
 
 @njit(**JIT)
@@ -621,10 +662,22 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     muy = np.empty(Dv, dtype=dtype)
     vsum = np.empty(Dv, dtype=dtype)
     cov = np.empty((D, Dv), dtype=dtype)
-    Z = np.empty((D, nmax), dtype=dtype)
+    Z = np.empty((D, (nmax + 7) // 8 * 8), dtype=dtype)  # rows of whole vectors (see _nlb_bayes_estimate)
     zero = sigma2 - sigma2
     search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
     lo_row = b0 - r - f
+    # patch sums (float64) for the homogeneity test, indexed by the patch's first pixel as den: s1, s2 of the
+    # model patches (stage 1 noisy, stage 2 basic), m1 of the noisy ones (the flat value)
+    s1 = np.zeros((C, rows, W + 2 * pad))
+    s2 = np.zeros((C, rows, W + 2 * pad))
+    if gamma > 0:
+        for c in range(C):
+            _nlb_patch_sums(search, c, b0, P, s1[c], s2[c])
+    m1 = s1
+    if gamma > 0 and stage == 2:
+        m1 = np.zeros((C, rows, W + 2 * pad))
+        for c in range(C):
+            _nlb_patch_sums(noisy, c, b0, P, m1[c], s2[c][:0])
     for y in range(b0, b1):
         if y % step != 0 and y != H - 1:
             continue
@@ -639,7 +692,27 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
             n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
+            ly = py - pad - lo_row - f  # the band-local row of the reference patch's first pixel
             for c in range(C):
+                if gamma > 0:
+                    # the homogeneity test from the members' patch sums: a flat group needs no gather
+                    t1 = 0.0
+                    t2 = 0.0
+                    g1 = 0.0
+                    for m in range(n):
+                        qy = ly + oy[m]
+                        qx = px - f + ox[m]
+                        t1 += s1[c, qy, qx]
+                        t2 += s2[c, qy, qx]
+                        g1 += m1[c, qy, qx]
+                    nd = 1.0 / (n * D)
+                    sm = t1 * nd
+                    if (t2 * nd - sm * sm) <= gamma * sigma2:
+                        # a homogeneous group: every patch becomes the mean value (of the noisy patches),
+                        # added directly; rounded to the data's dtype, as a patch value would be
+                        vsum[0] = g1 * nd
+                        _nlb_add_value(num, c, ly, px - f, oy, ox, n, P, vsum[0])
+                        continue
                 _nlb_gather(noisy, c, py, px, oy, ox, n, f, X)
                 if stage == 2:
                     _nlb_gather(basic, c, py, px, oy, ox, n, f, Y)
@@ -649,13 +722,6 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 if stage == 2:
                     _nlb_mean(Y, n, D, inv_n, muy)
                     msrc = muy
-                flat = False
-                if gamma > 0:
-                    flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
-                if flat:  # a homogeneous group: every patch becomes the mean value, added directly
-                    vsum[0] = gm  # rounded to the data's dtype, as a patch value would be
-                    _nlb_add_value(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, vsum[0])
-                    continue
                 _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
                 _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
             for m in range(n):
@@ -886,7 +952,7 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
             muy = np.empty(Dv, dtype=out.dtype)
             vsum = np.empty(Dv, dtype=out.dtype)
             cov = np.empty((D, Dv), dtype=out.dtype)
-            Zm = np.empty((D, nmax), dtype=out.dtype)
+            Zm = np.empty((D, (nmax + 7) // 8 * 8), dtype=out.dtype)
             _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
                        sigma2, beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy,
                        vsum, cov, Zm)
