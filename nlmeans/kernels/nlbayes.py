@@ -556,41 +556,12 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
 
 
 @njit(**JIT)
-def _nlb_box_sum_counts(den, P):
-    """``den[y, x]`` <- the sum of ``den[y - a, x - b]`` over ``0 <= a, b < P`` (within the array), in place.
-
-    Turns per-patch counts at the patch's first pixel into the number of patches covering each pixel: one
-    add per patch instead of ``P²`` (integers, exact in floating point: the same values as adding 1 per
-    pixel).
-    """
-    rows, cols = den.shape
-    tmp = np.empty(cols, dtype=den.dtype)
-    for y in range(rows):
-        row = den[y]
-        for x in range(cols):
-            tmp[x] = row[x]
-        for b in range(1, P):
-            for x in range(b, cols):
-                row[x] += tmp[x - b]
-    # bottom up: the rows a sum reads are not yet overwritten
-    for y in range(rows - 1, 0, -1):
-        out = den[y]
-        for a in range(1, min(P, y + 1)):
-            above = den[y - a]
-            for x in range(cols):
-                out[x] += above[x]
-    return den
-
-
-@njit(**JIT)
 def _nlb_patch_sums(image, c, r0, P, s1, s2):
     """``s1[t, u]`` = the sum of the ``P`` × ``P`` patch of ``image[c]`` whose first pixel is at ``(r0 + t, u)``
-    (float64), ``s2`` the sum of its squares (skipped when ``s2`` has no rows), for every patch inside the
-    image within ``s1``'s rows. Each sum is the same fixed-order sum wherever the band starts: columns of
-    ``P`` rows, then ``P`` columns."""
+    (float64), ``s2`` the sum of its squares, for every patch inside the image within ``s1``'s rows. Each sum
+    is the same fixed-order sum wherever the band starts: columns of ``P`` rows, then ``P`` columns."""
     rows = min(s1.shape[0], image.shape[1] - r0 - P + 1)
     cols = image.shape[2] - P + 1
-    squares = s2.shape[0] > 0
     v1 = np.empty(image.shape[2])
     v2 = np.empty(image.shape[2])
     for t in range(rows):
@@ -609,13 +580,12 @@ def _nlb_patch_sums(image, c, r0, P, s1, s2):
         for b in range(1, P):
             for u in range(cols):
                 o1[u] += v1[u + b]
-        if squares:
-            o2 = s2[t]
+        o2 = s2[t]
+        for u in range(cols):
+            o2[u] = v2[u]
+        for b in range(1, P):
             for u in range(cols):
-                o2[u] = v2[u]
-            for b in range(1, P):
-                for u in range(cols):
-                    o2[u] += v2[u + b]
+                o2[u] += v2[u + b]
 
 
 @njit(**JIT)
@@ -645,7 +615,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     dtype = noisy.dtype
     rows = b1 - b0 + 2 * pad
     num = np.zeros((C, rows, W + 2 * pad), dtype=dtype)
-    den = np.zeros((rows, W + 2 * pad), dtype=dtype)
+    # one count per patch at its first pixel, offset by P - 1 rows and columns of zeros: the patch sums of
+    # these counts are then the number of patches covering each pixel (one add per patch instead of P²; exact
+    # integers, the same values as adding 1 per pixel)
+    counts = np.zeros((1, rows + P - 1, W + 2 * pad + P - 1), dtype=dtype)
     mask = np.zeros((b1 - b0, W), dtype=np.bool_)
     n_cand = (2 * r + 1) * (2 * r + 1) - 1
     dist = np.empty(n_cand, dtype=dtype)
@@ -670,14 +643,15 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     # model patches (stage 1 noisy, stage 2 basic), m1 of the noisy ones (the flat value)
     s1 = np.zeros((C, rows, W + 2 * pad))
     s2 = np.zeros((C, rows, W + 2 * pad))
+    m1 = s1
     if gamma > 0:
+        if stage == 2:
+            m1 = np.zeros((C, rows, W + 2 * pad))
+            scratch = np.empty((rows, W + 2 * pad))
+            for c in range(C):
+                _nlb_patch_sums(noisy, c, b0, P, m1[c], scratch)
         for c in range(C):
             _nlb_patch_sums(search, c, b0, P, s1[c], s2[c])
-    m1 = s1
-    if gamma > 0 and stage == 2:
-        m1 = np.zeros((C, rows, W + 2 * pad))
-        for c in range(C):
-            _nlb_patch_sums(noisy, c, b0, P, m1[c], s2[c][:0])
     for y in range(b0, b1):
         if y % step != 0 and y != H - 1:
             continue
@@ -713,9 +687,8 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                         vsum[0] = g1 * nd
                         _nlb_add_value(num, c, ly, px - f, oy, ox, n, P, vsum[0])
                         continue
-                _nlb_gather(noisy, c, py, px, oy, ox, n, f, X)
-                if stage == 2:
-                    _nlb_gather(basic, c, py, px, oy, ox, n, f, Y)
+                for k in range(stage):  # one inlined gather for both (compile time)
+                    _nlb_gather(noisy if k == 0 else basic, c, py, px, oy, ox, n, f, X if k == 0 else Y)
                 src = X if stage == 1 else Y  # the patches the model is learnt from
                 _nlb_mean(X, n, D, inv_n, mu)
                 msrc = mu  # the mean of the model patches
@@ -725,13 +698,13 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
                 _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
             for m in range(n):
-                # den: one count per patch at its first pixel; the box sum below spreads it over the patch
-                den[py + oy[m] - pad - lo_row - f, px + ox[m] - f] += 1
+                counts[0, py + oy[m] - pad - lo_row - f + P - 1, px + ox[m] - f + P - 1] += 1
                 cy = y + oy[m]
                 cx = x + ox[m]
                 if b0 <= cy < b1 and 0 <= cx < W:
                     mask[cy - b0, cx] = True
-    _nlb_box_sum_counts(den, P)
+    den = np.empty((rows, W + 2 * pad))
+    _nlb_patch_sums(counts, np.int64(0), np.int64(0), P, den, s2[0])  # (not literal 0s: one compilation)
     return num, den
 
 
