@@ -5,6 +5,7 @@ Run from the repository root (needs the ``bench`` extra)::
     python -m bench.nlbayes_speed                    # timings (512² gray, 2048² gray, 512² color) + compile
     python -m bench.nlbayes_speed --quality          # mean PSNR of the default on the standard set, σ 10 20 30
     python -m bench.nlbayes_speed --runs 7 --threads 2 --no-compile
+    python -m bench.nlbayes_speed --cpu              # one-thread process CPU per call (512² gray and color)
 
 Timings: ``nlmeans.denoise(noisy, σ)`` (the defaults: NL-Bayes, float32) and OpenCV's
 ``fastNlMeansDenoising(u8, None, 20, 7, 21)`` / ``fastNlMeansDenoisingColored(u8, None, 20, 20, 7, 21)`` on the
@@ -12,6 +13,10 @@ same noisy image (σ = 20/255, seed 0; OpenCV gets it rounded to uint8), both wi
 side in one process: one warm-up call each, then ``--runs`` rounds calling each once, the median wall time
 (``time.perf_counter``) per method. Ratio = ours / OpenCV (below 1: we are faster). Images as in
 bench/speed.py: data/camera.png, the same upscaled to 2048², data/astronaut.png.
+
+One-thread CPU (``--cpu``): the process CPU time (``time.process_time``) of one ``nlmeans.denoise`` call with
+``numba.set_num_threads(1)`` on each image, minimum and median of ``--runs`` after a warm-up: nearly immune to
+the other processes on the machine, where wall times are not.
 
 Compile: a fresh subprocess with an empty ``NUMBA_CACHE_DIR`` imports nlmeans, then denoises a 64² gray image
 twice with the defaults; "compile" is the first call less the second (the NL-Bayes kernels compiled for
@@ -101,6 +106,30 @@ def bench_speed(runs, threads):
     return rows
 
 
+def bench_cpu(runs):
+    import numba
+
+    import nlmeans
+
+    numba.set_num_threads(1)
+    rows = []
+    for name, clean in _images().items():
+        if name == "gray2048":  # 16x the 512² call: long, and adds nothing one-threaded
+            continue
+        noisy = common.add_noise(clean, SIGMA_255, seed=0).astype(np.float32)
+        axis = -1 if clean.ndim == 3 else None
+        nlmeans.denoise(noisy, SIGMA_255 / 255, channel_axis=axis)  # warm-up
+        times = []
+        for _ in range(runs):
+            c0 = time.process_time()
+            nlmeans.denoise(noisy, SIGMA_255 / 255, channel_axis=axis)
+            times.append(time.process_time() - c0)
+        rows.append({"image": name, "cpu_min_s": min(times), "cpu_median_s": statistics.median(times)})
+        print(f"  {name:9s} 1 thread, process CPU per call: min {min(times) * 1e3:.1f} ms, median "
+              f"{statistics.median(times) * 1e3:.1f} ms", flush=True)
+    return rows
+
+
 _COMPILE_CHILD = textwrap.dedent("""
     import json, sys, time
     t0 = time.perf_counter()
@@ -161,6 +190,7 @@ def main(argv=None):
     parser.add_argument("--no-compile", action="store_true", help="skip the empty-cache compile measurement")
     parser.add_argument("--quality", action="store_true", help="only the quality check on the standard set")
     parser.add_argument("--compile-only", action="store_true", help="only the empty-cache compile measurement")
+    parser.add_argument("--cpu", action="store_true", help="only the one-thread CPU time per call (512² images)")
     parser.add_argument("--sigmas", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args(argv)
@@ -169,6 +199,10 @@ def main(argv=None):
         return
     if args.compile_only:
         bench_compile(args.threads)
+        return
+    if args.cpu:
+        print(f"NL-Bayes default, 1 thread, process CPU, {args.runs} runs")
+        bench_cpu(args.runs)
         return
     print(f"NL-Bayes default vs OpenCV, {args.threads} threads, median of {args.runs}")
     bench_speed(args.runs, args.threads)

@@ -184,6 +184,29 @@ def test_nth_smallest_nonneg_is_numpy_partition(rng, dtype):
                 np.testing.assert_array_equal(a, kept)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,c,r0,P,rows", [((1, 12, 9), 0, 0, 3, 10), ((2, 20, 17), 1, 4, 5, 16),
+                                               ((3, 15, 30), 2, 3, 7, 9), ((1, 9, 9), 0, 0, 5, 5)])
+def test_patch_sums_are_direct_sums(rng, dtype, shape, c, r0, P, rows):
+    """The band's patch sums (homogeneity test, pixel counts) against direct float64 sums of every patch,
+    rows starting at ``r0``; entries whose patch would leave the image keep their value."""
+    from nlmeans.kernels.nlbayes import _nlb_patch_sums
+
+    image = (rng.random(shape) * 2 - 1).astype(dtype)
+    s1 = np.full((rows, shape[2]), 7.0)
+    s2 = np.full((rows, shape[2]), 7.0)
+    _nlb_patch_sums(image, c, r0, P, s1, s2)
+    x = image[c].astype(np.float64)
+    for t in range(rows):
+        for u in range(shape[2]):
+            if r0 + t + P <= shape[1] and u + P <= shape[2]:
+                patch = x[r0 + t:r0 + t + P, u:u + P]
+                assert s1[t, u] == pytest.approx(patch.sum(), rel=1e-12, abs=1e-12)
+                assert s2[t, u] == pytest.approx((patch * patch).sum(), rel=1e-12, abs=1e-12)
+            else:
+                assert s1[t, u] == 7.0 and s2[t, u] == 7.0
+
+
 def test_overflow_is_the_clear_error_not_a_warning_from_a_band_thread(rng):
     """Sums past float32's range: the bands' accumulation (on worker threads, whose numpy error state is not
     the caller's) stays silent, and ``denoise`` refuses the result with its ValueError."""

@@ -424,14 +424,60 @@ def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
 @njit(inline="always", **JIT)
 def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
     """``X[m]`` = channel ``c`` of the patch of ``image`` centred at padded ``(py + oy[m], px + ox[m])``,
-    row-major, for ``m < n``."""
-    P = 2 * f + 1
+    row-major, for ``m < n``. Unsigned indices: numba adds no negative-index wrap-around to each access."""
+    P = np.uint64(2 * f + 1)
+    cu = np.uint64(c)
+    one = np.uint64(1)
     for m in range(n):
-        qy = py + oy[m]
-        qx = px + ox[m]
+        qy = np.uint64(py + oy[m] - f)
+        qx = np.uint64(px + ox[m] - f)
+        xm = X[m]
+        k = np.uint64(0)
+        if P == 5:  # the default patch: rows unrolled (a loop of 5 ran scalar with its exit branch)
+            for jy in range(P):
+                row = image[cu, qy + jy]
+                xm[k] = row[qx]
+                xm[k + one] = row[qx + one]
+                xm[k + np.uint64(2)] = row[qx + np.uint64(2)]
+                xm[k + np.uint64(3)] = row[qx + np.uint64(3)]
+                xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
+                k += P
+            continue
         for jy in range(P):
             for jx in range(P):
-                X[m, jy * P + jx] = image[c, qy + jy - f, qx + jx - f]
+                xm[k] = image[cu, qy + jy, qx + jx]
+                k += one
+
+
+@njit(inline="always", **JIT)
+def _nlb_add_patches(num, c, ly, lx, oy, ox, n, P, X):
+    """``num[c]`` += the patches ``X[:n]`` (``P`` × ``P``, row-major) whose first pixel is at ``(ly + oy[m],
+    lx + ox[m])``: the aggregation of a group's estimates. Unsigned indices as in :func:`_nlb_gather`."""
+    Pu = np.uint64(P)
+    cu = np.uint64(c)
+    for m in range(n):
+        qy = np.uint64(ly + oy[m])
+        qx = np.uint64(lx + ox[m])
+        xm = X[m]
+        k = np.uint64(0)
+        for jy in range(Pu):
+            for jx in range(Pu):
+                num[cu, qy + jy, qx + jx] += xm[k]
+                k += np.uint64(1)
+
+
+@njit(inline="always", **JIT)
+def _nlb_add_value(num, c, ly, lx, oy, ox, n, P, g):
+    """``num[c]`` += ``g`` over each of the ``n`` patches placed as in :func:`_nlb_add_patches` (a homogeneous
+    group: every estimate is the value ``g``)."""
+    Pu = np.uint64(P)
+    cu = np.uint64(c)
+    for m in range(n):
+        qy = np.uint64(ly + oy[m])
+        qx = np.uint64(lx + ox[m])
+        for jy in range(Pu):
+            for jx in range(Pu):
+                num[cu, qy + jy, qx + jx] += g
 
 
 @njit(inline="always", **JIT)
@@ -445,8 +491,9 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
     for i in range(D):
         gm += mu[i]
         sm += msrc[i]
-    gm /= D
-    sm /= D
+    # divided in the data's dtype: "/= D" made them float64 and the variance loop below double precision
+    gm = gm / (zero + D)
+    sm = sm / (zero + D)
     Dv = src.shape[1]  # whole vectors; the padding columns' sums are not used
     for i in range(Dv):
         vsum[i] = zero
@@ -458,7 +505,7 @@ def _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum):
     var = zero
     for i in range(D):
         var += vsum[i]
-    var /= n * D
+    var = var / (zero + n * D)
     return var <= gamma * sigma2, gm
 
 
@@ -477,10 +524,14 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
         for i in range(src.shape[1]):  # the padding columns stay 0 - 0
             sc[i] = x[i] - msrc[i]  # the centred model patches
     _nlb_covariance(Sc, n, D, inv_n1, cov)
-    # Z = (X - mu)^T, then solve
+    # Z = (X - mu)^T, then solve; Z's rows padded with zero columns to whole vectors (nz, a multiple of 8 where
+    # Z is wide enough): the solve's rows of 30 or 60 ran (wholly or half) in a 4-lane epilogue loop
+    nz = min((n + 7) // 8 * 8, Z.shape[1])
     for i in range(D):
         for m in range(n):
             Z[i, m] = X[m, i] - mu[i]
+        for m in range(n, nz):
+            Z[i, m] = 0
     ridge = stage == 2
     if ridge:
         for i in range(D):
@@ -494,7 +545,7 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
             cov[i, i] += beta * sigma2
         ok = _nlb_cholesky(cov, D)
     if ok:
-        _nlb_solve(cov, Z, D, n)
+        _nlb_solve(cov, Z, D, nz)  # the zero columns stay zero
         for m in range(n):
             for i in range(D):
                 X[m, i] -= beta * sigma2 * Z[i, m]
@@ -502,6 +553,39 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
         for m in range(n):
             for i in range(D):
                 X[m, i] = mu[i]
+
+
+@njit(**JIT)
+def _nlb_patch_sums(image, c, r0, P, s1, s2):
+    """``s1[t, u]`` = the sum of the ``P`` × ``P`` patch of ``image[c]`` whose first pixel is at ``(r0 + t, u)``
+    (float64), ``s2`` the sum of its squares, for every patch inside the image within ``s1``'s rows. Each sum
+    is the same fixed-order sum wherever the band starts: columns of ``P`` rows, then ``P`` columns."""
+    rows = min(s1.shape[0], image.shape[1] - r0 - P + 1)
+    cols = image.shape[2] - P + 1
+    v1 = np.empty(image.shape[2])
+    v2 = np.empty(image.shape[2])
+    for t in range(rows):
+        for u in range(image.shape[2]):
+            v1[u] = 0.0
+            v2[u] = 0.0
+        for a in range(P):
+            row = image[c, r0 + t + a]
+            for u in range(image.shape[2]):
+                x = np.float64(row[u])
+                v1[u] += x
+                v2[u] += x * x
+        o1 = s1[t]
+        for u in range(cols):
+            o1[u] = v1[u]
+        for b in range(1, P):
+            for u in range(cols):
+                o1[u] += v1[u + b]
+        o2 = s2[t]
+        for u in range(cols):
+            o2[u] = v2[u]
+        for b in range(1, P):
+            for u in range(cols):
+                o2[u] += v2[u + b]
 
 
 @njit(**JIT)
@@ -516,8 +600,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     (:func:`nlmeans.nlbayes._nlbayes_pass`).
 
     Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
-    group's patches (:func:`_nlb_gather`), their estimate (:func:`_nlb_is_homogeneous`,
-    :func:`_nlb_bayes_estimate`) and its aggregation; the group's members are marked done in ``mask``.
+    homogeneity test from the members' patch sums (:func:`_nlb_patch_sums`, once per band; a homogeneous group
+    adds its mean value without gathering its patches), or the group's patches (:func:`_nlb_gather`) and their
+    estimate (:func:`_nlb_bayes_estimate`); the aggregation; the group's members are marked done in ``mask``,
+    counted at their first pixel (the pixel counts ``den`` are the patch sums of those counts).
     The steps are inlined in numba's IR (``inline="always"``), so this compiles to the code of the single
     function it was: compiled as separate functions they rounded differently in float64 (the output of a 64²
     crop changed by up to 2e-4 once group selection had amplified it).
@@ -531,7 +617,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     dtype = noisy.dtype
     rows = b1 - b0 + 2 * pad
     num = np.zeros((C, rows, W + 2 * pad), dtype=dtype)
-    den = np.zeros((rows, W + 2 * pad), dtype=dtype)
+    # one count per patch at its first pixel, offset by P - 1 rows and columns of zeros: the patch sums of
+    # these counts are then the number of patches covering each pixel (one add per patch instead of P²; exact
+    # integers, the same values as adding 1 per pixel)
+    counts = np.zeros((1, rows + P - 1, W + 2 * pad + P - 1), dtype=dtype)
     mask = np.zeros((b1 - b0, W), dtype=np.bool_)
     n_cand = (2 * r + 1) * (2 * r + 1) - 1
     dist = np.empty(n_cand, dtype=dtype)
@@ -548,10 +637,23 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     muy = np.empty(Dv, dtype=dtype)
     vsum = np.empty(Dv, dtype=dtype)
     cov = np.empty((D, Dv), dtype=dtype)
-    Z = np.empty((D, nmax), dtype=dtype)
+    Z = np.empty((D, (nmax + 7) // 8 * 8), dtype=dtype)  # rows of whole vectors (see _nlb_bayes_estimate)
     zero = sigma2 - sigma2
     search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
     lo_row = b0 - r - f
+    # patch sums (float64) for the homogeneity test, indexed by the patch's first pixel as den: s1, s2 of the
+    # model patches (stage 1 noisy, stage 2 basic), m1 of the noisy ones (the flat value)
+    s1 = np.zeros((C, rows, W + 2 * pad))
+    s2 = np.zeros((C, rows, W + 2 * pad))
+    m1 = s1
+    if gamma > 0:
+        if stage == 2:
+            m1 = np.zeros((C, rows, W + 2 * pad))
+            scratch = np.empty((rows, W + 2 * pad))
+            for c in range(C):
+                _nlb_patch_sums(noisy, c, b0, P, m1[c], scratch)
+        for c in range(C):
+            _nlb_patch_sums(search, c, b0, P, s1[c], s2[c])
     for y in range(b0, b1):
         if y % step != 0 and y != H - 1:
             continue
@@ -566,47 +668,48 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
             n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
+            ly = py - pad - lo_row - f  # the band-local row of the reference patch's first pixel
             for c in range(C):
-                _nlb_gather(noisy, c, py, px, oy, ox, n, f, X)
-                if stage == 2:
-                    _nlb_gather(basic, c, py, px, oy, ox, n, f, Y)
+                if gamma > 0:
+                    # the homogeneity test from the members' patch sums: a flat group needs no gather
+                    t1 = 0.0
+                    t2 = 0.0
+                    g1 = 0.0
+                    for m in range(n):
+                        qy = ly + oy[m]
+                        qx = px - f + ox[m]
+                        t1 += s1[c, qy, qx]
+                        t2 += s2[c, qy, qx]
+                        g1 += m1[c, qy, qx]
+                    nd = 1.0 / (n * D)
+                    sm = t1 * nd
+                    thr = gamma * sigma2
+                    # E[x²] - mean² cancels when the mean dwarfs the noise (|mean| / σ beyond ~1e6; the error
+                    # of the sums is ~1e-14 of E[x²]): the test is then not trusted and the model estimates
+                    if (t2 * nd - sm * sm) <= thr and t2 * nd * 1e-12 <= thr:
+                        # a homogeneous group: every patch becomes the mean value (of the noisy patches),
+                        # added directly; rounded to the data's dtype, as a patch value would be
+                        vsum[0] = g1 * nd
+                        _nlb_add_value(num, c, ly, px - f, oy, ox, n, P, vsum[0])
+                        continue
+                for k in range(stage):  # one inlined gather for both (compile time)
+                    _nlb_gather(noisy if k == 0 else basic, c, py, px, oy, ox, n, f, X if k == 0 else Y)
                 src = X if stage == 1 else Y  # the patches the model is learnt from
                 _nlb_mean(X, n, D, inv_n, mu)
                 msrc = mu  # the mean of the model patches
                 if stage == 2:
                     _nlb_mean(Y, n, D, inv_n, muy)
                     msrc = muy
-                flat = False
-                if gamma > 0:
-                    flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
-                if flat:  # a homogeneous group: every patch becomes the mean value, added directly
-                    vsum[0] = gm  # rounded to the data's dtype, as a patch value would be
-                    g = vsum[0]
-                    for m in range(n):
-                        qy = py + oy[m] - pad - lo_row
-                        qx = px + ox[m]
-                        for jy in range(P):
-                            for jx in range(P):
-                                num[c, qy + jy - f, qx + jx - f] += g
-                    continue
                 _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
-                # aggregate every patch of the group
-                for m in range(n):
-                    qy = py + oy[m] - pad - lo_row
-                    qx = px + ox[m]
-                    for jy in range(P):
-                        for jx in range(P):
-                            num[c, qy + jy - f, qx + jx - f] += X[m, jy * P + jx]
+                _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
             for m in range(n):
-                qy = py + oy[m] - pad - lo_row
-                qx = px + ox[m]
-                for jy in range(P):
-                    for jx in range(P):
-                        den[qy + jy - f, qx + jx - f] += 1
+                counts[0, py + oy[m] - pad - lo_row - f + P - 1, px + ox[m] - f + P - 1] += 1
                 cy = y + oy[m]
                 cx = x + ox[m]
                 if b0 <= cy < b1 and 0 <= cx < W:
                     mask[cy - b0, cx] = True
+    den = np.empty((rows, W + 2 * pad))
+    _nlb_patch_sums(counts, np.int64(0), np.int64(0), P, den, s2[0])  # (not literal 0s: one compilation)
     return num, den
 
 
@@ -827,7 +930,7 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
             muy = np.empty(Dv, dtype=out.dtype)
             vsum = np.empty(Dv, dtype=out.dtype)
             cov = np.empty((D, Dv), dtype=out.dtype)
-            Zm = np.empty((D, nmax), dtype=out.dtype)
+            Zm = np.empty((D, (nmax + 7) // 8 * 8), dtype=out.dtype)
             _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z,
                        sigma2, beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy,
                        vsum, cov, Zm)
