@@ -25,8 +25,13 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    (seed 0): relative error of ``estimate_sigma``.
 4. **Per-channel σ** (5, 20, 35 /255 on R, G, B) on the color set: ``denoise(noisy, [σ_R, σ_G, σ_B])`` vs the
    scalar call with the RMS σ.
-5. **σ map** (left half σ = 10, right half 40 /255) on the gray set: ``denoise(noisy, map)`` vs the scalar
-   call with the map's RMS σ.
+5. **σ maps** on the gray set: halves (left σ = 10, right 40 /255; the issue's target: ≥ the scalar-σ call
+   + 0.5 dB) and a smooth left-to-right gradient 5 → 40 /255 (where the per-level route interpolates between
+   4 levels). Pixelwise NL-means with the map in the kernel (``denoise(noisy, map, method="pixelwise")``),
+   through the per-level route (``noise_models.denoise_sigma_array(..., in_kernel=False)``) and the scalar
+   call with the map's RMS σ; NL-Bayes (per-level route, the default method) and its scalar call.
+
+``--only`` re-runs some tables and replaces just their sections in ``--out``, keeping the others.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ SNRS = (5, 10, 20)
 CLIP_SIGMAS = (10, 20, 30, 50)
 CHANNEL_SIGMAS = (5, 20, 35)
 MAP_SIGMAS = (10, 40)
+GRADIENT_SIGMAS = (5, 40)
 
 
 def _timed(fn):
@@ -189,20 +195,67 @@ def channel_table(size):
                   rows)
 
 
+def _maps(shape):
+    """The σ maps of table 5 (0–1 scale): halves at 10 and 40 /255, and a left-to-right gradient 5 → 40 /255."""
+    halves = np.full(shape, MAP_SIGMAS[0] / 255)
+    halves[:, shape[1] // 2 :] = MAP_SIGMAS[1] / 255
+    gradient = np.tile(np.linspace(*GRADIENT_SIGMAS, shape[1]) / 255, (shape[0], 1))
+    return {"halves 10/40": halves, "gradient 5→40": gradient}
+
+
 def map_table(size):
-    rows = []
+    from nlmeans.noise_models import denoise_sigma_array
+
+    def per_level(noisy, smap, method):
+        return denoise_sigma_array(nlmeans.denoise, noisy, None, smap, {"method": method}, in_kernel=False)
+
+    rows, sums = [], {}
     for name in common.names("gray"):
         clean = common.load(name, size)
-        smap = np.full(clean.shape, MAP_SIGMAS[0] / 255)
-        smap[:, clean.shape[1] // 2 :] = MAP_SIGMAS[1] / 255
-        ref = float(np.sqrt(np.mean(smap**2)))
-        noisy = clean + np.random.default_rng(0).normal(size=clean.shape) * smap
-        per, t_map = _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m))
-        one, t_one = _timed(lambda n=noisy, r=ref: nlmeans.denoise(n, r))
-        a, b = _psnr(clean, per), _psnr(clean, one)
-        rows.append([name, f"{a:.2f}", f"{b:.2f}", f"{a - b:+.2f}", f"{t_map:.2f}", f"{t_one:.2f}"])
-        print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
-    return _table(["image", "σ map", "scalar σ=RMS", "gain", "t map", "t scalar"], rows)
+        for kind, smap in _maps(clean.shape).items():
+            ref = float(np.sqrt(np.mean(smap**2)))
+            noisy = clean + np.random.default_rng(0).normal(size=clean.shape) * smap
+            runs = {  # (output, seconds)
+                "kernel": _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m, method="pixelwise")),
+                "levels": _timed(lambda n=noisy, m=smap: per_level(n, m, "pixelwise")),
+                "scalar": _timed(lambda n=noisy, r=ref: nlmeans.denoise(n, r, method="pixelwise")),
+                "nlb map": _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m)),
+                "nlb scalar": _timed(lambda n=noisy, r=ref: nlmeans.denoise(n, r)),
+            }
+            p = {k: _psnr(clean, out) for k, (out, _) in runs.items()}
+            t = {k: sec for k, (_, sec) in runs.items()}
+            vals = [p["kernel"], p["levels"], p["scalar"], p["kernel"] - p["scalar"], p["kernel"] - p["levels"],
+                    p["nlb map"], p["nlb scalar"], p["nlb map"] - p["nlb scalar"]]
+            times = [t["kernel"], t["levels"], t["scalar"], t["nlb map"], t["nlb scalar"]]
+            for k, v in enumerate(vals + times):
+                sums.setdefault((kind, k), []).append(v)
+            rows.append([name, kind, *_map_cells(vals, times)])
+            print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
+    for kind in _maps((2, 2)):
+        m = [float(np.mean(sums[(kind, k)])) for k in range(13)]
+        rows.append(["**mean**", kind, *_map_cells(m[:8], m[8:])])
+    header = ["image", "map", "pixelwise map (kernel)", "pixelwise per-level", "pixelwise scalar σ=RMS",
+              "kernel − scalar (target +0.5, halves)", "kernel − per-level", "NL-Bayes map (per-level)",
+              "NL-Bayes scalar", "NL-Bayes map − scalar", "t kernel", "t per-level", "t scalar",
+              "t NL-Bayes map", "t NL-Bayes scalar"]
+    return _table(header, rows)
+
+
+def _map_cells(vals, times):
+    signed = {3, 4, 7}
+    return [f"{v:+.2f}" if k in signed else f"{v:.2f}" for k, v in enumerate(vals)] + [f"{t:.2f}" for t in times]
+
+
+def _merge_sections(old, new_parts):
+    """``old`` (a results file) with the ``## `` sections in ``new_parts`` replaced (others kept, new ones
+    appended): ``--only`` updates its tables without dropping the rest."""
+    fresh = {part.split("\n", 1)[0]: part for part in new_parts}
+    chunks = old.split("\n## ")
+    out = [chunks[0]]
+    for chunk in chunks[1:]:
+        title = "## " + chunk.split("\n", 1)[0]
+        out.append(fresh.pop(title, "## " + chunk).rstrip("\n") + "\n")
+    return "\n".join(out + list(fresh.values()))
 
 
 def main():
@@ -217,13 +270,15 @@ def main():
     for method in ("nlbayes", "pixelwise"):
         nlmeans.denoise(warm, 0.1, method=method)
         nlmeans.denoise(np.stack([warm] * 3, -1), 0.1, channel_axis=-1, method=method)
+    nlmeans.denoise(warm, _maps(warm.shape)["halves 10/40"], method="pixelwise")  # the σ-map kernel
     tables = {"poisson": ("Poisson (gray set, PSNR dB on [0, 1])", poisson_table),
               "rician": ("Rician (MRI-like, PSNR dB on [0, 1])", rician_table),
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),
               "channels": ("Per-channel σ 5, 20, 35 /255 (color set, PSNR dB)", channel_table),
-              "map": ("σ map: halves 10 and 40 /255 (gray set, PSNR dB)", map_table)}
-    parts = [f"# Real noise (python -m bench.real_noise --size {args.size})\n",
-             "Targets, what holds and why: [docs/real-noise.md](../../docs/real-noise.md).\n"]
+              "map": ("σ maps: halves 10 and 40 /255, gradient 5 → 40 /255 (gray set, PSNR dB)", map_table)}
+    head = [f"# Real noise (python -m bench.real_noise --size {args.size})\n",
+            "Targets, what holds and why: [docs/real-noise.md](../../docs/real-noise.md).\n"]
+    parts = []
     for key, (title, fn) in tables.items():
         if args.only and key not in args.only:
             continue
@@ -231,7 +286,10 @@ def main():
         text = fn(args.size)
         print(text, flush=True)
         parts.append(f"## {title}\n\n{text}\n")
-    args.out.write_text("\n".join(parts))
+    if args.only and args.out.exists():  # keep the tables not re-run
+        args.out.write_text(_merge_sections(args.out.read_text(), parts))
+    else:
+        args.out.write_text("\n".join(head + parts))
     print(f"wrote {args.out}")
 
 

@@ -10,9 +10,31 @@ import numba
 import numpy as np
 
 from . import _config
-from .kernels import weight_constants
+from .kernels import WEIGHT_CAP, weight_constants
 from .kernels.offsets import _nlm_offsets
-from .kernels.pixelwise import _VBYTES, _nlm_pixelwise
+from .kernels.pixelwise import _VBYTES, _nlm_pixelwise, _nlm_pixelwise_map
+
+
+def _padded_for_pixelwise(value, guide, f, r):
+    """``value`` and ``guide`` padded for the pixelwise kernels, and the padding's widths: ``r + f`` by
+    reflection on both spatial axes, and below the bottom padding spare rows for the kernel's vector loads,
+    which may read up to one vector past the end of a row (into columns no result uses)."""
+    spare = -(-_VBYTES // (value.itemsize * (value.shape[2] + 2 * (r + f))))
+    pad = ((0, 0), (r + f, r + f + spare), (r + f, r + f))
+    value_p = np.pad(value, pad, mode="reflect")
+    guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
+    return value_p, guide_p, pad
+
+
+def _run_banded(kernel, *args):
+    """Run a pixelwise kernel with its bands handed out one at a time: a static split of the bands over the
+    threads leaves the faster thread waiting for the slower one when other work shares the cores (2 threads,
+    512²: 22-31 ms -> 21-22 ms)."""
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
@@ -24,21 +46,64 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     """
     dtype = value.dtype.type
     f, r = patch_size // 2, search_size // 2
-    # below the bottom padding, spare rows for the kernel's vector loads, which may read up to one vector past
-    # the end of a row (into columns no result uses)
-    spare = -(-_VBYTES // (value.itemsize * (value.shape[2] + 2 * (r + f))))
-    pad = ((0, 0), (r + f, r + f + spare), (r + f, r + f))
-    value_p = np.pad(value, pad, mode="reflect")
-    guide_p = value_p if guide is value else np.pad(guide, pad, mode="reflect")
+    value_p, guide_p, _ = _padded_for_pixelwise(value, guide, f, r)
     a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
     out = np.empty(value.shape, dtype=dtype)
-    # bands handed out one at a time: a static split of the bands over the threads leaves the faster thread
-    # waiting for the slower one when other work shares the cores (2 threads, 512²: 22-31 ms -> 21-22 ms)
-    previous = numba.set_parallel_chunksize(1)
-    try:
-        _nlm_pixelwise(guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
-    finally:
-        numba.set_parallel_chunksize(previous)
+    _run_banded(_nlm_pixelwise, guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
+    return out
+
+
+def patch_mean(values, patch_size):
+    """The mean of ``values`` (H, W) over the ``patch_size``-square patch centred on each pixel, on numpy's
+    ``reflect`` extension, in float64; exactly the value itself where the patch is constant (a constant σ map
+    then gives the scalar σ's constants bit for bit)."""
+    from scipy.ndimage import maximum_filter, minimum_filter, uniform_filter
+
+    values = np.asarray(values, dtype=np.float64)
+    mean = uniform_filter(values, patch_size, mode="mirror")  # scipy's "mirror" is numpy's "reflect"
+    lo = minimum_filter(values, patch_size, mode="mirror")
+    hi = maximum_filter(values, patch_size, mode="mirror")
+    return np.where(lo == hi, lo, np.clip(mean, lo, hi))
+
+
+def map_weight_constants(n_terms, sigma_map, h_map, patch_size, dtype):
+    """Per-pixel weight constants of the σ-map kernel: :func:`nlmeans.kernels.weight_constants` pixel by pixel.
+
+    ``a = 1 / (n_terms h²)`` with each pixel's h and ``B = n_terms σ̄²``, σ̄² the patch mean of σ²
+    (:func:`patch_mean`), so that a pair's bias is ``B(p) + B(q) = n_terms (σ̄_p² + σ̄_q²)``. The same clamps:
+    ``a <= 1e30``, σ² ``<= 1e30``, ``B <= 1e30 / 2`` and ``2 B max(a) <= 1e30`` (for a constant map exactly
+    the scalar rule, ``bb = 2B``), so no pair makes ``inf · 0`` or ``inf − inf``. Returns ``(a, B)``, (H, W)
+    arrays in ``dtype``.
+    """
+    inv_h = 1.0 / np.asarray(h_map, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        a = np.minimum(inv_h * inv_h / n_terms, WEIGHT_CAP)
+        # σ² capped before the mean (a running sum over an inf would give inf - inf); above the cap B is
+        # capped anyway
+        s2 = np.minimum(np.asarray(sigma_map, dtype=np.float64) ** 2, WEIGHT_CAP)
+        half = np.minimum(patch_mean(s2, patch_size) * n_terms, WEIGHT_CAP / 2)
+    a_max = float(a.max())
+    if 2.0 * float(half.max()) * a_max > WEIGHT_CAP:
+        half = np.minimum(half, WEIGHT_CAP / (2.0 * a_max))
+    return a.astype(dtype), half.astype(dtype)
+
+
+def nlmeans_map_chw(value, sigma_map, h_map, patch_size, search_size):
+    """Pixelwise NL-means with a noise level per pixel, on channel-first float arrays (no validation).
+
+    ``value`` (C, H, W) float32 or float64; ``sigma_map`` and ``h_map`` (H, W), on the array's scale. The weight
+    of q for p is ``exp(-max(d² - (σ̄_p² + σ̄_q²), 0) / h_p²)``: σ̄² the patch mean of σ² (the expected squared
+    difference of two noisy patches is their clean one plus σ̄_p² + σ̄_q²) and h_p p's own h. Constant maps give
+    :func:`nlmeans_chw`'s result bit for bit. Returns a new (C, H, W) array.
+    """
+    dtype = value.dtype.type
+    f, r = patch_size // 2, search_size // 2
+    value_p, _, pad = _padded_for_pixelwise(value, value, f, r)
+    a, half = map_weight_constants(value.shape[0] * patch_size * patch_size, sigma_map, h_map, patch_size, dtype)
+    amap = np.pad(a, pad[1:], mode="reflect")
+    bmap = np.pad(half, pad[1:], mode="reflect")
+    out = np.empty(value.shape, dtype=dtype)
+    _run_banded(_nlm_pixelwise_map, value_p, value_p, f, r, amap, bmap, _config.band_rows(r), out)
     return out
 
 

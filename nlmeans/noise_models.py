@@ -318,13 +318,63 @@ def check_sigma_array(sigma, n_channels, height, width):
         if n_channels == 1:
             allowed = f"a map of the image's height×width ({height}, {width}) (a gray image has one channel)"
         raise ValueError(f"sigma has shape {values.shape}; allowed: a number, {allowed}")
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError("sigma must be finite and >= 0 everywhere")
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise ValueError(f"sigma must be finite and >= 0 everywhere; {int(bad.sum())} of its {values.size} values "
+                         f"are not (e.g. {float(values[bad].flat[0])!r})")
     return values
 
 
-def denoise_sigma_array(denoise, arr, axis, sigma, kwargs):
-    """Gaussian noise with σ per channel or per pixel, through the scalar-σ ``denoise``.
+def _in_kernel(kwargs):
+    """Whether a σ map runs inside the NL-means kernel: pixelwise NL-means with the flat patch distance and
+    h None or a number (``h="auto"``, patchwise, Gaussian patch weights and NL-Bayes take the per-level
+    route)."""
+    from .presets import resolve_method
+
+    flat = kwargs.get("patch_weights", "flat") == "flat"
+    method = resolve_method(kwargs.get("method"), h=kwargs.get("h"), patch_weights="flat" if flat else "gaussian",
+                            patch_sigma=kwargs.get("patch_sigma"))
+    return method == "pixelwise" and flat and not isinstance(kwargs.get("h"), str)
+
+
+def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
+    """Pixelwise NL-means with a σ map inside the kernel (:func:`nlmeans.nlm.nlmeans_map_chw`).
+
+    The weight of q for p is exp(−max(d² − (σ̄_p² + σ̄_q²), 0) / h_p²), σ̄² the patch mean of σ² (the per-pixel
+    bias correction) and h_p = k · σ_p (at least the preset's floor), k the preset's h/σ factor; a given
+    ``h`` is used everywhere. Patch and search sizes and k come from the preset at the map's RMS σ, the σ the
+    scalar call would be given. ``sigma_map`` is on the float image's scale, checked by
+    :func:`check_sigma_array`.
+    """
+    from . import presets
+    from ._validate import check_magnitude, default_data_range, from_float, sigma_to_255, to_chw, work_dtype
+    from .nlm import nlmeans_map_chw
+
+    data_range = default_data_range(kwargs.get("data_range"))
+    dtype = work_dtype(arr.dtype)
+    value = to_chw(arr, axis, dtype)
+    top = float(sigma_map.max())
+    ref = top * float(np.sqrt(np.mean((sigma_map / top) ** 2))) if top > 0 else 0.0  # the RMS, no overflow
+    settings = presets.resolve_parameters(value.shape[1:], ref, h=kwargs.get("h"),
+                                          patch_size=kwargs.get("patch_size"),
+                                          search_size=kwargs.get("search_size"), n_channels=value.shape[0],
+                                          data_range=data_range)
+    check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, dtype)
+    if kwargs.get("h") is None:
+        preset = presets.preset_for(sigma_to_255(ref, data_range), value.shape[0])
+        # default_h pixel by pixel: k σ_p, at least the floor (default_h at σ = 0)
+        h_map = np.maximum(preset.h_over_sigma * sigma_map, presets.default_h(0.0, preset, data_range))
+    else:
+        h_map = np.full(sigma_map.shape, settings.h)
+    out = nlmeans_map_chw(value, sigma_map, h_map, settings.patch_size, settings.search_size)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, arr.dtype)
+
+
+def denoise_sigma_array(denoise, arr, axis, sigma, kwargs, *, in_kernel=True):
+    """Gaussian noise with σ per channel or per pixel, through the scalar-σ ``denoise`` (or, for a σ map with
+    pixelwise NL-means, inside its kernel: :func:`denoise_sigma_map_in_kernel`; ``in_kernel=False`` takes the
+    per-level route below instead, for comparison).
 
     Per channel: one joint run of all channels with σ_rms, the RMS of the σ_c: the NL-means distance
     correction 2σ² is then exact on average over the channels (mean of 2σ_c²), and NL-Bayes' orthonormal
@@ -349,8 +399,9 @@ def denoise_sigma_array(denoise, arr, axis, sigma, kwargs):
     if np.all(values == values.flat[0]):
         return denoise(arr, float(values.flat[0]), channel_axis=axis, **kwargs)
     if kwargs.get("return_settings"):
-        raise ValueError("return_settings is not supported with per-channel σ or a σ map (the call runs "
-                         "several settings)")
+        raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
+    if values.ndim == 2 and in_kernel and _in_kernel(kwargs):
+        return denoise_sigma_map_in_kernel(arr, axis, values, kwargs)
     dtype = work_dtype(arr.dtype)
     value = to_chw(arr, axis, np.float64)
     if values.ndim == 1:

@@ -19,6 +19,9 @@ The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differe
 added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
 are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 
+:func:`_nlm_pixelwise_map` is the same pair loop with a noise level per pixel (a σ map): the bias ``bb`` becomes
+``B(p) + B(q)`` from a map of patch means of σ², and ``a`` is each pixel's own, so each pair gets two weights.
+
 Parallel structure and determinism
 ----------------------------------
 Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
@@ -228,7 +231,10 @@ for _op, _opname in ((operator.add, "fadd"), (operator.sub, "fsub"), (operator.m
 
 @intrinsic
 def _vsplat(typingctx, v, x):
-    """A vector of ``v``'s type with every lane ``x`` (converted to the lane type)."""
+    """A vector of ``v``'s type with every lane ``x`` (converted to the lane type); a vector ``x`` of that type
+    is returned as it is (so :func:`_vweight` also takes per-lane constants, the σ-map kernel's)."""
+    if isinstance(v, _Vec) and x == v:
+        return v(v, x), lambda context, builder, sig, args: args[1]
     if not (isinstance(v, _Vec) and isinstance(x, (types.Float, types.Integer))):
         return None
 
@@ -735,4 +741,164 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
             for c in range(Cv):
                 for x in range(W):
                     out[c, y, x] = (bsum[band, c, ly, x] + value[c, y + pad, x + pad]) / (bw[band, ly, x] + 1)
+    return out
+
+
+# --- σ maps: a noise level per pixel ---
+# The weight of q for p becomes exp(-max(S - (B(p) + B(q)), 0) a(p)): B = Cg P² σ̄², σ̄² the patch mean of the σ²
+# map (the bias of the patch's squared differences), and a(p) = 1 / (Cg P² h(p)²) with p's own h. S and the bias
+# are symmetric in p and q, so the kernel keeps the scalar one's pair loop (each box sum computed once) and
+# only computes two weights per pair: one with a(p) for p's sums, one with a(q) for q's.
+
+
+def _vweight_map(s, a, bias):
+    """:func:`_vweight` of the vector of box sums ``s`` with per-lane ``a`` and ``bb = bias`` (vectors): the
+    constants made as :func:`_weight_consts` makes them, lane by lane, so a constant map gives the scalar
+    kernel's weights bit for bit. Compiled code only."""
+    raise NotImplementedError("_vweight_map runs in compiled code only")
+
+
+@overload(_vweight_map, jit_options=dict(fastmath=FASTMATH))
+def _vweight_map_impl(s, a, bias):
+    if not isinstance(s, _Vec):
+        return None
+    if s.dtype == types.float32:
+
+        def impl(s, a, bias):
+            aw = a * _vsplat(s, np.float32(_LOG2E))
+            return _vweight(s, aw, (_vsplat(s, 0.0) - bias) * aw)
+
+        return impl
+    return lambda s, a, bias: _vweight(s, a, bias)
+
+
+@njit(**JIT)
+def _weights_row_map(cs, k, P, amap, bmap, yp, dy, xs, d, n, wt, wq):
+    """The weights of one offset ``(dy, d)`` for the pixels ``p`` at padded row ``yp``, columns ``xs + x``:
+    ``wt[k, x]`` with ``a(p)`` (p's sums), ``wq[k, x]`` with ``a(p + delta)`` (its partner's), ``x`` in
+    ``[0, n)`` rounded up to whole vectors; box sums from ``cs[k]`` as in :func:`_weights_row`."""
+    L = _U(_lanes(cs))
+    k, yp, xp = _U(k), _U(yp), _U(xs)
+    yq, xq = yp + _U(dy), _U(xs + d)
+    for x in range(_U(0), _U(n), L):
+        s = _box_sum(cs, k, x, P)
+        bias = _vload(bmap, (yp, xp + x)) + _vload(bmap, (yq, xq + x))
+        _vstore(wt, (k, x), _vweight_map(s, _vload(amap, (yp, xp + x)), bias))
+        _vstore(wq, (k, x), _vweight_map(s, _vload(amap, (yq, xq + x)), bias))
+
+
+@njit(**JIT)
+def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq):
+    """:func:`_band_pixelwise` with a σ map: per-pixel ``a`` and bias from ``amap`` and ``bmap`` (padded like the
+    guide); ``wt`` holds the weights p takes, ``wq`` those its partner p + delta takes."""
+    pad = r + f
+    P = 2 * f + 1
+    for dy in range(0, r + 1):
+        ys = b0 if b0 >= 0 else -dy
+        if ys >= b1:
+            continue
+        dx_first = 1 if dy == 0 else -r
+        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
+        for g in range(n4 + n3 + n1):
+            # the same passes of 4, 3 and 1 offsets as the scalar kernel
+            d0 = dx_first + 4 * min(g, n4) + 3 * min(max(g - n4, 0), n3) + max(g - n4 - n3, 0)
+            nk = 4 if g < n4 else (3 if g < n4 + n3 else 1)
+            xs = pad - max(d0 + nk - 1, 0)
+            n = pad + W - min(d0, 0) - xs
+            lo = xs - f
+            for k in range(nk):
+                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
+            for y in range(ys, b1):
+                gnew = y + pad + f
+                if y > ys:
+                    if nk == 4:
+                        _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
+                    elif nk == 3:
+                        _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
+                    else:
+                        _colsum_slide(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
+                for k in range(nk):
+                    _weights_row_map(cs, k, P, amap, bmap, y + pad, dy, xs, d0 + k, n, wt, wq)
+                ly = y - b0
+                vy = y + pad
+                if y >= 0:
+                    o = pad - xs
+                    v = pad + d0
+                    if nk == 4:
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W)
+                    else:
+                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
+                if y + dy < H:
+                    o = pad - d0 - xs
+                    v = pad - d0
+                    if nk == 4:
+                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
+                                     ly + dy, W)
+                    elif nk == 3:
+                        _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W)
+                    else:
+                        _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
+
+
+@njit(**PARALLEL_JIT)
+def _nlm_pixelwise_map(guide, value, f, r, amap, bmap, band_rows, out):
+    """Pixelwise NL-means with a noise level per pixel: :func:`_nlm_pixelwise` with the weight of ``q`` for ``p``
+    ``exp(-max(S - (bmap[p] + bmap[q]), 0) * amap[p])``.
+
+    Parameters
+    ----------
+    guide, value, f, r, band_rows, out
+        As in :func:`_nlm_pixelwise`.
+    amap, bmap : (H + 2 pad + spare, W + 2 pad) arrays of the arrays' dtype, padded like them
+        ``amap = 1 / (Cg P^2 h^2)`` with each pixel's h, ``bmap = Cg P^2 σ̄²`` with σ̄² the patch mean of the σ²
+        map; values needed within ``r`` of the image (the partners p + delta), the rest only read by vector loads
+        whose extra lanes no result uses. A constant map gives :func:`_nlm_pixelwise`'s result bit for bit
+        (``tests/test_sigma_map.py``).
+    """
+    pad = r + f
+    H = out.shape[1]
+    W = out.shape[2]
+    Cv = value.shape[0]
+    Wp = W + 2 * pad
+    L = _lanes(out)
+    ok = True  # the vector loads' memory safety rests on this
+    for arr in (guide, value):
+        ok = ok and arr.shape[2] == Wp and (arr.shape[1] - H - 2 * pad) * Wp >= L
+    for arr in (amap, bmap):
+        ok = ok and arr.shape[1] == Wp and (arr.shape[0] - H - 2 * pad) * Wp >= L
+    if not ok:
+        raise ValueError("_nlm_pixelwise_map: every array needs W + 2 pad columns and spare rows below")
+    B = max(band_rows, r, 1)
+    n_bands = (H + B - 1) // B + 1  # band 0 is the top band, rows [-r, 0)
+    Wr = (W + L - 1) // L * L
+    bsum = np.empty((n_bands, Cv, B + r, Wr), dtype=out.dtype)
+    bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
+    for band in prange(n_bands):
+        cs = np.zeros((4, Wp + L), dtype=out.dtype)
+        wt = np.zeros((4, Wp + L), dtype=out.dtype)
+        wq = np.zeros((4, Wp + L), dtype=out.dtype)
+        b0 = -r if band == 0 else (band - 1) * B
+        b1 = 0 if band == 0 else min(b0 + B, H)
+        acc = bsum[band]
+        wsum = bw[band]
+        acc[:] = 0
+        wsum[:] = 0
+        _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq)
+    # the bands' sums added as in _nlm_pixelwise (the same two terms in the same order)
+    for y in prange(H):
+        band = y // B + 1
+        ly = y - (band - 1) * B
+        above = band - 1
+        la = ly + (B if above > 0 else r)
+        for c in range(Cv):
+            for x in range(W):
+                if ly < r:
+                    total = bsum[band, c, ly, x] + bsum[above, c, la, x]
+                    weight = bw[band, ly, x] + bw[above, la, x]
+                else:
+                    total = bsum[band, c, ly, x]
+                    weight = bw[band, ly, x]
+                out[c, y, x] = (total + value[c, y + pad, x + pad]) / (weight + 1)
     return out
