@@ -29,7 +29,8 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    + 0.5 dB) and a smooth left-to-right gradient 5 → 40 /255 (where the per-level route interpolates between
    4 levels). Pixelwise NL-means with the map in the kernel (``denoise(noisy, map, method="pixelwise")``),
    through the per-level route (``noise_models.denoise_sigma_array(..., in_kernel=False)``) and the scalar
-   call with the map's RMS σ; NL-Bayes (per-level route, the default method) and its scalar call.
+   call with the map's RMS σ; NL-Bayes (the default method) with the map in its kernel
+   (``denoise(noisy, map)``), through the per-level route and its scalar call.
 
 ``--only`` re-runs some tables and replaces just their sections in ``--out``, keeping the others.
 """
@@ -219,30 +220,33 @@ def map_table(size):
                 "kernel": _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m, method="pixelwise")),
                 "levels": _timed(lambda n=noisy, m=smap: per_level(n, m, "pixelwise")),
                 "scalar": _timed(lambda n=noisy, r=ref: nlmeans.denoise(n, r, method="pixelwise")),
-                "nlb map": _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m)),
+                "nlb kernel": _timed(lambda n=noisy, m=smap: nlmeans.denoise(n, m)),
+                "nlb levels": _timed(lambda n=noisy, m=smap: per_level(n, m, "nlbayes")),
                 "nlb scalar": _timed(lambda n=noisy, r=ref: nlmeans.denoise(n, r)),
             }
             p = {k: _psnr(clean, out) for k, (out, _) in runs.items()}
             t = {k: sec for k, (_, sec) in runs.items()}
             vals = [p["kernel"], p["levels"], p["scalar"], p["kernel"] - p["scalar"], p["kernel"] - p["levels"],
-                    p["nlb map"], p["nlb scalar"], p["nlb map"] - p["nlb scalar"]]
-            times = [t["kernel"], t["levels"], t["scalar"], t["nlb map"], t["nlb scalar"]]
+                    p["nlb kernel"], p["nlb levels"], p["nlb scalar"], p["nlb kernel"] - p["nlb scalar"],
+                    p["nlb kernel"] - p["nlb levels"]]
+            times = [t["kernel"], t["levels"], t["scalar"], t["nlb kernel"], t["nlb levels"], t["nlb scalar"]]
             for k, v in enumerate(vals + times):
                 sums.setdefault((kind, k), []).append(v)
             rows.append([name, kind, *_map_cells(vals, times)])
             print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
     for kind in _maps((2, 2)):
-        m = [float(np.mean(sums[(kind, k)])) for k in range(13)]
-        rows.append(["**mean**", kind, *_map_cells(m[:8], m[8:])])
+        m = [float(np.mean(sums[(kind, k)])) for k in range(16)]
+        rows.append(["**mean**", kind, *_map_cells(m[:10], m[10:])])
     header = ["image", "map", "pixelwise map (kernel)", "pixelwise per-level", "pixelwise scalar σ=RMS",
-              "kernel − scalar (target +0.5, halves)", "kernel − per-level", "NL-Bayes map (per-level)",
-              "NL-Bayes scalar", "NL-Bayes map − scalar", "t kernel", "t per-level", "t scalar",
-              "t NL-Bayes map", "t NL-Bayes scalar"]
+              "kernel − scalar (target +0.5, halves)", "kernel − per-level", "NL-Bayes map (kernel)",
+              "NL-Bayes per-level", "NL-Bayes scalar", "NL-Bayes kernel − scalar", "NL-Bayes kernel − per-level",
+              "t kernel", "t per-level", "t scalar", "t NL-Bayes kernel", "t NL-Bayes per-level",
+              "t NL-Bayes scalar"]
     return _table(header, rows)
 
 
 def _map_cells(vals, times):
-    signed = {3, 4, 7}
+    signed = {3, 4, 8, 9}
     return [f"{v:+.2f}" if k in signed else f"{v:.2f}" for k, v in enumerate(vals)] + [f"{t:.2f}" for t in times]
 
 
@@ -270,7 +274,8 @@ def main():
     for method in ("nlbayes", "pixelwise"):
         nlmeans.denoise(warm, 0.1, method=method)
         nlmeans.denoise(np.stack([warm] * 3, -1), 0.1, channel_axis=-1, method=method)
-    nlmeans.denoise(warm, _maps(warm.shape)["halves 10/40"], method="pixelwise")  # the σ-map kernel
+    for method in ("pixelwise", "nlbayes"):  # the σ-map kernels
+        nlmeans.denoise(warm, _maps(warm.shape)["halves 10/40"], method=method)
     tables = {"poisson": ("Poisson (gray set, PSNR dB on [0, 1])", poisson_table),
               "rician": ("Rician (MRI-like, PSNR dB on [0, 1])", rician_table),
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),

@@ -118,13 +118,14 @@ def denoise(
         of the two Gaussian components (see ``noise``); ``None``: estimated with
         :func:`nlmeans.estimate_noise`. Gaussian noise only: a sequence of one σ per channel (one joint run
         with the RMS of the σ_c, and every channel whose σ_c is below half of it denoised alone with its
-        own σ_c, so that it is not over-smoothed), or an (H, W) map of σ per pixel: with
-        ``method="pixelwise"`` (flat patches, ``h`` not "auto") inside the kernel, the distance's bias
-        σ̄_p² + σ̄_q² (patch means of σ²) and h_p = k · σ_p per pixel (a given ``h`` everywhere); otherwise
-        the method runs once per σ level, the map's distinct values or 4 levels spread over its range, and
-        each pixel interpolates between the two runs that bracket its σ (an approximation where patches
-        straddle a change of σ). A constant sequence or map gives the scalar-σ result exactly. Neither
-        with ``guide`` nor ``return_settings``.
+        own σ_c, so that it is not over-smoothed), or an (H, W) map of σ per pixel (one map for every
+        channel), taken inside the kernel by NL-Bayes (stage 1's distances lose the candidates' patch-mean
+        σ², each group's model uses its patches' mean σ̄²) and by ``method="pixelwise"`` (flat patches,
+        ``h`` not "auto": the distance's bias σ̄_p² + σ̄_q² and h_p = k · σ_p per pixel, a given ``h``
+        everywhere), with the preset of the map's RMS σ; otherwise (patchwise, Gaussian patch weights,
+        ``h="auto"``) the method runs once per σ level, the map's distinct values or 4 levels spread over
+        its range, and each pixel interpolates between the two runs that bracket its σ. A constant sequence
+        or map gives the scalar-σ result exactly. Neither with ``guide`` nor ``return_settings``.
     noise : {"gaussian", "poisson", "poisson-gaussian", "rician"}
         The noise model. ``"gaussian"``: additive white Gaussian noise of std ``sigma`` (everything below).
         ``"poisson"``: y = gain · Poisson(x / gain); ``"poisson-gaussian"``: y = gain · Poisson(x / gain)

@@ -101,6 +101,13 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     back at the end; groups are found on Y; every channel gets its own Gaussian model. Boundary: numpy
     ``reflect`` padding. Returns a new ``(C, H, W)`` array of the input's dtype.
 
+    ``sigma`` may be an ``(H, W)`` map of σ per pixel, the same for every channel (the orthonormal transform
+    keeps a pixel's noise std σ_p in Y, U and V). With σ̄² the mean of σ² over a patch: stage 1's squared
+    distance to a candidate q loses ``P² σ̄_q²`` (its noise's expected share; the reference's is the same for
+    every candidate), so groups gather patches alike in signal, and each group uses the mean σ̄² of its
+    patches where σ² enters (homogeneity test, β σ², the Wiener step), in both stages. A constant map gives
+    the scalar result bit for bit.
+
     References
     ----------
     .. [1] M. Lebrun, A. Buades and J.-M. Morel, "A nonlocal Bayesian image denoising algorithm", SIAM J.
@@ -109,14 +116,16 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
        denoising algorithm", Image Processing On Line 3, 2013.
     """
     dtype = value.dtype.type
-    if sigma == 0:  # both stages are then the identity (X - 0 · ...); skip the singular covariances
+    if not np.any(sigma):  # both stages are then the identity (X - 0 · ...); skip the singular covariances
         return np.array(value, dtype=dtype, copy=True)
     C = value.shape[0]
     yuv = C == 3
     v = np.einsum("ij,jhw->ihw", _YUV.astype(dtype), value) if yuv else value
     v = np.ascontiguousarray(v, dtype=dtype)
     patches, sizes, steps = (_pair(x) for x in (patch_size, search_size, step))
-    s2 = dtype(sigma * sigma)
+    s2 = dtype(sigma * sigma) if np.ndim(sigma) == 0 else None
+    if s2 is None:
+        from .nlm import patch_mean
     out = v
     basic = None
     for stage in range(1, stages + 1):
@@ -125,6 +134,8 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
         step = min(int(steps[stage - 1]), 2 * f + 1)
         r = sizes[stage - 1] // 2
         widths = ((0, 0), (r + f, r + f), (r + f, r + f))
+        if np.ndim(sigma):  # the patch mean of σ² at every padded patch centre (the kernel's sigma2 map)
+            s2 = patch_mean(np.pad(np.square(sigma), r + f, mode="reflect"), 2 * f + 1).astype(dtype)
         vp = np.pad(v, widths, mode="reflect")
         bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
         out = np.empty(v.shape, dtype=dtype)
@@ -153,8 +164,9 @@ def nlbayes_checked(value, sigma, params, run=None):
     """
     run = nlbayes_chw if run is None else run
     scale = 1.0
-    if sigma > 0:
-        exponent = math.frexp(sigma)[1]
+    level = float(np.max(sigma))  # a σ map (nlbayes_chw only) is scaled by its largest σ
+    if level > 0:
+        exponent = math.frexp(level)[1]
         if abs(exponent) > SIGMA_SAFE_EXPONENT:
             # the factor itself must be a normal number of the data's dtype (float32: 2^±126)
             limit = 100 if value.dtype == np.float32 else 1000

@@ -326,15 +326,26 @@ def check_sigma_array(sigma, n_channels, height, width):
 
 
 def _in_kernel(kwargs):
-    """Whether a σ map runs inside the NL-means kernel: pixelwise NL-means with the flat patch distance and
-    h None or a number (``h="auto"``, patchwise, Gaussian patch weights and NL-Bayes take the per-level
-    route)."""
-    from .presets import resolve_method
+    """The method whose kernel takes a σ map: ``"nlbayes"``, or ``"pixelwise"`` with the flat patch distance
+    and h None or a number; None for the others (``h="auto"``, patchwise, Gaussian patch weights), which take
+    the per-level route. The options are checked as the scalar call checks them."""
+    from .presets import check_method_options
 
-    flat = kwargs.get("patch_weights", "flat") == "flat"
-    method = resolve_method(kwargs.get("method"), h=kwargs.get("h"), patch_weights="flat" if flat else "gaussian",
-                            patch_sigma=kwargs.get("patch_sigma"))
-    return method == "pixelwise" and flat and not isinstance(kwargs.get("h"), str)
+    weights = kwargs.get("patch_weights", "flat")
+    method, _ = check_method_options(kwargs.get("method"), h=kwargs.get("h"), patch_weights=weights,
+                                     patch_sigma=kwargs.get("patch_sigma"))
+    flat_pixelwise = method == "pixelwise" and weights == "flat" and not isinstance(kwargs.get("h"), str)
+    return method if method == "nlbayes" or flat_pixelwise else None
+
+
+def _map_setup(arr, axis, sigma_map, kwargs):
+    """``(value, ref, data_range)`` of a σ-map run: the image channel-first in its working dtype, the map's RMS
+    σ (the σ a scalar call would be given, which picks the preset row) and the data range."""
+    from ._validate import default_data_range, to_chw, work_dtype
+
+    top = float(sigma_map.max())
+    ref = top * float(np.sqrt(np.mean((sigma_map / top) ** 2))) if top > 0 else 0.0  # the RMS, no overflow
+    return to_chw(arr, axis, work_dtype(arr.dtype)), ref, default_data_range(kwargs.get("data_range"))
 
 
 def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
@@ -347,19 +358,15 @@ def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
     :func:`check_sigma_array`.
     """
     from . import presets
-    from ._validate import check_magnitude, default_data_range, from_float, sigma_to_255, to_chw, work_dtype
+    from ._validate import check_magnitude, from_float, sigma_to_255
     from .nlm import nlmeans_map_chw
 
-    data_range = default_data_range(kwargs.get("data_range"))
-    dtype = work_dtype(arr.dtype)
-    value = to_chw(arr, axis, dtype)
-    top = float(sigma_map.max())
-    ref = top * float(np.sqrt(np.mean((sigma_map / top) ** 2))) if top > 0 else 0.0  # the RMS, no overflow
+    value, ref, data_range = _map_setup(arr, axis, sigma_map, kwargs)
     settings = presets.resolve_parameters(value.shape[1:], ref, h=kwargs.get("h"),
                                           patch_size=kwargs.get("patch_size"),
                                           search_size=kwargs.get("search_size"), n_channels=value.shape[0],
                                           data_range=data_range)
-    check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, dtype)
+    check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
     if kwargs.get("h") is None:
         preset = presets.preset_for(sigma_to_255(ref, data_range), value.shape[0])
         # default_h pixel by pixel: k σ_p, at least the floor (default_h at σ = 0)
@@ -367,6 +374,24 @@ def denoise_sigma_map_in_kernel(arr, axis, sigma_map, kwargs):
     else:
         h_map = np.full(sigma_map.shape, settings.h)
     out = nlmeans_map_chw(value, sigma_map, h_map, settings.patch_size, settings.search_size)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, arr.dtype)
+
+
+def denoise_sigma_map_nlbayes(arr, axis, sigma_map, kwargs):
+    """NL-Bayes with a σ map inside its kernel (:func:`nlmeans.nlbayes.nlbayes_chw` with a map: stage 1's
+    distances lose the candidates' patch-mean σ², each group's model uses its patches' mean σ̄²). Patch and
+    search sizes, group sizes and the grid come from the NL-Bayes preset at the map's RMS σ, as the scalar
+    call with that σ would take them. ``sigma_map`` is on the float image's scale, one map for every channel.
+    """
+    from . import presets
+    from ._validate import from_float, sigma_to_255
+    from .nlbayes import nlbayes_checked
+
+    value, ref, data_range = _map_setup(arr, axis, sigma_map, kwargs)
+    params = presets.resolve_nlbayes(value.shape[1:], sigma_to_255(ref, data_range), value.shape[0],
+                                     kwargs.get("patch_size"), kwargs.get("search_size"))
+    out = nlbayes_checked(value, sigma_map, params)
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
 
@@ -400,7 +425,10 @@ def denoise_sigma_array(denoise, arr, axis, sigma, kwargs, *, in_kernel=True):
         return denoise(arr, float(values.flat[0]), channel_axis=axis, **kwargs)
     if kwargs.get("return_settings"):
         raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
-    if values.ndim == 2 and in_kernel and _in_kernel(kwargs):
+    kernel = _in_kernel(kwargs) if values.ndim == 2 and in_kernel else None
+    if kernel == "nlbayes":
+        return denoise_sigma_map_nlbayes(arr, axis, values, kwargs)
+    if kernel == "pixelwise":
         return denoise_sigma_map_in_kernel(arr, axis, values, kwargs)
     dtype = work_dtype(arr.dtype)
     value = to_chw(arr, axis, np.float64)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nlmeans
-from nlmeans.noise_models import gat, gat_inverse
+from nlmeans.noise_models import denoise_sigma_array, gat, gat_inverse
 
 
 def _smooth(size=96, peak=1.0):
@@ -189,7 +189,8 @@ def test_sigma_map_uses_each_region_s_sigma():
     smap = np.full(clean.shape, 10 / 255)
     smap[:, 48:] = 40 / 255
     noisy = clean + rng.normal(size=clean.shape) * smap
-    out = nlmeans.denoise(noisy, smap)
+    # the per-level route (NL-Bayes takes the map in its kernel by default: tests/test_nlbayes_map.py)
+    out = denoise_sigma_array(nlmeans.denoise, noisy, None, smap, {}, in_kernel=False)
     # away from the seam each half is the run with its own σ
     left = nlmeans.denoise(noisy, 10 / 255)
     right = nlmeans.denoise(noisy, 40 / 255)
@@ -204,7 +205,7 @@ def test_sigma_map_with_many_values_interpolates_between_levels():
     clean = _smooth(64)
     smap = np.tile(np.linspace(0.02, 0.12, 64), (64, 1))
     noisy = clean + rng.normal(size=clean.shape) * smap
-    out = nlmeans.denoise(noisy, smap)
+    out = denoise_sigma_array(nlmeans.denoise, noisy, None, smap, {}, in_kernel=False)  # the per-level route
     lo, hi = nlmeans.denoise(noisy, 0.02), nlmeans.denoise(noisy, 0.12)
     # the first and last columns sit exactly on the extreme levels
     np.testing.assert_allclose(out[:, 0], lo[:, 0], atol=1e-12)

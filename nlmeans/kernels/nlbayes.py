@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from .._config import FASTMATH, JIT, PARALLEL_JIT
 
@@ -588,6 +589,76 @@ def _nlb_patch_sums(image, c, r0, P, s1, s2):
                 o2[u] += v2[u + b]
 
 
+# --- a σ map (a noise variance per pixel) in the 2-D kernel ---
+#
+# :func:`_nlb_band`'s ``sigma2`` is one variance (a scalar) or a map: the patch-mean noise variance at every
+# padded patch centre. The two helpers below give a scalar ``sigma2`` back unchanged (no work, and the scalar
+# path's code as before); numba compiles the map's version only when a map is passed.
+
+
+@njit(**JIT)
+def _nlb_map_unbias(s2map, py, px, r, D, dist):
+    """``dist[k]`` -= ``D`` (the candidate's patch-mean σ² minus the reference's), at least 0, in the scan order
+    of :func:`_nlb_candidate_distances`: the expected squared distance of two noisy patches is the clean one
+    plus ``D`` times their patch-mean variances, and the reference's is the same for every candidate.
+    In float64; a constant map subtracts exactly 0."""
+    s0 = np.float64(s2map[py, px])
+    k = 0
+    for dy in range(-r, r + 1):
+        row = s2map[py + dy]
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                dist[k] = max(np.float64(dist[k]) - D * (np.float64(row[px + dx]) - s0), 0.0)
+                k += 1
+
+
+@njit(**JIT)
+def _nlb_map_group_mean(s2map, py, px, oy, ox, n):
+    """The mean of the group members' patch-mean σ² (float64), summed as differences from the reference's:
+    exactly the reference's for a constant map."""
+    s0 = np.float64(s2map[py, px])
+    acc = 0.0
+    for m in range(n):
+        acc += np.float64(s2map[py + oy[m], px + ox[m]]) - s0
+    return s0 + acc / n
+
+
+def _nlb_unbias_distances(sigma2, py, px, r, D, dist):
+    """Stage 1 with a σ map: :func:`_nlb_map_unbias`, so that the group is chosen by the patches' signal;
+    nothing for one σ. The Python body only runs with ``NUMBA_DISABLE_JIT=1``."""
+    if np.ndim(sigma2):
+        _nlb_map_unbias(sigma2, py, px, r, D, dist)
+
+
+@overload(_nlb_unbias_distances, jit_options=dict(fastmath=FASTMATH))
+def _nlb_unbias_distances_impl(sigma2, py, px, r, D, dist):
+    if isinstance(sigma2, types.Array):
+        def impl(sigma2, py, px, r, D, dist):
+            _nlb_map_unbias(sigma2, py, px, r, D, dist)
+        return impl
+    return lambda sigma2, py, px, r, D, dist: None
+
+
+def _nlb_group_sigma2(sigma2, py, px, oy, ox, n):
+    """The noise variance of a group: ``sigma2`` itself for one σ; with a map, the mean of its members'
+    patch-mean σ² (:func:`_nlb_map_group_mean`) in the map's dtype. The Python body only runs with
+    ``NUMBA_DISABLE_JIT=1``."""
+    if np.ndim(sigma2) == 0:
+        return sigma2
+    return sigma2.dtype.type(_nlb_map_group_mean(sigma2, py, px, oy, ox, n))
+
+
+@overload(_nlb_group_sigma2, jit_options=dict(fastmath=FASTMATH))
+def _nlb_group_sigma2_impl(sigma2, py, px, oy, ox, n):
+    if isinstance(sigma2, types.Array):
+        cast = as_dtype(sigma2.dtype).type
+
+        def impl(sigma2, py, px, oy, ox, n):
+            return cast(_nlb_map_group_mean(sigma2, py, px, oy, ox, n))
+        return impl
+    return lambda sigma2, py, px, oy, ox, n: sigma2
+
+
 @njit(**JIT)
 def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma):
     """One row band of an NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
@@ -597,7 +668,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     Processes the reference patches whose centre row lies in ``[b0, b1)`` with the band's own "already
     processed" mask; returns the band's sums ``(num, den)``, ``num[c, y - b0 + pad, x + pad]`` (rows reach
     ``pad`` beyond the band). Compiled ``nogil``: the caller runs bands on threads
-    (:func:`nlmeans.nlbayes._nlbayes_pass`).
+    (:func:`nlmeans.nlbayes._nlbayes_pass`). ``sigma2``: the noise variance, or a σ map: the padded
+    ``(H + 2 pad, W + 2 pad)`` patch mean of σ² at each patch centre; stage 1's distances then lose the
+    candidates' noise (:func:`_nlb_unbias_distances`) and each group uses its members' mean
+    (:func:`_nlb_group_sigma2`) where σ² enters.
 
     Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
     homogeneity test from the members' patch sums (:func:`_nlb_patch_sums`, once per band; a homogeneous group
@@ -638,7 +712,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     vsum = np.empty(Dv, dtype=dtype)
     cov = np.empty((D, Dv), dtype=dtype)
     Z = np.empty((D, (nmax + 7) // 8 * 8), dtype=dtype)  # rows of whole vectors (see _nlb_bayes_estimate)
-    zero = sigma2 - sigma2
+    zero = beta - beta  # sigma2 may be a map
     search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
     lo_row = b0 - r - f
     # patch sums (float64) for the homogeneity test, indexed by the patch's first pixel as den: s1, s2 of the
@@ -665,7 +739,10 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
             py = y + pad
             px = x + pad
             nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
+            if stage == 1:
+                _nlb_unbias_distances(sigma2, py, px, r, D, dist)
             n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
+            nvar = _nlb_group_sigma2(sigma2, py, px, oy, ox, n)  # the group's noise variance
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
             ly = py - pad - lo_row - f  # the band-local row of the reference patch's first pixel
@@ -683,7 +760,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                         g1 += m1[c, qy, qx]
                     nd = 1.0 / (n * D)
                     sm = t1 * nd
-                    thr = gamma * sigma2
+                    thr = gamma * nvar
                     # E[x²] - mean² cancels when the mean dwarfs the noise (|mean| / σ beyond ~1e6; the error
                     # of the sums is ~1e-14 of E[x²]): the test is then not trusted and the model estimates
                     if (t2 * nd - sm * sm) <= thr and t2 * nd * 1e-12 <= thr:
@@ -700,7 +777,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 if stage == 2:
                     _nlb_mean(Y, n, D, inv_n, muy)
                     msrc = muy
-                _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
+                _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Z)
                 _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
             for m in range(n):
                 counts[0, py + oy[m] - pad - lo_row - f + P - 1, px + ox[m] - f + P - 1] += 1
