@@ -249,3 +249,30 @@ def test_bands_done_are_reported_per_stage_and_do_not_change_the_result(rng, mon
     count = len(heard)
     nlmeans.denoise(x, 0.1)
     assert len(heard) == count  # nothing heard outside the block
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("P,r,shape", [(5, 3, (1, 17, 26)), (5, 10, (2, 30, 45)), (7, 4, (1, 21, 30)),
+                                       (7, 23, (1, 60, 90))])
+def test_offset_row_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
+    """The unrolled P × P distances of a row of offsets equal :func:`_nlb_row_distances` row by row (bit for
+    bit: the same sums in the same order) and direct float64 sums, on random inputs."""
+    from nlmeans.kernels.nlbayes import _nlb_offset_row_distances5, _nlb_offset_row_distances7, _nlb_row_distances
+
+    unrolled = _nlb_offset_row_distances5 if P == 5 else _nlb_offset_row_distances7
+    f = P // 2
+    search = (rng.random(shape) * 2 - 1).astype(dtype)
+    x = search[0].astype(np.float64)
+    for py, px, dy in [(r + f, r + f, -r), (shape[1] - r - f - 1, shape[2] - r - f - 1, r), (f + r, r + f + 1, 0)]:
+        nk = shape[2] - (px + f - r)  # every candidate that fits: 2r + 1 and more
+        drow = np.full(nk, 7.0, dtype)
+        unrolled(search, py, px, dy, r, nk, drow)
+        rows = np.zeros(nk, dtype)
+        for jy in range(-f, f + 1):
+            _nlb_row_distances(search[0, py + jy], search[0, py + dy + jy, px - f - r:], px - f, P, nk, rows)
+        np.testing.assert_array_equal(drow, rows)
+        ref = x[py - f:py + f + 1, px - f:px + f + 1]
+        for k in range(nk):
+            qx = px - r + k
+            cand = x[py + dy - f:py + dy + f + 1, qx - f:qx + f + 1]
+            assert drow[k] == pytest.approx(((ref - cand) ** 2).sum(), rel=1e-5 if dtype == np.float32 else 1e-12)

@@ -181,6 +181,102 @@ def _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow):
 
 
 @njit(**JIT)
+def _nlb_offset_row_distances7(search, py, px, dy, r, nk, drow):
+    """:func:`_nlb_offset_row_distances5` for 7×7 patches: the seven patch rows in one loop, the reference's 49
+    values in registers, ``drow`` written once; the sums of :func:`_nlb_row_distances` (``P == 7``) in the same
+    order.
+    """
+    x0 = px - 3
+    q0 = px - 3 - r
+    a0 = search[0, py - 3]
+    a1 = search[0, py - 2]
+    a2 = search[0, py - 1]
+    a3 = search[0, py]
+    a4 = search[0, py + 1]
+    a5 = search[0, py + 2]
+    a6 = search[0, py + 3]
+    c0 = search[0, py + dy - 3, q0:]
+    c1 = search[0, py + dy - 2, q0:]
+    c2 = search[0, py + dy - 1, q0:]
+    c3 = search[0, py + dy, q0:]
+    c4 = search[0, py + dy + 1, q0:]
+    c5 = search[0, py + dy + 2, q0:]
+    c6 = search[0, py + dy + 3, q0:]
+    r00, r01, r02, r03 = a0[x0], a0[x0 + 1], a0[x0 + 2], a0[x0 + 3]
+    r04, r05, r06 = a0[x0 + 4], a0[x0 + 5], a0[x0 + 6]
+    r10, r11, r12, r13 = a1[x0], a1[x0 + 1], a1[x0 + 2], a1[x0 + 3]
+    r14, r15, r16 = a1[x0 + 4], a1[x0 + 5], a1[x0 + 6]
+    r20, r21, r22, r23 = a2[x0], a2[x0 + 1], a2[x0 + 2], a2[x0 + 3]
+    r24, r25, r26 = a2[x0 + 4], a2[x0 + 5], a2[x0 + 6]
+    r30, r31, r32, r33 = a3[x0], a3[x0 + 1], a3[x0 + 2], a3[x0 + 3]
+    r34, r35, r36 = a3[x0 + 4], a3[x0 + 5], a3[x0 + 6]
+    r40, r41, r42, r43 = a4[x0], a4[x0 + 1], a4[x0 + 2], a4[x0 + 3]
+    r44, r45, r46 = a4[x0 + 4], a4[x0 + 5], a4[x0 + 6]
+    r50, r51, r52, r53 = a5[x0], a5[x0 + 1], a5[x0 + 2], a5[x0 + 3]
+    r54, r55, r56 = a5[x0 + 4], a5[x0 + 5], a5[x0 + 6]
+    r60, r61, r62, r63 = a6[x0], a6[x0 + 1], a6[x0 + 2], a6[x0 + 3]
+    r64, r65, r66 = a6[x0 + 4], a6[x0 + 5], a6[x0 + 6]
+    for k in range(nk):
+        e0 = r00 - c0[k]
+        e1 = r01 - c0[k + 1]
+        e2 = r02 - c0[k + 2]
+        e3 = r03 - c0[k + 3]
+        e4 = r04 - c0[k + 4]
+        e5 = r05 - c0[k + 5]
+        e6 = r06 - c0[k + 6]
+        s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r10 - c1[k]
+        e1 = r11 - c1[k + 1]
+        e2 = r12 - c1[k + 2]
+        e3 = r13 - c1[k + 3]
+        e4 = r14 - c1[k + 4]
+        e5 = r15 - c1[k + 5]
+        e6 = r16 - c1[k + 6]
+        s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r20 - c2[k]
+        e1 = r21 - c2[k + 1]
+        e2 = r22 - c2[k + 2]
+        e3 = r23 - c2[k + 3]
+        e4 = r24 - c2[k + 4]
+        e5 = r25 - c2[k + 5]
+        e6 = r26 - c2[k + 6]
+        s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r30 - c3[k]
+        e1 = r31 - c3[k + 1]
+        e2 = r32 - c3[k + 2]
+        e3 = r33 - c3[k + 3]
+        e4 = r34 - c3[k + 4]
+        e5 = r35 - c3[k + 5]
+        e6 = r36 - c3[k + 6]
+        s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r40 - c4[k]
+        e1 = r41 - c4[k + 1]
+        e2 = r42 - c4[k + 2]
+        e3 = r43 - c4[k + 3]
+        e4 = r44 - c4[k + 4]
+        e5 = r45 - c4[k + 5]
+        e6 = r46 - c4[k + 6]
+        s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r50 - c5[k]
+        e1 = r51 - c5[k + 1]
+        e2 = r52 - c5[k + 2]
+        e3 = r53 - c5[k + 3]
+        e4 = r54 - c5[k + 4]
+        e5 = r55 - c5[k + 5]
+        e6 = r56 - c5[k + 6]
+        s5 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        e0 = r60 - c6[k]
+        e1 = r61 - c6[k + 1]
+        e2 = r62 - c6[k + 2]
+        e3 = r63 - c6[k + 3]
+        e4 = r64 - c6[k + 4]
+        e5 = r65 - c6[k + 5]
+        e6 = r66 - c6[k + 6]
+        s6 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+        drow[k] = (((((s0 + s1) + s2) + s3) + s4) + s5) + s6
+
+
+@njit(**JIT)
 def _nlb_covariance(Sc, n, D, inv_n1, cov):
     """Upper triangle of ``cov[:D, :D]`` = the covariance of the centred patches ``Sc[:n, :D]`` (``inv_n1 =
     1 / (n - 1)``): one row of products per patch entry, vectors over ``j``.
@@ -365,6 +461,8 @@ def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
         # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
         if P == 5:
             _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow)
+        elif P == 7:
+            _nlb_offset_row_distances7(search, py, px, dy, r, nk, drow)
         else:
             for k in range(nk):
                 drow[k] = zero
@@ -442,6 +540,18 @@ def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
                 xm[k + np.uint64(2)] = row[qx + np.uint64(2)]
                 xm[k + np.uint64(3)] = row[qx + np.uint64(3)]
                 xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
+                k += P
+            continue
+        if P == 7:  # the patch above σ = 25, unrolled the same way
+            for jy in range(P):
+                row = image[cu, qy + jy]
+                xm[k] = row[qx]
+                xm[k + one] = row[qx + one]
+                xm[k + np.uint64(2)] = row[qx + np.uint64(2)]
+                xm[k + np.uint64(3)] = row[qx + np.uint64(3)]
+                xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
+                xm[k + np.uint64(5)] = row[qx + np.uint64(5)]
+                xm[k + np.uint64(6)] = row[qx + np.uint64(6)]
                 k += P
             continue
         for jy in range(P):
