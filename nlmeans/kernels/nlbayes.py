@@ -542,18 +542,6 @@ def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
                 xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
                 k += P
             continue
-        if P == 7:  # the patch above σ = 25, unrolled the same way
-            for jy in range(P):
-                row = image[cu, qy + jy]
-                xm[k] = row[qx]
-                xm[k + one] = row[qx + one]
-                xm[k + np.uint64(2)] = row[qx + np.uint64(2)]
-                xm[k + np.uint64(3)] = row[qx + np.uint64(3)]
-                xm[k + np.uint64(4)] = row[qx + np.uint64(4)]
-                xm[k + np.uint64(5)] = row[qx + np.uint64(5)]
-                xm[k + np.uint64(6)] = row[qx + np.uint64(6)]
-                k += P
-            continue
         for jy in range(P):
             for jx in range(P):
                 xm[k] = image[cu, qy + jy, qx + jx]
