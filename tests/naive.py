@@ -259,7 +259,8 @@ def nlm_general(image, sigma, h, patch_size, search_size, guide=None, patchwise=
 # --- NL-Bayes ---
 
 
-def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, beta, gamma, step, band_rows):
+def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, beta, gamma, step, band_rows, *,
+                  sbar=None, dist_dtype=np.float64):
     """One NL-Bayes stage in float64 by the formulas of ``nlmeans.nlbayes.nlbayes_chw``, numpy per group.
 
     ``image`` and ``basic`` (C, H, W) unpadded (``basic`` unused in stage 1). The kernel's conventions,
@@ -272,13 +273,17 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
     ``mu + Cb (Cb + beta s^2 I)^-1 (X - mu)`` with ``mu`` the noisy patches' mean; a group whose model
     patches (noisy in stage 1, basic in stage 2) have variance <= ``gamma s^2`` becomes its mean pixel
     value; all estimates of a pixel averaged with equal weights; estimates of padding pixels dropped.
+
+    With a σ map (``sbar``: σ̄², the patch mean of σ², at every padded centre; ``sigma`` unused): stage 1's
+    squared distance to a candidate q becomes max(d² − P² (σ̄_q² − σ̄_p²), 0), stored in ``dist_dtype`` as the
+    kernel's buffer, and each group's model takes as s² the mean σ̄² of its patches.
     """
     C, H, W = image.shape
     f, r = patch_size // 2, search_size // 2
     pad = r + f
     P = 2 * f + 1
     B = max(band_rows, 2 * pad, 1)
-    s2 = float(sigma) ** 2
+    s2 = None if sbar is not None else float(sigma) ** 2
     widths = ((0, 0), (pad, pad), (pad, pad))
     noisy = np.pad(np.asarray(image, np.float64), widths, mode="reflect")
     search = noisy if stage == 1 else np.pad(np.asarray(basic, np.float64), widths, mode="reflect")
@@ -301,8 +306,15 @@ def nlbayes_stage(image, basic, stage, sigma, patch_size, search_size, n_sim, be
                 py, px = y + pad, x + pad
                 ref = patch(search, 0, py, px)
                 d = np.array([((ref - patch(search, 0, py + dy, px + dx)) ** 2).sum() for dy, dx in offsets])
+                if sbar is not None:
+                    if stage == 1:
+                        bias = np.array([sbar[py + dy, px + dx] for dy, dx in offsets]) - sbar[py, px]
+                        d = np.maximum(d - P * P * bias, 0.0)
+                    d = d.astype(dist_dtype).astype(np.float64)
                 d[offsets.index((0, 0))] = -1.0  # the reference is always in its group, first
                 group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
+                if sbar is not None:
+                    s2 = float(np.mean([sbar[py + dy, px + dx] for dy, dx in group]))
                 for c in range(C):
                     X = np.array([patch(noisy, c, py + dy, px + dx) for dy, dx in group])
                     src = X if stage == 1 else np.array([patch(search, c, py + dy, px + dx) for dy, dx in group])

@@ -2,9 +2,9 @@
 and colour through :func:`nlmeans.nlbayes.nlbayes_chw`, a constant map against the scalar kernel, and the
 routing of ``denoise(image, sigma=map)`` (the default method)."""
 
+import naive
 import numpy as np
 import pytest
-from naive import _nlb_group_estimate
 
 import nlmeans
 from nlmeans import _config, presets
@@ -28,58 +28,11 @@ def padded_patch_mean_s2(sigma_map, f, r):
 
 
 def reference_stage(image, basic, stage, sbar, patch, search, n_sim, beta, gamma, step, dist_dtype=np.float64):
-    """One NL-Bayes stage with a σ map, by the model, float64 numpy per group.
-
-    The scalar stage (``naive.nlbayes_stage``: bands, grid, "already processed" mask, ties to the earlier
-    offset) with two changes: stage 1's squared distance to a candidate q becomes max(d² − P² (σ̄_q² − σ̄_p²), 0)
-    (``sbar`` holds σ̄² at every padded centre; the distances are stored in ``dist_dtype``, as the kernel's
-    buffer), and each group's model (naive's) takes as σ² the mean σ̄² of its patches.
-    """
-    C, H, W = image.shape
-    f, r = patch // 2, search // 2
-    pad, P = r + f, 2 * f + 1
-    B = max(_config.BAND_ROWS, 2 * pad, 1)
-    widths = ((0, 0), (pad, pad), (pad, pad))
-    noisy = np.pad(np.asarray(image, np.float64), widths, mode="reflect")
-    srch = noisy if stage == 1 else np.pad(np.asarray(basic, np.float64), widths, mode="reflect")
-    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
-
-    def at(img, c, cy, cx):
-        return img[c, cy - f:cy + f + 1, cx - f:cx + f + 1].reshape(-1)
-
-    num = np.zeros((C, H + 2 * pad, W + 2 * pad))
-    den = np.zeros((H + 2 * pad, W + 2 * pad))
-    for b0 in range(0, H, B):
-        b1 = min(b0 + B, H)
-        done = np.zeros((b1 - b0, W), bool)
-        for y in range(b0, b1):
-            if y % step and y != H - 1:
-                continue
-            for x in range(W):
-                if (x % step and x != W - 1) or done[y - b0, x]:
-                    continue
-                py, px = y + pad, x + pad
-                ref = at(srch, 0, py, px)
-                d = []
-                for dy, dx in offsets:
-                    dk = float(((ref - at(srch, 0, py + dy, px + dx)) ** 2).sum())
-                    if stage == 1:
-                        dk = max(dk - P * P * (sbar[py + dy, px + dx] - sbar[py, px]), 0.0)
-                    d.append(float(dist_dtype(dk)))
-                d[offsets.index((0, 0))] = -1.0  # the reference first
-                group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
-                s2 = float(np.mean([sbar[py + dy, px + dx] for dy, dx in group]))
-                for c in range(C):
-                    X = np.array([at(noisy, c, py + dy, px + dx) for dy, dx in group])
-                    src = X if stage == 1 else np.array([at(srch, c, py + dy, px + dx) for dy, dx in group])
-                    est = _nlb_group_estimate(X, src, stage, s2, beta, gamma)
-                    for m, (dy, dx) in enumerate(group):
-                        num[c, py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1] += est[m].reshape(P, P)
-                for dy, dx in group:
-                    den[py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1] += 1
-                    if b0 <= y + dy < b1 and 0 <= x + dx < W:
-                        done[y + dy - b0, x + dx] = True
-    return num[:, pad:pad + H, pad:pad + W] / den[pad:pad + H, pad:pad + W]
+    """One NL-Bayes stage with a σ map, by the model: ``naive.nlbayes_stage`` (bands, grid, "already processed"
+    mask, ties to the earlier offset) given the map ``sbar`` (σ̄² at every padded centre), the distances
+    stored in ``dist_dtype`` as the kernel's buffer."""
+    return naive.nlbayes_stage(image, basic, stage, None, patch, search, n_sim, beta, gamma, step,
+                               _config.BAND_ROWS, sbar=sbar, dist_dtype=dist_dtype)
 
 
 def _map(kind, shape, rng):
