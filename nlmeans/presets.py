@@ -173,17 +173,34 @@ def resolve_nlbayes(shape, sigma_255, n_channels=1, patch_size=None, search_size
 # --- Poisson models at low counts ---
 
 #: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest mean count,
-#: λ schedule) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
-#: above the last limit one plain pass (λ = 1). Measured on the gray standard set, bench/results/real_noise.md.
-POISSON_ITERATION_SCHEDULES = ((8.0, (1.0, 0.5)),)
+#: passes) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
+#: above the last limit one plain pass. A pass is (λ, k): it denoises λ z + (1 − λ) x̂ (z the noisy image,
+#: x̂ the previous pass's estimate) summed over k×k blocks. Measured on the gray standard set,
+#: bench/results/real_noise.md.
+POISSON_ITERATION_SCHEDULES = (
+    (1.2, ((1.0, 5), (0.7, 3), (0.4, 2), (0.2, 1))),
+    (5.0, ((1.0, 3), (0.5, 2), (0.2, 1))),
+    (16.0, ((1.0, 2), (0.5, 1))),
+)
+#: a pass bins by a smaller factor when its binned image would have a side below this (pixels)
+POISSON_BIN_MIN_SIDE = 32
 
 
 def poisson_schedule(mean_count):
-    """The λ schedule of :data:`POISSON_ITERATION_SCHEDULES` for an image of this mean count (x / gain)."""
-    for limit, schedule in POISSON_ITERATION_SCHEDULES:
+    """The passes ((λ, bin factor) pairs) of :data:`POISSON_ITERATION_SCHEDULES` for an image of this mean
+    count (x / gain)."""
+    for limit, passes in POISSON_ITERATION_SCHEDULES:
         if mean_count <= limit:
-            return schedule
-    return (1.0,)
+            return passes
+    return ((1.0, 1),)
+
+
+def poisson_bin_factor(k, shape):
+    """The bin factor ``k`` of a pass, reduced until the binned image of ``shape`` (H, W) has both sides at
+    least :data:`POISSON_BIN_MIN_SIDE` (or to 1): a binned image too small to find similar patches in."""
+    while k > 1 and min(-(-n // k) for n in shape) < POISSON_BIN_MIN_SIDE:
+        k -= 1
+    return k
 
 
 # --- volumes and video (pixelwise 3-D NL-means) ---
