@@ -315,12 +315,15 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     Gaussian path's presets see its σ on their usual scale (1 / span); the method's output is mapped back
     and inverted with the exact unbiased inverse. Missing parameters come from :func:`nlmeans.estimate_noise`.
 
-    At low counts the Poisson models iterate (Azzari & Foi 2016): pass k denoises the combination
-    y_k = λ_k z + (1 − λ_k) x̂_{k−1} of the noisy image z and the previous estimate, whose noise is that of
-    the model with gain λ_k² · gain and read noise λ_k σ (x̂ taken as noise-free), so the same GAT and exact
-    unbiased inverse apply with those parameters. The λ schedule comes from the mean count
-    (:func:`nlmeans.presets.poisson_schedule`): where the Anscombe transform stops stabilising (below ~2
-    counts its std falls from 1 towards 0) one pass leaves a visibly worse estimate than BM3D's.
+    At low counts the Poisson models iterate (Azzari & Foi 2016): pass i denoises the combination
+    y_i = λ_i z + (1 − λ_i) x̂_{i−1} of the noisy image z and the previous estimate, whose noise is that of
+    the model with gain λ_i² · gain and read noise λ_i σ (x̂ taken as noise-free), so the same GAT and exact
+    unbiased inverse apply with those parameters. The early passes bin: y_i is summed over k_i×k_i blocks
+    (:func:`bin_counts`; the sums follow the same model at k_i² times the counts, read noise k_i σ, on a
+    k_i² times smaller image), denoised and inverted there, and brought back to full resolution by
+    :func:`debin`. The passes (λ_i, k_i) come from the mean count (:func:`nlmeans.presets.poisson_schedule`):
+    where the Anscombe transform stops stabilising (below ~2 counts its std falls from 1 towards 0) the
+    binned passes see counts where it works, at a fraction of the cost.
     """
     from . import presets
     from ._validate import POISSON_MODELS, check_model_parameters, from_float, model_values, work_dtype

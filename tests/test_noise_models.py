@@ -200,11 +200,11 @@ def test_poisson_schedule_rows_by_mean_count():
         assert presets.poisson_schedule(limit * 0.999) == passes
         above = table[i + 1][1] if i + 1 < len(table) else ((1.0, 1),)
         assert presets.poisson_schedule(limit * 1.001) == above
-        # the scheme of Azzari & Foi: λ from 1 down, bins shrinking, the last pass at full resolution
+        # the scheme of Azzari & Foi: λ from 1 down, bins shrinking (at most 2×2 in the last pass)
         lams = [lam for lam, _ in passes]
         bins = [k for _, k in passes]
         assert lams[0] == 1.0 and lams == sorted(lams, reverse=True) and all(0 < lam <= 1 for lam in lams)
-        assert bins == sorted(bins, reverse=True) and bins[-1] == 1
+        assert bins == sorted(bins, reverse=True) and bins[-1] <= 2 and all(isinstance(k, int) for k in bins)
     assert presets.poisson_schedule(1e6) == ((1.0, 1),)
     assert presets.poisson_schedule(0.0) == table[0][1]
 
