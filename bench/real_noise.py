@@ -1,6 +1,6 @@
 """Real noise (issue #18): Poisson, Rician, clipped σ estimation, per-channel σ and σ maps, side by side.
 
-    python -m bench.real_noise [--size 256] [--quick]
+    python -m bench.real_noise [--size 256] [--only TABLE ...] [--out FILE]
 
 One run prints every table (PSNR on the clean image's [0, 1] scale; times in seconds, each the wall time of
 one call on this machine, after a warm-up call that compiles the numba kernels):
@@ -8,12 +8,16 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
 1. **Poisson** on the gray standard set (bench/_common.py): the clean crop scaled to a peak of 1, 4, 10, 30
    counts and Poisson counts drawn (``nlmeans.add_noise(clean * peak, noise="poisson", seed=0)``).
    ``nlmeans poisson``: ``denoise(counts, noise="poisson", gain=1)`` (NL-Bayes inside the GAT, exact
-   unbiased inverse; below a mean count of 8 the noisy+estimate iteration of Azzari & Foi 2016, see
-   ``nlmeans.presets.POISSON_ITERATION_SCHEDULES``); ``(gain est.)``: the same with the gain estimated;
+   unbiased inverse; up to a mean count of 16 the noisy+estimate iteration of Azzari & Foi 2016 with binned
+   passes, see ``nlmeans.presets.POISSON_ITERATION_SCHEDULES``); ``(gain est.)``: the same with the gain
+   estimated;
    ``one pass``: NL-Bayes once inside the GAT (``noise_models.stabilise``, what ``nlmeans eval --noise
    poisson`` runs for every method); ``gaussian path``:
    ``denoise(counts / peak)`` (σ estimated, the image divided by the peak); ``BM3D+GAT``: ``bm3d.bm3d`` with
    σ = 1 on the same GAT and the same closed-form inverse.
+   **1b** (``--only poisson-schedules``, not in the default run): each schedule of passes in
+   ``CANDIDATE_SCHEDULES`` forced on every image and peak, the mean PSNR per peak, beside the presets' choice
+   by mean count: the study behind ``POISSON_ITERATION_SCHEDULES``.
 2. **Rician** at SNR 5, 10, 20 (SNR = mean of the foreground, clean > 5 % of its maximum, over σ) on MRI-like
    images: dipy's bundled T1 coronal slice (real MRI; its own mild noise is part of the "clean" image), the
    middle b0 slice of dipy's S0_10slices, and a textured Shepp–Logan phantom (skimage's phantom with a smooth
@@ -106,6 +110,48 @@ def poisson_table(size):
     header = ["image", "peak", "nlmeans poisson", "(gain est.)", "one pass", "gaussian path", "BM3D+GAT",
               "vs gaussian", "vs BM3D", "t nlmeans", "t gaussian", "t BM3D"]
     return _table(header, rows + mean_rows)
+
+
+#: the schedules of table 1b, each forced on every image and peak: (label, passes (λ, bin factor))
+CANDIDATE_SCHEDULES = (
+    ("one pass", ((1.0, 1),)),
+    ("λ 1, 0.5 (no binning)", ((1.0, 1), (0.5, 1))),
+    ("bins 2-1, λ 1, 0.5", ((1.0, 2), (0.5, 1))),
+    ("bins 2-1, λ 1, 0.8", ((1.0, 2), (0.8, 1))),
+    ("bins 3-1, λ 1, 0.5", ((1.0, 3), (0.5, 1))),
+    ("bins 3-1, λ 1, 0.2", ((1.0, 3), (0.2, 1))),
+    ("bins 4-1, λ 1, 0.2", ((1.0, 4), (0.2, 1))),
+    ("bins 3-2, λ 1, 0.5", ((1.0, 3), (0.5, 2))),
+    ("bins 3-2-1, λ 1, 0.5, 0.2", ((1.0, 3), (0.5, 2), (0.2, 1))),
+    ("bins 3-2-1, λ 1, 0.7, 0.4", ((1.0, 3), (0.7, 2), (0.4, 1))),
+    ("bins 5-3-2, λ 1, 0.7, 0.4", ((1.0, 5), (0.7, 3), (0.4, 2))),
+    ("bins 5-3-2-1, λ 1, 0.7, 0.4, 0.2", ((1.0, 5), (0.7, 3), (0.4, 2), (0.2, 1))),
+)
+
+
+def poisson_schedule_table(size):
+    """Table 1b: each candidate schedule of passes forced on every image (whatever its mean count), mean
+    PSNR over the gray set per peak, and the preset table's choice by mean count."""
+    from nlmeans import presets
+
+    images = {name: common.load(name, size) for name in common.names("gray")}
+    table = presets.POISSON_ITERATION_SCHEDULES
+    rows = []
+    try:
+        for label, passes in (*CANDIDATE_SCHEDULES, ("**presets (by mean count)**", None)):
+            presets.POISSON_ITERATION_SCHEDULES = table if passes is None else ((np.inf, passes),)
+            means = []
+            for peak in PEAKS:
+                scores = []
+                for clean in images.values():
+                    counts = nlmeans.add_noise(clean * peak, noise="poisson", seed=0)
+                    scores.append(_psnr(clean, nlmeans.denoise(counts, noise="poisson", gain=1.0) / peak))
+                means.append(f"{np.mean(scores):.2f}")
+            rows.append([label, *means])
+            print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
+    finally:
+        presets.POISSON_ITERATION_SCHEDULES = table
+    return _table(["passes (bin factors, λ)", *(f"peak {p}" for p in PEAKS)], rows)
 
 
 def _mri_images(size):
@@ -266,8 +312,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="crop side (default 256)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "real_noise.md", help="Markdown output")
-    parser.add_argument("--only", nargs="+", choices=["poisson", "rician", "clipped", "channels", "map"],
-                        help="run only these tables")
+    parser.add_argument("--only", nargs="+",
+                        choices=["poisson", "poisson-schedules", "rician", "clipped", "channels", "map"],
+                        help="run only these tables (poisson-schedules runs only when named here)")
     args = parser.parse_args()
     # warm-up: compile the kernels so the first timed call does not pay for it
     warm = common.load("camera", 64)
@@ -277,6 +324,8 @@ def main():
     for method in ("pixelwise", "nlbayes"):  # the σ-map kernels
         nlmeans.denoise(warm, _maps(warm.shape)["halves 10/40"], method=method)
     tables = {"poisson": ("Poisson (gray set, PSNR dB on [0, 1])", poisson_table),
+              "poisson-schedules": ("Poisson schedules, each forced on every image (gray set, mean PSNR dB)",
+                                    poisson_schedule_table),
               "rician": ("Rician (MRI-like, PSNR dB on [0, 1])", rician_table),
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),
               "channels": ("Per-channel σ 5, 20, 35 /255 (color set, PSNR dB)", channel_table),
@@ -285,7 +334,7 @@ def main():
             "Targets, what holds and why: [docs/real-noise.md](../../docs/real-noise.md).\n"]
     parts = []
     for key, (title, fn) in tables.items():
-        if args.only and key not in args.only:
+        if (args.only and key not in args.only) or (not args.only and key == "poisson-schedules"):
             continue
         print(f"\n## {title}", flush=True)
         text = fn(args.size)
