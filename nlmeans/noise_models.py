@@ -97,6 +97,18 @@ def bin_counts(x, k):
     k the image is first extended at its bottom and right by mirror symmetry (the edge pixel repeated), so
     every block sums k² pixels and the last row and column of blocks have the same mean as their neighbours
     (their counts include mirrored pixels: those few blocks are a little noisier than Poisson).
+
+    Parameters
+    ----------
+    x : array_like
+        Counts or intensities, the last two axes spatial (H, W); leading axes (channels) are kept.
+    k : int
+        The block side (1: ``x`` as float64, unchanged).
+
+    Returns
+    -------
+    sums : ndarray of float64
+        Shape (…, ⌈H/k⌉, ⌈W/k⌉): block i, j sums rows i·k … i·k + k − 1 and columns j·k … j·k + k − 1.
     """
     x = np.asarray(x, dtype=np.float64)
     if k == 1:
@@ -138,6 +150,22 @@ def debin(binned, shape, k, iterations=DEBIN_ITERATIONS):
     to every pixel by a cubic spline, and clips at 0 (the estimate is an intensity). The first step alone
     is the interpolation of the block means; the next ones remove the smoothing that interpolation leaves
     in the block sums. A constant comes back constant; ``k = 1`` returns ``binned`` itself.
+
+    Parameters
+    ----------
+    binned : array_like
+        Block sums as :func:`bin_counts` returns them (…, ⌈H/k⌉, ⌈W/k⌉), e.g. a binned pass's estimate.
+    shape : tuple of int
+        The full-resolution shape (…, H, W), the leading axes those of ``binned``.
+    k : int
+        The block side the sums were taken over.
+    iterations : int
+        Interpolation steps (at least 1; 1 is the plain spline interpolation of the block means).
+
+    Returns
+    -------
+    image : ndarray of float64
+        Shape ``shape``, non-negative, per-pixel values (the block sums divided among the k² pixels).
     """
     binned = np.asarray(binned, dtype=np.float64)
     if k == 1:
