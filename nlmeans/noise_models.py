@@ -135,11 +135,17 @@ def _spline_upsampler(n_blocks, k, n):
     """
     from scipy import ndimage, sparse
 
-    dense = ndimage.zoom(np.eye(n_blocks), (k, 1), order=3, mode="nearest", grid_mode=True)[:n]
-    # the spline's weights decay by 0.27 a block: beyond 1e-12 they are dropped, and the sparse product
-    # runs in one thread (multithreaded BLAS on these small matrices waits on a busy machine)
-    dense[np.abs(dense) < 1e-12] = 0.0
-    return sparse.csr_array(dense)
+    parts = []
+    for start in range(0, n_blocks, 256):  # a band of columns at a time: no n × n_blocks dense matrix
+        width = min(256, n_blocks - start)
+        impulses = np.zeros((n_blocks, width))
+        impulses[start + np.arange(width), np.arange(width)] = 1.0
+        dense = ndimage.zoom(impulses, (k, 1), order=3, mode="nearest", grid_mode=True)[:n]
+        # the spline's weights decay by 0.27 a block: beyond 1e-12 they are dropped, and the sparse product
+        # runs in one thread (multithreaded BLAS on these small matrices waits on a busy machine)
+        dense[np.abs(dense) < 1e-12] = 0.0
+        parts.append(sparse.csr_array(dense))
+    return sparse.hstack(parts, format="csr")
 
 
 def debin(binned, shape, k, iterations=DEBIN_ITERATIONS):
