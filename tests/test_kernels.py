@@ -136,3 +136,54 @@ def test_weight_constants_are_exact_in_range_and_clamped_outside(dtype):
         assert float(a) * float(bb) <= WEIGHT_CAP * (1 + 1e-6)
     a, bb = weight_constants(9, 0.1, 1e-170, float)  # tiny h: the cap on a, bb itself exact
     assert a == WEIGHT_CAP and bb == 2 * 0.1**2 * 9
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("patch", [3, 5, 7, 9])
+def test_weight_rows_on_half_width_vectors(rng, dtype, patch):
+    """The weight rows run on half-width vectors (one AVX2 register): bit for bit the full-width vectors' weights
+    (the same lane arithmetic), and ``exp(-max(box sum - bb, 0) a)`` of the row's box sums (float32 weights
+    clamped at 2**-64)."""
+    from numba import njit
+
+    from nlmeans.kernels.pixelwise import (
+        _U,
+        _box_sum,
+        _lanes,
+        _vstore,
+        _vweight,
+        _vzeros,
+        _weight_consts,
+        _weights_row,
+        _weights_row2,
+    )
+
+    @njit
+    def full_width(cs, k, P, aw, cw, n, wt):
+        L = _U(_lanes(cs))
+        for x in range(_U(0), _U(n), L):
+            _vstore(wt, (_U(k), x), _vweight(_box_sum(cs, _U(k), x, P, _vzeros(cs)), aw, cw))
+
+    n = 45  # not a whole number of vectors at either width
+    lanes = 64 // np.dtype(dtype).itemsize
+    cs = np.zeros((4, n + patch - 1 + 2 * lanes), dtype)
+    cs[:, : n + patch - 1] = rng.random((4, n + patch - 1)) / patch
+    cs[:, ::23] = 1.0  # box sums far above bb: float32 weights at the 2**-64 clamp
+    a, bb = dtype(60.0), dtype(0.4)
+    aw, cw = _weight_consts(a, bb)
+    half = np.full_like(cs, np.nan)
+    _weights_row2(cs, 0, patch, aw, cw, n, half)
+    _weights_row(cs, 2, patch, aw, cw, n, half)
+    _weights_row(cs, 3, patch, aw, cw, n, half)
+    full = np.full_like(cs, np.nan)
+    for k in range(4):
+        full_width(cs, k, patch, aw, cw, n, full)
+    np.testing.assert_array_equal(half[:, :n], full[:, :n])
+    box = sum(cs[:, j: j + n].astype(np.float64) for j in range(patch))
+    floor = 2.0**-64 if dtype == np.float32 else 0.0
+    expected = np.maximum(np.exp(-np.maximum(box - float(bb), 0) * float(a)), floor)
+    # both branches of the max(·, 0), and float32's clamp
+    assert (expected == 1).any() and ((expected < 1) & (expected > 1e-3)).any()
+    assert dtype == np.float64 or (expected == 2.0**-64).any()
+    # float32: the argument's rounding (a few ulps of z <= 44) on top of the exponential's 3e-7
+    np.testing.assert_allclose(half[:, :n], expected, rtol=1e-12 if dtype == np.float64 else 3e-5)

@@ -105,11 +105,11 @@ _VBYTES = 64  # one AVX-512 register; on AVX2 machines LLVM splits each operatio
 
 
 class _Vec(types.Type):
-    """numba type of an LLVM vector of ``_VBYTES`` bytes of ``dtype`` (16 float32 or 8 float64)."""
+    """numba type of an LLVM vector of ``nbytes`` bytes of ``dtype`` (``_VBYTES``: 16 float32 or 8 float64)."""
 
-    def __init__(self, dtype):
+    def __init__(self, dtype, nbytes=_VBYTES):
         self.dtype = dtype
-        self.lanes = _VBYTES // (dtype.bitwidth // 8)
+        self.lanes = nbytes // (dtype.bitwidth // 8)
         super().__init__(name=f"Vec({dtype} x {self.lanes})")
 
 
@@ -166,6 +166,20 @@ def _vload(typingctx, a, idx):
 
 
 @intrinsic
+def _vload_as(typingctx, like, a, idx):
+    """:func:`_vload` of a vector of ``like``'s type (e.g. :func:`_vhalf`'s narrower one)."""
+    if not (_vec_args_ok(a, idx) and isinstance(like, _Vec) and like.dtype == a.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[1], args[1], sig.args[2], args[2])
+        vptr = builder.bitcast(ptr, context.get_value_type(like).as_pointer())
+        return builder.load(vptr, align=a.dtype.bitwidth // 8)
+
+    return like(like, a, idx), codegen
+
+
+@intrinsic
 def _vstore(typingctx, a, idx, v):
     """Store the vector ``v`` at ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]``."""
     if not (_vec_args_ok(a, idx) and isinstance(v, _Vec) and v.dtype == a.dtype):
@@ -186,6 +200,21 @@ def _vzeros(typingctx, a):
     if not _is_float_array(a):
         return None
     vt = _Vec(a.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vt), None)
+
+    return vt(a), codegen
+
+
+@intrinsic
+def _vhalf(typingctx, a):
+    """A vector of zeros of ``a``'s dtype, half as wide as :func:`_vzeros`'s (one AVX2 register): the weight rows
+    run on these, whose exponential needs more registers than AVX2's 16 hold at full width (see
+    :func:`_weights_row2`)."""
+    if not _is_float_array(a):
+        return None
+    vt = _Vec(a.dtype, _VBYTES // 2)
 
     def codegen(context, builder, sig, args):
         return ir.Constant(context.get_value_type(vt), None)
@@ -357,45 +386,53 @@ def _colsum_slide(guide, gnew, gold, dy, lo, dx, n, cs):
 
 
 @njit(**JIT)
-def _box_sum(cs, k, x, P):
-    """The vector ``cs[k, x + j]`` summed over ``j`` in ``[0, P)``: the horizontal box sum (a balanced sum for
-    the common patch sizes)."""
+def _box_sum(cs, k, x, P, like):
+    """The vector (of ``like``'s type) ``cs[k, x + j]`` summed over ``j`` in ``[0, P)``: the horizontal box sum (a
+    balanced sum for the common patch sizes)."""
     one, two, three = _U(1), _U(2), _U(3)
     if P == 7:
-        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
-                 + _vload(cs, (k, x + three)))) + ((_vload(cs, (k, x + _U(4))) + _vload(cs, (k, x + _U(5))))
-                + _vload(cs, (k, x + _U(6)))))
+        return (((_vload_as(like, cs, (k, x)) + _vload_as(like, cs, (k, x + one)))
+                 + (_vload_as(like, cs, (k, x + two)) + _vload_as(like, cs, (k, x + three))))
+                + ((_vload_as(like, cs, (k, x + _U(4))) + _vload_as(like, cs, (k, x + _U(5))))
+                   + _vload_as(like, cs, (k, x + _U(6)))))
     if P == 5:
-        return (((_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + (_vload(cs, (k, x + two))
-                 + _vload(cs, (k, x + three)))) + _vload(cs, (k, x + _U(4))))
+        return (((_vload_as(like, cs, (k, x)) + _vload_as(like, cs, (k, x + one)))
+                 + (_vload_as(like, cs, (k, x + two)) + _vload_as(like, cs, (k, x + three))))
+                + _vload_as(like, cs, (k, x + _U(4))))
     if P == 3:
-        return (_vload(cs, (k, x)) + _vload(cs, (k, x + one))) + _vload(cs, (k, x + two))
-    s = _vload(cs, (k, x))
+        return ((_vload_as(like, cs, (k, x)) + _vload_as(like, cs, (k, x + one)))
+                + _vload_as(like, cs, (k, x + two)))
+    s = _vload_as(like, cs, (k, x))
     for j in range(1, P):
-        s = s + _vload(cs, (k, x + _U(j)))
+        s = s + _vload_as(like, cs, (k, x + _U(j)))
     return s
 
 
+# The weight rows run on half-width vectors (one AVX2 register of 8 float32): at full width the exponential's
+# constants and chains need more than AVX2's 16 registers and spill to the stack (inspect_asm), and LLVM turns the
+# split max(x, 0) into a compare and a mask; at half width neither happens. The lanes' arithmetic is the same.
 @njit(**JIT)
 def _weights_row(cs, k, P, aw, cw, n, wt):
     """``wt[k, x] = _vweight(cs[k, x] + ... + cs[k, x + P - 1])`` for ``x`` in ``[0, n)`` rounded up to whole
     vectors."""
-    L = _U(_lanes(cs))
+    h = _vhalf(cs)
+    L = _U(_lanes(cs) // 2)
     k = _U(k)
     for x in range(_U(0), _U(n), L):
-        _vstore(wt, (k, x), _vweight(_box_sum(cs, k, x, P), aw, cw))
+        _vstore(wt, (k, x), _vweight(_box_sum(cs, k, x, P, h), aw, cw))
 
 
 @njit(**JIT)
 def _weights_row2(cs, k, P, aw, cw, n, wt):
     """:func:`_weights_row` for rows ``k`` and ``k + 1`` in one loop: two independent chains, so the core overlaps
     them."""
-    L = _U(_lanes(cs))
+    h = _vhalf(cs)
+    L = _U(_lanes(cs) // 2)
     k = _U(k)
     m = k + _U(1)
     for x in range(_U(0), _U(n), L):
-        sa = _box_sum(cs, k, x, P)
-        sb = _box_sum(cs, m, x, P)
+        sa = _box_sum(cs, k, x, P, h)
+        sb = _box_sum(cs, m, x, P, h)
         _vstore(wt, (k, x), _vweight(sa, aw, cw))
         _vstore(wt, (m, x), _vweight(sb, aw, cw))
 
@@ -781,7 +818,7 @@ def _weights_row_map(cs, k, P, amap, bmap, yp, dy, xs, d, n, wt, wq):
     k, yp, xp = _U(k), _U(yp), _U(xs)
     yq, xq = yp + _U(dy), _U(xs + d)
     for x in range(_U(0), _U(n), L):
-        s = _box_sum(cs, k, x, P)
+        s = _box_sum(cs, k, x, P, _vzeros(cs))
         bias = _vload(bmap, (yp, xp + x)) + _vload(bmap, (yq, xq + x))
         _vstore(wt, (k, x), _vweight_map(s, _vload(amap, (yp, xp + x)), bias))
         _vstore(wq, (k, x), _vweight_map(s, _vload(amap, (yq, xq + x)), bias))
