@@ -43,7 +43,8 @@ def test_blas_code_still_compiles_and_runs_after_nlmeans():
         "import json, sys, numpy as np, numba, nlmeans._config\n"
         "f = numba.njit(lambda a, b: np.dot(a, b))\n"
         "a = np.arange(1.0, 6.0); b = np.arange(2.0, 7.0)\n"
-        "print(json.dumps([float(f(a, b)), float(sum(x * y for x, y in zip(a, b))), 'scipy.linalg' in sys.modules]))"
+        "expected = float(sum(x * y for x, y in zip(a, b)))\n"
+        "print(json.dumps([float(f(a, b)), expected, 'scipy.linalg' in sys.modules]))"
     )
     got, expected, linalg_imported = _run(code)
     assert got == expected
