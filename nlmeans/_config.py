@@ -52,7 +52,6 @@ except Exception:  # noqa: BLE001 - an unknown option only costs speed
     pass
 
 
-
 def _scipy_has_cython_blas():
     """Whether scipy's ``scipy.linalg.cython_blas`` extension module is installed, found without importing
     ``scipy.linalg`` (``importlib``'s path finder, given that folder only, does not import the package)."""
@@ -64,15 +63,15 @@ def _scipy_has_cython_blas():
 def _import_arraymath_without_scipy_linalg():
     """Import ``numba.np.arraymath`` with numba's BLAS check made without importing ``scipy.linalg``.
 
-    numba's CPU target imports ``numba.np.arraymath`` the first time it compiles a function or loads one from
-    the cache, and that module asks once whether BLAS is there (``_HAVE_BLAS``: it only picks how ``np.vdot``
-    and friends are typed) by importing ``scipy.linalg.cython_blas``, i.e. all of ``scipy.linalg``: 0.15-0.2 s
-    of a cached ``nlmeans denoise``, for a library no nlmeans kernel calls (none uses BLAS or LAPACK). Here the
-    same question is answered by looking for that extension module's file (:func:`_scipy_has_cython_blas`),
-    followed by numba's own check of the BLAS integer width (it reads only ``scipy.__config__``). Whatever
-    really compiles a BLAS or LAPACK call goes through numba's unchanged ``ensure_blas``/``ensure_lapack``,
-    which import ``scipy.linalg`` then. A no-op if ``numba.np.arraymath`` is already imported, or if numba is
-    not laid out as this expects (the import then pays for ``scipy.linalg`` as before).
+    numba's CPU target imports ``numba.np.arraymath`` at its first compilation or cache load, and that module
+    asks once whether BLAS is there (``_HAVE_BLAS``, which only picks how ``np.vdot`` and friends are typed) by
+    importing ``scipy.linalg.cython_blas``, i.e. all of ``scipy.linalg``: the largest single cost of a cached
+    ``nlmeans denoise`` after numpy and numba themselves (docs/benchmarks.md, "Start-up, second round"), for a
+    library no nlmeans kernel calls. Here the same question is answered by looking for that extension
+    module's file (:func:`_scipy_has_cython_blas`), then numba's own BLAS integer-width check runs (it reads
+    only ``scipy.__config__``). A real BLAS or LAPACK compilation still goes through numba's unchanged
+    ``ensure_blas``/``ensure_lapack``, which import ``scipy.linalg`` then. A no-op if ``numba.np.arraymath``
+    is already imported or numba is not laid out as expected (then ``scipy.linalg`` is imported as before).
     """
     if "numba.np.arraymath" in sys.modules:
         return

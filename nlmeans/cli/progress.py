@@ -157,12 +157,11 @@ def skip_numba_extensions():
     """Tell numba its extensions are initialised, so that loading the first kernel does not look for them.
 
     Before its first compilation or cache load numba runs the ``numba_extensions`` entry points of every
-    installed package, found by reading the metadata of all of them (``importlib.metadata.entry_points()``:
-    40-50 ms of CPU with this project's ~100 packages, 0.08-0.1 s of a cached ``nlmeans denoise``'s wall
-    time on a busy machine; more in larger environments). nlmeans's kernels take numpy arrays and numbers
-    only and use no extension, and the commands that call this (denoise and demo) run nothing else
-    compiled. The library (``import nlmeans``) leaves numba's behaviour alone. A no-op once numba has
-    initialised them, or if numba is not imported or has no such flag."""
+    installed package, found by reading the metadata of all of them: a cost that grows with the environment
+    (docs/benchmarks.md, "Start-up, second round"). nlmeans's kernels take numpy arrays and numbers only and
+    use no extension, and the commands that call this (denoise and demo) compile or load nothing else. The
+    library (``import nlmeans``) leaves numba's behaviour alone. A no-op once numba has initialised them, or
+    if numba is not imported or has no such flag."""
     entrypoints = sys.modules.get("numba.core.entrypoints")
     if entrypoints is not None and getattr(entrypoints, "_already_initialized", True) is False:
         entrypoints._already_initialized = True
