@@ -370,15 +370,21 @@ def bench_startup(runs=4):
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             args = (["demo"] if name == "demo" else
                     ["denoise", str(tmp / "noisy.png"), str(tmp / "out.png"), "--overwrite", *extra])
-            times = []
+            times, cpu = [], []
             for _ in range(runs):
+                used = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "nlmeans.cli", *args], check=True, capture_output=True,
                                env=env)
                 times.append(time.perf_counter() - t)
+                now = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime)
             command = "nlmeans demo" if name == "demo" else "nlmeans denoise noisy.png out.png " + " ".join(extra)
+            # CPU (user + system, all threads) beside the wall times: on a shared machine the wall times
+            # grow with the other processes' load, the CPU times hardly
             out[name] = {"command": command.strip(), "first_run_s": times[0], "cached_runs_s": times[1:],
-                         "cached_median_s": float(np.median(times[1:]))}
+                         "cached_median_s": float(np.median(times[1:])), "first_run_cpu_s": cpu[0],
+                         "cached_runs_cpu_s": cpu[1:], "cached_cpu_median_s": float(np.median(cpu[1:]))}
     return out
 
 
@@ -468,9 +474,13 @@ def main(argv=None):
 
 
 def _print_startup(st):
+    def seconds(values):
+        return ", ".join(f"{t:.2f}" for t in values)
+
     for v in st.values():
-        print(f"start-up, {v['command']}: first run (empty cache, compiles) "
-              f"{v['first_run_s']:.2f} s, cached runs {', '.join(f'{t:.2f}' for t in v['cached_runs_s'])} s")
+        print(f"start-up, {v['command']}: first run (empty cache, compiles) {v['first_run_s']:.2f} s, cached runs "
+              f"{seconds(v['cached_runs_s'])} s; CPU {v['first_run_cpu_s']:.2f} s, cached "
+              f"{seconds(v['cached_runs_cpu_s'])} s")
 
 
 def _finish(args, result, values, default_out):

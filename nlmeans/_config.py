@@ -6,7 +6,10 @@ change here changes them all.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
+import sys
 
 import llvmlite.binding as _llvm
 
@@ -47,3 +50,52 @@ try:  # pragma: no cover - depends on the llvmlite build
     _llvm.set_option("nlmeans", "-runtime-memory-check-threshold=64")
 except Exception:  # noqa: BLE001 - an unknown option only costs speed
     pass
+
+
+def _scipy_has_cython_blas():
+    """Whether scipy's ``scipy.linalg.cython_blas`` extension module is installed, found without importing
+    ``scipy.linalg`` (``importlib``'s path finder, given that folder only, does not import the package)."""
+    spec = importlib.util.find_spec("scipy")
+    folders = [os.path.join(folder, "linalg") for folder in (spec and spec.submodule_search_locations or ())]
+    return bool(folders) and importlib.machinery.PathFinder.find_spec("cython_blas", folders) is not None
+
+
+def _import_arraymath_without_scipy_linalg():
+    """Import ``numba.np.arraymath`` with numba's BLAS check made without importing ``scipy.linalg``.
+
+    numba's CPU target imports ``numba.np.arraymath`` at its first compilation or cache load, and that module
+    asks once whether BLAS is there (``_HAVE_BLAS``, which only picks how ``np.vdot`` and friends are typed) by
+    importing ``scipy.linalg.cython_blas``, i.e. all of ``scipy.linalg``: the largest single cost of a cached
+    ``nlmeans denoise`` after numpy and numba themselves (docs/benchmarks.md, "Start-up, second round"), for a
+    library no nlmeans kernel calls. Here the same question is answered by looking for that extension
+    module's file (:func:`_scipy_has_cython_blas`), then numba's own BLAS integer-width check runs (it reads
+    only ``scipy.__config__``). A real BLAS or LAPACK compilation still goes through numba's unchanged
+    ``ensure_blas``/``ensure_lapack``, which import ``scipy.linalg`` then. A no-op if ``numba.np.arraymath``
+    is already imported or numba is not laid out as expected (then ``scipy.linalg`` is imported as before).
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        from numba.np import linalg as numba_linalg
+
+        numba_ensure_blas = numba_linalg.ensure_blas
+    except (ImportError, AttributeError):  # pragma: no cover - another numba: leave it alone
+        return
+
+    def ensure_blas():
+        if not _scipy_has_cython_blas():
+            raise ImportError("scipy 0.16+ is required for linear algebra")  # numba's message and exception
+        check_width = getattr(numba_linalg, "_check_lapack_int_width", None)
+        if check_width is not None:
+            check_width()
+
+    numba_linalg.ensure_blas = ensure_blas
+    try:
+        import numba.np.arraymath as arraymath  # calls ensure_blas once, at its import
+    finally:
+        numba_linalg.ensure_blas = numba_ensure_blas
+    if getattr(arraymath, "ensure_blas", None) is ensure_blas:  # its own name for it, taken at the import
+        arraymath.ensure_blas = numba_ensure_blas
+
+
+_import_arraymath_without_scipy_linalg()

@@ -143,3 +143,36 @@ def test_a_stack_read_error_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(ImageIOError, match=r"cannot read it as a TIFF stack \(bad IFD\)$") as info:
         read_stack(tmp_path / "s.tif")
     assert "\n" not in str(info.value)
+
+
+
+def _png_chunks(raw):
+    """(type, data) of every chunk of the PNG bytes ``raw``."""
+    import struct
+
+    pos, chunks = 8, []
+    while pos < len(raw):
+        (length,) = struct.unpack(">I", raw[pos:pos + 4])
+        chunks.append((raw[pos + 4:pos + 8], raw[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("shape, dtype", [((40, 50), np.uint8), ((40, 50, 3), np.uint8), ((40, 50), np.uint16),
+                                          ((40, 50, 4), np.uint16)])
+def test_png_pixels_are_exact_in_independent_decoders_and_zlib_runs_at_a_fast_level(tmp_path, rng, shape, dtype):
+    import zlib
+
+    from PIL import Image as PILImage
+
+    data = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    write_image(tmp_path / "x.png", data)
+    if dtype == np.uint8 or len(shape) == 2:  # (Pillow reads 16-bit colour as 8 bits)
+        with PILImage.open(tmp_path / "x.png") as im:
+            np.testing.assert_array_equal(np.asarray(im), data)
+    idat = b"".join(d for kind, d in _png_chunks((tmp_path / "x.png").read_bytes()) if kind == b"IDAT")
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(shape[0], -1)
+    assert not rows[:, 0].any()  # filter type 0 on every row: the rest of the row is its pixels, big-endian
+    np.testing.assert_array_equal(rows[:, 1:].copy().view(np.dtype(dtype).newbyteorder(">")).reshape(shape), data)
+    # FLEVEL of the zlib header: 1 for levels 2-5 (nlmeans.io.write.PNG_ZLIB_LEVEL), 2 for zlib's slower default 6
+    assert idat[1] >> 6 == 1

@@ -331,3 +331,49 @@ def test_cached_run_on_a_terminal_says_nothing_about_compiling(tmp_path):
     assert _run(args, tty=True)[0] == 0
     code, out, err = _run(args, tty=True)
     assert code == 0 and "nlbayes" in out and "compiling" not in err
+
+
+_COUNT_ENTRY_POINTS = """
+import importlib.metadata as md, sys
+calls = []
+real = md.entry_points
+md.entry_points = lambda *a, **k: calls.append(1) or real(*a, **k)
+{body}
+sys.stdout.write(f"\\nentry point scans: {{len(calls)}}\\n")
+"""
+
+
+@pytest.mark.parametrize("route", ["cli", "library"])
+def test_command_line_skips_numba_extension_scan_and_the_library_does_not(tmp_path, route):
+    """The command line's warm-up tells numba its extensions are initialised (no scan of every installed
+    package's entry points before the first kernel loads); a Python caller's process keeps numba's scan."""
+    src, dst = str(tmp_path / "x.png"), str(tmp_path / "o.png")
+    _noisy_png(tmp_path / "x.png", 40)
+    if route == "cli":
+        body = f"from nlmeans.cli import main\nmain(['denoise', {src!r}, {dst!r}], standalone_mode=False)"
+    else:
+        body = f"import nlmeans; nlmeans.denoise(nlmeans.io.read_image({src!r}).data)"
+    p = subprocess.run([sys.executable, "-c", _COUNT_ENTRY_POINTS.format(body=body)], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    scans = int(p.stdout.rsplit("entry point scans: ", 1)[1])
+    assert scans == (0 if route == "cli" else 1), p.stdout
+    if route == "cli":
+        assert (tmp_path / "o.png").exists()
+
+
+def test_skip_numba_extensions_only_sets_numba_flag(monkeypatch):
+    import types
+
+    from nlmeans.cli import progress
+
+    fake = types.SimpleNamespace(_already_initialized=False)
+    monkeypatch.setitem(sys.modules, "numba.core.entrypoints", fake)
+    progress.skip_numba_extensions()
+    assert fake._already_initialized is True
+    other = types.SimpleNamespace()  # a numba without the flag: nothing is added
+    monkeypatch.setitem(sys.modules, "numba.core.entrypoints", other)
+    progress.skip_numba_extensions()
+    assert not hasattr(other, "_already_initialized")
+    monkeypatch.delitem(sys.modules, "numba.core.entrypoints")  # numba not imported: nothing to do
+    progress.skip_numba_extensions()

@@ -153,10 +153,26 @@ def resume_gc():
         gc.enable()
 
 
+def skip_numba_extensions():
+    """Tell numba its extensions are initialised, so that loading the first kernel does not look for them.
+
+    Before its first compilation or cache load numba runs the ``numba_extensions`` entry points of every
+    installed package, found by reading the metadata of all of them: a cost that grows with the environment
+    (docs/benchmarks.md, "Start-up, second round"). nlmeans's kernels take numpy arrays and numbers only and
+    use no extension, and the commands that call this (denoise and demo) compile or load nothing else. The
+    library (``import nlmeans``) leaves numba's behaviour alone. A no-op once numba has initialised them, or
+    if numba is not imported or has no such flag."""
+    entrypoints = sys.modules.get("numba.core.entrypoints")
+    if entrypoints is not None and getattr(entrypoints, "_already_initialized", True) is False:
+        entrypoints._already_initialized = True
+
+
 def warm_up(call, *arrays, crop=corner):
     """Run ``call(*crops)`` on small pieces of ``arrays`` (``crop``; same dtype and channels, so numba
-    compiles the same kernels) before the timed call, under :func:`compiling`. Best effort: a
-    ValueError/TypeError here is ignored, the real call reports it."""
+    compiles the same kernels) before the timed call, under :func:`compiling`, with numba's extension
+    scan skipped (:func:`skip_numba_extensions`). Best effort: a ValueError/TypeError here is ignored, the
+    real call reports it."""
+    skip_numba_extensions()
     logger = logging.getLogger("nlmeans")
     level = logger.level
     logger.setLevel(logging.WARNING)  # --verbose shows the real call's choices, not the crop's
