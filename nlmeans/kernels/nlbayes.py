@@ -65,23 +65,61 @@ def _nlb_cholesky(A, D):
 
 @njit(**JIT)
 def _nlb_solve(U, Bm, D, n):
-    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`."""
+    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`.
+
+    Row ``i`` takes the updates of four earlier (forward) or later (backward) rows per pass: loaded and stored
+    once for four products instead of once each (the row ran through memory, with the loop's set-up, for a
+    handful of vectors), subtracted in the same order, ``((b - u0 b0) - u1 b1) - ...``, as one at a time.
+    """
     for i in range(D):  # U^T y = b
-        for k in range(i):
+        bi = Bm[i]
+        k = 0
+        while k + 4 <= i:
+            u0 = U[k, i]
+            u1 = U[k + 1, i]
+            u2 = U[k + 2, i]
+            u3 = U[k + 3, i]
+            c0 = Bm[k]
+            c1 = Bm[k + 1]
+            c2 = Bm[k + 2]
+            c3 = Bm[k + 3]
+            for m in range(n):
+                bi[m] = bi[m] - u0 * c0[m] - u1 * c1[m] - u2 * c2[m] - u3 * c3[m]
+            k += 4
+        while k < i:
             uki = U[k, i]
+            ck = Bm[k]
             for m in range(n):
-                Bm[i, m] -= uki * Bm[k, m]
+                bi[m] -= uki * ck[m]
+            k += 1
         inv = 1 / U[i, i]
         for m in range(n):
-            Bm[i, m] *= inv
+            bi[m] *= inv
     for i in range(D - 1, -1, -1):  # U x = y
-        for k in range(i + 1, D):
-            uik = U[i, k]
+        bi = Bm[i]
+        ui = U[i]
+        k = i + 1
+        while k + 4 <= D:
+            u0 = ui[k]
+            u1 = ui[k + 1]
+            u2 = ui[k + 2]
+            u3 = ui[k + 3]
+            c0 = Bm[k]
+            c1 = Bm[k + 1]
+            c2 = Bm[k + 2]
+            c3 = Bm[k + 3]
             for m in range(n):
-                Bm[i, m] -= uik * Bm[k, m]
+                bi[m] = bi[m] - u0 * c0[m] - u1 * c1[m] - u2 * c2[m] - u3 * c3[m]
+            k += 4
+        while k < D:
+            uik = ui[k]
+            ck = Bm[k]
+            for m in range(n):
+                bi[m] -= uik * ck[m]
+            k += 1
         inv = 1 / U[i, i]
         for m in range(n):
-            Bm[i, m] *= inv
+            bi[m] *= inv
 
 
 @njit(**JIT)
