@@ -35,31 +35,46 @@ def _nlb_cholesky(A, D):
     not numerically positive definite: a pivot at or below ``16 D eps`` times the largest diagonal entry (``eps``
     of the dtype), where the solve would amplify rounding errors into garbage.
 
-    Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
-    contiguous vector operations (the left-looking dot products would be dependent scalar chains). The
-    trailing rows are updated whole (``A.shape[1]`` columns: whole vectors, as in :func:`_nlb_covariance`);
-    the entries left of the diagonal then hold unused values, every upper entry gets the same operations.
+    Row by row: row ``i`` takes the products of the finished rows above it, four per pass (loaded and stored
+    once for four, as in :func:`_nlb_solve`), in the order a right-looking factorisation subtracts them, then
+    is scaled by its pivot's square root: every upper entry is the same sum in the same order. The rows are
+    updated whole (``A.shape[1]`` columns: whole vectors, as in :func:`_nlb_covariance`); the entries left of
+    the diagonal then hold unused values.
     """
     Dv = A.shape[1]
     dmax = A[0, 0]
     for k in range(1, D):
         dmax = max(dmax, A[k, k])
     tol = dmax * (16 * D * np.finfo(A.dtype).eps)
-    for k in range(D):
-        pivot = A[k, k]
+    for i in range(D):
+        ri = A[i]
+        k = 0
+        while k + 4 <= i:
+            u0 = A[k, i]
+            u1 = A[k + 1, i]
+            u2 = A[k + 2, i]
+            u3 = A[k + 3, i]
+            c0 = A[k]
+            c1 = A[k + 1]
+            c2 = A[k + 2]
+            c3 = A[k + 3]
+            for j in range(Dv):
+                ri[j] = ri[j] - u0 * c0[j] - u1 * c1[j] - u2 * c2[j] - u3 * c3[j]
+            k += 4
+        while k < i:
+            u = A[k, i]
+            ck = A[k]
+            for j in range(Dv):
+                ri[j] -= u * ck[j]
+            k += 1
+        pivot = ri[i]
         if not pivot > tol:  # also catches NaN
             return False
         s = np.sqrt(pivot)
-        A[k, k] = s
+        ri[i] = s
         inv = 1 / s
-        rk = A[k]
-        for j in range(k + 1, D):
-            rk[j] *= inv
-        for i in range(k + 1, D):
-            u = rk[i]
-            ri = A[i]
-            for j in range(Dv):
-                ri[j] -= u * rk[j]
+        for j in range(i + 1, D):
+            ri[j] *= inv
     return True
 
 
