@@ -500,6 +500,101 @@ def _nth_smallest_nonneg_impl(a, n, k, work):
     return impl
 
 
+def _nlb_nearest(dist, nc, m, work, idx):
+    """The ``m`` nearest candidates (``1 <= m <= nc``): their indices into ``dist[:nc]`` (all values finite
+    and >= 0) in ``idx[:m]``, ascending; ties at the ``m``-th smallest distance go to the earlier candidates
+    (what a stable sort gives). ``work`` and ``idx`` (``nc`` long) are overwritten; ``dist`` is left as is.
+
+    float32: the bracketed bit search of :func:`_nth_smallest_nonneg`, but its one scalar pass copies every
+    value up to the bracket's top with its index (at most ``m - 1`` below the bracket and 64 inside), so the
+    last counting passes, the count of the values below the threshold and the pick of the members run over
+    those few instead of every candidate. Other dtypes: the threshold by :func:`_nth_smallest` on a copy, then
+    a scan. The Python body only runs with ``NUMBA_DISABLE_JIT=1``.
+    """
+    order = np.argsort(np.asarray(dist[:nc]), kind="stable")[:m]
+    idx[:m] = np.sort(order)
+
+
+@overload(_nlb_nearest, jit_options=dict(fastmath=FASTMATH))
+def _nlb_nearest_impl(dist, nc, m, work, idx):
+    if dist.dtype == types.float32:
+
+        def impl(dist, nc, m, work, idx):
+            bits = dist.view(np.int32)
+            k = m - 1
+            lo = bits[0]
+            hi = bits[0]
+            for i in range(k + 1):
+                hi = max(hi, bits[i])
+            for i in range(nc):
+                lo = min(lo, bits[i])
+            below = 0
+            inside = nc
+            while lo < hi and inside > 64:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(nc):
+                    count += 1 if bits[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                    inside = count - below
+                else:
+                    lo = mid + 1
+                    inside -= count - below
+                    below = count
+            # every value up to hi, with its index, in order (branch-free: each is written, the slot kept only
+            # when the value is at most hi; the slot never passes the value's own index)
+            wb = work.view(np.int32)
+            c = 0
+            for i in range(nc):
+                v = bits[i]
+                wb[c] = v
+                idx[c] = i
+                c += 1 if v <= hi else 0
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(c):
+                    count += 1 if wb[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            n_less = 0
+            for i in range(c):
+                n_less += 1 if wb[i] < lo else 0
+            n_equal = m - n_less  # how many at exactly the threshold join (the earliest)
+            out = 0
+            for i in range(c):
+                v = wb[i]
+                if v < lo or (v == lo and n_equal > 0):
+                    if v == lo:
+                        n_equal -= 1
+                    idx[out] = idx[i]  # out <= i: a slot already read
+                    out += 1
+
+        return impl
+
+    def impl(dist, nc, m, work, idx):  # noqa: F811 - float64: quickselect on a copy, then a scan
+        for i in range(nc):
+            work[i] = dist[i]
+        thr = _nth_smallest(work, nc, m - 1)
+        n_equal = m
+        for i in range(nc):
+            if dist[i] < thr:
+                n_equal -= 1
+        out = 0
+        for i in range(nc):
+            d = dist[i]
+            if d < thr or (d == thr and n_equal > 0):
+                if d == thr:
+                    n_equal -= 1
+                idx[out] = i
+                out += 1
+
+    return impl
+
+
 @njit(inline="always", **JIT)
 def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
     """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(py, px)`` and every
@@ -543,33 +638,25 @@ def _nlb_threshold(dist, nc, m, work):
 
 
 @njit(inline="always", **JIT)
-def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
+def _nlb_select_group(dist, nc, n_sim, work, idx, cand_y, cand_x, oy, ox):
     """The group of a reference: offsets ``(oy, ox)[:n]`` of the reference (first, ``(0, 0)``) and of its
-    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order); returns ``n``.
+    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order, candidate ``k`` at offset ``(cand_y[k],
+    cand_x[k])``), in scan order; returns ``n``.
 
-    Ties go to the earlier candidate in scan order (what a stable sort gives): those below the
-    ``(n_sim - 1)``-th smallest distance, then as many equal to it as are needed. A selection, not a sort:
-    O(candidates) per reference.
+    Ties go to the earlier candidate in scan order (what a stable sort gives). A selection, not a sort:
+    O(candidates) per reference (:func:`_nlb_nearest`).
     """
     oy[0] = 0
     ox[0] = 0
     n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
-        thr, n_equal = _nlb_threshold(dist, nc, m, work)
-        k = 0
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                if dy == 0 and dx == 0:
-                    continue
-                d = dist[k]
-                k += 1
-                if d < thr or (d == thr and n_equal > 0):
-                    if d == thr:
-                        n_equal -= 1
-                    oy[n] = dy
-                    ox[n] = dx
-                    n += 1
+        _nlb_nearest(dist, nc, m, work, idx)
+        for j in range(m):
+            k = idx[j]
+            oy[n] = cand_y[k]
+            ox[n] = cand_x[k]
+            n += 1
     return n
 
 
@@ -850,6 +937,16 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     n_cand = (2 * r + 1) * (2 * r + 1) - 1
     dist = np.empty(n_cand, dtype=dtype)
     work = np.empty(n_cand, dtype=dtype)
+    idx = np.empty(n_cand, dtype=np.int64)
+    cand_y = np.empty(n_cand, dtype=np.int64)  # the offsets of the candidates in scan order
+    cand_x = np.empty(n_cand, dtype=np.int64)
+    k = 0
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                cand_y[k] = dy
+                cand_x[k] = dx
+                k += 1
     drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=dtype)
     oy = np.empty(n_sim, dtype=np.int64)
     ox = np.empty(n_sim, dtype=np.int64)
@@ -892,7 +989,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
             nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
             if stage == 1:
                 _nlb_unbias_distances(sigma2, py, px, r, D, dist)
-            n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
+            n = _nlb_select_group(dist, nc, n_sim, work, idx, cand_y, cand_x, oy, ox)
             nvar = _nlb_group_sigma2(sigma2, py, px, oy, ox, n)  # the group's noise variance
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
