@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import time
 
 import numpy as np
 
@@ -39,46 +40,165 @@ def _n_threads():
 
 def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out, what="NL-Bayes"):
     """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``, into ``out``
-    ``(C, H, W)`` (estimates falling in the padding are dropped); returns ``out``.
+    ``(C, H, W)`` (estimates falling in the padding are dropped); returns ``out``. ``stage``, ``basic`` as in
+    :func:`nlmeans.kernels.nlbayes._nlb_band`; the bands run as in :func:`_run_stages`."""
+    spec = dict(noisy=noisy, basic=basic, stage=stage, f=f, r=r, n_sim=n_sim, step=step, sigma2=sigma2, beta=beta,
+                gamma=gamma, what=what)
+    out[...] = _run_stages([spec], out.shape, band_rows)
+    return out
 
-    ``stage``, ``basic`` as in :func:`nlmeans.kernels.nlbayes._nlb_band`. Bands of ``max(band_rows, 2 pad)``
-    reference rows aligned to row 0, handed out to threads as they come free (the kernel releases the GIL),
-    each adding its sums into the image-wide ones under a lock. A band reaches ``pad`` rows beyond itself and
-    is at least ``2 pad`` rows high, so every pixel gets at most two bands' sums, and ``(0 + a) + b`` is
-    ``(0 + b) + a`` exactly: the result does not depend on the number of threads nor on the order. Python
-    threads instead of a numba ``prange``: no parallel-loop compilation (it took longer than the band itself).
-    The bands done are reported to a listener (:func:`nlmeans._progress.report`, ``what``) as they finish.
+
+class _Stage:
+    """The state of one stage in :func:`_run_stages`: its inputs, the image-wide sums, which rows are final."""
+
+    def __init__(self, spec, shape, dtype, band_rows):
+        self.__dict__.update(spec)
+        C, H, W = shape
+        self.pad = pad = self.r + self.f
+        self.B = B = max(band_rows, 2 * pad, 1)
+        self.starts = list(range(0, H, B))
+        self.cost = [0.0] * len(self.starts)  # each band's thread CPU time, once done
+        self.gnum = np.zeros((C, H, W), dtype=dtype)
+        self.gden = np.zeros((H, W), dtype=dtype)
+        self.out = np.empty((C, H, W), dtype=dtype)
+        # how many bands still have to add their sums to each row: at 0 the row is final
+        self.cover = np.zeros(H, dtype=np.int64)
+        for b0 in self.starts:
+            self.cover[max(b0 - pad, 0):min(b0 + B + pad, H)] += 1
+        self.reported = 0
+        self.feeds = None
+
+
+def _run_stages(specs, shape, band_rows):
+    """NL-Bayes stages (``specs``: dicts of :func:`nlmeans.kernels.nlbayes._nlb_band`'s arguments: ``noisy``
+    padded by this stage's ``pad = r + f``, ``basic`` padded likewise, or None for the previous stage's result;
+    ``stage``, ``f``, ``r``, ``n_sim``, ``step``, ``sigma2``, ``beta``, ``gamma``; ``what`` for the progress
+    reports) on ``shape`` ``(C, H, W)``; returns the last stage's ``(C, H, W)`` result.
+
+    Each stage runs in bands of ``max(band_rows, 2 pad)`` reference rows aligned to row 0, on threads (the
+    kernel releases the GIL), each band adding its sums into the image-wide ones under a lock. A band reaches
+    ``pad`` rows beyond itself and is at least ``2 pad`` rows high, so every pixel gets at most two bands' sums,
+    and ``(0 + a) + b`` is ``(0 + b) + a`` exactly: the result does not depend on the number of threads nor on
+    the order. A row is divided by its count as soon as its last band is in, and a band of the next stage
+    starts as soon as every row of the earlier result it reads (padding included) is final: no barrier and no
+    serial step between the stages. A free thread takes a band of the earliest stage first (stage 1 in row
+    order), then of the later stage the one whose stage-1 band at the same rows took longest: the long bands
+    start early and the short ones fill the end, so neither core waits long for the other at the end.
+    Python threads instead of a numba ``prange``: no parallel-loop compilation (it took longer than the band
+    itself). The bands done are reported to a listener (:func:`nlmeans._progress.report`, each stage's
+    ``what``) from the calling thread.
     """
-    pad = r + f
-    C, H, W = out.shape
-    B = max(band_rows, 2 * pad, 1)
-    gnum = np.zeros((C, H, W), dtype=out.dtype)
-    gden = np.zeros((H, W), dtype=out.dtype)
-    lock = threading.Lock()
+    C, H, W = shape
+    dtype = specs[0]["noisy"].dtype
+    stages = [_Stage(spec, shape, dtype, band_rows) for spec in specs]
+    for prev, st in zip(stages, stages[1:], strict=False):
+        if st.basic is None:  # filled row by row from prev's result: np.pad's reflection, as an index map
+            st.basic = np.empty(st.noisy.shape, dtype=dtype)
+            st.src_rows = np.pad(np.arange(H), st.pad, mode="reflect")
+            st.src_cols = np.pad(np.arange(W), st.pad, mode="reflect")
+            st.filled = np.zeros(H + 2 * st.pad, dtype=np.bool_)
+            st.final = np.zeros(H, dtype=np.bool_)
+            st.waiting = list(st.starts)
+            prev.feeds = st
+    cond = threading.Condition()
+    ready = [(0, 0.0, b0) for b0 in stages[0].starts]  # a heap of (stage index, -cost estimate, b0)
+    heapq.heapify(ready)
 
-    def band(b0):
-        b1 = min(b0 + B, H)
-        num, den = _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma)
+    def band(k, b0):
+        st = stages[k]
+        pad = st.pad
+        b1 = min(b0 + st.B, H)
+        t0 = time.thread_time()
+        num, den = _nlb_band(st.noisy, st.basic, st.stage, b0, b1, st.f, st.r, st.n_sim, st.step, st.sigma2,
+                             st.beta, st.gamma)
+        st.cost[b0 // st.B] = time.thread_time() - t0
         y0, y1 = max(b0 - pad, 0), min(b1 + pad, H)
         # silent overflow, as the kernel's own sums (numpy's error state is per thread, and the callers check
         # the result: nlbayes_checked)
-        with lock, np.errstate(over="ignore", invalid="ignore"):
-            gnum[:, y0:y1] += num[:, y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
-            gden[y0:y1] += den[y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
+        with cond, np.errstate(over="ignore", invalid="ignore"):
+            st.gnum[:, y0:y1] += num[:, y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
+            st.gden[y0:y1] += den[y0 - b0 + pad:y1 - b0 + pad, pad:pad + W]
+            st.cover[y0:y1] -= 1
+            rows = y0 + np.flatnonzero(st.cover[y0:y1] == 0)
+            if rows.size:
+                st.out[:, rows] = st.gnum[:, rows] / st.gden[rows]
+                if st.feeds is not None:
+                    for nb0 in _feed(st.feeds, st.out, rows):
+                        estimate = st.cost[min(nb0 // st.B, len(st.starts) - 1)]
+                        heapq.heappush(ready, (k + 1, -estimate, nb0))
+                        cond.notify()
 
-    starts = range(0, H, B)
-    workers = min(_n_threads(), len(starts))
+    n_bands = sum(len(st.starts) for st in stages)
+    workers = min(_n_threads(), n_bands)
     if workers <= 1:
-        for i, b0 in enumerate(starts):
-            band(b0)
-            report(i + 1, len(starts), what)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            for i, done in enumerate(as_completed([pool.submit(band, b0) for b0 in starts])):
-                done.result()
-                report(i + 1, len(starts), what)
-    np.divide(gnum, gden, out=out)
-    return out
+        while ready:
+            k, _, b0 = heapq.heappop(ready)
+            band(k, b0)
+            _reported(stages[k])
+        return stages[-1].out
+    done, errors, stop = [], [], []
+
+    def worker():
+        while True:
+            with cond:
+                while not ready and not stop:
+                    cond.wait()
+                if stop:
+                    return
+                k, _, b0 = heapq.heappop(ready)
+            try:
+                band(k, b0)
+            except BaseException as exc:  # handed to the calling thread, which raises it
+                with cond:
+                    errors.append(exc)
+                    cond.notify_all()
+                return
+            with cond:
+                done.append(k)
+                cond.notify_all()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    try:
+        heard = 0
+        while heard < n_bands:
+            with cond:
+                while len(done) == heard and not errors:
+                    cond.wait()
+                if errors:
+                    raise errors[0]
+                new = done[heard:]
+            for k in new:
+                _reported(stages[k])
+            heard += len(new)
+    finally:
+        with cond:
+            stop.append(True)
+            cond.notify_all()
+        for t in threads:
+            t.join()
+    return stages[-1].out
+
+
+def _feed(st, prev_out, rows):
+    """The rows ``rows`` of the previous stage's result ``prev_out`` are final: copy them into stage ``st``'s
+    padded ``basic`` (every padded row they are the source of); returns the bands of ``st`` (their first rows)
+    that can start now: all the rows they read (with the patch sums' ``2 f`` beyond) are there."""
+    st.final[rows] = True
+    p = np.flatnonzero(~st.filled & st.final[st.src_rows])
+    st.basic[:, p] = prev_out[:, st.src_rows[p]][:, :, st.src_cols]
+    st.filled[p] = True
+    hi = st.filled.shape[0]
+    start = [b0 for b0 in st.waiting if st.filled[b0:min(b0 + st.B + 2 * st.pad + 2 * st.f, hi)].all()]
+    st.waiting = [b0 for b0 in st.waiting if b0 not in start]
+    return start
+
+
+def _reported(st):
+    """One more band of stage ``st`` is done: tell the listener."""
+    st.reported += 1
+    report(st.reported, len(st.starts), st.what)
 
 
 def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma, step, stages=2):
@@ -126,8 +246,7 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
     s2 = dtype(sigma * sigma) if np.ndim(sigma) == 0 else None
     if s2 is None:
         from .nlm import patch_mean
-    out = v
-    basic = None
+    specs = []
     for stage in range(1, stages + 1):
         f = int(patches[stage - 1]) // 2
         # a grid no wider than a patch: every pixel lies in a reference patch
@@ -136,12 +255,12 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
         widths = ((0, 0), (r + f, r + f), (r + f, r + f))
         if np.ndim(sigma):  # the patch mean of σ² at every padded patch centre (the kernel's sigma2 map)
             s2 = patch_mean(np.pad(np.square(sigma), r + f, mode="reflect"), 2 * f + 1).astype(dtype)
-        vp = np.pad(v, widths, mode="reflect")
-        bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
-        out = np.empty(v.shape, dtype=dtype)
-        _nlbayes_pass(vp, bp, stage, f, r, int(n_similar[stage - 1]), int(step), s2, dtype(beta[stage - 1]),
-                      dtype(gamma[stage - 1]), _config.BAND_ROWS, out, f"NL-Bayes stage {stage}/{stages}")
-        basic = out
+        same = specs and specs[-1]["r"] + specs[-1]["f"] == r + f
+        vp = specs[-1]["noisy"] if same else np.pad(v, widths, mode="reflect")
+        specs.append(dict(noisy=vp, basic=vp if stage == 1 else None, stage=stage, f=f, r=r,
+                          n_sim=int(n_similar[stage - 1]), step=int(step), sigma2=s2, beta=dtype(beta[stage - 1]),
+                          gamma=dtype(gamma[stage - 1]), what=f"NL-Bayes stage {stage}/{stages}"))
+    out = _run_stages(specs, v.shape, _config.BAND_ROWS)
     if yuv:
         out = np.einsum("ji,jhw->ihw", _YUV.astype(dtype), out)
     return np.ascontiguousarray(out, dtype=dtype)

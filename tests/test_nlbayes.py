@@ -276,3 +276,103 @@ def test_offset_row_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
             qx = px - r + k
             cand = x[py + dy - f:py + dy + f + 1, qx - f:qx + f + 1]
             assert drow[k] == pytest.approx(((ref - cand) ** 2).sum(), rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nearest_candidates_are_a_stable_sorts_first(rng, dtype):
+    """The group's members: the m smallest distances, ties to the earlier candidate, in candidate order; the
+    first m of a stable argsort, sorted. Values with many ties, zeros, tiny and huge values, short and long
+    arrays, every m of the short ones."""
+    from numba import njit
+
+    from nlmeans.kernels.nlbayes import _nlb_nearest
+
+    @njit
+    def nearest(a, n, m, work, idx):
+        _nlb_nearest(a, n, m, work, idx)
+
+    for n in (1, 2, 3, 8, 63, 64, 65, 130, 440, 960):
+        for kind in ("uniform", "ties", "spread", "flat"):
+            if kind == "uniform":
+                a = rng.random(n)
+            elif kind == "ties":
+                a = rng.integers(0, 4, n) / 4.0
+            elif kind == "spread":
+                a = 10.0 ** rng.uniform(-30, 30, n) * (rng.random(n) < 0.9)
+            else:
+                a = np.zeros(n)
+            a = a.astype(dtype)
+            ms = range(1, n + 1) if n <= 65 else sorted({1, 2, 29, 59, 89, n // 2, n - 1, n})
+            for m in ms:
+                kept = a.copy()
+                idx = np.full(n, -1, np.int64)
+                nearest(a, n, m, np.empty(n, dtype), idx)
+                expected = np.sort(np.argsort(a, kind="stable")[:m])
+                np.testing.assert_array_equal(idx[:m], expected)
+                np.testing.assert_array_equal(a, kept)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("D,n", [(1, 3), (5, 1), (9, 7), (25, 30), (25, 64), (49, 96)])
+def test_cholesky_and_solve_are_numpys(rng, dtype, D, n):
+    """The group model's factor and solve against numpy on random symmetric positive definite matrices stored
+    as the kernel stores them (rows of whole vectors, unused values left of the diagonal); a singular matrix is
+    refused."""
+    from nlmeans.kernels.nlbayes import _nlb_cholesky, _nlb_solve
+
+    Dv = (D + 7) // 8 * 8
+    G = rng.normal(size=(D, 3 * D + 2))
+    A = G @ G.T / G.shape[1] + 0.1 * np.eye(D)
+    store = rng.normal(size=(D, Dv)).astype(dtype)  # the lower part and the padding: not used
+    store[:, :D][np.triu_indices(D)] = A[np.triu_indices(D)]
+    assert _nlb_cholesky(store, D)
+    U = np.triu(store[:, :D].astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(U.T @ U, A, rtol=tol, atol=tol)
+    B = rng.normal(size=(D, n))
+    Bm = np.zeros((D, (n + 7) // 8 * 8), dtype)
+    Bm[:, :n] = B
+    _nlb_solve(store, Bm, D, n)
+    np.testing.assert_allclose(Bm[:, :n], np.linalg.solve(A, B), rtol=50 * tol, atol=50 * tol)
+    assert not Bm[:, n:].any()  # the zero columns stay zero
+    singular = np.zeros((D, Dv), dtype)
+    singular[:, :D] = (G[:, :1] @ G[:, :1].T).astype(dtype) if D > 1 else 0.0
+    assert not _nlb_cholesky(singular, D)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape,patch,search,dtype", [
+    ((1, 150, 40), (5, 3), (9, 7), np.float64),  # several bands, the stages padded differently
+    ((1, 200, 33), 5, (21, 11), np.float32),
+    ((3, 140, 30), (3, 5), (7, 9), np.float32),  # colour, stage 2 reaching further than stage 1
+    ((1, 40, 50), 3, 7, np.float32),  # one band per stage
+])
+def test_stage_two_bands_starting_early_is_stage_one_then_stage_two(rng, monkeypatch, threads, shape, patch,
+                                                                   search, dtype):
+    """Both stages on one set of threads, a stage-2 band starting once the basic rows it reads are final, give
+    bit for bit the two stages run one after the other on the whole padded basic image, whatever order the
+    bands finish in (random delays) and however many threads run them."""
+    import time
+
+    import nlmeans.nlbayes as module
+
+    band = module._nlb_band
+    delays = np.random.default_rng(int(rng.integers(1 << 30)))
+
+    def late_band(*args):
+        time.sleep(float(delays.uniform(0, 0.01)))
+        return band(*args)
+
+    image = _quantised(rng, shape).astype(dtype)
+    kw = dict(n_similar=(30, 20), beta=(1.0, 1.2), gamma=(1.05, 0.02), step=3)
+    p1, p2 = (patch, patch) if np.ndim(patch) == 0 else patch
+    s1, s2 = (search, search) if np.ndim(search) == 0 else search
+    v = np.einsum("ij,jhw->ihw", module._YUV.astype(dtype), image) if shape[0] == 3 else image
+    basic = _kernel_stage(v, None, 1, 0.1, p1, s1, 30, 1.0, 1.05, 3, dtype)
+    apart = _kernel_stage(v, basic, 2, 0.1, p2, s2, 20, 1.2, 0.02, 3, dtype)
+    if shape[0] == 3:
+        apart = np.einsum("ji,jhw->ihw", module._YUV.astype(dtype), apart)
+    monkeypatch.setattr(module, "_n_threads", lambda: threads)
+    monkeypatch.setattr(module, "_nlb_band", late_band)
+    together = nlbayes_chw(image, 0.1, patch_size=patch, search_size=search, **kw)
+    np.testing.assert_array_equal(together, apart)

@@ -35,53 +35,106 @@ def _nlb_cholesky(A, D):
     not numerically positive definite: a pivot at or below ``16 D eps`` times the largest diagonal entry (``eps``
     of the dtype), where the solve would amplify rounding errors into garbage.
 
-    Right-looking: each step scales row ``k`` and subtracts its outer product from the trailing rows, all
-    contiguous vector operations (the left-looking dot products would be dependent scalar chains). The
-    trailing rows are updated whole (``A.shape[1]`` columns: whole vectors, as in :func:`_nlb_covariance`);
-    the entries left of the diagonal then hold unused values, every upper entry gets the same operations.
+    Row by row: row ``i`` takes the products of the finished rows above it, four per pass (loaded and stored
+    once for four, as in :func:`_nlb_solve`), in the order a right-looking factorisation subtracts them, then
+    is scaled by its pivot's square root: every upper entry is the same sum in the same order. The rows are
+    updated whole (``A.shape[1]`` columns: whole vectors, as in :func:`_nlb_covariance`); the entries left of
+    the diagonal then hold unused values.
     """
     Dv = A.shape[1]
     dmax = A[0, 0]
     for k in range(1, D):
         dmax = max(dmax, A[k, k])
     tol = dmax * (16 * D * np.finfo(A.dtype).eps)
-    for k in range(D):
-        pivot = A[k, k]
+    for i in range(D):
+        ri = A[i]
+        k = 0
+        while k + 4 <= i:
+            u0 = A[k, i]
+            u1 = A[k + 1, i]
+            u2 = A[k + 2, i]
+            u3 = A[k + 3, i]
+            c0 = A[k]
+            c1 = A[k + 1]
+            c2 = A[k + 2]
+            c3 = A[k + 3]
+            for j in range(Dv):
+                ri[j] = ri[j] - u0 * c0[j] - u1 * c1[j] - u2 * c2[j] - u3 * c3[j]
+            k += 4
+        while k < i:
+            u = A[k, i]
+            ck = A[k]
+            for j in range(Dv):
+                ri[j] -= u * ck[j]
+            k += 1
+        pivot = ri[i]
         if not pivot > tol:  # also catches NaN
             return False
         s = np.sqrt(pivot)
-        A[k, k] = s
+        ri[i] = s
         inv = 1 / s
-        rk = A[k]
-        for j in range(k + 1, D):
-            rk[j] *= inv
-        for i in range(k + 1, D):
-            u = rk[i]
-            ri = A[i]
-            for j in range(Dv):
-                ri[j] -= u * rk[j]
+        for j in range(i + 1, D):
+            ri[j] *= inv
     return True
 
 
 @njit(**JIT)
 def _nlb_solve(U, Bm, D, n):
-    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`."""
+    """``Bm[:D, :n] = (U^T U)^-1 Bm[:D, :n]`` in place, ``U`` upper triangular from :func:`_nlb_cholesky`.
+
+    Row ``i`` takes the updates of four earlier (forward) or later (backward) rows per pass: loaded and stored
+    once for four products instead of once each (the row ran through memory, with the loop's set-up, for a
+    handful of vectors), subtracted in the same order, ``((b - u0 b0) - u1 b1) - ...``, as one at a time.
+    """
     for i in range(D):  # U^T y = b
-        for k in range(i):
+        bi = Bm[i]
+        k = 0
+        while k + 4 <= i:
+            u0 = U[k, i]
+            u1 = U[k + 1, i]
+            u2 = U[k + 2, i]
+            u3 = U[k + 3, i]
+            c0 = Bm[k]
+            c1 = Bm[k + 1]
+            c2 = Bm[k + 2]
+            c3 = Bm[k + 3]
+            for m in range(n):
+                bi[m] = bi[m] - u0 * c0[m] - u1 * c1[m] - u2 * c2[m] - u3 * c3[m]
+            k += 4
+        while k < i:
             uki = U[k, i]
+            ck = Bm[k]
             for m in range(n):
-                Bm[i, m] -= uki * Bm[k, m]
+                bi[m] -= uki * ck[m]
+            k += 1
         inv = 1 / U[i, i]
         for m in range(n):
-            Bm[i, m] *= inv
+            bi[m] *= inv
     for i in range(D - 1, -1, -1):  # U x = y
-        for k in range(i + 1, D):
-            uik = U[i, k]
+        bi = Bm[i]
+        ui = U[i]
+        k = i + 1
+        while k + 4 <= D:
+            u0 = ui[k]
+            u1 = ui[k + 1]
+            u2 = ui[k + 2]
+            u3 = ui[k + 3]
+            c0 = Bm[k]
+            c1 = Bm[k + 1]
+            c2 = Bm[k + 2]
+            c3 = Bm[k + 3]
             for m in range(n):
-                Bm[i, m] -= uik * Bm[k, m]
+                bi[m] = bi[m] - u0 * c0[m] - u1 * c1[m] - u2 * c2[m] - u3 * c3[m]
+            k += 4
+        while k < D:
+            uik = ui[k]
+            ck = Bm[k]
+            for m in range(n):
+                bi[m] -= uik * ck[m]
+            k += 1
         inv = 1 / U[i, i]
         for m in range(n):
-            Bm[i, m] *= inv
+            bi[m] *= inv
 
 
 @njit(**JIT)
@@ -447,6 +500,101 @@ def _nth_smallest_nonneg_impl(a, n, k, work):
     return impl
 
 
+def _nlb_nearest(dist, nc, m, work, idx):
+    """The ``m`` nearest candidates (``1 <= m <= nc``): their indices into ``dist[:nc]`` (all values finite
+    and >= 0) in ``idx[:m]``, ascending; ties at the ``m``-th smallest distance go to the earlier candidates
+    (what a stable sort gives). ``work`` and ``idx`` (``nc`` long) are overwritten; ``dist`` is left as is.
+
+    float32: the bracketed bit search of :func:`_nth_smallest_nonneg`, but its one scalar pass copies every
+    value up to the bracket's top with its index (at most ``m - 1`` below the bracket and 64 inside), so the
+    last counting passes, the count of the values below the threshold and the pick of the members run over
+    those few instead of every candidate. Other dtypes: the threshold by :func:`_nth_smallest` on a copy, then
+    a scan. The Python body only runs with ``NUMBA_DISABLE_JIT=1``.
+    """
+    order = np.argsort(np.asarray(dist[:nc]), kind="stable")[:m]
+    idx[:m] = np.sort(order)
+
+
+@overload(_nlb_nearest, jit_options=dict(fastmath=FASTMATH))
+def _nlb_nearest_impl(dist, nc, m, work, idx):
+    if dist.dtype == types.float32:
+
+        def impl(dist, nc, m, work, idx):
+            bits = dist.view(np.int32)
+            k = m - 1
+            lo = bits[0]
+            hi = bits[0]
+            for i in range(k + 1):
+                hi = max(hi, bits[i])
+            for i in range(nc):
+                lo = min(lo, bits[i])
+            below = 0
+            inside = nc
+            while lo < hi and inside > 64:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(nc):
+                    count += 1 if bits[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                    inside = count - below
+                else:
+                    lo = mid + 1
+                    inside -= count - below
+                    below = count
+            # every value up to hi, with its index, in order (branch-free: each is written, the slot kept only
+            # when the value is at most hi; the slot never passes the value's own index)
+            wb = work.view(np.int32)
+            c = 0
+            for i in range(nc):
+                v = bits[i]
+                wb[c] = v
+                idx[c] = i
+                c += 1 if v <= hi else 0
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                count = 0
+                for i in range(c):
+                    count += 1 if wb[i] <= mid else 0
+                if count > k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            n_less = 0
+            for i in range(c):
+                n_less += 1 if wb[i] < lo else 0
+            n_equal = m - n_less  # how many at exactly the threshold join (the earliest)
+            out = 0
+            for i in range(c):
+                v = wb[i]
+                if v < lo or (v == lo and n_equal > 0):
+                    if v == lo:
+                        n_equal -= 1
+                    idx[out] = idx[i]  # out <= i: a slot already read
+                    out += 1
+
+        return impl
+
+    def impl(dist, nc, m, work, idx):  # noqa: F811 - float64: quickselect on a copy, then a scan
+        for i in range(nc):
+            work[i] = dist[i]
+        thr = _nth_smallest(work, nc, m - 1)
+        n_equal = m
+        for i in range(nc):
+            if dist[i] < thr:
+                n_equal -= 1
+        out = 0
+        for i in range(nc):
+            d = dist[i]
+            if d < thr or (d == thr and n_equal > 0):
+                if d == thr:
+                    n_equal -= 1
+                idx[out] = i
+                out += 1
+
+    return impl
+
+
 @njit(inline="always", **JIT)
 def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
     """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(py, px)`` and every
@@ -490,33 +638,25 @@ def _nlb_threshold(dist, nc, m, work):
 
 
 @njit(inline="always", **JIT)
-def _nlb_select_group(dist, nc, n_sim, r, work, oy, ox):
+def _nlb_select_group(dist, nc, n_sim, work, idx, cand_y, cand_x, oy, ox):
     """The group of a reference: offsets ``(oy, ox)[:n]`` of the reference (first, ``(0, 0)``) and of its
-    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order); returns ``n``.
+    ``n_sim - 1`` nearest candidates (``dist[:nc]`` in scan order, candidate ``k`` at offset ``(cand_y[k],
+    cand_x[k])``), in scan order; returns ``n``.
 
-    Ties go to the earlier candidate in scan order (what a stable sort gives): those below the
-    ``(n_sim - 1)``-th smallest distance, then as many equal to it as are needed. A selection, not a sort:
-    O(candidates) per reference.
+    Ties go to the earlier candidate in scan order (what a stable sort gives). A selection, not a sort:
+    O(candidates) per reference (:func:`_nlb_nearest`).
     """
     oy[0] = 0
     ox[0] = 0
     n = np.int64(1)  # not the literal 1: callees typed with it would be compiled twice (Literal[int](1), int64)
     m = min(n_sim - 1, nc)
     if m > 0:
-        thr, n_equal = _nlb_threshold(dist, nc, m, work)
-        k = 0
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                if dy == 0 and dx == 0:
-                    continue
-                d = dist[k]
-                k += 1
-                if d < thr or (d == thr and n_equal > 0):
-                    if d == thr:
-                        n_equal -= 1
-                    oy[n] = dy
-                    ox[n] = dx
-                    n += 1
+        _nlb_nearest(dist, nc, m, work, idx)
+        for j in range(m):
+            k = idx[j]
+            oy[n] = cand_y[k]
+            ox[n] = cand_x[k]
+            n += 1
     return n
 
 
@@ -797,6 +937,16 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     n_cand = (2 * r + 1) * (2 * r + 1) - 1
     dist = np.empty(n_cand, dtype=dtype)
     work = np.empty(n_cand, dtype=dtype)
+    idx = np.empty(n_cand, dtype=np.int64)
+    cand_y = np.empty(n_cand, dtype=np.int64)  # the offsets of the candidates in scan order
+    cand_x = np.empty(n_cand, dtype=np.int64)
+    k = 0
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                cand_y[k] = dy
+                cand_x[k] = dx
+                k += 1
     drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=dtype)
     oy = np.empty(n_sim, dtype=np.int64)
     ox = np.empty(n_sim, dtype=np.int64)
@@ -839,7 +989,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
             nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
             if stage == 1:
                 _nlb_unbias_distances(sigma2, py, px, r, D, dist)
-            n = _nlb_select_group(dist, nc, n_sim, r, work, oy, ox)
+            n = _nlb_select_group(dist, nc, n_sim, work, idx, cand_y, cand_x, oy, ox)
             nvar = _nlb_group_sigma2(sigma2, py, px, oy, ox, n)  # the group's noise variance
             inv_n = 1 / (zero + n)
             inv_n1 = 1 / (zero + max(n - 1, 1))
