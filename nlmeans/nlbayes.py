@@ -34,7 +34,12 @@ def _n_threads():
     if not _config.PARALLEL_JIT["parallel"]:
         return 1
     import numba
+    from numba.np.ufunc import parallel
 
+    # get_num_threads() starts numba's thread pool, which the bands (Python threads) never use: ~25 ms CPU of
+    # a cached CLI run. Until the pool exists nobody can have called set_num_threads, so the default applies.
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
     return numba.get_num_threads()
 
 

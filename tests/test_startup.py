@@ -71,3 +71,18 @@ def test_cython_blas_lookup_reads_the_folder(tmp_path, monkeypatch, folder_has_m
     spec.submodule_search_locations = [str(tmp_path)]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec)
     assert _config._scipy_has_cython_blas() is folder_has_module
+
+
+def test_nlbayes_thread_count_does_not_start_numbas_pool():
+    # the bands run on Python threads; asking numba for its count would launch its unused pool
+    code = (
+        "import json, numba; from numba.np.ufunc import parallel; from nlmeans import nlbayes; "
+        "n = nlbayes._n_threads(); started = parallel._is_initialized; "
+        "numba.set_num_threads(1); "
+        "from nlmeans import _config; parallel_jit = _config.PARALLEL_JIT['parallel']; "
+        "print(json.dumps([n, started, numba.config.NUMBA_NUM_THREADS, nlbayes._n_threads(), parallel_jit]))"
+    )
+    default, started, configured, after_set, parallel_jit = _run(code)
+    assert not started
+    assert default == (configured if parallel_jit else 1)  # NLMEANS_SERIAL=1: one band at a time
+    assert after_set == 1  # a user's set_num_threads is still obeyed
