@@ -168,8 +168,12 @@ def _mri_images(size):
     import nibabel
 
     with importlib.resources.as_file(files / "S0_10slices.nii.gz") as path:
-        s0 = np.asarray(nibabel.load(str(path)).get_fdata())[..., 5, 0]
-    out["dipy_s0_slice"] = s0 / s0.max()
+        s0 = np.asarray(nibabel.load(str(path)).get_fdata())[..., 0]
+    out["dipy_s0_slice"] = s0[..., 5] / s0[..., 5].max()
+    out["dipy_s0_slice1"] = s0[..., 1] / s0[..., 1].max()  # another level of the same head, 4 slices away
+    with importlib.resources.as_file(files / "ascm_out_test.nii.gz") as path:  # a denoised T1 volume, 58×58×24
+        ascm = np.asarray(nibabel.load(str(path)).get_fdata())[..., 12]
+    out["dipy_ascm_slice"] = ascm / ascm.max()
     phantom = resize(skimage.data.shepp_logan_phantom(), (size, size), anti_aliasing=True)
     yy, xx = np.mgrid[0:size, 0:size] / size
     rng = np.random.default_rng(100)  # the texture is part of the clean image: a fixed draw
