@@ -220,7 +220,8 @@ def rician_table(size):
             print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
     header = ["image", "SNR", "noisy", "nlmeans rician", "gaussian path", "DIPY best", "vs DIPY", "t nlmeans",
               "t DIPY"]
-    notes = "".join(f"\nDIPY grid point left out (non-finite output): {f}" for f in failed)
+    notes = "\n\nDIPY grid points left out (non-finite output):" + "".join(f"\n- {f}" for f in failed)
+    notes = notes if failed else ""
     return _table(header, rows) + notes
 
 
