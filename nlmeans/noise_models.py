@@ -348,6 +348,8 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     The stabilised image (noise σ = 1) is mapped affinely onto [0, 1] (:func:`stabilise`) so that the
     Gaussian path's presets see its σ on their usual scale (1 / span); the method's output is mapped back
     and inverted with the exact unbiased inverse. Missing parameters come from :func:`nlmeans.estimate_noise`.
+    Rician with NL-Bayes: the mapped image and its σ are further multiplied by
+    :func:`nlmeans.presets.rician_presentation_scale`, so NL-Bayes runs its high-noise row at every SNR.
 
     At low counts the Poisson models iterate (Azzari & Foi 2016): pass i denoises the combination
     y_i = λ_i z + (1 − λ_i) x̂_{i−1} of the noisy image z and the previous estimate, whose noise is that of
@@ -376,6 +378,9 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     if noise == "rician" and sigma == 0:  # no noise: the Gaussian path with σ = 0 returns the image unchanged
         return denoise(arr, 0.0, channel_axis=axis, **kwargs)
     gain = 1.0 if gain is None else gain
+    method = presets.resolve_method(kwargs.get("method"), h=kwargs.get("h"), guide=None,
+                                    patch_weights=kwargs.get("patch_weights", "flat"),
+                                    patch_sigma=kwargs.get("patch_sigma"))
     h = kwargs.pop("h", None)
     kwargs.pop("data_range", None)  # the stabilised image is on [0, 1]
     passes = presets.poisson_schedule(float(np.mean(x)) / gain) if noise in POISSON_MODELS else ((1.0, 1),)
@@ -393,11 +398,14 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
         st = stabilise(binned, noise, model_sigma, lam * lam * gain)
         if st.sigma == 0 and est is None:  # a constant image: nothing to denoise (one pass, no iteration)
             passes = [(lam, k)]
-        step_h = h / st.span if h is not None and not isinstance(h, str) else h  # h: stabilised scale (σ = 1)
-        out = denoise(st.image.astype(work_dtype(arr.dtype)), st.sigma, h=step_h, channel_axis=axis, **kwargs)
+        # Rician: NL-Bayes gets the stabilised image scaled so that its σ selects the high-noise preset row
+        scale = presets.rician_presentation_scale(st.sigma, method) if noise == "rician" else 1.0
+        step_h = h * scale / st.span if h is not None and not isinstance(h, str) else h  # h: σ = 1 scale
+        out = denoise((st.image * scale).astype(work_dtype(arr.dtype)), st.sigma * scale, h=step_h,
+                      channel_axis=axis, **kwargs)
         if kwargs.get("return_settings"):
             out, settings = out
-        est = st.invert(out)
+        est = st.invert(np.asarray(out, dtype=np.float64) / scale)
         if axis is not None:
             est = np.moveaxis(est, axis, 0)
         est = debin(est, spatial.shape, k)

@@ -92,6 +92,16 @@ def test_rician_vst_stabilises_and_its_inverse_is_unbiased(nu):
     assert rician_vst_inverse(d.mean(), sigma) == pytest.approx(sigma * nu, abs=0.02 * sigma)
 
 
+def test_rician_presentation_scale():
+    from nlmeans.presets import RICIAN_NLBAYES_SIGMA_255, rician_presentation_scale
+
+    # NL-Bayes: scaled up to the preset σ, never down; other methods and σ = 0 unscaled
+    assert rician_presentation_scale(0.01, "nlbayes") == pytest.approx(RICIAN_NLBAYES_SIGMA_255 / 255 / 0.01)
+    assert rician_presentation_scale(0.5, "nlbayes") == 1.0
+    assert rician_presentation_scale(0.01, "pixelwise") == 1.0
+    assert rician_presentation_scale(0.0, "nlbayes") == 1.0
+
+
 def test_unknown_model_is_refused():
     assert check_noise_model("poisson") == "poisson"
     with pytest.raises(ValueError, match="allowed: 'gaussian'"):

@@ -93,6 +93,39 @@ def test_rician_removes_the_bias_of_the_magnitude():
     assert np.mean((out - clean) ** 2) < np.mean((gauss - clean) ** 2)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rician_flat_region_is_unbiased_at_low_snr(seed):
+    # SNR 2: the magnitude's mean is ~13 % high; the VST and its exact unbiased inverse bring it within 3 %
+    clean = np.full((128, 128), 0.2)
+    sigma = 0.1
+    noisy = nlmeans.add_noise(clean, sigma, noise="rician", seed=seed)
+    assert noisy.mean() > 1.1 * 0.2
+    out = nlmeans.denoise(noisy, sigma, noise="rician")
+    assert out.mean() == pytest.approx(0.2, rel=0.03)
+    # a zero background (Rayleigh noise, mean σ √(π/2) ≈ 1.25 σ) comes back within 0.2 σ of 0
+    dark = nlmeans.denoise(nlmeans.add_noise(np.zeros((128, 128)), sigma, noise="rician", seed=seed), sigma,
+                           noise="rician")
+    assert 0 <= dark.mean() < 0.2 * sigma
+
+
+def test_rician_nlbayes_runs_the_high_noise_row():
+    # at SNR 20 the stabilised image's σ on [0, 1] is in NL-Bayes's low-noise row; the Rician path scales it
+    # to RICIAN_NLBAYES_SIGMA_255 so the 7×7 / 47×47 row runs; pixelwise NL-means keeps σ = 1 / span
+    from nlmeans import presets
+    from nlmeans.noise_models import stabilise
+
+    clean = _smooth(peak=1.0)
+    sigma = 0.05 * clean.mean()
+    noisy = nlmeans.add_noise(clean, sigma, noise="rician", seed=4)
+    st = stabilise(noisy, "rician", sigma)
+    assert st.sigma * 255 < 25
+    _, settings = nlmeans.denoise(noisy, sigma, noise="rician", return_settings=True)
+    assert settings.sigma * 255 == pytest.approx(presets.RICIAN_NLBAYES_SIGMA_255)
+    assert settings.nlbayes["patch_size"] == 7 and settings.nlbayes["search_size"] == (47, 47)
+    _, settings = nlmeans.denoise(noisy, sigma, noise="rician", method="pixelwise", return_settings=True)
+    assert settings.sigma == pytest.approx(st.sigma)
+
+
 def test_noise_model_inverse_is_the_closed_form():
     # a constant image of counts: the transformed image is constant, the result is the inverse of its value
     image = np.full((32, 32), 5.0)
