@@ -252,30 +252,38 @@ def test_bands_done_are_reported_per_stage_and_do_not_change_the_result(rng, mon
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("P,r,shape", [(5, 3, (1, 17, 26)), (5, 10, (2, 30, 45)), (7, 4, (1, 21, 30)),
-                                       (7, 23, (1, 60, 90))])
-def test_offset_row_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
-    """The unrolled P × P distances of a row of offsets equal :func:`_nlb_row_distances` row by row (bit for
-    bit: the same sums in the same order) and direct float64 sums, on random inputs."""
-    from nlmeans.kernels.nlbayes import _nlb_offset_row_distances5, _nlb_offset_row_distances7, _nlb_row_distances
+@pytest.mark.parametrize("P,r,shape", [(5, 3, (1, 17, 26)), (5, 10, (2, 30, 45)), (5, 15, (1, 40, 64)),
+                                       (5, 1, (1, 9, 9)), (7, 4, (1, 21, 30)), (7, 23, (1, 60, 90))])
+def test_window_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
+    """The P × P distances of a whole window (:func:`_nlb_window_distances5`, ``7``) equal
+    :func:`_nlb_row_distances` row by row (bit for bit: the same sums in the same order) and direct float64
+    sums, in scan order without the reference, on random inputs; ``dist`` is written no further than its
+    spare values allow."""
+    from nlmeans.kernels.nlbayes import _nlb_row_distances, _nlb_window_distances5, _nlb_window_distances7
 
-    unrolled = _nlb_offset_row_distances5 if P == 5 else _nlb_offset_row_distances7
+    window = _nlb_window_distances5 if P == 5 else _nlb_window_distances7
     f = P // 2
+    w = 2 * r + 1
     search = (rng.random(shape) * 2 - 1).astype(dtype)
     x = search[0].astype(np.float64)
-    for py, px, dy in [(r + f, r + f, -r), (shape[1] - r - f - 1, shape[2] - r - f - 1, r), (f + r, r + f + 1, 0)]:
-        nk = shape[2] - (px + f - r)  # every candidate that fits: 2r + 1 and more
-        drow = np.full(nk, 7.0, dtype)
-        unrolled(search, py, px, dy, r, nk, drow)
-        rows = np.zeros(nk, dtype)
-        for jy in range(-f, f + 1):
-            _nlb_row_distances(search[0, py + jy], search[0, py + dy + jy, px - f - r:], px - f, P, nk, rows)
-        np.testing.assert_array_equal(drow, rows)
+    for py, px in [(r + f, r + f), (shape[1] - r - f - 1, shape[2] - r - f - 1), (f + r, r + f + 1)]:
+        # whole vectors where the padding allows, as _nlb_candidate_distances asks (at most 15 beyond 2r + 1)
+        nk = min((w + 15) // 16 * 16, shape[2] - (px + f - r))
+        dist = np.full(w * w - 1 + 16, np.nan, dtype)
+        drow = np.full((w + 15) // 16 * 16, np.nan, dtype)
+        assert window(search, py, px, r, nk, dist, drow) == w * w - 1
+        assert np.isnan(dist[w * w - 1 + nk - w:]).all()
+        expected = []
+        for dy in range(-r, r + 1):
+            rows = np.zeros(nk, dtype)
+            for jy in range(-f, f + 1):
+                _nlb_row_distances(search[0, py + jy], search[0, py + dy + jy, px - f - r:], px - f, P, nk, rows)
+            expected.extend(rows[dx + r] for dx in range(-r, r + 1) if dy or dx)
+        np.testing.assert_array_equal(dist[:w * w - 1], np.array(expected, dtype))
         ref = x[py - f:py + f + 1, px - f:px + f + 1]
-        for k in range(nk):
-            qx = px - r + k
-            cand = x[py + dy - f:py + dy + f + 1, qx - f:qx + f + 1]
-            assert drow[k] == pytest.approx(((ref - cand) ** 2).sum(), rel=1e-5 if dtype == np.float32 else 1e-12)
+        direct = [((ref - x[py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1]) ** 2).sum()
+                  for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy or dx]
+        np.testing.assert_allclose(dist[:w * w - 1], direct, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

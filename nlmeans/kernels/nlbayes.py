@@ -176,11 +176,17 @@ def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
 
 
 @njit(**JIT)
-def _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow):
-    """``drow[k]`` = the squared distance between the 5×5 patch at padded ``(py, px)`` of ``search[0]`` and the
-    one at ``(py + dy, px - r + k)``, ``k < nk``: :func:`_nlb_row_distances` over the five patch rows in one
-    loop, the reference's 25 values held in registers and ``drow`` written once (not read and written five
-    times), the same sums in the same order.
+def _nlb_window_distances5(search, py, px, r, nk, dist, drow):
+    """The squared distances between the 5×5 patch at padded ``(py, px)`` of ``search[0]`` and every candidate
+    of the ``(2r + 1)²`` window but itself, into ``dist`` in the scan order of
+    :func:`_nlb_candidate_distances`; returns their number. ``nk`` candidates per row of offsets (``2r + 1``
+    and up to a whole vector more): each row is written straight into ``dist``, its extra values overwritten
+    by the next row (``dist`` holds ``nk - 2r - 1`` spare values at its end), the reference's own row through
+    ``drow`` and copied around the reference.
+
+    Per row of offsets the sums of :func:`_nlb_row_distances` in the same order: the five patch rows in one
+    loop, ``dist`` written once per candidate; the 25 reference values are loaded once for the whole window
+    (a call per row of offsets spent ~30 ns on them and its set-up, a quarter of the time at 31 rows).
     """
     x0 = px - 2
     q0 = px - 2 - r
@@ -189,72 +195,76 @@ def _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow):
     a2 = search[0, py]
     a3 = search[0, py + 1]
     a4 = search[0, py + 2]
-    c0 = search[0, py + dy - 2, q0:]
-    c1 = search[0, py + dy - 1, q0:]
-    c2 = search[0, py + dy, q0:]
-    c3 = search[0, py + dy + 1, q0:]
-    c4 = search[0, py + dy + 2, q0:]
     r00, r01, r02, r03, r04 = a0[x0], a0[x0 + 1], a0[x0 + 2], a0[x0 + 3], a0[x0 + 4]
     r10, r11, r12, r13, r14 = a1[x0], a1[x0 + 1], a1[x0 + 2], a1[x0 + 3], a1[x0 + 4]
     r20, r21, r22, r23, r24 = a2[x0], a2[x0 + 1], a2[x0 + 2], a2[x0 + 3], a2[x0 + 4]
     r30, r31, r32, r33, r34 = a3[x0], a3[x0 + 1], a3[x0 + 2], a3[x0 + 3], a3[x0 + 4]
     r40, r41, r42, r43, r44 = a4[x0], a4[x0 + 1], a4[x0 + 2], a4[x0 + 3], a4[x0 + 4]
-    for k in range(nk):
-        e0 = r00 - c0[k]
-        e1 = r01 - c0[k + 1]
-        e2 = r02 - c0[k + 2]
-        e3 = r03 - c0[k + 3]
-        e4 = r04 - c0[k + 4]
-        s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
-        e0 = r10 - c1[k]
-        e1 = r11 - c1[k + 1]
-        e2 = r12 - c1[k + 2]
-        e3 = r13 - c1[k + 3]
-        e4 = r14 - c1[k + 4]
-        s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
-        e0 = r20 - c2[k]
-        e1 = r21 - c2[k + 1]
-        e2 = r22 - c2[k + 2]
-        e3 = r23 - c2[k + 3]
-        e4 = r24 - c2[k + 4]
-        s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
-        e0 = r30 - c3[k]
-        e1 = r31 - c3[k + 1]
-        e2 = r32 - c3[k + 2]
-        e3 = r33 - c3[k + 3]
-        e4 = r34 - c3[k + 4]
-        s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
-        e0 = r40 - c4[k]
-        e1 = r41 - c4[k + 1]
-        e2 = r42 - c4[k + 2]
-        e3 = r43 - c4[k + 3]
-        e4 = r44 - c4[k + 4]
-        s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
-        drow[k] = (((s0 + s1) + s2) + s3) + s4
+    w = 2 * r + 1
+    for t in range(w):
+        dy = t - r
+        c0 = search[0, py + dy - 2, q0:]
+        c1 = search[0, py + dy - 1, q0:]
+        c2 = search[0, py + dy, q0:]
+        c3 = search[0, py + dy + 1, q0:]
+        c4 = search[0, py + dy + 2, q0:]
+        # the rows after the reference's start one candidate earlier (the reference is not a candidate)
+        out = drow[0:] if t == r else dist[t * w - (1 if t > r else 0):]
+        for k in range(nk):
+            e0 = r00 - c0[k]
+            e1 = r01 - c0[k + 1]
+            e2 = r02 - c0[k + 2]
+            e3 = r03 - c0[k + 3]
+            e4 = r04 - c0[k + 4]
+            s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+            e0 = r10 - c1[k]
+            e1 = r11 - c1[k + 1]
+            e2 = r12 - c1[k + 2]
+            e3 = r13 - c1[k + 3]
+            e4 = r14 - c1[k + 4]
+            s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+            e0 = r20 - c2[k]
+            e1 = r21 - c2[k + 1]
+            e2 = r22 - c2[k + 2]
+            e3 = r23 - c2[k + 3]
+            e4 = r24 - c2[k + 4]
+            s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+            e0 = r30 - c3[k]
+            e1 = r31 - c3[k + 1]
+            e2 = r32 - c3[k + 2]
+            e3 = r33 - c3[k + 3]
+            e4 = r34 - c3[k + 4]
+            s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+            e0 = r40 - c4[k]
+            e1 = r41 - c4[k + 1]
+            e2 = r42 - c4[k + 2]
+            e3 = r43 - c4[k + 3]
+            e4 = r44 - c4[k + 4]
+            s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + e4 * e4
+            out[k] = (((s0 + s1) + s2) + s3) + s4
+        if t == r:
+            base = r * w
+            for k in range(r):
+                dist[base + k] = drow[k]
+            for k in range(r + 1, w):
+                dist[base + k - 1] = drow[k]
+    return w * w - 1
 
 
 @njit(**JIT)
-def _nlb_offset_row_distances7(search, py, px, dy, r, nk, drow):
-    """:func:`_nlb_offset_row_distances5` for 7×7 patches: the seven patch rows in one loop, the reference's 49
-    values in registers, ``drow`` written once; the sums of :func:`_nlb_row_distances` (``P == 7``) in the same
-    order.
+def _nlb_window_distances7(search, py, px, r, nk, dist, drow):
+    """:func:`_nlb_window_distances5` for 7×7 patches: the seven patch rows in one loop, the 49 reference values
+    loaded once for the window; the sums of :func:`_nlb_row_distances` (``P == 7``) in the same order.
     """
     x0 = px - 3
     q0 = px - 3 - r
-    a0 = search[0, py - 3]
-    a1 = search[0, py - 2]
-    a2 = search[0, py - 1]
-    a3 = search[0, py]
+    a0 = search[0, py + -3]
+    a1 = search[0, py + -2]
+    a2 = search[0, py + -1]
+    a3 = search[0, py + 0]
     a4 = search[0, py + 1]
     a5 = search[0, py + 2]
     a6 = search[0, py + 3]
-    c0 = search[0, py + dy - 3, q0:]
-    c1 = search[0, py + dy - 2, q0:]
-    c2 = search[0, py + dy - 1, q0:]
-    c3 = search[0, py + dy, q0:]
-    c4 = search[0, py + dy + 1, q0:]
-    c5 = search[0, py + dy + 2, q0:]
-    c6 = search[0, py + dy + 3, q0:]
     r00, r01, r02, r03 = a0[x0], a0[x0 + 1], a0[x0 + 2], a0[x0 + 3]
     r04, r05, r06 = a0[x0 + 4], a0[x0 + 5], a0[x0 + 6]
     r10, r11, r12, r13 = a1[x0], a1[x0 + 1], a1[x0 + 2], a1[x0 + 3]
@@ -269,64 +279,83 @@ def _nlb_offset_row_distances7(search, py, px, dy, r, nk, drow):
     r54, r55, r56 = a5[x0 + 4], a5[x0 + 5], a5[x0 + 6]
     r60, r61, r62, r63 = a6[x0], a6[x0 + 1], a6[x0 + 2], a6[x0 + 3]
     r64, r65, r66 = a6[x0 + 4], a6[x0 + 5], a6[x0 + 6]
-    for k in range(nk):
-        e0 = r00 - c0[k]
-        e1 = r01 - c0[k + 1]
-        e2 = r02 - c0[k + 2]
-        e3 = r03 - c0[k + 3]
-        e4 = r04 - c0[k + 4]
-        e5 = r05 - c0[k + 5]
-        e6 = r06 - c0[k + 6]
-        s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r10 - c1[k]
-        e1 = r11 - c1[k + 1]
-        e2 = r12 - c1[k + 2]
-        e3 = r13 - c1[k + 3]
-        e4 = r14 - c1[k + 4]
-        e5 = r15 - c1[k + 5]
-        e6 = r16 - c1[k + 6]
-        s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r20 - c2[k]
-        e1 = r21 - c2[k + 1]
-        e2 = r22 - c2[k + 2]
-        e3 = r23 - c2[k + 3]
-        e4 = r24 - c2[k + 4]
-        e5 = r25 - c2[k + 5]
-        e6 = r26 - c2[k + 6]
-        s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r30 - c3[k]
-        e1 = r31 - c3[k + 1]
-        e2 = r32 - c3[k + 2]
-        e3 = r33 - c3[k + 3]
-        e4 = r34 - c3[k + 4]
-        e5 = r35 - c3[k + 5]
-        e6 = r36 - c3[k + 6]
-        s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r40 - c4[k]
-        e1 = r41 - c4[k + 1]
-        e2 = r42 - c4[k + 2]
-        e3 = r43 - c4[k + 3]
-        e4 = r44 - c4[k + 4]
-        e5 = r45 - c4[k + 5]
-        e6 = r46 - c4[k + 6]
-        s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r50 - c5[k]
-        e1 = r51 - c5[k + 1]
-        e2 = r52 - c5[k + 2]
-        e3 = r53 - c5[k + 3]
-        e4 = r54 - c5[k + 4]
-        e5 = r55 - c5[k + 5]
-        e6 = r56 - c5[k + 6]
-        s5 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        e0 = r60 - c6[k]
-        e1 = r61 - c6[k + 1]
-        e2 = r62 - c6[k + 2]
-        e3 = r63 - c6[k + 3]
-        e4 = r64 - c6[k + 4]
-        e5 = r65 - c6[k + 5]
-        e6 = r66 - c6[k + 6]
-        s6 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
-        drow[k] = (((((s0 + s1) + s2) + s3) + s4) + s5) + s6
+    w = 2 * r + 1
+    for t in range(w):
+        dy = t - r
+        c0 = search[0, py + dy + -3, q0:]
+        c1 = search[0, py + dy + -2, q0:]
+        c2 = search[0, py + dy + -1, q0:]
+        c3 = search[0, py + dy + 0, q0:]
+        c4 = search[0, py + dy + 1, q0:]
+        c5 = search[0, py + dy + 2, q0:]
+        c6 = search[0, py + dy + 3, q0:]
+        # the rows after the reference's start one candidate earlier (the reference is not a candidate)
+        out = drow[0:] if t == r else dist[t * w - (1 if t > r else 0):]
+        for k in range(nk):
+            e0 = r00 - c0[k]
+            e1 = r01 - c0[k + 1]
+            e2 = r02 - c0[k + 2]
+            e3 = r03 - c0[k + 3]
+            e4 = r04 - c0[k + 4]
+            e5 = r05 - c0[k + 5]
+            e6 = r06 - c0[k + 6]
+            s0 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r10 - c1[k]
+            e1 = r11 - c1[k + 1]
+            e2 = r12 - c1[k + 2]
+            e3 = r13 - c1[k + 3]
+            e4 = r14 - c1[k + 4]
+            e5 = r15 - c1[k + 5]
+            e6 = r16 - c1[k + 6]
+            s1 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r20 - c2[k]
+            e1 = r21 - c2[k + 1]
+            e2 = r22 - c2[k + 2]
+            e3 = r23 - c2[k + 3]
+            e4 = r24 - c2[k + 4]
+            e5 = r25 - c2[k + 5]
+            e6 = r26 - c2[k + 6]
+            s2 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r30 - c3[k]
+            e1 = r31 - c3[k + 1]
+            e2 = r32 - c3[k + 2]
+            e3 = r33 - c3[k + 3]
+            e4 = r34 - c3[k + 4]
+            e5 = r35 - c3[k + 5]
+            e6 = r36 - c3[k + 6]
+            s3 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r40 - c4[k]
+            e1 = r41 - c4[k + 1]
+            e2 = r42 - c4[k + 2]
+            e3 = r43 - c4[k + 3]
+            e4 = r44 - c4[k + 4]
+            e5 = r45 - c4[k + 5]
+            e6 = r46 - c4[k + 6]
+            s4 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r50 - c5[k]
+            e1 = r51 - c5[k + 1]
+            e2 = r52 - c5[k + 2]
+            e3 = r53 - c5[k + 3]
+            e4 = r54 - c5[k + 4]
+            e5 = r55 - c5[k + 5]
+            e6 = r56 - c5[k + 6]
+            s5 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            e0 = r60 - c6[k]
+            e1 = r61 - c6[k + 1]
+            e2 = r62 - c6[k + 2]
+            e3 = r63 - c6[k + 3]
+            e4 = r64 - c6[k + 4]
+            e5 = r65 - c6[k + 5]
+            e6 = r66 - c6[k + 6]
+            s6 = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + e6 * e6)
+            out[k] = (((((s0 + s1) + s2) + s3) + s4) + s5) + s6
+        if t == r:
+            base = r * w
+            for k in range(r):
+                dist[base + k] = drow[k]
+            for k in range(r + 1, w):
+                dist[base + k - 1] = drow[k]
+    return w * w - 1
 
 
 @njit(**JIT)
@@ -604,20 +633,19 @@ def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
     # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows (the
     # extra columns are computed and ignored), so no scalar remainder loop is left
     nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
+    if P == 5:
+        return _nlb_window_distances5(search, py, px, r, nk, dist, drow)
+    if P == 7:
+        return _nlb_window_distances7(search, py, px, r, nk, dist, drow)
     nc = 0
     for dy in range(-r, r + 1):
         # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-        if P == 5:
-            _nlb_offset_row_distances5(search, py, px, dy, r, nk, drow)
-        elif P == 7:
-            _nlb_offset_row_distances7(search, py, px, dy, r, nk, drow)
-        else:
-            for k in range(nk):
-                drow[k] = zero
-            for jy in range(-f, f + 1):
-                rrow = search[0, py + jy]
-                crow = search[0, py + dy + jy]
-                _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        for k in range(nk):
+            drow[k] = zero
+        for jy in range(-f, f + 1):
+            rrow = search[0, py + jy]
+            crow = search[0, py + dy + jy]
+            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
         for dx in range(-r, r + 1):
             if dy != 0 or dx != 0:
                 dist[nc] = drow[dx + r]
@@ -689,9 +717,11 @@ def _nlb_gather(image, c, py, px, oy, ox, n, f, X):
 
 
 @njit(inline="always", **JIT)
-def _nlb_add_patches(num, c, ly, lx, oy, ox, n, P, X):
-    """``num[c]`` += the patches ``X[:n]`` (``P`` × ``P``, row-major) whose first pixel is at ``(ly + oy[m],
-    lx + ox[m])``: the aggregation of a group's estimates. Unsigned indices as in :func:`_nlb_gather`."""
+def _nlb_add_estimates(num, c, ly, lx, oy, ox, n, P, X, Z, bs):
+    """``num[c]`` += the estimates ``X[m] - bs Z[:, m]`` (:func:`_nlb_bayes_solve`; ``P`` × ``P``, row-major)
+    of the patches whose first pixel is at ``(ly + oy[m], lx + ox[m])``: the aggregation of a group, each
+    estimate formed as it is added rather than written back to ``X`` first (one strided pass over ``X`` and
+    ``Z`` less); the same values as :func:`_nlb_bayes_estimate`'s. Unsigned indices as in :func:`_nlb_gather`."""
     Pu = np.uint64(P)
     cu = np.uint64(c)
     for m in range(n):
@@ -701,13 +731,13 @@ def _nlb_add_patches(num, c, ly, lx, oy, ox, n, P, X):
         k = np.uint64(0)
         for jy in range(Pu):
             for jx in range(Pu):
-                num[cu, qy + jy, qx + jx] += xm[k]
+                num[cu, qy + jy, qx + jx] += xm[k] - bs * Z[k, m]
                 k += np.uint64(1)
 
 
 @njit(inline="always", **JIT)
 def _nlb_add_value(num, c, ly, lx, oy, ox, n, P, g):
-    """``num[c]`` += ``g`` over each of the ``n`` patches placed as in :func:`_nlb_add_patches` (a homogeneous
+    """``num[c]`` += ``g`` over each of the ``n`` patches placed as in :func:`_nlb_add_estimates` (a homogeneous
     group: every estimate is the value ``g``)."""
     Pu = np.uint64(P)
     cu = np.uint64(c)
@@ -755,7 +785,20 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
 
     stage 1: ``X <- X - beta sigma^2 Cov^-1 (X - mu)``  [= mu + (Cov - beta sigma^2) Cov^-1 (X - mu)];
     stage 2: ``X <- mu + CovB (CovB + beta sigma^2)^-1 (X - mu)``, CovB from the basic patches, computed as
-    ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix).
+    ``X - beta sigma^2 (CovB + beta sigma^2)^-1 (X - mu)`` (the same matrix). :func:`_nlb_bayes_solve`, then
+    the update.
+    """
+    _nlb_bayes_solve(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z)
+    for m in range(n):
+        for i in range(D):
+            X[m, i] -= beta * sigma2 * Z[i, m]
+
+
+@njit(inline="always", **JIT)
+def _nlb_bayes_solve(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Z):
+    """The correction of :func:`_nlb_bayes_estimate`: ``Z[:D, :n] = M^-1 (X - mu)^T`` (``M`` the model's
+    covariance, plus ``beta sigma^2`` in stage 2), the estimates being ``X[m] - beta sigma^2 Z[:, m]``. A
+    model that cannot be factored even with ``beta sigma^2`` added leaves ``X[:n]`` = ``mu`` and ``Z`` = 0.
     """
     for m in range(n):
         x = src[m]
@@ -785,13 +828,11 @@ def _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc,
         ok = _nlb_cholesky(cov, D)
     if ok:
         _nlb_solve(cov, Z, D, nz)  # the zero columns stay zero
-        for m in range(n):
-            for i in range(D):
-                X[m, i] -= beta * sigma2 * Z[i, m]
     else:  # not even that (non-finite values): every patch becomes the group's mean patch
         for m in range(n):
             for i in range(D):
                 X[m, i] = mu[i]
+                Z[i, m] = 0
 
 
 @njit(**JIT)
@@ -914,8 +955,9 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
     homogeneity test from the members' patch sums (:func:`_nlb_patch_sums`, once per band; a homogeneous group
     adds its mean value without gathering its patches), or the group's patches (:func:`_nlb_gather`) and their
-    estimate (:func:`_nlb_bayes_estimate`); the aggregation; the group's members are marked done in ``mask``,
-    counted at their first pixel (the pixel counts ``den`` are the patch sums of those counts).
+    estimates (:func:`_nlb_bayes_solve`), added as they are formed (:func:`_nlb_add_estimates`); the group's
+    members are marked done in ``mask``, counted at their first pixel (the pixel counts ``den`` are the patch
+    sums of those counts).
     The steps are inlined in numba's IR (``inline="always"``), so this compiles to the code of the single
     function it was: compiled as separate functions they rounded differently in float64 (the output of a 64²
     crop changed by up to 2e-4 once group selection had amplified it).
@@ -935,7 +977,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     counts = np.zeros((1, rows + P - 1, W + 2 * pad + P - 1), dtype=dtype)
     mask = np.zeros((b1 - b0, W), dtype=np.bool_)
     n_cand = (2 * r + 1) * (2 * r + 1) - 1
-    dist = np.empty(n_cand, dtype=dtype)
+    dist = np.empty(n_cand + 16, dtype=dtype)  # spare values for the whole-vector rows (_nlb_window_distances5)
     work = np.empty(n_cand, dtype=dtype)
     idx = np.empty(n_cand, dtype=np.int64)
     cand_y = np.empty(n_cand, dtype=np.int64)  # the offsets of the candidates in scan order
@@ -1025,8 +1067,8 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 if stage == 2:
                     _nlb_mean(Y, n, D, inv_n, muy)
                     msrc = muy
-                _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Z)
-                _nlb_add_patches(num, c, py - pad - lo_row - f, px - f, oy, ox, n, P, X)
+                _nlb_bayes_solve(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Z)
+                _nlb_add_estimates(num, c, ly, px - f, oy, ox, n, P, X, Z, beta * nvar)
             for m in range(n):
                 counts[0, py + oy[m] - pad - lo_row - f + P - 1, px + ox[m] - f + P - 1] += 1
                 cy = y + oy[m]
