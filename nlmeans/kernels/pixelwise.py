@@ -150,19 +150,26 @@ def _vec_args_ok(a, idx):
             and all(isinstance(t, types.Integer) for t in idx))
 
 
+def _load_codegen(vt, first):
+    """Codegen of a load of the vector type ``vt`` from ``a[idx]``, ``a`` and ``idx`` the arguments from
+    position ``first`` on (the loads :func:`_vload` and :func:`_vload_as`)."""
+
+    def codegen(context, builder, sig, args):
+        aty = sig.args[first]
+        ptr = _element_pointer(context, builder, aty, args[first], sig.args[first + 1], args[first + 1])
+        vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
+        return builder.load(vptr, align=aty.dtype.bitwidth // 8)
+
+    return codegen
+
+
 @intrinsic
 def _vload(typingctx, a, idx):
     """The vector ``a[idx[:-1]][idx[-1] : idx[-1] + lanes]`` (may run past the row's end into the next row)."""
     if not _vec_args_ok(a, idx):
         return None
     vt = _Vec(a.dtype)
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
-        return builder.load(vptr, align=a.dtype.bitwidth // 8)
-
-    return vt(a, idx), codegen
+    return vt(a, idx), _load_codegen(vt, 0)
 
 
 @intrinsic
@@ -170,13 +177,7 @@ def _vload_as(typingctx, like, a, idx):
     """:func:`_vload` of a vector of ``like``'s type (e.g. :func:`_vhalf`'s narrower one)."""
     if not (_vec_args_ok(a, idx) and isinstance(like, _Vec) and like.dtype == a.dtype):
         return None
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[1], args[1], sig.args[2], args[2])
-        vptr = builder.bitcast(ptr, context.get_value_type(like).as_pointer())
-        return builder.load(vptr, align=a.dtype.bitwidth // 8)
-
-    return like(like, a, idx), codegen
+    return like(like, a, idx), _load_codegen(like, 1)
 
 
 @intrinsic
@@ -194,17 +195,23 @@ def _vstore(typingctx, a, idx, v):
     return types.none(a, idx, v), codegen
 
 
-@intrinsic
-def _vzeros(typingctx, a):
-    """A vector of zeros of ``a``'s dtype."""
+def _zeros_signature(a, nbytes):
+    """Signature and codegen of a vector of ``nbytes`` bytes of zeros of ``a``'s dtype (None: not a float
+    array)."""
     if not _is_float_array(a):
         return None
-    vt = _Vec(a.dtype)
+    vt = _Vec(a.dtype, nbytes)
 
     def codegen(context, builder, sig, args):
         return ir.Constant(context.get_value_type(vt), None)
 
     return vt(a), codegen
+
+
+@intrinsic
+def _vzeros(typingctx, a):
+    """A vector of zeros of ``a``'s dtype."""
+    return _zeros_signature(a, _VBYTES)
 
 
 @intrinsic
@@ -212,14 +219,7 @@ def _vhalf(typingctx, a):
     """A vector of zeros of ``a``'s dtype, half as wide as :func:`_vzeros`'s (one AVX2 register): the weight rows
     run on these, whose exponential needs more registers than AVX2's 16 hold at full width (see
     :func:`_weights_row2`)."""
-    if not _is_float_array(a):
-        return None
-    vt = _Vec(a.dtype, _VBYTES // 2)
-
-    def codegen(context, builder, sig, args):
-        return ir.Constant(context.get_value_type(vt), None)
-
-    return vt(a), codegen
+    return _zeros_signature(a, _VBYTES // 2)
 
 
 _VEC_FLAGS = tuple(sorted(FASTMATH))  # the scalar kernels' fast-math flags: contract lets a * b + c fuse
