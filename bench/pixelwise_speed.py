@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-
-import numpy as np
 
 from . import speed
 
@@ -34,8 +31,6 @@ def main(argv=None):
 
     import cv2
     import numba
-
-    import nlmeans
 
     numba.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -60,21 +55,9 @@ def main(argv=None):
             ratio = f"  ours / OpenCV {med / peer:.3f}" if "P7 S21" in method else ""
             print(f"  {name:9s} {method:42s} {med * 1e3:8.1f} ms (process CPU {cpu * 1e3:6.1f} ms, "
                   f"steal {steal * 1e3:.0f} ms){ratio}", flush=True)
-    numba.set_num_threads(1)
-    for name in names:
-        noisy, _ = speed._noisy(images[name])
-        axis = -1 if noisy.ndim == 3 else None
-        call = lambda noisy=noisy, axis=axis: nlmeans.denoise(  # noqa: E731
-            noisy, sigma, h=0.6 * sigma, patch_size=speed.PATCH, search_size=speed.SEARCH, method="pixelwise",
-            channel_axis=axis)
-        call()
-        times = []
-        for _ in range(args.runs):
-            t = time.process_time()
-            call()
-            times.append(time.process_time() - t)
-        print(f"  {name:9s} 1 thread, CPU time: min {min(times) * 1e3:.1f} ms, median "
-              f"{np.median(times) * 1e3:.1f} ms")
+    for name, cpu in speed.bench_kernel_cpu(args.runs, names).items():
+        print(f"  {name:9s} 1 thread, CPU time: min {cpu['min_s'] * 1e3:.1f} ms, median "
+              f"{cpu['median_s'] * 1e3:.1f} ms")
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 

@@ -388,9 +388,10 @@ def bench_startup(runs=4):
     return out
 
 
-def bench_kernel_cpu(runs):
-    """CPU time (``time.process_time``) of one-thread nlmeans, P7 S21 pixelwise, on the 512² gray and color images:
-    the kernel's cost, nearly immune to other processes' load, for comparing kernel versions on a busy machine."""
+def bench_kernel_cpu(runs, names=("gray512", "color512")):
+    """CPU time (``time.process_time``) of one-thread nlmeans, P7 S21 pixelwise, on the images ``names`` (of
+    :func:`_images`): the kernel's cost, nearly immune to other processes' load, for comparing kernel versions on
+    a busy machine."""
     import numba
 
     import nlmeans
@@ -400,7 +401,7 @@ def bench_kernel_cpu(runs):
     numba.set_num_threads(1)
     out = {}
     try:
-        for name in ("gray512", "color512"):
+        for name in names:
             noisy, _ = _noisy(images[name])
             axis = -1 if noisy.ndim == 3 else None
 
