@@ -1,5 +1,5 @@
 """NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve;
-on images (:func:`_nlb_band`, one row band; :func:`nlmeans.nlbayes._nlbayes_pass` runs the bands on threads)
+on images (:func:`_nlb_band`, one row band; :func:`nlmeans.nlbayes._run_stages` runs the bands on threads)
 and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias & Morel 2018), which share the group
 model's steps.
 
@@ -947,7 +947,7 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
     Processes the reference patches whose centre row lies in ``[b0, b1)`` with the band's own "already
     processed" mask; returns the band's sums ``(num, den)``, ``num[c, y - b0 + pad, x + pad]`` (rows reach
     ``pad`` beyond the band). Compiled ``nogil``: the caller runs bands on threads
-    (:func:`nlmeans.nlbayes._nlbayes_pass`). ``sigma2``: the noise variance, or a σ map: the padded
+    (:func:`nlmeans.nlbayes._run_stages`). ``sigma2``: the noise variance, or a σ map: the padded
     ``(H + 2 pad, W + 2 pad)`` patch mean of σ² at each patch centre; stage 1's distances then lose the
     candidates' noise (:func:`_nlb_unbias_distances`) and each group uses its members' mean
     (:func:`_nlb_group_sigma2`) where σ² enters.
