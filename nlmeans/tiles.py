@@ -296,14 +296,19 @@ class SigmaRoute:
         """Rows ``[y0, y1)`` of the σ map as float64 (None per channel)."""
         return None if self.sigma_map is None else np.asarray(self.sigma_map[y0:y1], dtype=np.float64)
 
-    def read_rows(self, strip: Strip, height: int) -> tuple[int, int]:
-        """The rows a strip reads: its own, except that NL-Bayes with a map needs a σ > 0 in the first strip
+    def top_reads(self) -> int:
+        """The rows the first strip must read at least: NL-Bayes with a map needs a σ > 0 in it
         (:func:`nlmeans.nlbayes.nlbayes_chw` returns an all-zero map's input unchanged, where the whole image's
-        kernel runs): that strip then reads down to the map's first row with a σ > 0."""
-        if self.kind != "kernel" or self.kernel.nlbayes is None or strip.read0 > 0:
+        kernel runs), so down to the map's first row with a σ > 0; 0 otherwise."""
+        if self.kind != "kernel" or self.kernel.nlbayes is None:
+            return 0
+        return int(np.argmax(self.summary.row_max > 0)) + 1
+
+    def read_rows(self, strip: Strip) -> tuple[int, int]:
+        """The rows a strip reads: its own, the first strip at least :meth:`top_reads`."""
+        if strip.read0 > 0:
             return strip.read0, strip.read1
-        first = int(np.argmax(self.summary.row_max > 0))
-        return strip.read0, min(height, max(strip.read1, first + 1))
+        return strip.read0, max(strip.read1, self.top_reads())
 
     def run(self, arr: NDArray[Any], axis: int | None, sigma_rows: NDArray[Any] | None,
             at_top: bool) -> NDArray[Any]:
@@ -533,7 +538,7 @@ def denoise_tiled(
     log.debug("%d strip(s) of up to %d rows, halo %d rows above and %d below", len(plan), plan[0].keep1, halo.top,
               halo.bottom)
     for s in tqdm(plan, desc="strips", unit="strip", disable=None if progress else True, leave=False):
-        read0, read1 = (s.read0, s.read1) if route is None else route.read_rows(s, height)
+        read0, read1 = (s.read0, s.read1) if route is None else route.read_rows(s)
         block = np.asarray(image[_rows(ndim, row_axis, read0, read1)])
         keep = s.keep0 - read0, s.keep1 - read0
         if route is None:
