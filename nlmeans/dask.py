@@ -85,7 +85,8 @@ def _first_chunk_reaching(sizes, bottom, rows):
     return tuple(sizes)
 
 
-def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real | None = None,
+def denoise(array: DaskArray | ArrayStore, sigma: Real | DaskArray | ArrayStore | None = None, *,
+            h: Real | None = None,
             method: Method | None = None, patch_size: int | None = None, search_size: int | None = None,
             channel_axis: int | None = None, data_range: Real | None = None, patch_weights: PatchWeights = "flat",
             patch_sigma: Real | None = None, tile_rows: int | None = None) -> DaskArray:
@@ -99,6 +100,10 @@ def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real
     sigma, h : float or None
         On the float image's scale (integers scaled to [0, 1]: σ = 20 on the 0–255 scale is ``20/255``).
         ``sigma=None``: estimated now (the sample is computed) as in :func:`nlmeans.tiles.denoise_tiled`.
+        ``sigma`` may also be one value per channel, or an (H, W) σ map (a numpy or dask array, or another
+        array-like): its range and RMS σ are computed now, row block by row block, and the map is rechunked
+        to the image's row chunks and overlapped with it, each chunk denoised as a strip of
+        :func:`nlmeans.tiles.denoise_tiled` (the same bits as :func:`nlmeans.denoise` with that map).
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
         ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.

@@ -395,7 +395,7 @@ def _scalar_runs(sigmas, shape, axis, height, width, dtype, options):
 @overload
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -415,7 +415,7 @@ def denoise_tiled(
 @overload
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -434,7 +434,7 @@ def denoise_tiled(
 
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -462,6 +462,10 @@ def denoise_tiled(
         scaled to [0, 1]: σ = 20 on the 0–255 scale of an 8-bit image is ``20/255``). ``sigma=None``: estimated
         once, on the whole image up to 2048² pixels, on a central 2048×2048 crop for larger images (so for
         those the estimate, and then the result, can differ from ``nlmeans.denoise``'s; pass σ to be sure).
+        ``sigma`` may also be one value per channel, or an (H, W) σ map on the same scale: an ndarray, or an
+        array-like read strip by strip like the image (a memmap, a zarr array), so it is never loaded whole.
+        The result is :func:`nlmeans.denoise`'s with the same σ, bit for bit (its routes, the preset at the
+        map's RMS σ computed over the whole map; see the Notes). Not with ``return_settings``.
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
         ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
@@ -489,6 +493,16 @@ def denoise_tiled(
     Each strip is the kept rows plus a halo: above, a multiple of the kernel's band height ``B`` that is at
     least ``B + f``; below, ``r + f`` rows (``f``, ``r`` the patch and search radii); strips start on a band
     boundary and span the full width. The module docstring explains why this reproduces the untiled bits.
+
+    A σ map is read twice before the strips (:func:`nlmeans.noise_models.summarize_sigma_map`: its check, range,
+    levels and RMS σ, the RMS summed row by row and the rows added exactly, so every split gives the whole
+    call's float) and then strip by strip with the image, halo included: the kernels' patch means of σ² are
+    taken window by window (:func:`nlmeans.nlm.patch_mean`), so a strip sees the whole call's values. Per
+    channel and per σ level the strips run every scalar run the whole call makes (their halo the largest).
+    NL-Bayes with a map: a strip's first row of σ, which only the strip's first band reads (dropped by the
+    halo), is set to the map's largest σ, so that :func:`nlmeans.nlbayes.nlbayes_checked` rescales the strip
+    by the whole call's power of two and an all-zero strip still runs the kernel; the first strip reads down
+    to the map's first row with a σ > 0.
     Memory: about six float copies of one strip, plus the input and output arrays if they are in memory.
 
     References
