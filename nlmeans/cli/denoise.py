@@ -161,8 +161,8 @@ def denoise(**options):
     Examples:
       nlmeans denoise noisy.png clean.png                  # σ estimated, NL-Bayes
       nlmeans denoise noisy.png clean.png --sigma 20       # σ on the 0–255 scale
-      nlmeans denoise rgb.png clean.png --sigma 5,20,35    # one σ per channel (R, G, B)
-      nlmeans denoise in.tif out.tif --sigma-map sigma.npy # σ per pixel (0–255 scale)
+      nlmeans denoise photo.png clean.png --sigma 5,20,35  # one σ per channel (R, G, B)
+      nlmeans denoise in.tif out.tif --sigma-map=sigma.npy # σ per pixel (0–255 scale)
       nlmeans denoise in.tif out.tif --h 8 --patch 7       # pixelwise NL-means
       nlmeans denoise huge.tif out.tif --tile-rows 2048    # strip by strip
       nlmeans denoise stack.tif out.tif --volume
