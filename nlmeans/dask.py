@@ -55,25 +55,26 @@ def row_chunks(height: int, halo: tiles.Halo, tile_rows: int) -> tuple[int, ...]
 def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None):
     """Denoise an overlapped chunk and cut its halo off (``top`` rows unless it is the first chunk, ``bottom``
     rows unless it is the last: ``boundary="none"`` adds none at the image's edges)."""
+    return tiles.denoise_strip(block, settings, axis, *_kept(block, block_info, row_axis, top, bottom))
+
+
+def _kept(block, block_info, row_axis, top, bottom):
+    """``(keep0, keep1)``: the rows of an overlapped chunk that are its own (see :func:`_denoise_block`)."""
     i = block_info[0]["chunk-location"][row_axis]
     n = block_info[0]["num-chunks"][row_axis]
-    keep0 = top if i > 0 else 0
-    keep1 = block.shape[row_axis] - (bottom if i < n - 1 else 0)
-    return tiles.denoise_strip(block, settings, axis, keep0, keep1)
+    return (top if i > 0 else 0), block.shape[row_axis] - (bottom if i < n - 1 else 0)
 
 
 def _denoise_block_sigma(block, *maps, route, axis, row_axis, top, bottom, block_info=None):
     """:func:`_denoise_block` for a per-channel σ or a σ map (``maps``: the map's overlapped block, with a
     channel axis of length 1 where the image has its channels)."""
-    i = block_info[0]["chunk-location"][row_axis]
-    n = block_info[0]["num-chunks"][row_axis]
-    keep0 = top if i > 0 else 0
-    keep1 = block.shape[row_axis] - (bottom if i < n - 1 else 0)
     rows = None
     if maps:
         rows = maps[0] if axis is None else np.take(maps[0], 0, axis=axis)
         rows = np.asarray(rows, dtype=np.float64)
-    return tiles.denoise_strip_sigma(block, rows, route, axis, keep0, keep1, at_top=i == 0)
+    at_top = block_info[0]["chunk-location"][row_axis] == 0
+    return tiles.denoise_strip_sigma(block, rows, route, axis, *_kept(block, block_info, row_axis, top, bottom),
+                                     at_top=at_top)
 
 
 def _first_chunk_reaching(sizes, bottom, rows):

@@ -607,7 +607,8 @@ def _strips(request):
                       metadata=read_metadata(input_path)) as out:
         if request.scheduler is None:
             run(image, out=out, progress=show_progress())
-            where = f"strips of {min(rows, height)} rows"
+            # (σ varying: the strips' height is rounded up to the unit of the runs the library resolves)
+            where = f"strips of {'' if used else 'about '}{min(rows, height)} rows"
         else:
             from .. import dask as nd
 
