@@ -503,6 +503,7 @@ def denoise_tiled(
     halo), is set to the map's largest σ, so that :func:`nlmeans.nlbayes.nlbayes_checked` rescales the strip
     by the whole call's power of two and an all-zero strip still runs the kernel; the first strip reads down
     to the map's first row with a σ > 0.
+
     Memory: about six float copies of one strip, plus the input and output arrays if they are in memory.
 
     References
