@@ -19,6 +19,7 @@ halo off (``trim=False``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -54,14 +55,39 @@ def row_chunks(height: int, halo: tiles.Halo, tile_rows: int) -> tuple[int, ...]
 def _denoise_block(block, settings, axis, row_axis, top, bottom, block_info=None):
     """Denoise an overlapped chunk and cut its halo off (``top`` rows unless it is the first chunk, ``bottom``
     rows unless it is the last: ``boundary="none"`` adds none at the image's edges)."""
+    return tiles.denoise_strip(block, settings, axis, *_kept(block, block_info, row_axis, top, bottom))
+
+
+def _kept(block, block_info, row_axis, top, bottom):
+    """``(keep0, keep1)``: the rows of an overlapped chunk that are its own (see :func:`_denoise_block`)."""
     i = block_info[0]["chunk-location"][row_axis]
     n = block_info[0]["num-chunks"][row_axis]
-    keep0 = top if i > 0 else 0
-    keep1 = block.shape[row_axis] - (bottom if i < n - 1 else 0)
-    return tiles.denoise_strip(block, settings, axis, keep0, keep1)
+    return (top if i > 0 else 0), block.shape[row_axis] - (bottom if i < n - 1 else 0)
 
 
-def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real | None = None,
+def _denoise_block_sigma(block, *maps, route, axis, row_axis, top, bottom, block_info=None):
+    """:func:`_denoise_block` for a per-channel σ or a σ map (``maps``: the map's overlapped block, with a
+    channel axis of length 1 where the image has its channels)."""
+    rows = None
+    if maps:
+        rows = maps[0] if axis is None else np.take(maps[0], 0, axis=axis)
+        rows = np.asarray(rows, dtype=np.float64)
+    at_top = block_info[0]["chunk-location"][row_axis] == 0
+    return tiles.denoise_strip_sigma(block, rows, route, axis, *_kept(block, block_info, row_axis, top, bottom),
+                                     at_top=at_top)
+
+
+def _first_chunk_reaching(sizes, bottom, rows):
+    """``sizes`` with the first chunks merged until the first one (with its ``bottom`` halo) reads ``rows``
+    rows: :meth:`nlmeans.tiles.SigmaRoute.read_rows` for chunks."""
+    sizes = list(sizes)
+    while len(sizes) > 1 and sizes[0] + bottom < rows:
+        sizes[0] += sizes.pop(1)
+    return tuple(sizes)
+
+
+def denoise(array: DaskArray | ArrayStore, sigma: Real | DaskArray | ArrayStore | None = None, *,
+            h: Real | None = None,
             method: Method | None = None, patch_size: int | None = None, search_size: int | None = None,
             channel_axis: int | None = None, data_range: Real | None = None, patch_weights: PatchWeights = "flat",
             patch_sigma: Real | None = None, tile_rows: int | None = None) -> DaskArray:
@@ -75,6 +101,10 @@ def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real
     sigma, h : float or None
         On the float image's scale (integers scaled to [0, 1]: σ = 20 on the 0–255 scale is ``20/255``).
         ``sigma=None``: estimated now (the sample is computed) as in :func:`nlmeans.tiles.denoise_tiled`.
+        ``sigma`` may also be one value per channel, or an (H, W) σ map (a numpy or dask array, or another
+        array-like): its range and RMS σ are computed now, row block by row block, and the map is rechunked
+        to the image's row chunks and overlapped with it, each chunk denoised as a strip of
+        :func:`nlmeans.tiles.denoise_tiled` (the same bits as :func:`nlmeans.denoise` with that map).
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
         ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
@@ -112,13 +142,21 @@ def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real
     if not isinstance(array, da.Array):
         array = da.from_array(array)
     axis, row_axis, height, width, n_channels = tiles._layout(array, channel_axis)
-    settings = tiles.resolve_settings(array, sigma, method=method, h=h, patch_size=patch_size,
-                                      search_size=search_size, channel_axis=axis, data_range=data_range,
-                                      patch_weights=patch_weights, patch_sigma=patch_sigma)
-    halo = tiles.halo_for(settings)
+    options = dict(method=method, h=h, patch_size=patch_size, search_size=search_size, data_range=data_range,
+                   patch_weights=patch_weights, patch_sigma=patch_sigma)
+    route = tiles.sigma_route(array, sigma, axis, options) if tiles.is_sigma_array(sigma) else None
+    if isinstance(route, float):  # every value the same: the scalar call
+        sigma, route = route, None
+    if route is None:
+        settings = tiles.resolve_settings(array, sigma, channel_axis=axis, **options)
+        halo = tiles.halo_for(settings)
+    else:
+        halo = route.halo
     tile_rows = tiles.resolve_tile_rows(tile_rows, width, n_channels, halo)
     chunks = [-1] * array.ndim
     chunks[row_axis] = row_chunks(height, halo, tile_rows)
+    if route is not None:
+        chunks[row_axis] = _first_chunk_reaching(chunks[row_axis], halo.bottom, route.top_reads())
     log.debug("%d row chunk(s) of %s rows, halo %d rows above and %d below", len(chunks[row_axis]),
               sorted(set(chunks[row_axis])), halo.top, halo.bottom)
     array = array.rechunk(tuple(chunks))
@@ -127,11 +165,21 @@ def denoise(array: DaskArray | ArrayStore, sigma: Real | None = None, *, h: Real
     depth[row_axis] = (top, bottom) if array.numblocks[row_axis] > 1 else 0
     # trim=False: the blocks cut their own halo (dask's trimming of asymmetric depths at the edges does not
     # give back the input's chunks)
-    return array.map_overlap(
-        _denoise_block, depth=depth, boundary="none", trim=False, allow_rechunk=False, chunks=array.chunks,
-        dtype=array.dtype, meta=np.empty((0,) * array.ndim, dtype=array.dtype),
-        settings=settings, axis=axis, row_axis=row_axis, top=top, bottom=bottom,
-    )
+    common = dict(boundary="none", trim=False, allow_rechunk=False, chunks=array.chunks, dtype=array.dtype,
+                  meta=np.empty((0,) * array.ndim, dtype=array.dtype), axis=axis, row_axis=row_axis, top=top,
+                  bottom=bottom)
+    if route is None:
+        return array.map_overlap(_denoise_block, depth=depth, settings=settings, **common)
+    arrays = [array]
+    if route.sigma_map is not None:
+        # the map in the image's row chunks, with a channel axis of length 1 where the image has its channels
+        # (the blocks are matched by position)
+        sigma_map = route.sigma_map
+        sigma_map = sigma_map if isinstance(sigma_map, da.Array) else da.from_array(sigma_map)
+        sigma_map = sigma_map.rechunk((array.chunks[row_axis], (width,)))
+        arrays.append(sigma_map if axis is None else da.expand_dims(sigma_map, axis))
+    return da.map_overlap(_denoise_block_sigma, *arrays, depth=[depth] * len(arrays),
+                          route=replace(route, sigma_map=None), **common)
 
 
 def client_for(scheduler: str | None) -> DaskClient | None:

@@ -57,10 +57,20 @@ def patch_mean(values, patch_size):
     """The mean of ``values`` (H, W) over the ``patch_size``-square patch centred on each pixel, on numpy's
     ``reflect`` extension, in float64; exactly the value itself where the patch is constant (a constant σ map
     then gives the scalar σ's constants bit for bit)."""
-    from scipy.ndimage import maximum_filter, minimum_filter, uniform_filter
+    from scipy.ndimage import maximum_filter, minimum_filter
 
     values = np.asarray(values, dtype=np.float64)
-    mean = uniform_filter(values, patch_size, mode="mirror")  # scipy's "mirror" is numpy's "reflect"
+    # each mean summed from its own window in a fixed order (a running sum's rounding would depend on where
+    # the array starts, and strips of a map must see the whole map's values bit for bit: nlmeans.tiles)
+    height, width = values.shape
+    padded = np.pad(values, patch_size // 2, mode="reflect")
+    rows = padded[:height].copy()
+    for k in range(1, patch_size):
+        rows += padded[k:k + height]
+    mean = rows[:, :width].copy()
+    for k in range(1, patch_size):
+        mean += rows[:, k:k + width]
+    mean /= patch_size * patch_size
     lo = minimum_filter(values, patch_size, mode="mirror")
     hi = maximum_filter(values, patch_size, mode="mirror")
     return np.where(lo == hi, lo, np.clip(mean, lo, hi))

@@ -231,21 +231,171 @@ def denoise_strip(block: ArrayLike, settings: Settings, axis: int | None, keep0:
     """Denoise one strip (an ndarray with the image's layout) and return its rows ``[keep0, keep1)``
     (strip coordinates), in the input's dtype."""
     arr = check_array(block)
-    value = to_chw(arr, axis, work_dtype(arr.dtype))
-    if settings.method == "nlbayes":
-        out = nlbayes_checked(value, settings.sigma, settings.nlbayes)
-    else:
-        check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
-        out = run_nlmeans_chw(value, value, settings, settings.sigma)
+    out = _run_kernel(arr, to_chw(arr, axis, work_dtype(arr.dtype)), settings)
     out = out[:, keep0:keep1]
     out = out[0] if axis is None else np.moveaxis(out, 0, axis)
     return from_float(out, arr.dtype)
 
 
+def denoise_strip_sigma(block: ArrayLike, sigma_rows: NDArray[Any] | None, route: SigmaRoute, axis: int | None,
+                        keep0: int, keep1: int, *, at_top: bool) -> NDArray[Any]:
+    """:func:`denoise_strip` for a per-channel σ or a σ map: ``route`` from :func:`sigma_route`,
+    ``sigma_rows`` the strip's rows of the map (None per channel), ``at_top`` whether the strip starts at the
+    image's first row."""
+    arr = check_array(block)
+    out = route.run(arr, axis, sigma_rows, at_top)[:, keep0:keep1]
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, arr.dtype)
+
+
+def _run_kernel(arr, value, settings):
+    """The method of ``settings`` on ``value`` (C, H, W), the working float form of ``arr`` (the caller's
+    array, for the magnitude check); returns (C, H, W) in ``value``'s dtype."""
+    if settings.method == "nlbayes":
+        return nlbayes_checked(value, settings.sigma, settings.nlbayes)
+    check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
+    return run_nlmeans_chw(value, value, settings, settings.sigma)
+
+
+def is_sigma_array(sigma: Any) -> bool:
+    """Whether ``sigma`` is a per-channel sequence or a σ map (anything with dimensions), not one number."""
+    shape = getattr(sigma, "shape", None)
+    return len(shape) > 0 if shape is not None else (sigma is not None and np.ndim(sigma) > 0)
+
+
+def combined_halo(halos: Sequence[Halo]) -> Halo:
+    """One :class:`Halo` that serves every halo of ``halos`` (runs of several settings on the same strips):
+    the lcm of their units, the largest top (rounded up to that unit) and bottom."""
+    unit = math.lcm(*(h.unit for h in halos))
+    top = max(h.top for h in halos)
+    return Halo(unit, -(-top // unit) * unit, max(h.bottom for h in halos))
+
+
+@dataclass(frozen=True)
+class SigmaRoute:
+    """How a per-channel σ or a σ map runs strip by strip, resolved once for the whole image
+    (:func:`sigma_route`) as :func:`nlmeans.noise_models.denoise_sigma_array` resolves it.
+
+    ``kind``: ``"kernel"`` (a map inside NL-Bayes or pixelwise NL-means, :attr:`kernel`), ``"levels"`` (a map
+    through one scalar run per σ level, :attr:`runs`) or ``"channels"`` (one σ per channel, :attr:`values`,
+    scalar runs :attr:`runs`). :attr:`runs` maps (σ, joint) to the :class:`~nlmeans.presets.Settings` of a
+    scalar run (``joint``: every channel; else one channel alone). :attr:`summary` holds the whole map's
+    numbers (:class:`nlmeans.noise_models.MapSummary`) of :attr:`sigma_map` (an (H, W) array-like);
+    :attr:`halo` serves every run.
+    """
+
+    kind: str
+    halo: Halo
+    values: NDArray[Any] | None = None
+    sigma_map: Any = None
+    summary: Any = None
+    kernel: Any = None
+    runs: dict | None = None
+
+    def map_rows(self, y0: int, y1: int) -> NDArray[Any] | None:
+        """Rows ``[y0, y1)`` of the σ map as float64 (None per channel)."""
+        return None if self.sigma_map is None else np.asarray(self.sigma_map[y0:y1], dtype=np.float64)
+
+    def top_reads(self) -> int:
+        """The rows the first strip must read at least: NL-Bayes with a map needs a σ > 0 in it
+        (:func:`nlmeans.nlbayes.nlbayes_chw` returns an all-zero map's input unchanged, where the whole image's
+        kernel runs), so down to the map's first row with a σ > 0; 0 otherwise."""
+        if self.kind != "kernel" or self.kernel.nlbayes is None:
+            return 0
+        return int(np.argmax(self.summary.row_max > 0)) + 1
+
+    def read_rows(self, strip: Strip) -> tuple[int, int]:
+        """The rows a strip reads: its own, the first strip at least :meth:`top_reads`."""
+        if strip.read0 > 0:
+            return strip.read0, strip.read1
+        return strip.read0, max(strip.read1, self.top_reads())
+
+    def run(self, arr: NDArray[Any], axis: int | None, sigma_rows: NDArray[Any] | None,
+            at_top: bool) -> NDArray[Any]:
+        """Denoise one strip ``arr`` (the caller's layout) with its rows of the map ``sigma_rows`` (float64,
+        None per channel); returns (C, rows, W) float in the working dtype (``"kernel"``) or float64."""
+        from .noise_models import combine_channels, combine_levels
+
+        if self.kind == "kernel":
+            if self.kernel.nlbayes is not None and not at_top:
+                # the strip's first row of σ reaches only its first band in each stage, which the halo drops:
+                # the whole map's largest σ there makes the strip's largest σ the whole call's, so
+                # nlbayes_checked scales the strip by the same power of two (and an all-zero strip still runs)
+                sigma_rows = sigma_rows.copy()
+                sigma_rows[0] = self.summary.top
+            return self.kernel.run(arr, to_chw(arr, axis, work_dtype(arr.dtype)), sigma_rows)
+        dtype = work_dtype(arr.dtype)
+
+        def run(v, s, joint):
+            x = v.astype(dtype)  # as the whole call hands each run the image converted
+            return _run_kernel(x, x, self.runs[s, joint]).astype(np.float64)
+
+        value = to_chw(arr, axis, np.float64)
+        if self.kind == "channels":
+            return combine_channels(run, value, self.values)
+        return combine_levels(run, value, sigma_rows, self.summary.levels)
+
+
+def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[str, Any]) -> SigmaRoute | float:
+    """The :class:`SigmaRoute` of a per-channel σ or a σ map (an (H, W) array-like, read strip by strip), or
+    the one σ (a float) when every value is the same (the scalar call's result then, as in
+    :func:`nlmeans.denoise`). ``options``: the call's ``method``, ``h``, ``patch_size``, ``search_size``,
+    ``data_range``, ``patch_weights``, ``patch_sigma``. Errors as :func:`nlmeans.denoise` gives them."""
+    from .noise_models import (
+        channel_runs,
+        check_sigma_array,
+        check_sigma_shape,
+        map_kernel,
+        map_method,
+        summarize_sigma_map,
+    )
+
+    axis, _, height, width, n_channels = _layout(image, axis)
+    check_integer_scale(image.dtype, h=options.get("h"))
+    shape = getattr(sigma, "shape", None)
+    if shape is not None and len(shape) == 2 and type(sigma) is not np.ndarray:
+        check_sigma_shape(shape, n_channels, height, width)  # an out-of-core map: checked strip by strip
+        values = None
+    else:
+        values = check_sigma_array(sigma, n_channels, height, width)
+    dtype = work_dtype(image.dtype)
+    if values is not None and values.ndim == 1:
+        if np.all(values == values[0]):
+            return float(values[0])
+        runs = _scalar_runs(channel_runs(values), image.shape, axis, height, width, dtype, options)
+        return SigmaRoute("channels", combined_halo([halo_for(st) for st in runs.values()]), values=values,
+                          runs=runs)
+    sigma_map = sigma if values is None else values
+    summary = summarize_sigma_map(lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
+                                  max(1, STRIP_VALUES // max(1, width)))
+    if summary.low == summary.top:
+        return summary.top
+    method = map_method(dict(options))
+    if method is not None:
+        kernel = map_kernel(method, (height, width), n_channels, summary.ref, options)
+        halo = (nlbayes_halo(kernel.nlbayes) if method == "nlbayes"
+                else pixelwise_halo(kernel.patch_size, kernel.search_size))
+        return SigmaRoute("kernel", halo, sigma_map=sigma_map, summary=summary, kernel=kernel)
+    runs = _scalar_runs([(float(s), True) for s in summary.levels], image.shape, axis, height, width, dtype,
+                        options)
+    return SigmaRoute("levels", combined_halo([halo_for(st) for st in runs.values()]), sigma_map=sigma_map,
+                      summary=summary, runs=runs)
+
+
+def _scalar_runs(sigmas, shape, axis, height, width, dtype, options):
+    """{(σ, joint): Settings} of the scalar runs a per-channel σ or a map's levels make, resolved as the
+    whole call's runs on the image converted to ``dtype`` (joint: in its layout; else one channel, gray)."""
+    runs = {}
+    for s, joint in sigmas:
+        proxy = _shape_proxy(tuple(shape) if joint else (height, width), dtype)
+        runs[s, joint] = resolve_settings(proxy, s, channel_axis=axis if joint else None, **options)
+    return runs
+
+
 @overload
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -265,7 +415,7 @@ def denoise_tiled(
 @overload
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -284,7 +434,7 @@ def denoise_tiled(
 
 def denoise_tiled(
     image: ArrayStore,
-    sigma: Real | None = None,
+    sigma: Real | ArrayStore | None = None,
     *,
     h: Real | None = None,
     method: Method | None = None,
@@ -312,6 +462,10 @@ def denoise_tiled(
         scaled to [0, 1]: σ = 20 on the 0–255 scale of an 8-bit image is ``20/255``). ``sigma=None``: estimated
         once, on the whole image up to 2048² pixels, on a central 2048×2048 crop for larger images (so for
         those the estimate, and then the result, can differ from ``nlmeans.denoise``'s; pass σ to be sure).
+        ``sigma`` may also be one value per channel, or an (H, W) σ map on the same scale: an ndarray, or an
+        array-like read strip by strip like the image (a memmap, a zarr array), so it is never loaded whole.
+        The result is :func:`nlmeans.denoise`'s with the same σ, bit for bit (its routes, the preset at the
+        map's RMS σ computed over the whole map; see the Notes). Not with ``return_settings``.
     method : {None, "nlbayes", "pixelwise", "patchwise"}
         As in :func:`nlmeans.denoise`: ``None`` runs NL-Bayes, or pixelwise NL-means when ``h``,
         ``patch_weights`` or ``patch_sigma`` is given. Guides and ``h="auto"`` need the whole image.
@@ -339,6 +493,17 @@ def denoise_tiled(
     Each strip is the kept rows plus a halo: above, a multiple of the kernel's band height ``B`` that is at
     least ``B + f``; below, ``r + f`` rows (``f``, ``r`` the patch and search radii); strips start on a band
     boundary and span the full width. The module docstring explains why this reproduces the untiled bits.
+
+    A σ map is read twice before the strips (:func:`nlmeans.noise_models.summarize_sigma_map`: its check, range,
+    levels and RMS σ, the RMS summed row by row and the rows added exactly, so every split gives the whole
+    call's float) and then strip by strip with the image, halo included: the kernels' patch means of σ² are
+    taken window by window (:func:`nlmeans.nlm.patch_mean`), so a strip sees the whole call's values. Per
+    channel and per σ level the strips run every scalar run the whole call makes (their halo the largest).
+    NL-Bayes with a map: a strip's first row of σ, which only the strip's first band reads (dropped by the
+    halo), is set to the map's largest σ, so that :func:`nlmeans.nlbayes.nlbayes_checked` rescales the strip
+    by the whole call's power of two and an all-zero strip still runs the kernel; the first strip reads down
+    to the map's first row with a σ > 0.
+
     Memory: about six float copies of one strip, plus the input and output arrays if they are in memory.
 
     References
@@ -360,10 +525,17 @@ def denoise_tiled(
     if isinstance(image, (list, tuple)):  # array-likes are read strip by strip; lists follow check_array's rule
         image = check_array(image)
     axis, row_axis, height, width, n_channels = _layout(image, channel_axis)
-    settings = resolve_settings(image, sigma, method=method, h=h, patch_size=patch_size,
-                                search_size=search_size, channel_axis=axis, data_range=data_range,
-                                patch_weights=patch_weights, patch_sigma=patch_sigma)
-    halo = halo_for(settings)
+    options = dict(method=method, h=h, patch_size=patch_size, search_size=search_size, data_range=data_range,
+                   patch_weights=patch_weights, patch_sigma=patch_sigma)
+    route = sigma_route(image, sigma, axis, options) if is_sigma_array(sigma) else None
+    if isinstance(route, float):  # every value the same: the scalar call
+        sigma, route = route, None
+    if route is not None and return_settings:
+        raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
+    settings = None
+    if route is None:
+        settings = resolve_settings(image, sigma, channel_axis=axis, **options)
+    halo = halo_for(settings) if route is None else route.halo
     tile_rows = resolve_tile_rows(tile_rows, width, n_channels, halo)
     if out is None:
         out = np.empty(image.shape, dtype=image.dtype)
@@ -381,8 +553,13 @@ def denoise_tiled(
     log.debug("%d strip(s) of up to %d rows, halo %d rows above and %d below", len(plan), plan[0].keep1, halo.top,
               halo.bottom)
     for s in tqdm(plan, desc="strips", unit="strip", disable=None if progress else True, leave=False):
-        block = np.asarray(image[_rows(ndim, row_axis, s.read0, s.read1)])
-        out[_rows(ndim, row_axis, s.keep0, s.keep1)] = denoise_strip(
-            block, settings, axis, s.keep0 - s.read0, s.keep1 - s.read0
-        )
+        read0, read1 = (s.read0, s.read1) if route is None else route.read_rows(s)
+        block = np.asarray(image[_rows(ndim, row_axis, read0, read1)])
+        keep = s.keep0 - read0, s.keep1 - read0
+        if route is None:
+            result = denoise_strip(block, settings, axis, *keep)
+        else:
+            result = denoise_strip_sigma(block, route.map_rows(read0, read1), route, axis, *keep,
+                                         at_top=read0 == 0)
+        out[_rows(ndim, row_axis, s.keep0, s.keep1)] = result
     return (out, settings) if return_settings else out

@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from ._typing import Array, ArrayLike, Real, VolumeMethod
+from ._typing import Array, ArrayLike, Real, SigmaLike, VolumeMethod
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -238,6 +238,9 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     if not slabs or isinstance(stack, (list, tuple)):
         # in memory, or a list: validated (finite values) before σ is estimated
         stack = check_array(stack)
+    if sigma is not None and np.ndim(sigma) > 0:
+        args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
+        return _run_sigma_array(stack, sigma, args, return_settings, slabs)
     call = _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius,
                     method)
     if not slabs:
@@ -266,10 +269,52 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     return (out, call.settings) if return_settings else out
 
 
+def _run_sigma_array(stack, sigma, args, return_settings, slabs):
+    """A stack with σ per channel (a sequence) or per voxel (a (Z, Y, X) map, or a (Y, X) map for every
+    slice): the routes of :func:`nlmeans.noise_models.denoise_sigma_array` without the in-kernel one (the 3-D
+    kernels take one σ): per channel, the joint run at the RMS σ and each much cleaner channel alone; a map,
+    one run per σ level and each voxel interpolated between the two runs that bracket its σ."""
+    from .noise_models import check_sigma_shape, combine_channels, combine_levels, summarize_sigma_map
+
+    if slabs:
+        raise ValueError("per-channel σ and σ maps run in memory for volumes and video; leave out slab_slices "
+                         "and out, or give one σ")
+    axis = check_channel_axis(stack, args[3], spatial_ndim=3)
+    n_channels = 1 if axis is None else stack.shape[axis]
+    depth, height, width = (n for i, n in enumerate(stack.shape) if i != axis)
+    values = np.asarray(sigma, dtype=np.float64)
+    if values.shape != (depth, height, width):
+        try:
+            check_sigma_shape(values.shape, n_channels, height, width)
+        except ValueError:
+            per_channel = f"one value per channel ({n_channels},), " if n_channels > 1 else ""
+            raise ValueError(f"sigma has shape {values.shape}; allowed: a number, {per_channel}a map of the "
+                             f"stack's shape ({depth}, {height}, {width}) or a ({height}, {width}) map for every "
+                             "slice") from None
+    summary = summarize_sigma_map(lambda y0, y1: values.reshape(-1, values.shape[-1])[y0:y1],
+                                  values.size // values.shape[-1], values.size // values.shape[-1])
+    if summary.low == summary.top:
+        return _run(stack, summary.top, *args, return_settings)
+    if return_settings:
+        raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
+    dtype = work_dtype(stack.dtype)
+
+    def run(v, s, joint):
+        ax = axis if joint else None
+        x = v[0] if ax is None else np.moveaxis(v, 0, ax)
+        return to_chw(_run(x.astype(dtype), s, *args[:3], ax, *args[4:], False), ax, np.float64)
+
+    value = to_chw(stack, axis, np.float64)
+    out = combine_channels(run, value, values) if values.ndim == 1 else combine_levels(run, value, values,
+                                                                                        summary.levels)
+    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
+    return from_float(out, stack.dtype)
+
+
 @overload
 def denoise_volume(
     volume: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     method: VolumeMethod | None = None,
     h: Real | None = None,
@@ -287,7 +332,7 @@ def denoise_volume(
 @overload
 def denoise_volume(
     volume: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     method: VolumeMethod | None = None,
     h: Real | None = None,
@@ -304,7 +349,7 @@ def denoise_volume(
 
 def denoise_volume(
     volume: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     method: VolumeMethod | None = None,
     h: Real | None = None,
@@ -326,10 +371,15 @@ def denoise_volume(
         any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite. In slabs (``slab_slices`` or
         ``out`` given) any array-like that returns an ndarray when sliced along Z (a memmap, a zarr array,
         :func:`nlmeans.io.open_stack`), read one slab at a time.
-    sigma : float or None
+    sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers are scaled to [0, 1]: σ = 20 on
         the 0–255 scale of an 8-bit volume is ``20/255``). ``None``: the mean of :func:`nlmeans.estimate_sigma`
         over up to 8 evenly spaced Z slices, each read on its own (the same σ in memory and in slabs).
+        Also, in memory only (not with ``slab_slices`` or ``out``): one σ per channel (a joint run at their
+        RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does), or a map of σ per
+        voxel, shape (Z, Y, X), or (Y, X) for every slice. The 3-D kernels take one σ, so a map runs the
+        method once per σ level (the map's distinct values, or 4 levels spread over its range) and each voxel
+        interpolates between the two runs that bracket its σ. A constant sequence or map gives the one-σ result.
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
         :func:`nlmeans.denoise`). ``"nlbayes"``: NL-Bayes with 3-D patches (:func:`nlmeans.nlbayes.nlbayes_3d_chw`,
@@ -407,7 +457,7 @@ def denoise_volume(
 @overload
 def denoise_video(
     frames: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     temporal_radius: int = TEMPORAL_RADIUS,
     method: VolumeMethod | None = None,
@@ -426,7 +476,7 @@ def denoise_video(
 @overload
 def denoise_video(
     frames: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     temporal_radius: int = TEMPORAL_RADIUS,
     method: VolumeMethod | None = None,
@@ -444,7 +494,7 @@ def denoise_video(
 
 def denoise_video(
     frames: ArrayLike,
-    sigma: Real | None = None,
+    sigma: SigmaLike | None = None,
     *,
     temporal_radius: int = TEMPORAL_RADIUS,
     method: VolumeMethod | None = None,
@@ -472,9 +522,10 @@ def denoise_video(
     ----------
     frames : ndarray, shape (T, Y, X), or with ``channel_axis`` (T, Y, X, C) / ...
         any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
-    sigma : float or None
+    sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
-        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames.
+        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel or a map
+        (T, Y, X), or (Y, X) for every frame, in memory, as in :func:`denoise_volume`.
     temporal_radius : int
         Frames on each side searched (default 2, i.e. 5 frames); 0 searches each frame on its own (NL-Bayes's
         3-frame patches still see the neighbouring frames).

@@ -109,6 +109,18 @@ def test_default_method_on_a_local_cluster_with_two_workers(cluster, rng):
         assert np.array_equal(nd.compute_into(lazy, np.empty_like(img), client=client), ref)
 
 
+def test_sigma_map_on_a_local_cluster_with_two_workers(cluster, rng):
+    """A σ map as a dask array: its chunks travel to the workers with the image's (the whole call's bits)."""
+    img = _image(rng, (800, 64), np.float32)
+    sigma_map = np.where(np.arange(800)[:, None] < 400, 10 / 255, 40 / 255) * np.ones((1, 64))
+    ref = nlmeans.denoise(img, sigma_map)
+    lazy = nd.denoise(da.from_array(img, chunks=(200, 64)), da.from_array(sigma_map, chunks=(300, 32)),
+                      tile_rows=192)
+    assert lazy.numblocks[0] > 1
+    with distributed.Client(cluster.scheduler_address) as client:
+        assert np.array_equal(client.compute(lazy).result(), ref)
+
+
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_cli_scheduler_gives_the_in_memory_file(cluster, rng, tmp_path, where):
     import tifffile

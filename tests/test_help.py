@@ -66,6 +66,7 @@ def _make_samples(folder):
         tifffile.imwrite(folder / name, gray)
     for name in ("stack.tif", "video.tif", "frames.tif"):
         tifffile.imwrite(folder / name, np.stack([gray] * 4), photometric="minisblack")
+    np.save(folder / "sigma.npy", np.linspace(5, 40, 64 * 64).reshape(64, 64))  # a σ map, 0–255 scale
     for sub in ("photos", "data"):
         (folder / sub).mkdir(exist_ok=True)
         iio.imwrite(folder / sub / "a.png", gray)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..io import Image, StackError, read_image, read_metadata
 from .options import (
+    SCALE_NOTE,
     STDIO,
     claim_files,
     claim_outputs,
@@ -32,6 +34,7 @@ from .options import (
     patch_option,
     read_input,
     search_option,
+    sigma_map_option,
     sigma_option,
     sure_psnr,
     verbose_option,
@@ -52,7 +55,8 @@ class Request:
     """What ``nlmeans denoise`` was asked: σ, h and the guide's σ on the float image's scale."""
 
     paths: tuple
-    sigma: float | None = None
+    sigma: float | tuple | None = None
+    sigma_map: Path | None = None
     h: float | str | None = None
     patch: int | None = None
     search: int | None = None
@@ -126,7 +130,9 @@ def _scale_options(fn):
 @click.command()
 @click.argument("paths", metavar="INPUT OUTPUT | INPUTS... --out-dir DIR", nargs=-1, required=True,
                 type=click.Path(path_type=Path))
-@sigma_option()
+@sigma_option(f"Noise standard deviation, {SCALE_NOTE}; or one per channel separated by commas (5,20,35). "
+              "Default: estimated from the image.", per_channel=True)
+@sigma_map_option
 @h_option
 @patch_option
 @search_option
@@ -155,6 +161,8 @@ def denoise(**options):
     Examples:
       nlmeans denoise noisy.png clean.png                  # σ estimated, NL-Bayes
       nlmeans denoise noisy.png clean.png --sigma 20       # σ on the 0–255 scale
+      nlmeans denoise photo.png clean.png --sigma 5,20,35  # one σ per channel (R, G, B)
+      nlmeans denoise in.tif out.tif --sigma-map=sigma.npy # σ per pixel (0–255 scale)
       nlmeans denoise in.tif out.tif --h 8 --patch 7       # pixelwise NL-means
       nlmeans denoise huge.tif out.tif --tile-rows 2048    # strip by strip
       nlmeans denoise stack.tif out.tif --volume
@@ -175,6 +183,7 @@ def denoise(**options):
     request = Request(**options)
     if request.volume and request.video:
         raise click.UsageError("--volume and --video exclude each other")
+    _check_sigma_array(request)
     _check_single_only(request)
     if request.slab_slices is not None and (not (request.volume or request.video) or request.out_dir):
         raise click.UsageError("--slab-slices needs --volume or --video and one INPUT OUTPUT (not --out-dir)")
@@ -191,6 +200,47 @@ def denoise(**options):
     if _wants_strips(request):
         return _strips(request)
     return _single(request)
+
+
+def _varying(request):
+    """Whether σ varies: one per channel (``--sigma`` with commas) or per pixel (``--sigma-map``)."""
+    return request.sigma_map is not None or isinstance(request.sigma, tuple)
+
+
+def _check_sigma_array(request):
+    """Refuse the options a per-channel σ or a σ map does not go with (before any work)."""
+    if not _varying(request):
+        return
+    what = "--sigma-map" if request.sigma_map is not None else "--sigma with one value per channel"
+    if request.sigma_map is not None and request.sigma is not None:
+        raise click.UsageError("--sigma and --sigma-map exclude each other; give one")
+    for flag, used in (("--out-dir", request.out_dir is not None), ("--guide", request.guide is not None),
+                       (f"--noise {request.noise}", request.noise != "gaussian"),
+                       ("--gain", request.gain is not None)):
+        if used:
+            raise click.UsageError(f"{what} is not supported with {flag} (Gaussian noise, one INPUT OUTPUT)")
+
+
+def _sigma_for(request, shape, channels, *, lazy=False):
+    """σ as the library takes it: ``request.sigma`` (None, a float or one per channel, checked against
+    ``channels``) or the ``--sigma-map`` file for an INPUT of ``shape`` (H, W) or (Z, H, W) (a
+    :class:`~nlmeans.cli.options.SigmaMap`, read strip by strip when ``lazy``, else in memory); and a text
+    for the summary (σ on the 0–255 scale)."""
+    from .._validate import sigma_to_255
+    from .options import open_sigma_map
+
+    if request.sigma_map is not None:
+        sigma_map = open_sigma_map(request.sigma_map, shape, lazy=lazy)
+        if not lazy and not isinstance(sigma_map, np.ndarray):
+            sigma_map = sigma_map.load()
+        return sigma_map, f"σ map {request.sigma_map.name} (given)"
+    if isinstance(request.sigma, tuple):
+        if len(request.sigma) != channels or channels == 1:
+            raise click.BadParameter(f"gives {len(request.sigma)} values but INPUT has {channels} channel(s); "
+                                     "give one σ, or one per channel", param_hint="--sigma")
+        values = ", ".join(f"{sigma_to_255(v):.2f}" for v in request.sigma)
+        return request.sigma, f"σ = {values}/255 per channel (given)"
+    return request.sigma, None
 
 
 def _check_single_only(request):
@@ -236,6 +286,8 @@ def _single(request):
 
     input_path, output_path = request.paths
     image, fmt = _load(request)
+    if _varying(request):
+        return _single_varying(request, image, fmt)
     guide = read_image(request.guide, max_pixels=request.max_pixels) if request.guide else None
     guide_axis = None if guide is None else guide.channel_axis
 
@@ -266,6 +318,37 @@ def _single(request):
         f"{h_text(used)}patch {used.patch_size}, search {used.search_size}, "
         f"{used.method}{guided}; {seconds:.2f} s -> {output_path}", err=to_stdout
     )
+
+
+def _method_of(request):
+    """The method the library runs for ``request`` (its rule: NL-Bayes unless ``--h`` is given)."""
+    return request.method or ("pixelwise" if request.h is not None else "nlbayes")
+
+
+def _single_varying(request, image, fmt):
+    """One image in memory with σ per channel or a σ map; the summary names them and the method."""
+    from .._denoise import denoise as denoise_image
+
+    input_path, output_path = request.paths
+    channels = 1 if image.data.ndim == 2 else image.data.shape[2]
+    sigma, text = _sigma_for(request, image.data.shape[:2], channels)
+    maps = (sigma,) if request.sigma_map is not None else ()
+
+    def run(data, *sigma_map):
+        return denoise_image(data, sigma_map[0] if sigma_map else sigma, channel_axis=image.channel_axis,
+                             **request.sizes)
+
+    warm_up(run, image.data, *maps)  # a first run's compilation: announced, not in the time reported
+    start = time.perf_counter()
+    with ticker(f"denoising {input_path.name}"):
+        out = run(image.data, *maps)
+    seconds = time.perf_counter() - start
+    method = _method_of(request)
+    caption = (f"left: {input_path.name} (noisy) | right: denoised, {method_title(method)}, "
+               f"{text.replace('σ', 'sigma')}, {seconds:.2f} s")
+    to_stdout = _save(request, image, out, fmt, caption)
+    say(f"{input_path.name} ({image.describe()}): {text}, {method}; {seconds:.2f} s -> {output_path}",
+        err=to_stdout)
 
 
 def _check_model_route(request):
@@ -364,6 +447,9 @@ def _stack(request):
     if request.method == "patchwise":
         raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     if _wants_slabs(request):
+        if _varying(request):
+            raise click.UsageError("--sigma-map and --sigma with one value per channel run --volume/--video in "
+                                   "memory: leave out --slab-slices and .zarr (or give one --sigma)")
         return _slabs(request)
     input_path, output_path = request.paths
     try:
@@ -372,20 +458,27 @@ def _stack(request):
         raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
-    kw = dict(request.sizes, channel_axis=axis, return_settings=True)
+    sigma, text = _sigma_for(request, stack.shape[:3], 1 if axis is None else stack.shape[-1])
+    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None)
     if request.video:
-        def run(data):
-            return denoise_video(data, request.sigma, temporal_radius=request.temporal_radius, **kw)
+        def run(data, sigma=sigma):
+            return denoise_video(data, sigma, temporal_radius=request.temporal_radius, **kw)
     else:
-        def run(data):
-            return denoise_volume(data, request.sigma, **kw)
+        def run(data, sigma=sigma):
+            return denoise_volume(data, sigma, **kw)
     what = _stack_what(request, stack.shape)
-    warm_up(run, stack, crop=lambda a: a[:9, :32, :32].copy())
+    # (σ varying: the warm-up's crop runs one σ, the kernels the real call runs per channel or level)
+    warm_up(run if text is None else lambda data: run(data, float(np.max(sigma))), stack,
+            crop=lambda a: a[:9, :32, :32].copy())
     start = time.perf_counter()
     with ticker(f"denoising {input_path.name} ({what})"):
-        out, used = run(stack)
+        out, used = run(stack) if text is None else (run(stack), None)
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite, metadata=read_metadata(input_path))
+    if used is None:
+        say(f"{input_path.name} ({what}, {stack.dtype}): {text}, {_method_of(request)} once per σ level or "
+            f"channel group; {seconds:.2f} s -> {output_path}")
+        return
     _stack_summary(input_path, output_path, what, stack.dtype, used, seconds)
 
 
@@ -480,7 +573,7 @@ def _tiff_shape(path):
 
 def _strips(request):
     from ..io import ZARR_SUFFIXES, create_array, open_array
-    from ..tiles import denoise_tiled, halo_for, resolve_settings, resolve_tile_rows, strip_rows
+    from ..tiles import STRIP_VALUES, denoise_tiled, halo_for, resolve_settings, resolve_tile_rows, strip_rows
 
     request.refuse("strip-by-strip denoising")
     input_path, output_path = request.paths
@@ -492,35 +585,48 @@ def _strips(request):
     height, width = image.shape[:2]
     channels = 1 if axis is None else image.shape[-1]
     start = time.perf_counter()
-    used = resolve_settings(image, request.sigma, channel_axis=axis, **request.sizes)
-    halo = halo_for(used)
-    rows = strip_rows(resolve_tile_rows(request.tile_rows, width, channels, halo), halo)
-    # σ resolved once (estimated on a sample when not given): every strip or chunk uses exactly it
-    explicit = dict(request.sizes, method=used.method, channel_axis=axis)
+    sigma, text = _sigma_for(request, (height, width), channels, lazy=True)
+    maps = (sigma,) if request.sigma_map is not None else ()
+    if text is None:
+        used = resolve_settings(image, request.sigma, channel_axis=axis, **request.sizes)
+        halo = halo_for(used)
+        rows = strip_rows(resolve_tile_rows(request.tile_rows, width, channels, halo), halo)
+        # σ resolved once (estimated on a sample when not given): every strip or chunk uses exactly it
+        sigma, explicit = used.sigma, dict(request.sizes, method=used.method, channel_axis=axis)
+    else:  # σ per channel or a map: the strips resolve their runs themselves, the default strip height
+        used, explicit = None, dict(request.sizes, channel_axis=axis)
+        rows = request.tile_rows or max(1, STRIP_VALUES // (width * channels))
+
+    def run(data, *sigma_map, **more):
+        return denoise_tiled(data, sigma_map[0] if sigma_map else sigma, tile_rows=rows, **explicit, **more)
+
     warmed = time.perf_counter()
-    warm_up(lambda data: denoise_tiled(data, used.sigma, tile_rows=rows, **explicit), image)  # reads a corner
+    warm_up(run, image, *maps)  # reads a corner
     start += time.perf_counter() - warmed  # a first run's compilation: announced, not in the time reported
     with create_array(output_path, image.shape, image.dtype, overwrite=request.overwrite,
                       metadata=read_metadata(input_path)) as out:
         if request.scheduler is None:
-            denoise_tiled(image, used.sigma, tile_rows=rows, out=out, progress=show_progress(), **explicit)
-            where = f"strips of {min(rows, height)} rows"
+            run(image, out=out, progress=show_progress())
+            # (σ varying: the strips' height is rounded up to the unit of the runs the library resolves)
+            where = f"strips of {'' if used else 'about '}{min(rows, height)} rows"
         else:
             from .. import dask as nd
 
             client = nd.client_for(request.scheduler)
             try:
-                lazy = nd.denoise(nd.from_file(input_path, rows), used.sigma, tile_rows=rows, **explicit)
+                lazy = nd.denoise(nd.from_file(input_path, rows), sigma, tile_rows=rows, **explicit)
                 nd.compute_into(lazy, out, client=client, progress=show_progress())
             finally:
                 if client is not None:
                     client.close()
             where = f"Dask {request.scheduler}, chunks of about {min(rows, height)} rows"
     seconds = time.perf_counter() - start
-    how = "estimated" if used.sigma_estimated else "given"
     kind = "gray" if axis is None else f"{channels}-channel"
-    say(
-        f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): σ = {used.sigma_255:.2f}/255 "
-        f"({how}), {h_text(used)}patch {used.patch_size}, search {used.search_size}, {used.method}; "
-        f"{seconds:.2f} s -> {output_path}"
-    )
+    if used is None:
+        described = f"{text}, {_method_of(request)}"
+    else:
+        how = "estimated" if used.sigma_estimated else "given"
+        described = (f"σ = {used.sigma_255:.2f}/255 ({how}), {h_text(used)}patch {used.patch_size}, "
+                     f"search {used.search_size}, {used.method}")
+    say(f"{input_path.name} ({width}×{height} {kind} {image.dtype}, {where}): {described}; {seconds:.2f} s -> "
+        f"{output_path}")

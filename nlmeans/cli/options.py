@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .._validate import NOISE_MODELS, sigma_from_255
 from ..io import (
@@ -59,10 +60,94 @@ def _odd_size(ctx, param, value):
 
 def sigma_option(help_text=f"Noise standard deviation, {SCALE_NOTE}. Default: estimated from the image.",
                  **kwargs):
-    """``--sigma`` on the 0–255 scale, handed to the command on the float scale."""
+    """``--sigma`` on the 0–255 scale, handed to the command on the float scale. ``per_channel=True``: also
+    one value per channel, separated by commas (a tuple on the float scale)."""
     kwargs.setdefault("default", None)
+    if kwargs.pop("per_channel", False):
+        return click.option("--sigma", type=str, callback=_sigma_values, metavar="SIGMA|S1,S2,...",
+                            help=help_text, **kwargs)
     return click.option("--sigma", type=click.FloatRange(min=0, min_open=kwargs.pop("positive", False)),
                         callback=_to_float_scale, help=help_text, **kwargs)
+
+
+def _sigma_values(ctx, param, value):
+    """``--sigma`` of ``denoise``: a number >= 0, or one per channel separated by commas, on the 0–255 scale;
+    returned on the float scale (a float, or a tuple for several values)."""
+    if value is None:
+        return None
+    try:
+        numbers = [float(part) for part in value.split(",")]
+    except ValueError:
+        numbers = [math.nan]
+    if not all(0 <= n < math.inf for n in numbers):
+        raise click.BadParameter(f"must be a number >= 0, or one per channel separated by commas (e.g. "
+                                 f"5,20,35), on the 0–255 scale; got {value!r}")
+    values = tuple(sigma_from_255(n) for n in numbers)
+    return values[0] if len(values) == 1 else values
+
+
+sigma_map_option = click.option(
+    "--sigma-map", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, metavar="FILE",
+    help="σ per pixel, instead of --sigma: a gray image, or a .npy or TIFF file of numbers, of INPUT's "
+    "height×width (--volume/--video: slices×height×width, or height×width for every slice); its values are σ "
+    f"{SCALE_NOTE}, as stored (an 8-bit map's 20 is σ 20/255). One map for every channel; NL-Bayes and "
+    "pixelwise NL-means take it inside the kernel. Strips and Dask read it strip by strip (.npy, TIFF).",
+)
+
+
+class SigmaMap:
+    """A σ map file on the float image's scale, (H, W): an array-like read rows at a time (``lazy``) or in
+    memory (:meth:`load`), the values converted from the 0–255 scale (:func:`nlmeans._validate.sigma_from_255`)
+    block by block the same way."""
+
+    def __init__(self, values):
+        self._values = values
+        self.shape = tuple(int(n) for n in values.shape[:2])
+        self.dtype = np.dtype(np.float64)
+        self.ndim = 2
+
+    def __getitem__(self, index):
+        block = np.asarray(self._values[index], dtype=np.float64)
+        return sigma_from_255(block[..., 0] if block.ndim == 3 else block)
+
+    def load(self):
+        """The whole map on the float scale, in memory."""
+        return self[:]
+
+
+def open_sigma_map(path, shape, *, lazy=False):
+    """The ``--sigma-map`` file ``path`` for an INPUT of ``shape`` (H, W) or a stack's (Z, H, W): checked
+    (one channel, numbers, the shape, every value finite and >= 0, a ``click.BadParameter`` otherwise) and
+    returned as a :class:`SigmaMap` (2-D) or an ndarray on the float scale (a stack's map)."""
+    from ..io import read_values
+    from ..noise_models import summarize_sigma_map
+
+    def bad(message):
+        return click.BadParameter(f"{path}: {message}", param_hint="--sigma-map")
+
+    values = read_values(path, lazy=lazy)
+    dims = tuple(int(n) for n in values.shape)
+    if len(dims) == 3 and dims[-1] == 1 and len(shape) == 2:
+        dims = dims[:2]
+    if np.dtype(values.dtype).kind not in "uif":
+        raise bad(f"holds {values.dtype} values; a σ map holds numbers")
+    allowed = [tuple(shape)] + ([tuple(shape[1:])] if len(shape) == 3 else [])
+    if dims not in allowed:
+        what = " or ".join("×".join(map(str, a)) for a in allowed)
+        raise bad(f"has shape {'×'.join(map(str, dims))}; it must be {what} (INPUT's "
+                  f"{'slices×' if len(shape) == 3 else ''}height×width, one channel)")
+    if len(shape) == 3:
+        flat = np.asarray(values, dtype=np.float64).reshape(-1, dims[-1])
+        read = lambda y0, y1: flat[y0:y1]  # noqa: E731
+        rows = flat.shape[0]
+    else:
+        sigma_map = SigmaMap(values)
+        read, rows = (lambda y0, y1: sigma_map[y0:y1]), dims[0]
+    try:
+        summarize_sigma_map(read, rows, max(1, (1 << 24) // dims[-1]), name="its σ")
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    return sigma_from_255(flat.reshape(dims)) if len(shape) == 3 else sigma_map
 
 
 h_option = click.option(

@@ -9,7 +9,7 @@
 Errors are :class:`ImageIOError` with a one-line message meant for users.
 """
 
-from .arrays import ZARR_SUFFIXES, create_array, open_array, open_stack, read_stack, write_stack
+from .arrays import ZARR_SUFFIXES, create_array, open_array, open_stack, read_stack, read_values, write_stack
 from .common import (
     EIGHT_BIT_SUFFIXES,
     FORMATS,
@@ -50,6 +50,7 @@ __all__ = [
     "WRITE_SUFFIXES", "ZARR_SUFFIXES", "Image", "ImageIOError", "Metadata", "StackError", "Terminated",
     "atomic_output", "available_memory", "check_jpeg_quality", "check_output", "check_writable", "create_array",
     "default_max_pixels", "encode_image", "input_set", "one_line", "open_array", "open_stack",
-    "raise_on_sigterm", "read_image", "read_image_bytes", "read_metadata", "read_stack", "remove_stale_partials",
+    "raise_on_sigterm", "read_image", "read_image_bytes", "read_metadata", "read_stack", "read_values",
+    "remove_stale_partials",
     "sniff_format", "write_image", "write_stack",
 ]

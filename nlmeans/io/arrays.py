@@ -29,6 +29,32 @@ from .write import atomic_output, tiff_layout, tiff_metadata
 ZARR_SUFFIXES = (".zarr",)
 
 
+def read_values(path, *, lazy=False):
+    """The numbers in a data file, e.g. a σ map: ``.npy`` (memory-mapped when ``lazy``), TIFF (every page:
+    (H, W) or (Z, H, W); when ``lazy`` its first image read on demand, :func:`open_array`) or another image
+    format (:func:`nlmeans.io.read_image`, in memory; an alpha channel refused). The values as stored, no
+    scaling. Unreadable files raise :class:`ImageIOError` (one line)."""
+    from .read import read_image
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix != ".npy" and suffix not in TIFF_SUFFIXES:
+        image = read_image(path)
+        if image.alpha is not None:
+            raise ImageIOError(f"{path}: has an alpha channel; a file of values has none")
+        return image.data
+    if suffix in TIFF_SUFFIXES and lazy:
+        return open_array(path)
+    try:
+        if suffix == ".npy":
+            return np.load(str(path), mmap_mode="r" if lazy else None, allow_pickle=False)
+        import tifffile
+
+        return tifffile.imread(str(path))
+    except Exception as exc:  # noqa: BLE001 - decoder errors become one line
+        raise ImageIOError(f"{path}: cannot read it as an array ({one_line(exc)})") from exc
+
+
 def _tiff_array(path):
     """A TIFF's first image as an array-like read on demand: a read-only memmap when the data are stored
     plainly, else a zarr view that decodes only the strips or tiles a slice touches. Both give the stored
