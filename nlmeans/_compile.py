@@ -1,0 +1,165 @@
+"""The NL-Bayes band kernel made ready for a call: only the pieces the call runs, compiled in two processes on a
+cold numba cache.
+
+A row band of the 2-D kernel is three numba functions, each compiled and cached on its own (numba links a
+called jitted function's whole code into its caller's module and optimises it again there; separate pieces are
+compiled once each and independently): the group search of the call's patch size
+(:func:`nlmeans.kernels.nlbayes._nlb_groups5`, ``7`` or any size), the groups' estimates
+(:func:`nlmeans.kernels.nlbayes._nlb_models`) and the patch sums
+(:func:`nlmeans.kernels.nlbayes._nlb_patch_sums`). :func:`band_kernel` gives their compiled entry points for
+the call's types. On the first call of a process it loads what numba's cache holds; when two or more pieces are
+missing it starts one child process (``sys.executable``, no console window, no output) that compiles
+:data:`CHILD_PIECES` into the cache while this process compiles the rest, then loads the child's pieces.
+Whatever the child does not deliver (it failed, timed out, numba caches nowhere) is compiled here: the result
+is the same either way. A warm cache spawns nothing. With ``NUMBA_DISABLE_JIT=1`` the pieces are the Python
+functions.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+#: the pieces compiled by the child process on a cold cache: the groups' estimates are about half of the
+#: compile (docs/benchmarks.md, "First run, third round")
+CHILD_PIECES = ("models",)
+
+#: seconds the parent waits for the child once its own pieces are compiled; then it compiles them itself
+CHILD_TIMEOUT = 120.0
+
+#: the first run's compile time on the machine measured (docs/benchmarks.md), for the announcement
+FIRST_RUN_SECONDS = 5
+
+_ready = {}
+_lock = threading.Lock()
+
+
+def _functions(P):
+    """``{name: dispatcher}`` of the pieces a call with ``P`` × ``P`` patches runs."""
+    from .kernels import nlbayes as k
+
+    return dict(groups=k._NLB_GROUPS.get(P, k._nlb_groups), models=k._nlb_models, sums=k._nlb_patch_sums)
+
+
+def band_kernel(dtype, sigma_map, P):
+    """The compiled pieces of an NL-Bayes row band for data of ``dtype``, a σ map or not (``sigma_map``) and
+    ``P`` × ``P`` patches.
+
+    The first call of a process for these types loads or compiles them (half of them in a child process on
+    a cold cache), the others wait for it; then it is a dictionary look-up.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64, the data's.
+    sigma_map : bool
+        Whether ``sigma2`` is a map (an array) rather than a scalar.
+    P : int
+        The patch side (5 and 7 have their own group searches, other sizes share one).
+
+    Returns
+    -------
+    tuple
+        ``(groups, models, sums)``: callables taking exactly the types of
+        :func:`nlmeans.kernels.nlbayes._nlb_band_types` (compiled entry points, no type dispatch), or the
+        Python functions with ``NUMBA_DISABLE_JIT=1``.
+    """
+    import numpy as np
+
+    key = (np.dtype(dtype).str, bool(sigma_map), P if P in (5, 7) else 0)
+    found = _ready.get(key)
+    if found is None:
+        with _lock:
+            found = _ready.get(key)
+            if found is None:
+                found = _ready[key] = _prepare(np.dtype(dtype), bool(sigma_map), P)
+    return found
+
+
+def _prepare(dtype, sigma_map, P):
+    """Load the pieces from numba's cache, compile what is missing (:data:`CHILD_PIECES` of it in a child
+    process), and return what :func:`band_kernel` returns."""
+    from .kernels.nlbayes import _nlb_band_types
+
+    funcs = _functions(P)
+    names = ("groups", "models", "sums")
+    if not hasattr(funcs["models"], "compile"):  # NUMBA_DISABLE_JIT=1: the Python functions
+        return tuple(funcs[name] for name in names)
+    sigs = _nlb_band_types(dtype, sigma_map)
+    missing = [name for name in funcs if not _load(funcs[name], sigs[name])]
+    away = [name for name in missing if name in CHILD_PIECES] if len(missing) > 1 else []
+    child = _spawn(away, dtype, sigma_map, P) if away and _caches(funcs[away[0]]) else None
+    try:
+        for name in missing:
+            if child is None or name not in away:
+                funcs[name].compile(sigs[name])
+        if child is not None:
+            try:
+                child.wait(CHILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+    finally:  # also on Ctrl-C: no child left running, none left a zombie
+        if child is not None:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    for name in away:  # what the child compiled is in the cache now; anything else is compiled here
+        if not _load(funcs[name], sigs[name]):
+            funcs[name].compile(sigs[name])
+    return tuple(funcs[name].compile(sigs[name]) for name in names)
+
+
+def _load(dispatcher, sig):
+    """Whether ``dispatcher`` has ``sig`` compiled, after loading it from numba's cache if it is there (the
+    step ``Dispatcher.compile`` takes before compiling, alone: a miss compiles nothing). False when numba's
+    internals are not as expected (the caller then compiles)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    try:
+        with global_compiler_lock:
+            if tuple(sig.args) in dispatcher.overloads:
+                return True
+            cres = dispatcher._cache.load_overload(sig, dispatcher.targetctx)
+            if cres is None:
+                return False
+            dispatcher.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            dispatcher.add_overload(cres)
+            return True
+    except Exception:  # noqa: BLE001 - another numba: compile instead
+        return False
+
+
+def _caches(dispatcher):
+    """Whether numba saves ``dispatcher``'s compilations somewhere (a child's work is lost otherwise)."""
+    cache = getattr(dispatcher, "_cache", None)
+    return cache is not None and type(cache).__name__ != "NullCache"
+
+
+def _spawn(names, dtype, sigma_map, P):
+    """Start the child process compiling the pieces ``names`` into numba's cache; None if it cannot start.
+    Its output goes nowhere and it opens no console window; it imports numba and the kernel module only."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from nlmeans._compile import _child_main; "
+            "_child_main(sys.argv[2:])")
+    args = [sys.executable, "-c", code, root, dtype.str, str(int(sigma_map)), str(P), *names]
+    try:
+        quiet = subprocess.DEVNULL
+        return subprocess.Popen(args, stdin=quiet, stdout=quiet, stderr=quiet,
+                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    except OSError:
+        return None
+
+
+def _child_main(argv):
+    """The child process: compile the pieces ``argv[3:]`` for dtype ``argv[0]``, σ map ``argv[1]`` (0 or 1),
+    patch side ``argv[2]``; numba saves them in its cache."""
+    import numpy as np
+
+    from .kernels.nlbayes import _nlb_band_types
+
+    dtype, sigma_map, P, names = np.dtype(argv[0]), bool(int(argv[1])), int(argv[2]), argv[3:]
+    funcs, sigs = _functions(P), _nlb_band_types(dtype, sigma_map)
+    for name in names:
+        funcs[name].compile(sigs[name])
