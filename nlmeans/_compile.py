@@ -29,8 +29,9 @@ CHILD_PIECES = ("models",)
 #: seconds the parent waits for the child once its own pieces are compiled; then it compiles them itself
 CHILD_TIMEOUT = 120.0
 
-#: the first run's compile time on the machine measured (docs/benchmarks.md), for the announcement
-FIRST_RUN_SECONDS = 5
+#: the first ``nlmeans demo``'s wall time on an empty cache as measured (docs/benchmarks.md, "First run, third
+#: round"), for the command line's announcement (nlmeans.cli.progress.compiling)
+FIRST_RUN_SECONDS = 6
 
 _ready = {}
 _lock = threading.Lock()
@@ -88,10 +89,15 @@ def _prepare(dtype, sigma_map, P):
     if not hasattr(funcs["models"], "compile"):  # NUMBA_DISABLE_JIT=1: the Python functions
         return tuple(funcs[name] for name in names)
     sigs = _nlb_band_types(dtype, sigma_map)
-    missing = [name for name in funcs if not _load(funcs[name], sigs[name])]
-    away = [name for name in missing if name in CHILD_PIECES] if len(missing) > 1 else []
-    child = _spawn(away, dtype, sigma_map, P) if away and _caches(funcs[away[0]]) else None
+    # a piece with no cache index at all is surely missing: its child starts before this process's first cache
+    # look-up, which starts numba's code generator (0.15 s)
+    away = [name for name in CHILD_PIECES if _unsaved(funcs[name])]
+    child = _spawn(away, dtype, sigma_map, P) if away else None
     try:
+        missing = [name for name in funcs if name not in away and not _load(funcs[name], sigs[name])]
+        if not away and len(missing) > 1:  # indexed, but not for these types
+            away = [name for name in missing if name in CHILD_PIECES and _caches(funcs[name])]
+            child = _spawn(away, dtype, sigma_map, P) if away else None
         for name in missing:
             if child is None or name not in away:
                 funcs[name].compile(sigs[name])
@@ -135,6 +141,15 @@ def _caches(dispatcher):
     """Whether numba saves ``dispatcher``'s compilations somewhere (a child's work is lost otherwise)."""
     cache = getattr(dispatcher, "_cache", None)
     return cache is not None and type(cache).__name__ != "NullCache"
+
+
+def _unsaved(dispatcher):
+    """Whether numba would save ``dispatcher``'s compilations but has no cache index for it yet (none of its
+    signatures compiled): a look at one file. False when numba's internals are not as expected."""
+    try:
+        return _caches(dispatcher) and not os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:  # another numba: the look-up in _prepare decides
+        return False
 
 
 def _spawn(names, dtype, sigma_map, P):

@@ -3,6 +3,7 @@ the result is the warm one; a child that fails or hangs leaves the work to this 
 cache starts no child. Each case runs in a fresh process with its own NUMBA_CACHE_DIR (the only way to have a
 cold cache)."""
 
+import io
 import json
 import os
 import subprocess
@@ -76,3 +77,36 @@ def test_failed_or_hung_child_falls_back_to_this_process(tmp_path):
         assert len(started) == 1 and started[0][0] == ["models"]
         assert started[0][1] == 3 if mode == "fail" else started[0][1] is not None
         np.testing.assert_array_equal(out, good)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_first_run_is_announced_with_its_time_on_a_terminal_only(monkeypatch, tty):
+    """On a terminal, numba's first compilation in the warm-up draws "compiling kernels, first run only (~N s;
+    ...)", N the measured first-run time; in a pipe nothing."""
+    import time
+
+    import numba
+
+    from nlmeans._compile import FIRST_RUN_SECONDS
+    from nlmeans.cli import progress
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT=1: numba compiles nothing")
+    stream = _Stream(tty)
+    monkeypatch.setattr(sys, "stderr", stream)
+    fresh = numba.njit(lambda x: x * 2)  # not cached: compiles on its first call
+    with progress.compiling():
+        assert fresh(2) == 4
+        time.sleep(0.3)  # the line is drawn from a thread
+    expected = f"\rcompiling kernels, first run only (~{FIRST_RUN_SECONDS} s; later runs load them from the cache)"
+    assert (expected in stream.getvalue()) == tty
+    assert tty or stream.getvalue() == ""
