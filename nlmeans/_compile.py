@@ -9,7 +9,8 @@ compiled once each and independently): the group search of the call's patch size
 (:func:`nlmeans.kernels.nlbayes._nlb_patch_sums`). :func:`band_kernel` gives their compiled entry points for
 the call's types. On the first call of a process it loads what numba's cache holds; when two or more pieces are
 missing it starts one child process (``sys.executable``, no console window, no output) that compiles
-:data:`CHILD_PIECES` into the cache while this process compiles the rest, then loads the child's pieces.
+:data:`CHILD_PIECES` into the cache while this process compiles the rest (first :data:`AHEAD`, callees of the
+child's piece that the child then finds in the cache), then loads the child's pieces.
 Whatever the child does not deliver (it failed, timed out, numba caches nowhere) is compiled here: the result
 is the same either way. A warm cache spawns nothing. With ``NUMBA_DISABLE_JIT=1`` the pieces are the Python
 functions.
@@ -26,6 +27,11 @@ import threading
 #: compile (docs/benchmarks.md, "First run, third round")
 CHILD_PIECES = ("models",)
 
+#: callees of the child's piece that this process compiles first, while the child starts and types its piece:
+#: the child then finds them in numba's cache when its typing reaches them (1.3 s of its 4.9 s), or, if this
+#: process is late, compiles them itself (the same code either way)
+AHEAD = ("solve", "cholesky")
+
 #: seconds the parent waits for the child once its own pieces are compiled; then it compiles them itself
 CHILD_TIMEOUT = 120.0
 
@@ -38,10 +44,11 @@ _lock = threading.Lock()
 
 
 def _functions(P):
-    """``{name: dispatcher}`` of the pieces a call with ``P`` × ``P`` patches runs."""
+    """``{name: dispatcher}`` of the pieces a call with ``P`` × ``P`` patches runs, and of :data:`AHEAD`."""
     from .kernels import nlbayes as k
 
-    return dict(groups=k._NLB_GROUPS.get(P, k._nlb_groups), models=k._nlb_models, sums=k._nlb_patch_sums)
+    return dict(groups=k._NLB_GROUPS.get(P, k._nlb_groups), models=k._nlb_models, sums=k._nlb_patch_sums,
+                solve=k._nlb_solve, cholesky=k._nlb_cholesky)
 
 
 def band_kernel(dtype, sigma_map, P):
@@ -88,16 +95,24 @@ def _prepare(dtype, sigma_map, P):
     names = ("groups", "models", "sums")
     if not hasattr(funcs["models"], "compile"):  # NUMBA_DISABLE_JIT=1: the Python functions
         return tuple(funcs[name] for name in names)
-    sigs = _nlb_band_types(dtype, sigma_map)
+    # argument types only, the key numba's cache also files a callee under when a caller's typing compiles it
+    sigs = {name: tuple(sig.args) for name, sig in _nlb_band_types(dtype, sigma_map).items()}
     # a piece with no cache index at all is surely missing: its child starts before this process's first cache
     # look-up, which starts numba's code generator (0.15 s)
     away = [name for name in CHILD_PIECES if _unsaved(funcs[name])]
     child = _spawn(away, dtype, sigma_map, P) if away else None
     try:
-        missing = [name for name in funcs if name not in away and not _load(funcs[name], sigs[name])]
-        if not away and len(missing) > 1:  # indexed, but not for these types
-            away = [name for name in missing if name in CHILD_PIECES and _caches(funcs[name])]
-            child = _spawn(away, dtype, sigma_map, P) if away else None
+        missing = None
+        if child is None:
+            missing = [name for name in names if not _load(funcs[name], sigs[name])]
+            if len(missing) > 1:  # the cache has these pieces, but not for these types
+                away = [name for name in missing if name in CHILD_PIECES and _caches(funcs[name])]
+                child = _spawn(away, dtype, sigma_map, P) if away else None
+        if child is not None:
+            for name in AHEAD:
+                funcs[name].compile(sigs[name])
+        if missing is None:
+            missing = [name for name in names if name not in away and not _load(funcs[name], sigs[name])]
         for name in missing:
             if child is None or name not in away:
                 funcs[name].compile(sigs[name])
@@ -118,14 +133,14 @@ def _prepare(dtype, sigma_map, P):
 
 
 def _load(dispatcher, sig):
-    """Whether ``dispatcher`` has ``sig`` compiled, after loading it from numba's cache if it is there (the
-    step ``Dispatcher.compile`` takes before compiling, alone: a miss compiles nothing). False when numba's
-    internals are not as expected (the caller then compiles)."""
+    """Whether ``dispatcher`` has ``sig`` (a tuple of argument types) compiled, after loading it from numba's
+    cache if it is there (the step ``Dispatcher.compile`` takes before compiling, alone: a miss compiles
+    nothing). False when numba's internals are not as expected (the caller then compiles)."""
     from numba.core.compiler_lock import global_compiler_lock
 
     try:
         with global_compiler_lock:
-            if tuple(sig.args) in dispatcher.overloads:
+            if sig in dispatcher.overloads:
                 return True
             cres = dispatcher._cache.load_overload(sig, dispatcher.targetctx)
             if cres is None:
@@ -177,4 +192,4 @@ def _child_main(argv):
     dtype, sigma_map, P, names = np.dtype(argv[0]), bool(int(argv[1])), int(argv[2]), argv[3:]
     funcs, sigs = _functions(P), _nlb_band_types(dtype, sigma_map)
     for name in names:
-        funcs[name].compile(sigs[name])
+        funcs[name].compile(tuple(sigs[name].args))

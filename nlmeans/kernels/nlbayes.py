@@ -1125,9 +1125,10 @@ _NLB_GROUPS = {5: _nlb_groups5, 7: _nlb_groups7}
 
 def _nlb_band_types(dtype, sigma_map):
     """numba's signatures of the band's pieces for data of ``dtype`` (float32 or float64) and a scalar σ² or a
-    σ map (``sigma_map``): ``{"groups": ..., "models": ..., "sums": ...}`` (``"groups"`` for any of
-    :func:`_nlb_groups5`, ``7`` and :func:`_nlb_groups`), as :func:`nlmeans.nlbayes._nlb_band` calls them:
-    C-contiguous arrays, the group offsets int32."""
+    σ map (``sigma_map``), as :func:`nlmeans.nlbayes._nlb_band` calls them (C-contiguous arrays, the group
+    offsets int32): ``{"groups": ..., "models": ..., "sums": ...}`` (``"groups"`` for any of
+    :func:`_nlb_groups5`, ``7`` and :func:`_nlb_groups`), and ``"cholesky"``, ``"solve"`` as
+    :func:`_nlb_models` calls them (:data:`nlmeans._compile.AHEAD`)."""
     from numba.np.numpy_support import from_dtype
 
     dt = from_dtype(np.dtype(dtype))
@@ -1139,6 +1140,7 @@ def _nlb_band_types(dtype, sigma_map):
     s2 = arr(2) if sigma_map else dt
     ints = arr(1, i8)
     return dict(
+        cholesky=types.boolean(arr(2), i8), solve=types.none(arr(2), arr(2), i8, i8),
         groups=i8(arr(3), s2, i8, i8, i8, i8, i8, i8, i8, arr(2, types.boolean), arr(3), arr(1), arr(1), ints,
                   ints, ints, arr(1), arr(2, i8), arr(2, i4), arr(2, i4)),
         models=types.none(arr(3), arr(3), i8, i8, i8, i8, i8, s2, dt, dt, i8, arr(2, i8), arr(2, i4), arr(2, i4),
