@@ -37,7 +37,7 @@ CHILD_TIMEOUT = 120.0
 
 #: the first ``nlmeans demo``'s wall time on an empty cache as measured (docs/benchmarks.md, "First run, third
 #: round"), for the command line's announcement (nlmeans.cli.progress.compiling)
-FIRST_RUN_SECONDS = 6
+FIRST_RUN_SECONDS = 5
 
 _ready = {}
 _lock = threading.Lock()
