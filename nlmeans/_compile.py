@@ -19,6 +19,7 @@ functions.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -126,6 +127,10 @@ def _prepare(dtype, sigma_map, P):
             if child.poll() is None:
                 child.kill()
             child.wait()
+    if child is not None and child.returncode == -signal.SIGINT:
+        # Ctrl-C on a terminal reaches the child (same process group); this process, compiling, may not see it
+        # (numba compiles in a band thread, and the signal can land on any thread): stop as the user asked
+        raise KeyboardInterrupt
     for name in away:  # what the child compiled is in the cache now; anything else is compiled here
         if not _load(funcs[name], sigs[name]):
             funcs[name].compile(sigs[name])

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 # runs nlbayes_chw on a fixed image and saves it; prints the children started: [[pieces, exit code], ...].
-# argv: output .npy, dtype, then the child to use: "real", "hang" (sleeps, is timed out) or "fail" (exits 3)
+# argv: output .npy, dtype, then the child to use: "real", "hang" (sleeps, is timed out), "fail" (exits 3) or
+# "interrupted" (stopped by SIGINT, as Ctrl-C on a terminal stops it)
 SCRIPT = r"""
 import json, subprocess, sys
 import numpy as np
@@ -29,7 +30,8 @@ def spawn(names, *args):
     if mode == "real":
         child = real_spawn(names, *args)
     else:
-        code = "import time; time.sleep(60)" if mode == "hang" else "import sys; sys.exit(3)"
+        code = {"hang": "import time; time.sleep(60)", "fail": "import sys; sys.exit(3)",
+                "interrupted": "import os, signal; os.kill(os.getpid(), signal.SIGINT)"}[mode]
         child = subprocess.Popen([sys.executable, "-c", code])
     started.append((list(names), child))
     return child
@@ -45,12 +47,14 @@ print(json.dumps([[names, child.poll()] for names, child in started]))
 """
 
 
-def _run(tmp_path, cache, dtype, mode):
+def _run(tmp_path, cache, dtype, mode, check=True):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     env.pop("NUMBA_DISABLE_JIT", None)
     out = tmp_path / f"out-{dtype}-{mode}-{len(list(tmp_path.iterdir()))}.npy"
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), dtype, mode], capture_output=True, text=True,
                          env=env, timeout=600)
+    if not check:
+        return res
     assert res.returncode == 0, res.stderr[-2000:]
     return np.load(out), json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -110,3 +114,11 @@ def test_first_run_is_announced_with_its_time_on_a_terminal_only(monkeypatch, tt
     expected = f"\rcompiling kernels, first run only (~{FIRST_RUN_SECONDS} s; later runs load them from the cache)"
     assert (expected in stream.getvalue()) == tty
     assert tty or stream.getvalue() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a signal's exit code is POSIX")
+def test_a_child_stopped_by_ctrl_c_stops_the_call(tmp_path):
+    """Ctrl-C on a terminal reaches the child too; a child ended by SIGINT makes the call raise
+    KeyboardInterrupt (the command line then says "Aborted!") instead of compiling its piece here."""
+    res = _run(tmp_path, tmp_path / "cache", "float32", "interrupted", check=False)
+    assert res.returncode != 0 and "KeyboardInterrupt" in res.stderr
