@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import threading
@@ -10,8 +11,9 @@ import time
 import numpy as np
 
 from . import _config
+from ._compile import band_kernel
 from ._progress import report
-from .kernels.nlbayes import _nlb_band, _nlbayes3_pass
+from .kernels.nlbayes import _nlb_models_work, _nlbayes3_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
 _YUV = np.array(
@@ -43,10 +45,122 @@ def _n_threads():
     return numba.get_num_threads()
 
 
+_thread = threading.local()
+
+
+def _aligned(shape, dtype, zeros=True):
+    """A new C-contiguous array (zeros, or not initialised) whose data starts on a 64-byte boundary, as the
+    kernel's own arrays did (numba aligns to 32 bytes, numpy to 16): the pieces' vector loops then run on
+    aligned rows (numpy's alignment made the colour call 2-10 % slower, varying from process to process)."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else shape
+    size = math.prod(shape) * dtype.itemsize
+    raw = (np.zeros if zeros else np.empty)(size + 64, dtype=np.uint8)
+    start = -raw.__array_interface__["data"][0] % 64
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _candidates(r):
+    """The offsets ``(dy, dx)`` of a ``(2r + 1)²`` window's candidates in scan order, the reference left out
+    (int64, read only: shared by the bands)."""
+    w = 2 * r + 1
+    dy, dx = np.divmod(np.arange(w * w, dtype=np.int64), w)
+    keep = np.arange(w * w) != w * w // 2
+    out = (dy[keep] - r, dx[keep] - r)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _grid_count(lo, hi, step, last):
+    """How many of ``lo, ..., hi - 1`` are multiples of ``step`` or ``last``: the reference grid's rows (or
+    columns) there."""
+    count = len(range(-(-lo // step) * step, hi, step))
+    return count + (1 if lo <= last < hi and last % step else 0)
+
+
+def _scratch(name, n, shape, dtype):
+    """``(n, *shape)`` work array ``name`` of this thread, not initialised: the first ``n`` of one kept from
+    band to band (grown when too short; fresh arrays of a band's size fault their pages in on every band).
+    The band threads of :func:`_run_stages` end with the call, and their arrays with them."""
+    a = getattr(_thread, name, None)
+    if a is None or a.shape[1:] != shape or a.shape[0] < n or a.dtype != dtype:
+        a = _aligned((n, *shape), dtype, zeros=False)
+        setattr(_thread, name, a)
+    return a[:n]
+
+
+def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma):
+    """One row band of an NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
+
+    ``stage`` 1: groups and model from ``noisy`` (``basic`` unused, pass ``noisy``); 2: groups, covariance and
+    homogeneity test from ``basic``, the mean from the noisy patches, applied to the noisy patches. Processes
+    the reference patches whose centre row lies in ``[b0, b1)`` with the band's own "already processed" mask;
+    returns the band's sums ``(num, den)``, ``num[c, y - b0 + pad, x + pad]`` (rows reach ``pad`` beyond the
+    band). ``sigma2``: the noise variance, or a σ map: the padded ``(H + 2 pad, W + 2 pad)`` patch mean of σ²
+    at each patch centre (see :func:`nlbayes_chw`).
+
+    The band's pieces, each a numba function compiled and cached on its own (:func:`nlmeans._compile.band_kernel`;
+    all ``nogil``): the patch sums of the homogeneity test (:func:`nlmeans.kernels.nlbayes._nlb_patch_sums`),
+    the band's groups (:func:`nlmeans.kernels.nlbayes._nlb_groups5`, ``7`` or any size), their estimates
+    (:func:`nlmeans.kernels.nlbayes._nlb_models`), the pixel counts. The groups' work arrays are made here
+    (made in the kernel they cost numba's compilation of ``np.zeros``/``np.empty``; the estimates' stay in
+    :func:`~nlmeans.kernels.nlbayes._nlb_models`, whose loops run faster on arrays it made), the large ones
+    kept for the thread's next band (:func:`_scratch`): the patch sums are only read where they were
+    written (every member patch lies inside the padded image) and the groups only up to their number.
+    """
+    dtype = noisy.dtype
+    # the compiled pieces are called through their entry points, without numba's dispatch (which would check
+    # the types): contiguous arrays, scalars and a σ map of the data's dtype, exactly their signatures
+    noisy, basic = np.ascontiguousarray(noisy), np.ascontiguousarray(basic, dtype=dtype)
+    sigma2 = np.ascontiguousarray(sigma2, dtype=dtype) if np.ndim(sigma2) else dtype.type(sigma2)
+    beta, gamma = dtype.type(beta), dtype.type(gamma)
+    pad = r + f
+    P = 2 * f + 1
+    C, Hp, Wp = noisy.shape
+    H, W = Hp - 2 * pad, Wp - 2 * pad
+    rows = b1 - b0 + 2 * pad
+    groups, models, sums = band_kernel(dtype, np.ndim(sigma2) > 0, P)
+    search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
+    # patch sums (float64) for the homogeneity test, indexed by the patch's first pixel as den: s1, s2 of the
+    # model patches (stage 1 noisy, stage 2 basic), m1 of the noisy ones (the flat value)
+    s1, s2 = _scratch("s1", C, (rows, Wp), np.float64), _scratch("s2", C, (rows, Wp), np.float64)
+    m1 = _scratch("m1", C, (rows, Wp), np.float64) if stage == 2 else s1
+    if gamma > 0:
+        if stage == 2:
+            scratch = _aligned((rows, Wp), np.float64, zeros=False)
+            for c in range(C):
+                sums(noisy, c, b0, P, m1[c], scratch)
+        for c in range(C):
+            sums(search, c, b0, P, s1[c], s2[c])
+    # the grid's references in the band (every step-th row and column and the last ones): room for each group
+    n_refs = _grid_count(b0, b1, step, H - 1) * _grid_count(0, W, step, W - 1)
+    refs = _scratch("refs", n_refs, (3,), np.int64)
+    goy = _scratch("goy", n_refs, (n_sim,), np.int32)
+    gox = _scratch("gox", n_refs, (n_sim,), np.int32)
+    # one count per patch at its first pixel, offset by P - 1 rows and columns of zeros: the patch sums of
+    # these counts are then the number of patches covering each pixel (one add per patch instead of P²; exact
+    # integers, the same values as adding 1 per pixel)
+    counts = _aligned((1, rows + P - 1, Wp + P - 1), dtype)
+    w = 2 * r + 1
+    n_cand = w * w - 1
+    K = groups(search, sigma2, stage, b0, b1, f, r, n_sim, step, np.zeros((b1 - b0, W), dtype=np.bool_), counts,
+               _scratch("dist", n_cand + 16, (), dtype),  # spare values for whole-vector rows (window distances)
+               _scratch("work", n_cand, (), dtype), _scratch("idx", n_cand, (), np.int64), *_candidates(r),
+               _scratch("drow", (w + 15) // 16 * 16, (), dtype), refs, goy, gox)
+    num = _aligned((C, rows, Wp), dtype)
+    models(noisy, basic, stage, b0, f, r, n_sim, sigma2, beta, gamma, K, refs, goy, gox, s1, s2, m1, num,
+           _aligned(_nlb_models_work(f, n_sim), dtype))
+    den = _aligned((rows, Wp), np.float64, zeros=False)
+    sums(counts, 0, 0, P, den, s2[0])
+    return num, den
+
+
 def _nlbayes_pass(noisy, basic, stage, f, r, n_sim, step, sigma2, beta, gamma, band_rows, out, what="NL-Bayes"):
     """One NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``, into ``out``
     ``(C, H, W)`` (estimates falling in the padding are dropped); returns ``out``. ``stage``, ``basic`` as in
-    :func:`nlmeans.kernels.nlbayes._nlb_band`; the bands run as in :func:`_run_stages`."""
+    :func:`_nlb_band`; the bands run as in :func:`_run_stages`."""
     spec = dict(noisy=noisy, basic=basic, stage=stage, f=f, r=r, n_sim=n_sim, step=step, sigma2=sigma2, beta=beta,
                 gamma=gamma, what=what)
     out[...] = _run_stages([spec], out.shape, band_rows)
@@ -75,7 +189,7 @@ class _Stage:
 
 
 def _run_stages(specs, shape, band_rows):
-    """NL-Bayes stages (``specs``: dicts of :func:`nlmeans.kernels.nlbayes._nlb_band`'s arguments: ``noisy``
+    """NL-Bayes stages (``specs``: dicts of :func:`_nlb_band`'s arguments: ``noisy``
     padded by this stage's ``pad = r + f``, ``basic`` padded likewise, or None for the previous stage's result;
     ``stage``, ``f``, ``r``, ``n_sim``, ``step``, ``sigma2``, ``beta``, ``gamma``; ``what`` for the progress
     reports) on ``shape`` ``(C, H, W)``; returns the last stage's ``(C, H, W)`` result.

@@ -253,25 +253,31 @@ def test_bands_done_are_reported_per_stage_and_do_not_change_the_result(rng, mon
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("P,r,shape", [(5, 3, (1, 17, 26)), (5, 10, (2, 30, 45)), (5, 15, (1, 40, 64)),
-                                       (5, 1, (1, 9, 9)), (7, 4, (1, 21, 30)), (7, 23, (1, 60, 90))])
+                                       (5, 1, (1, 9, 9)), (7, 4, (1, 21, 30)), (7, 23, (1, 60, 90)),
+                                       (3, 4, (1, 15, 22)), (9, 5, (2, 30, 33))])
 def test_window_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
-    """The P × P distances of a whole window (:func:`_nlb_window_distances5`, ``7``) equal
-    :func:`_nlb_row_distances` row by row (bit for bit: the same sums in the same order) and direct float64
-    sums, in scan order without the reference, on random inputs; ``dist`` is written no further than its
-    spare values allow."""
-    from nlmeans.kernels.nlbayes import _nlb_row_distances, _nlb_window_distances5, _nlb_window_distances7
+    """The P × P distances of a whole window (:func:`_nlb_window_distances5`, ``7``, the any-size
+    :func:`_nlb_window_distances`) equal :func:`_nlb_row_distances` row by row (bit for bit: the same sums in
+    the same order) and direct float64 sums, in scan order without the reference, on random inputs; ``dist``
+    is written no further than its spare values allow. The 5 and 7 routines give the any-size one's values."""
+    from nlmeans.kernels.nlbayes import (
+        _nlb_row_distances,
+        _nlb_window_distances,
+        _nlb_window_distances5,
+        _nlb_window_distances7,
+    )
 
-    window = _nlb_window_distances5 if P == 5 else _nlb_window_distances7
+    window = {5: _nlb_window_distances5, 7: _nlb_window_distances7}.get(P, _nlb_window_distances)
     f = P // 2
     w = 2 * r + 1
     search = (rng.random(shape) * 2 - 1).astype(dtype)
     x = search[0].astype(np.float64)
     for py, px in [(r + f, r + f), (shape[1] - r - f - 1, shape[2] - r - f - 1), (f + r, r + f + 1)]:
-        # whole vectors where the padding allows, as _nlb_candidate_distances asks (at most 15 beyond 2r + 1)
+        # whole vectors where the padding allows, as _nlb_lanes gives (at most 15 beyond 2r + 1)
         nk = min((w + 15) // 16 * 16, shape[2] - (px + f - r))
         dist = np.full(w * w - 1 + 16, np.nan, dtype)
         drow = np.full((w + 15) // 16 * 16, np.nan, dtype)
-        assert window(search, py, px, r, nk, dist, drow) == w * w - 1
+        assert window(search, py, px, f, r, dist, drow) == w * w - 1
         assert np.isnan(dist[w * w - 1 + nk - w:]).all()
         expected = []
         for dy in range(-r, r + 1):
@@ -284,6 +290,9 @@ def test_window_distances_are_the_row_by_row_sums(rng, dtype, P, r, shape):
         direct = [((ref - x[py + dy - f:py + dy + f + 1, px + dx - f:px + dx + f + 1]) ** 2).sum()
                   for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy or dx]
         np.testing.assert_allclose(dist[:w * w - 1], direct, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        generic = np.full(w * w - 1 + 16, np.nan, dtype)
+        assert _nlb_window_distances(search, py, px, f, r, generic, drow) == w * w - 1
+        np.testing.assert_array_equal(generic[:w * w - 1], dist[:w * w - 1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -108,11 +108,14 @@ def corner(arr):
 
 @contextlib.contextmanager
 def compiling():
-    """The ticker of a warm-up: "compiling kernels, first run only …" on a terminal from the moment numba
-    starts compiling a kernel in the block (numba's ``numba:compile`` event: a cache miss). A run that loads
+    """The ticker of a warm-up: "compiling kernels, first run only (~N s; …)" on a terminal from the moment
+    numba starts compiling a kernel in the block (numba's ``numba:compile`` event: a cache miss; N the first
+    demo's compile time as measured, :data:`nlmeans._compile.FIRST_RUN_SECONDS`). A run that loads
     every kernel from numba's cache says nothing, however long the loading takes on a busy machine. Yields
     the ``threading.Event`` that is set once numba compiles."""
     from numba.core import event
+
+    from .._compile import FIRST_RUN_SECONDS
 
     started = threading.Event()
 
@@ -123,8 +126,8 @@ def compiling():
         def on_end(self, ev):
             pass
 
-    with (event.install_listener("numba:compile", _Compiles()),
-          ticker("compiling kernels, first run only (later runs load them from the cache)", trigger=started)):
+    label = f"compiling kernels, first run only (~{FIRST_RUN_SECONDS} s; later runs load them from the cache)"
+    with event.install_listener("numba:compile", _Compiles()), ticker(label, trigger=started):
         yield started
 
 

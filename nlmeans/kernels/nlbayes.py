@@ -1,7 +1,8 @@
 """NL-Bayes (Lebrun, Buades & Morel 2013): group selection, the Gaussian model of a group, the Cholesky solve;
-on images (:func:`_nlb_band`, one row band; :func:`nlmeans.nlbayes._run_stages` runs the bands on threads)
-and on volumes and video with 3-D patches (:func:`_nlbayes3_pass`, Arias & Morel 2018), which share the group
-model's steps.
+on images (a row band's groups, :func:`_nlb_groups5` and its siblings, then their estimates,
+:func:`_nlb_models`: pieces compiled and cached on their own; :func:`nlmeans.nlbayes._nlb_band` runs a band,
+:func:`nlmeans.nlbayes._run_stages` the bands on threads) and on volumes and video with 3-D patches
+(:func:`_nlbayes3_pass`, Arias & Morel 2018), which share the group model's steps.
 
 Conventions of the package in :mod:`nlmeans.kernels`. Arrays padded by ``pad = r + f``; row bands (3-D: slabs
 of slices, in two phases: even bands, then odd ones) of reference patches, each band's sums added whole, so the
@@ -175,11 +176,44 @@ def _nlb_row_distances(rrow, cand, x0, P, nk, drow):
                 drow[k] += diff * diff
 
 
+@njit(inline="always", **JIT)
+def _nlb_lanes(search, px, f, r, drow):
+    """Candidates per row of offsets of the window distances: ``2r + 1``, rounded up to whole 16-lane vectors
+    where the padding allows (the extra columns are computed and ignored), so no scalar remainder loop is
+    left."""
+    return min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
+
+
 @njit(**JIT)
-def _nlb_window_distances5(search, py, px, r, nk, dist, drow):
+def _nlb_window_distances(search, py, px, f, r, dist, drow):
+    """Squared distances on channel 0 of ``search`` between the ``P`` × ``P`` patch (``P = 2f + 1``) at padded
+    ``(py, px)`` and every candidate of the ``(2r + 1)²`` window but the reference itself, into ``dist`` in
+    scan order (row-major offsets); returns their number. Any patch size; 5 and 7 have their own routines
+    (:func:`_nlb_window_distances5`, ``7``), each in its own group search (:func:`_nlb_groups5`), so a call
+    compiles only the one it runs."""
+    P = 2 * f + 1
+    nk = _nlb_lanes(search, px, f, r, drow)
+    nc = 0
+    for dy in range(-r, r + 1):
+        # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
+        for k in range(nk):
+            drow[k] = 0
+        for jy in range(-f, f + 1):
+            rrow = search[0, py + jy]
+            crow = search[0, py + dy + jy]
+            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
+        for dx in range(-r, r + 1):
+            if dy != 0 or dx != 0:
+                dist[nc] = drow[dx + r]
+                nc += 1
+    return nc
+
+
+@njit(**JIT)
+def _nlb_window_distances5(search, py, px, f, r, dist, drow):
     """The squared distances between the 5×5 patch at padded ``(py, px)`` of ``search[0]`` and every candidate
-    of the ``(2r + 1)²`` window but itself, into ``dist`` in the scan order of
-    :func:`_nlb_candidate_distances`; returns their number. ``nk`` candidates per row of offsets (``2r + 1``
+    of the ``(2r + 1)²`` window but itself, into ``dist`` in the scan order of :func:`_nlb_window_distances`
+    (``f`` is 2); returns their number. ``nk`` candidates per row of offsets (:func:`_nlb_lanes`: ``2r + 1``
     and up to a whole vector more): each row is written straight into ``dist``, its extra values overwritten
     by the next row (``dist`` holds ``nk - 2r - 1`` spare values at its end), the reference's own row through
     ``drow`` and copied around the reference.
@@ -188,6 +222,7 @@ def _nlb_window_distances5(search, py, px, r, nk, dist, drow):
     loop, ``dist`` written once per candidate; the 25 reference values are loaded once for the whole window
     (a call per row of offsets spent ~30 ns on them and its set-up, a quarter of the time at 31 rows).
     """
+    nk = _nlb_lanes(search, px, f, r, drow)
     x0 = px - 2
     q0 = px - 2 - r
     a0 = search[0, py - 2]
@@ -252,10 +287,12 @@ def _nlb_window_distances5(search, py, px, r, nk, dist, drow):
 
 
 @njit(**JIT)
-def _nlb_window_distances7(search, py, px, r, nk, dist, drow):
-    """:func:`_nlb_window_distances5` for 7×7 patches: the seven patch rows in one loop, the 49 reference values
-    loaded once for the window; the sums of :func:`_nlb_row_distances` (``P == 7``) in the same order.
+def _nlb_window_distances7(search, py, px, f, r, dist, drow):
+    """:func:`_nlb_window_distances5` for 7×7 patches (``f`` is 3): the seven patch rows in one loop, the 49
+    reference values loaded once for the window; the sums of :func:`_nlb_row_distances` (``P == 7``) in the
+    same order.
     """
+    nk = _nlb_lanes(search, px, f, r, drow)
     x0 = px - 3
     q0 = px - 3 - r
     a0 = search[0, py + -3]
@@ -625,35 +662,6 @@ def _nlb_nearest_impl(dist, nc, m, work, idx):
 
 
 @njit(inline="always", **JIT)
-def _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist):
-    """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(py, px)`` and every
-    candidate of the ``(2r + 1)²`` window but the reference itself, into ``dist`` in scan order (row-major
-    offsets); returns their number."""
-    P = 2 * f + 1
-    # candidates per row of offsets: 2r + 1, rounded up to whole 16-lane vectors where the padding allows (the
-    # extra columns are computed and ignored), so no scalar remainder loop is left
-    nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[2] - (px + f - r))
-    if P == 5:
-        return _nlb_window_distances5(search, py, px, r, nk, dist, drow)
-    if P == 7:
-        return _nlb_window_distances7(search, py, px, r, nk, dist, drow)
-    nc = 0
-    for dy in range(-r, r + 1):
-        # distances to the 2r + 1 candidates of this row of offsets, vectorised over dx
-        for k in range(nk):
-            drow[k] = zero
-        for jy in range(-f, f + 1):
-            rrow = search[0, py + jy]
-            crow = search[0, py + dy + jy]
-            _nlb_row_distances(rrow, crow[px - f - r:], px - f, P, nk, drow)
-        for dx in range(-r, r + 1):
-            if dy != 0 or dx != 0:
-                dist[nc] = drow[dx + r]
-                nc += 1
-    return nc
-
-
-@njit(inline="always", **JIT)
 def _nlb_threshold(dist, nc, m, work):
     """The group's distance threshold: the ``m``-th smallest (from 1) of ``dist[:nc]``, and how many candidates
     at exactly that distance join the group (the earliest ones in scan order)."""
@@ -870,15 +878,16 @@ def _nlb_patch_sums(image, c, r0, P, s1, s2):
 
 # --- a σ map (a noise variance per pixel) in the 2-D kernel ---
 #
-# :func:`_nlb_band`'s ``sigma2`` is one variance (a scalar) or a map: the patch-mean noise variance at every
-# padded patch centre. The two helpers below give a scalar ``sigma2`` back unchanged (no work, and the scalar
-# path's code as before); numba compiles the map's version only when a map is passed.
+# The band's ``sigma2`` (:func:`_nlb_groups5`, :func:`_nlb_models`) is one variance (a scalar) or a map: the
+# patch-mean noise variance at every padded patch centre. The two helpers below give a scalar ``sigma2`` back
+# unchanged (no work, and the scalar path's code as before); numba compiles the map's version only when a map
+# is passed.
 
 
 @njit(**JIT)
 def _nlb_map_unbias(s2map, py, px, r, D, dist):
     """``dist[k]`` -= ``D`` (the candidate's patch-mean σ² minus the reference's), at least 0, in the scan order
-    of :func:`_nlb_candidate_distances`: the expected squared distance of two noisy patches is the clean one
+    of :func:`_nlb_window_distances`: the expected squared distance of two noisy patches is the clean one
     plus ``D`` times their patch-mean variances, and the reference's is the same for every candidate.
     In float64; a constant map subtracts exactly 0."""
     s0 = np.float64(s2map[py, px])
@@ -938,86 +947,18 @@ def _nlb_group_sigma2_impl(sigma2, py, px, oy, ox, n):
     return lambda sigma2, py, px, oy, ox, n: sigma2
 
 
-@njit(**JIT)
-def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamma):
-    """One row band of an NL-Bayes stage on padded ``(C, H + 2 pad, W + 2 pad)`` arrays, ``pad = r + f``.
-
-    ``stage`` 1: groups and model from ``noisy`` (``basic`` unused, pass ``noisy``); 2: groups, covariance and
-    homogeneity test from ``basic``, the mean from the noisy patches, applied to the noisy patches.
-    Processes the reference patches whose centre row lies in ``[b0, b1)`` with the band's own "already
-    processed" mask; returns the band's sums ``(num, den)``, ``num[c, y - b0 + pad, x + pad]`` (rows reach
-    ``pad`` beyond the band). Compiled ``nogil``: the caller runs bands on threads
-    (:func:`nlmeans.nlbayes._run_stages`). ``sigma2``: the noise variance, or a σ map: the padded
-    ``(H + 2 pad, W + 2 pad)`` patch mean of σ² at each patch centre; stage 1's distances then lose the
-    candidates' noise (:func:`_nlb_unbias_distances`) and each group uses its members' mean
-    (:func:`_nlb_group_sigma2`) where σ² enters.
-
-    Per reference: its group (:func:`_nlb_candidate_distances`, :func:`_nlb_select_group`), then per channel the
-    homogeneity test from the members' patch sums (:func:`_nlb_patch_sums`, once per band; a homogeneous group
-    adds its mean value without gathering its patches), or the group's patches (:func:`_nlb_gather`) and their
-    estimates (:func:`_nlb_bayes_solve`), added as they are formed (:func:`_nlb_add_estimates`); the group's
-    members are marked done in ``mask``, counted at their first pixel (the pixel counts ``den`` are the patch
-    sums of those counts).
-    The steps are inlined in numba's IR (``inline="always"``), so this compiles to the code of the single
-    function it was: compiled as separate functions they rounded differently in float64 (the output of a 64²
-    crop changed by up to 2e-4 once group selection had amplified it).
-    """
+@njit(inline="always", **JIT)
+def _nlb_groups_with(distances, search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts, dist, work, idx,
+                     cand_y, cand_x, drow, refs, goy, gox):
+    """:func:`_nlb_groups5` and its siblings, with the window routine ``distances`` (a compile-time
+    constant)."""
     pad = r + f
     P = 2 * f + 1
     D = P * P
-    C = noisy.shape[0]
-    H = noisy.shape[1] - 2 * pad
-    W = noisy.shape[2] - 2 * pad
-    dtype = noisy.dtype
-    rows = b1 - b0 + 2 * pad
-    num = np.zeros((C, rows, W + 2 * pad), dtype=dtype)
-    # one count per patch at its first pixel, offset by P - 1 rows and columns of zeros: the patch sums of
-    # these counts are then the number of patches covering each pixel (one add per patch instead of P²; exact
-    # integers, the same values as adding 1 per pixel)
-    counts = np.zeros((1, rows + P - 1, W + 2 * pad + P - 1), dtype=dtype)
-    mask = np.zeros((b1 - b0, W), dtype=np.bool_)
-    n_cand = (2 * r + 1) * (2 * r + 1) - 1
-    dist = np.empty(n_cand + 16, dtype=dtype)  # spare values for the whole-vector rows (_nlb_window_distances5)
-    work = np.empty(n_cand, dtype=dtype)
-    idx = np.empty(n_cand, dtype=np.int64)
-    cand_y = np.empty(n_cand, dtype=np.int64)  # the offsets of the candidates in scan order
-    cand_x = np.empty(n_cand, dtype=np.int64)
-    k = 0
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            if dy != 0 or dx != 0:
-                cand_y[k] = dy
-                cand_x[k] = dx
-                k += 1
-    drow = np.empty((2 * r + 1 + 15) // 16 * 16, dtype=dtype)
-    oy = np.empty(n_sim, dtype=np.int64)
-    ox = np.empty(n_sim, dtype=np.int64)
-    nmax = max(n_sim, D)
-    Dv = (D + 7) // 8 * 8  # the covariance's row length (see _nlb_covariance)
-    X = np.zeros((nmax, Dv), dtype=dtype)  # patches padded with zeros to whole vectors
-    Y = np.zeros((nmax, Dv), dtype=dtype)
-    Sc = np.zeros((nmax, Dv), dtype=dtype)
-    mu = np.empty(Dv, dtype=dtype)
-    muy = np.empty(Dv, dtype=dtype)
-    vsum = np.empty(Dv, dtype=dtype)
-    cov = np.empty((D, Dv), dtype=dtype)
-    Z = np.empty((D, (nmax + 7) // 8 * 8), dtype=dtype)  # rows of whole vectors (see _nlb_bayes_estimate)
-    zero = beta - beta  # sigma2 may be a map
-    search = noisy if stage == 1 else basic  # groups are found on channel 0 of this image
+    H = search.shape[1] - 2 * pad
+    W = search.shape[2] - 2 * pad
     lo_row = b0 - r - f
-    # patch sums (float64) for the homogeneity test, indexed by the patch's first pixel as den: s1, s2 of the
-    # model patches (stage 1 noisy, stage 2 basic), m1 of the noisy ones (the flat value)
-    s1 = np.zeros((C, rows, W + 2 * pad))
-    s2 = np.zeros((C, rows, W + 2 * pad))
-    m1 = s1
-    if gamma > 0:
-        if stage == 2:
-            m1 = np.zeros((C, rows, W + 2 * pad))
-            scratch = np.empty((rows, W + 2 * pad))
-            for c in range(C):
-                _nlb_patch_sums(noisy, c, b0, P, m1[c], scratch)
-        for c in range(C):
-            _nlb_patch_sums(search, c, b0, P, s1[c], s2[c])
+    K = 0
     for y in range(b0, b1):
         if y % step != 0 and y != H - 1:
             continue
@@ -1028,56 +969,184 @@ def _nlb_band(noisy, basic, stage, b0, b1, f, r, n_sim, step, sigma2, beta, gamm
                 continue
             py = y + pad
             px = x + pad
-            nc = _nlb_candidate_distances(search, py, px, f, r, zero, drow, dist)
+            nc = distances(search, py, px, f, r, dist, drow)
             if stage == 1:
                 _nlb_unbias_distances(sigma2, py, px, r, D, dist)
+            oy = goy[K]
+            ox = gox[K]
             n = _nlb_select_group(dist, nc, n_sim, work, idx, cand_y, cand_x, oy, ox)
-            nvar = _nlb_group_sigma2(sigma2, py, px, oy, ox, n)  # the group's noise variance
-            inv_n = 1 / (zero + n)
-            inv_n1 = 1 / (zero + max(n - 1, 1))
-            ly = py - pad - lo_row - f  # the band-local row of the reference patch's first pixel
-            for c in range(C):
-                if gamma > 0:
-                    # the homogeneity test from the members' patch sums: a flat group needs no gather
-                    t1 = 0.0
-                    t2 = 0.0
-                    g1 = 0.0
-                    for m in range(n):
-                        qy = ly + oy[m]
-                        qx = px - f + ox[m]
-                        t1 += s1[c, qy, qx]
-                        t2 += s2[c, qy, qx]
-                        g1 += m1[c, qy, qx]
-                    nd = 1.0 / (n * D)
-                    sm = t1 * nd
-                    thr = gamma * nvar
-                    # E[x²] - mean² cancels when the mean dwarfs the noise (|mean| / σ beyond ~1e6; the error
-                    # of the sums is ~1e-14 of E[x²]): the test is then not trusted and the model estimates
-                    if (t2 * nd - sm * sm) <= thr and t2 * nd * 1e-12 <= thr:
-                        # a homogeneous group: every patch becomes the mean value (of the noisy patches),
-                        # added directly; rounded to the data's dtype, as a patch value would be
-                        vsum[0] = g1 * nd
-                        _nlb_add_value(num, c, ly, px - f, oy, ox, n, P, vsum[0])
-                        continue
-                for k in range(stage):  # one inlined gather for both (compile time)
-                    _nlb_gather(noisy if k == 0 else basic, c, py, px, oy, ox, n, f, X if k == 0 else Y)
-                src = X if stage == 1 else Y  # the patches the model is learnt from
-                _nlb_mean(X, n, D, inv_n, mu)
-                msrc = mu  # the mean of the model patches
-                if stage == 2:
-                    _nlb_mean(Y, n, D, inv_n, muy)
-                    msrc = muy
-                _nlb_bayes_solve(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Z)
-                _nlb_add_estimates(num, c, ly, px - f, oy, ox, n, P, X, Z, beta * nvar)
+            refs[K, 0] = py
+            refs[K, 1] = px
+            refs[K, 2] = n
+            K += 1
             for m in range(n):
                 counts[0, py + oy[m] - pad - lo_row - f + P - 1, px + ox[m] - f + P - 1] += 1
                 cy = y + oy[m]
                 cx = x + ox[m]
                 if b0 <= cy < b1 and 0 <= cx < W:
                     mask[cy - b0, cx] = True
-    den = np.empty((rows, W + 2 * pad))
-    _nlb_patch_sums(counts, np.int64(0), np.int64(0), P, den, s2[0])  # (not literal 0s: one compilation)
-    return num, den
+    return K
+
+
+@njit(**JIT)
+def _nlb_groups5(search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts, dist, work, idx, cand_y, cand_x,
+                 drow, refs, goy, gox):
+    """The groups of one row band of an NL-Bayes stage, 5×5 patches (:func:`_nlb_window_distances5`); returns
+    their number ``K``.
+
+    For every reference patch of the band's grid (centre rows ``[b0, b1)`` of the padded ``search``, every
+    ``step``-th row and column and the last ones) not yet in a group (``mask``, ``(b1 - b0, W)``, all False
+    at the start): the squared distances on channel 0 to its window's candidates, less their noise in stage 1
+    with a σ map (:func:`_nlb_unbias_distances`), and the group of it and its ``n_sim - 1`` nearest
+    (:func:`_nlb_select_group`): ``refs[k] = (py, px, n)``, offsets ``goy[k, :n]``, ``gox[k, :n]``, in the
+    order the references are met. The members are marked done in ``mask`` and counted at their first pixel in
+    ``counts`` (zeros at the start; the band-local, ``P - 1``-offset layout of :func:`_nlb_models`' ``den``).
+    ``cand_y``, ``cand_x``: the candidates' offsets in scan order; ``dist`` (``(2r + 1)² + 15`` long),
+    ``work``, ``idx``, ``drow`` are overwritten. Which references are processed depends on the groups alone,
+    not on the estimates, so the band's groups come first and its estimates after (:func:`_nlb_models`): the
+    same sums as interleaved.
+    """
+    return _nlb_groups_with(_nlb_window_distances5, search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts,
+                            dist, work, idx, cand_y, cand_x, drow, refs, goy, gox)
+
+
+@njit(**JIT)
+def _nlb_groups7(search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts, dist, work, idx, cand_y, cand_x,
+                 drow, refs, goy, gox):
+    """:func:`_nlb_groups5` for 7×7 patches (:func:`_nlb_window_distances7`)."""
+    return _nlb_groups_with(_nlb_window_distances7, search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts,
+                            dist, work, idx, cand_y, cand_x, drow, refs, goy, gox)
+
+
+@njit(**JIT)
+def _nlb_groups(search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts, dist, work, idx, cand_y, cand_x,
+                drow, refs, goy, gox):
+    """:func:`_nlb_groups5` for any patch size (:func:`_nlb_window_distances`)."""
+    return _nlb_groups_with(_nlb_window_distances, search, sigma2, stage, b0, b1, f, r, n_sim, step, mask, counts,
+                            dist, work, idx, cand_y, cand_x, drow, refs, goy, gox)
+
+
+@njit(**JIT)
+def _nlb_models(noisy, basic, stage, b0, f, r, n_sim, sigma2, beta, gamma, K, refs, goy, gox, s1, s2, m1, num,
+                work):
+    """The estimates of the ``K`` groups of a row band (:func:`_nlb_groups5` and siblings: ``refs``, ``goy``,
+    ``gox``), in that order, added into the band's ``num`` (``(C, rows, W + 2 pad)`` zeros, ``rows = b1 - b0 +
+    2 pad``, ``num[c, y - b0 + pad, x + pad]``: rows reach ``pad`` beyond the band).
+
+    ``stage`` 1: model from ``noisy`` (``basic``: pass ``noisy``); 2: covariance and homogeneity test from
+    ``basic``, the mean from the noisy patches, applied to the noisy patches. Per group and channel: the
+    homogeneity test from the members' patch sums (``s1``, ``s2`` of the model patches, ``m1`` of the noisy
+    ones, ``m1`` is ``s1`` in stage 1: :func:`_nlb_patch_sums` of the band, float64, by the patch's first
+    pixel; only with ``gamma > 0``), a homogeneous group adding its mean value without gathering its patches
+    (:func:`_nlb_add_value`); otherwise the group's patches (:func:`_nlb_gather`), their Gaussian model and
+    estimates (:func:`_nlb_bayes_solve`), added as they are formed (:func:`_nlb_add_estimates`). ``sigma2``:
+    the noise variance, or a σ map (the padded patch mean of σ² at each patch centre; each group then uses
+    its members' mean, :func:`_nlb_group_sigma2`).
+
+    ``work``: zeros, :func:`_nlb_models_work` long, reshaped here into the model's arrays (``X``, ``Y``,
+    ``Sc``: patches padded with zero columns to whole vectors, which stay zero; ``mu``, ``muy``, ``cov``,
+    ``Z``): shapes computed here let the compiler see whole-vector rows (no remainder loops; passed as 2-D
+    arguments, the colour call ran 8 % slower), without compiling ``np.zeros``/``np.empty`` here.
+    """
+    pad = r + f
+    P = 2 * f + 1
+    D = P * P
+    C = noisy.shape[0]
+    zero = beta - beta  # sigma2 may be a map
+    lo_row = b0 - r - f
+    nmax = max(n_sim, D)
+    Dv = (D + 7) // 8 * 8  # the covariance's row length (see _nlb_covariance)
+    nz = (nmax + 7) // 8 * 8  # Z's rows of whole vectors (see _nlb_bayes_solve)
+    a = nmax * Dv
+    X = work[0:a].reshape((nmax, Dv))
+    Y = work[a:2 * a].reshape((nmax, Dv))
+    Sc = work[2 * a:3 * a].reshape((nmax, Dv))
+    mu = work[3 * a:3 * a + Dv]
+    muy = work[3 * a + Dv:3 * a + 2 * Dv]
+    e = 3 * a + 2 * Dv
+    cov = work[e:e + D * Dv].reshape((D, Dv))
+    Z = work[e + D * Dv:e + D * Dv + D * nz].reshape((D, nz))
+    for k in range(K):
+        py = refs[k, 0]
+        px = refs[k, 1]
+        n = refs[k, 2]
+        oy = goy[k]
+        ox = gox[k]
+        nvar = _nlb_group_sigma2(sigma2, py, px, oy, ox, n)  # the group's noise variance
+        inv_n = 1 / (zero + n)
+        inv_n1 = 1 / (zero + max(n - 1, 1))
+        ly = py - pad - lo_row - f  # the band-local row of the reference patch's first pixel
+        for c in range(C):
+            if gamma > 0:
+                # the homogeneity test from the members' patch sums: a flat group needs no gather
+                t1 = 0.0
+                t2 = 0.0
+                g1 = 0.0
+                for m in range(n):
+                    qy = ly + oy[m]
+                    qx = px - f + ox[m]
+                    t1 += s1[c, qy, qx]
+                    t2 += s2[c, qy, qx]
+                    g1 += m1[c, qy, qx]
+                nd = 1.0 / (n * D)
+                sm = t1 * nd
+                thr = gamma * nvar
+                # E[x²] - mean² cancels when the mean dwarfs the noise (|mean| / σ beyond ~1e6; the error of
+                # the sums is ~1e-14 of E[x²]): the test is then not trusted and the model estimates
+                if (t2 * nd - sm * sm) <= thr and t2 * nd * 1e-12 <= thr:
+                    # a homogeneous group: every patch becomes the mean value (of the noisy patches), added
+                    # directly; rounded to the data's dtype, as a patch value would be
+                    mu[0] = g1 * nd
+                    _nlb_add_value(num, c, ly, px - f, oy, ox, n, P, mu[0])
+                    continue
+            for j in range(stage):  # one inlined gather for both (compile time)
+                _nlb_gather(noisy if j == 0 else basic, c, py, px, oy, ox, n, f, X if j == 0 else Y)
+            src = X if stage == 1 else Y  # the patches the model is learnt from
+            _nlb_mean(X, n, D, inv_n, mu)
+            msrc = mu  # the mean of the model patches
+            if stage == 2:
+                _nlb_mean(Y, n, D, inv_n, muy)
+                msrc = muy
+            _nlb_bayes_solve(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Z)
+            _nlb_add_estimates(num, c, ly, px - f, oy, ox, n, P, X, Z, beta * nvar)
+
+
+def _nlb_models_work(f, n_sim):
+    """The length of :func:`_nlb_models`' ``work`` for ``P = 2f + 1`` and groups of ``n_sim``."""
+    D = (2 * f + 1) ** 2
+    nmax = max(n_sim, D)
+    Dv = (D + 7) // 8 * 8
+    return 3 * nmax * Dv + 2 * Dv + D * Dv + D * ((nmax + 7) // 8 * 8)
+
+
+#: the group search of a patch size (:func:`_nlb_groups5`); other sizes: :func:`_nlb_groups`
+_NLB_GROUPS = {5: _nlb_groups5, 7: _nlb_groups7}
+
+
+def _nlb_band_types(dtype, sigma_map):
+    """numba's signatures of the band's pieces for data of ``dtype`` (float32 or float64) and a scalar σ² or a
+    σ map (``sigma_map``), as :func:`nlmeans.nlbayes._nlb_band` calls them (C-contiguous arrays, the group
+    offsets int32): ``{"groups": ..., "models": ..., "sums": ...}`` (``"groups"`` for any of
+    :func:`_nlb_groups5`, ``7`` and :func:`_nlb_groups`), and ``"cholesky"``, ``"solve"`` as
+    :func:`_nlb_models` calls them (:data:`nlmeans._compile.AHEAD`)."""
+    from numba.np.numpy_support import from_dtype
+
+    dt = from_dtype(np.dtype(dtype))
+    f8, i8, i4 = types.float64, types.int64, types.int32
+
+    def arr(ndim, of=dt):
+        return types.Array(of, ndim, "C")
+
+    s2 = arr(2) if sigma_map else dt
+    ints = arr(1, i8)
+    return dict(
+        cholesky=types.boolean(arr(2), i8), solve=types.none(arr(2), arr(2), i8, i8),
+        groups=i8(arr(3), s2, i8, i8, i8, i8, i8, i8, i8, arr(2, types.boolean), arr(3), arr(1), arr(1), ints,
+                  ints, ints, arr(1), arr(2, i8), arr(2, i4), arr(2, i4)),
+        models=types.none(arr(3), arr(3), i8, i8, i8, i8, i8, s2, dt, dt, i8, arr(2, i8), arr(2, i4), arr(2, i4),
+                          arr(3, f8), arr(3, f8), arr(3, f8), arr(3), arr(1)),
+        sums=types.none(arr(3), i8, i8, i8, arr(2, f8), arr(2, f8)),
+    )
 
 
 # --- NL-Bayes on volumes and video (3-D patches) ---
@@ -1093,7 +1162,7 @@ def _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow
     """Squared distances on channel 0 of ``search`` between the reference patch at padded ``(pz, py, px)`` and
     every candidate at offsets ``dz0 <= dz <= dz1``, ``|dy|, |dx| <= r`` but the reference itself, into
     ``dist`` in scan order (``(dz, dy, dx)`` row-major); returns their number. Rows of candidates vectorised
-    over ``dx`` as in :func:`_nlb_candidate_distances`."""
+    over ``dx`` as in :func:`_nlb_window_distances`."""
     P = 2 * f + 1
     nk = min((2 * r + 1 + 15) // 16 * 16, drow.shape[0], search.shape[3] - (px + f - r))
     nc = 0
@@ -1180,7 +1249,7 @@ def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, 
     """Process the reference patches whose centre slice lies in ``[b0, b1)``, accumulating into the band's
     private ``num[c, z - b0 + rz + fz, y + pad, x + pad]`` and ``den`` (slices reach ``rz + fz`` beyond the
     band). ``z_cut``: candidates only in slices ``[0, Z)`` (video); else also in the reflected padding.
-    The per-reference steps are those of :func:`_nlb_band`."""
+    The per-reference steps are those of :func:`_nlb_groups5` and :func:`_nlb_models`."""
     pad = r + f
     P = 2 * f + 1
     Pz = 2 * fz + 1
