@@ -175,6 +175,8 @@ def _unsaved(dispatcher):
 def _spawn(names, dtype, sigma_map, P):
     """Start the child process compiling the pieces ``names`` into numba's cache; None if it cannot start.
     Its output goes nowhere and it opens no console window; it imports numba and the kernel module only."""
+    if getattr(sys, "frozen", False):  # a frozen app's executable is the app itself, not a Python to run -c
+        return None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from nlmeans._compile import _child_main; "
             "_child_main(sys.argv[2:])")

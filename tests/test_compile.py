@@ -122,3 +122,14 @@ def test_a_child_stopped_by_ctrl_c_stops_the_call(tmp_path):
     KeyboardInterrupt (the command line then says "Aborted!") instead of compiling its piece here."""
     res = _run(tmp_path, tmp_path / "cache", "float32", "interrupted", check=False)
     assert res.returncode != 0 and "KeyboardInterrupt" in res.stderr
+
+
+def test_no_child_from_a_frozen_app(monkeypatch):
+    # in a frozen (PyInstaller-style) app sys.executable is the app: running it with -c would start the app again
+    import nlmeans._compile as comp
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    started = []
+    monkeypatch.setattr(comp.subprocess, "Popen", lambda *a, **k: started.append(a))
+    assert comp._spawn(["models"], np.dtype(np.float32), False, 5) is None
+    assert started == []
