@@ -99,6 +99,10 @@ def _on_threads(task, n, workers):
         t.start()
     try:
         work()
+    except BaseException as exc:  # e.g. Ctrl-C in this thread: the helpers take no further task
+        with lock:
+            errors.append(exc)
+        raise
     finally:
         for t in helpers:
             t.join()

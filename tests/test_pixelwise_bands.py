@@ -64,3 +64,22 @@ def test_a_call_compiles_only_its_channel_counts_pieces(tmp_path, channels):
         assert compiled == [0, 0, 0]
     else:
         assert all(n > 0 for n in compiled)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_an_error_no_further_band_starts(workers):
+    import time
+
+    from nlmeans.nlm import _on_threads
+
+    started = []
+
+    def task(k):
+        started.append(k)
+        if k == 0:
+            raise RuntimeError("band 0 failed")
+        time.sleep(0.002)
+
+    with pytest.raises(RuntimeError, match="band 0 failed"):
+        _on_threads(task, 200, workers)
+    assert len(started) < 10  # the failing band stops the hand-out; the helper ends the band it runs
