@@ -13,6 +13,7 @@ import numpy as np
 from . import _config
 from ._compile import band_kernel
 from ._progress import report
+from ._threads import _aligned, _n_threads
 from .kernels.nlbayes import _nlb_models_work, _nlbayes3_pass
 
 # Orthonormal colour transform (Y, U, V rows): white noise of std σ stays white with std σ in every channel.
@@ -30,34 +31,7 @@ def _pair(value):
     return (value, value) if np.ndim(value) == 0 else tuple(value)
 
 
-def _n_threads():
-    """Threads for the row bands: numba's setting of this thread (``numba.set_num_threads``), 1 with
-    ``NLMEANS_SERIAL=1`` (the bounds-checked CI step runs the kernels serially)."""
-    if not _config.PARALLEL_JIT["parallel"]:
-        return 1
-    import numba
-    from numba.np.ufunc import parallel
-
-    # get_num_threads() starts numba's thread pool, which the bands (Python threads) never use: ~25 ms CPU of
-    # a cached CLI run. Until the pool exists nobody can have called set_num_threads, so the default applies.
-    if not getattr(parallel, "_is_initialized", True):
-        return numba.config.NUMBA_NUM_THREADS
-    return numba.get_num_threads()
-
-
 _thread = threading.local()
-
-
-def _aligned(shape, dtype, zeros=True):
-    """A new C-contiguous array (zeros, or not initialised) whose data starts on a 64-byte boundary, as the
-    kernel's own arrays did (numba aligns to 32 bytes, numpy to 16): the pieces' vector loops then run on
-    aligned rows (numpy's alignment made the colour call 2-10 % slower, varying from process to process)."""
-    dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else shape
-    size = math.prod(shape) * dtype.itemsize
-    raw = (np.zeros if zeros else np.empty)(size + 64, dtype=np.uint8)
-    start = -raw.__array_interface__["data"][0] % 64
-    return raw[start:start + size].view(dtype).reshape(shape)
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,13 +6,14 @@ The layer under every NL-means entry point (:func:`nlmeans.denoise`, strips and 
 
 from __future__ import annotations
 
-import numba
+import threading
+
 import numpy as np
 
 from . import _config
 from .kernels import WEIGHT_CAP, weight_constants
 from .kernels.offsets import _nlm_offsets
-from .kernels.pixelwise import _VBYTES, _nlm_pixelwise, _nlm_pixelwise_map
+from .kernels.pixelwise import _VBYTES, _nlm_pixelwise_band, _nlm_pixelwise_map_band, _pixelwise_rows
 
 
 def _padded_for_pixelwise(value, guide, f, r):
@@ -26,15 +27,87 @@ def _padded_for_pixelwise(value, guide, f, r):
     return value_p, guide_p, pad
 
 
-def _run_banded(kernel, *args):
-    """Run a pixelwise kernel with its bands handed out one at a time: a static split of the bands over the
-    threads leaves the faster thread waiting for the slower one when other work shares the cores (2 threads,
-    512²: 22-31 ms -> 21-22 ms)."""
-    previous = numba.set_parallel_chunksize(1)
+def _run_banded(band_kernel, guide_p, value_p, f, r, c1, c2, band_rows, out):
+    """Run a pixelwise band kernel (:func:`~nlmeans.kernels.pixelwise._nlm_pixelwise_band` or the σ-map one,
+    weight constants ``c1``, ``c2``) over the image's bands on Python threads, then add the bands' sums into
+    ``out``.
+
+    The bands are handed out one at a time (:func:`_on_threads`; a static split leaves the faster thread
+    waiting for the slower one when other work shares the cores); the kernels release the GIL. Python threads
+    instead of a numba ``prange``: no parallel-loop compilation on the first run (docs/benchmarks.md,
+    "Pixelwise first run"). Each band writes only its own sums and a row adds the same two terms in the same
+    order whichever thread ran them, so the result does not depend on the number of threads. An exception in a
+    band reaches the caller.
+    """
+    from ._threads import _aligned, _n_threads
+
+    Cv, H, W = out.shape
+    B = max(band_rows, r, 1)
+    n_bands = (H + B - 1) // B + 1  # band 0 is the top band, rows [-r, 0)
+    lanes = _VBYTES // out.itemsize
+    Wr = -(-W // lanes) * lanes  # spare columns: the vector loops run over whole vectors
+    # 64-byte aligned, as numba's own arrays in the kernel were at least (numpy's 16 slow the vector loops)
+    bsum = _aligned((n_bands, Cv, B + r, Wr), out.dtype, zeros=False)
+    bw = _aligned((n_bands, B + r, Wr), out.dtype, zeros=False)
+    rgb_g = True if guide_p.shape[0] == 3 else None  # a type: only the call's channel branch is compiled
+    rgb_v = True if value_p.shape[0] == 3 else None
+    pad = r + f
+
+    done = [False] * n_bands
+    lock = threading.Lock()
+
+    def band(k):
+        band_kernel(guide_p, value_p, f, r, c1, c2, H, B, k, bsum, bw, rgb_g, rgb_v)
+        # band j's rows need bands j and j - 1: whichever of the two ends last adds them (under the lock exactly
+        # one sees both done), so the sums are added while other bands still run, without a second round
+        with lock:
+            done[k] = True
+            ready = [j for j in (k, k + 1) if 0 < j < n_bands and done[j] and done[j - 1]]
+        for j in ready:
+            _pixelwise_rows(value_p, pad, r, B, bsum, bw, (j - 1) * B, min(j * B, H), out)
+
+    _on_threads(band, n_bands, min(_n_threads(), n_bands))
+
+
+def _on_threads(task, n, workers):
+    """``task(k)`` for ``k`` in ``range(n)``, handed out one at a time to the calling thread and ``workers - 1``
+    helper threads (a pool made per call, or numba's, cost 2-7 ms of a 25 ms call on 2 threads); the first
+    exception raised by a task is raised here once the threads have stopped."""
+    if workers <= 1:
+        for k in range(n):
+            task(k)
+        return
+    lock = threading.Lock()
+    todo = iter(range(n))
+    errors = []
+
+    def work():
+        while True:
+            with lock:
+                k = None if errors else next(todo, None)
+            if k is None:
+                return
+            try:
+                task(k)
+            except BaseException as exc:  # handed to the calling thread, which raises it
+                with lock:
+                    errors.append(exc)
+                return
+
+    helpers = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
+    for t in helpers:
+        t.start()
     try:
-        kernel(*args)
+        work()
+    except BaseException as exc:  # e.g. Ctrl-C in this thread: the helpers take no further task
+        with lock:
+            errors.append(exc)
+        raise
     finally:
-        numba.set_parallel_chunksize(previous)
+        for t in helpers:
+            t.join()
+    if errors:
+        raise errors[0]
 
 
 def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
@@ -49,7 +122,7 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     value_p, guide_p, _ = _padded_for_pixelwise(value, guide, f, r)
     a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
     out = np.empty(value.shape, dtype=dtype)
-    _run_banded(_nlm_pixelwise, guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
+    _run_banded(_nlm_pixelwise_band, guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
     return out
 
 
@@ -113,7 +186,7 @@ def nlmeans_map_chw(value, sigma_map, h_map, patch_size, search_size):
     amap = np.pad(a, pad[1:], mode="reflect")
     bmap = np.pad(half, pad[1:], mode="reflect")
     out = np.empty(value.shape, dtype=dtype)
-    _run_banded(_nlm_pixelwise_map, value_p, value_p, f, r, amap, bmap, _config.band_rows(r), out)
+    _run_banded(_nlm_pixelwise_map_band, value_p, value_p, f, r, amap, bmap, _config.band_rows(r), out)
     return out
 
 

@@ -79,7 +79,8 @@ def test_spare_rows_are_checked_and_never_used(rng, channels):
     vector of spare rows below them, and what the spare rows hold (here NaN) never reaches a result."""
     from nlmeans._config import band_rows
     from nlmeans.kernels import weight_constants
-    from nlmeans.kernels.pixelwise import _nlm_pixelwise
+    from nlmeans.kernels.pixelwise import _nlm_pixelwise_band
+    from nlmeans.nlm import _run_banded
 
     f, r, H, W = 1, 2, 6, 5
     pad = f + r
@@ -90,9 +91,9 @@ def test_spare_rows_are_checked_and_never_used(rng, channels):
     for spare in (0, 1):  # one spare row is 11 float32, less than one vector (16)
         short = np.concatenate([padded, np.full((channels, spare, W + 2 * pad), np.nan, np.float32)], axis=1)
         with pytest.raises(ValueError, match="spare rows"):
-            _nlm_pixelwise(short, short, f, r, a, bb, band_rows(r), out)
+            _run_banded(_nlm_pixelwise_band, short, short, f, r, a, bb, band_rows(r), out)
     nan_below = np.concatenate([padded, np.full((channels, 2, W + 2 * pad), np.nan, np.float32)], axis=1)
-    _nlm_pixelwise(nan_below, nan_below, f, r, a, bb, band_rows(r), out)
+    _run_banded(_nlm_pixelwise_band, nan_below, nan_below, f, r, a, bb, band_rows(r), out)
     np.testing.assert_array_equal(out, nlmeans_chw(image, image, 0.1, 0.15, 3, 5))
 
 

@@ -3,7 +3,7 @@
 Conventions of the package in :mod:`nlmeans.kernels`. Here: images padded by ``pad = r + f`` (``r`` the search
 radius, ``f`` the patch radius) on both spatial axes; the row loops are written with explicit vectors (see
 "explicit vectors" below): the arrays carry spare columns up to a whole number of vectors, and the padded images
-spare rows below (:func:`_nlm_pixelwise`), so that a vector load may run up to one vector past a row's end.
+spare rows below (:func:`_nlm_pixelwise_band`), so that a vector load may run up to one vector past a row's end.
 These kernels need numba's JIT (no ``NUMBA_DISABLE_JIT``).
 
 The kernel follows Darbon et al. (2008): loop over the search offsets ``delta`` and, for each, box-filter the
@@ -19,14 +19,15 @@ The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differe
 added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
 are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 
-:func:`_nlm_pixelwise_map` is the same pair loop with a noise level per pixel (a σ map): the bias ``bb`` becomes
-``B(p) + B(q)`` from a map of patch means of σ², and ``a`` is each pixel's own, so each pair gets two weights.
+:func:`_nlm_pixelwise_map_band` is the same pair loop with a noise level per pixel (a σ map): the bias ``bb``
+becomes ``B(p) + B(q)`` from a map of patch means of σ², and ``a`` is each pixel's own, so each pair gets two
+weights.
 
 Parallel structure and determinism
 ----------------------------------
 Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
-image, plus a "top band" for the rows above the image whose pairs reach into it. Each band is one parallel task
-(handed out one at a time: the caller sets numba's parallel chunk size to 1) and accumulates into its own
+image, plus a "top band" for the rows above the image whose pairs reach into it. Each band is one task of a
+Python thread (:func:`nlmeans.nlm._run_banded`, handed out one at a time) and accumulates into its own
 buffers: its own rows plus the ``r`` rows below it that its pairs reach. At the end each image row adds its
 band's sums and, for its first ``r`` rows, the band above's: two terms, and ``a + b == b + a``, so the result does
 not depend on which band finished first. The running column sums restart at every band start, so a band's sums
@@ -46,11 +47,11 @@ import operator
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
-from .._config import FASTMATH, JIT, PARALLEL_JIT
+from .._config import FASTMATH, JIT
 
 # The pixelwise float32 weight is clamped at 2**-64 ~ 5e-20 (instead of ~0): a weight that small changes no
 # result visibly (the centre weight is 1), and products w * v stay normal numbers: denormals cost ~15% on noise.
@@ -99,7 +100,7 @@ _U = np.uint64
 # that the dozen-odd rows such a loop reads do not overlap the rows it writes, so before every auto-vectorised
 # loop it computes and compares all their address ranges (hundreds of instructions per call, once per row and
 # pass), and it adds a remainder loop. An explicit vector loop needs neither: the arrays carry spare columns up
-# to a whole number of vectors (see :func:`_nlm_pixelwise`), so every pixel goes through the same instructions
+# to a whole number of vectors (see :func:`_nlm_pixelwise_band`), so every pixel goes through the same instructions
 # wherever it sits in a row.
 _VBYTES = 64  # one AVX-512 register; on AVX2 machines LLVM splits each operation in two
 
@@ -475,9 +476,12 @@ def _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, nk):
 
 
 @njit(**JIT)
-def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
-    """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``)."""
-    if guide.shape[0] == 3:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
+def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
+    """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``).
+
+    ``rgb``: None, or True for a 3-channel guide (a type, so only the branch taken is compiled: the gray call
+    compiles no colour code, and the colour call no gray code)."""
+    if rgb is not None:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
         _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 4)
         return
     L = _U(_lanes(cs))
@@ -501,9 +505,9 @@ def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs):
 
 
 @njit(**JIT)
-def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs):
+def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
     """:func:`_colsum_slide4` for the three offsets ``dx = d0 .. d0 + 2`` (rows ``cs[0 .. 2]``)."""
-    if guide.shape[0] == 3:
+    if rgb is not None:
         _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 3)
         return
     L = _U(_lanes(cs))
@@ -556,16 +560,17 @@ def _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
 
 
 @njit(**JIT)
-def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W):
+def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W, rgb):
     """``acc[c, ly, x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, x] += sum_k wt[k, o_k + x]``
     for ``x`` in ``[0, W)`` rounded up to whole vectors, four offsets (value columns ``v_k``, weight columns
     ``o_k``, all >= 0).
 
     One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop
     (one channel per loop: a loop over a runtime number of channels inside the pixel loop costs gray 5%).
+    ``rgb``: None, or True for a 3-channel ``value`` (see :func:`_colsum_slide4`).
     """
     v0, v1, v2, v3, o0, o1, o2, o3 = _U(v0), _U(v1), _U(v2), _U(v3), _U(o0), _U(o1), _U(o2), _U(o3)
-    if value.shape[0] == 3:  # color: the weights are read once for the three channels
+    if rgb is not None:  # color: the weights are read once for the three channels
         _accumulate4_rgb(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W)
         return
     L = _U(_lanes(wt))
@@ -582,10 +587,10 @@ def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly,
 
 
 @njit(**JIT)
-def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
+def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W, rgb):
     """:func:`_accumulate4` for three offsets."""
     v0, v1, v2, o0, o1, o2 = _U(v0), _U(v1), _U(v2), _U(o0), _U(o1), _U(o2)
-    if value.shape[0] == 3:
+    if rgb is not None:
         _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W)
         return
     L = _U(_lanes(wt))
@@ -631,14 +636,15 @@ def _pass_sizes(n_dx, r):
 
 
 @njit(**JIT)
-def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt):
+def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt, rgb_g, rgb_v):
     """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
 
     Private sums: ``acc[c, y - b0, x]`` and ``wsum[y - b0, x]`` for image pixel ``(y, x)``; they cover rows
     ``[b0, b1 + r)`` since a pair reaches ``r`` rows down. ``b0 < 0`` marks the top band (rows above the image,
     which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad + lanes)``
     work rows: running column sums and weights of the (up to four) offsets of one pass; ``acc`` and ``wsum`` have
-    ``W`` rounded up to whole vectors columns.
+    ``W`` rounded up to whole vectors columns. ``rgb_g``, ``rgb_v``: None, or True for a 3-channel guide, value
+    (see :func:`_colsum_slide4`).
     """
     pad = r + f
     P = 2 * f + 1
@@ -671,12 +677,12 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                 gold = gnew - P
                 if nk == 4:
                     if y > ys:
-                        _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                        _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
                     _weights_row2(cs, 0, P, aw, cw, n, wt)
                     _weights_row2(cs, 2, P, aw, cw, n, wt)
                 elif nk == 3:
                     if y > ys:
-                        _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                        _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
                     _weights_row2(cs, 0, P, aw, cw, n, wt)
                     _weights_row(cs, 2, P, aw, cw, n, wt)
                 else:
@@ -690,9 +696,10 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                     o = pad - xs
                     v = pad + d0
                     if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W)
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
+                                     rgb_v)
                     elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W)
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
                     else:
                         _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
                 # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
@@ -701,16 +708,16 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
                     v = pad - d0
                     if nk == 4:
                         _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
-                                     ly + dy, W)
+                                     ly + dy, W, rgb_v)
                     elif nk == 3:
-                        _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W)
+                        _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
                     else:
                         _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
 
 
-@njit(**PARALLEL_JIT)
-def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
-    """Pixelwise NL-means, fast path.
+@njit(**JIT)
+def _nlm_pixelwise_band(guide, value, f, r, a, bb, H, B, band, bsum, bw, rgb_g, rgb_v):
+    """One row band of pixelwise NL-means, the fast path: band ``band``'s sums into ``bsum[band]``, ``bw[band]``.
 
     Parameters
     ----------
@@ -723,47 +730,46 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
     a, bb : weight ``exp(-max(S - bb, 0) * a)`` with S the box sum of squared differences over the patch and
         the guide's channels, i.e. ``a = 1 / (Cg P^2 h^2)``, ``bb = 2 sigma^2 Cg P^2``; same dtype as the arrays.
         float32 arrays use the fast exponential, float64 libm's.
-    band_rows : rows per parallel band (:func:`nlmeans._config.band_rows`), >= r.
-    out : (Cv, H, W) result.
+    H : the image's height.
+    B : rows per band, ``max(band_rows, r, 1)`` (:func:`nlmeans._config.band_rows`).
+    band : 0 for the top band (rows ``[-r, 0)``), ``k >= 1`` for rows ``[(k - 1) B, k B)``.
+    bsum, bw : (n_bands, Cv, B + r, Wr) and (n_bands, B + r, Wr) sums, ``Wr`` = W rounded up to whole vectors;
+        the band's own rows plus the ``r`` rows below them that its pairs reach (written whole here).
+    rgb_g, rgb_v : None, or True for a 3-channel guide, value (see :func:`_colsum_slide4`).
+
+    Non-parallel and ``nogil``: the bands run on Python threads (:func:`nlmeans.nlm._run_banded`), which spares
+    the first run numba's parallel-loop compilation; :func:`_pixelwise_rows` adds the bands' sums.
     """
     pad = r + f
-    H = out.shape[1]
-    W = out.shape[2]
-    Cv = value.shape[0]
-    Wp = W + 2 * pad
-    L = _lanes(out)
+    Wp = guide.shape[2]
+    W = Wp - 2 * pad
+    L = _lanes(bsum)
     for arr in (guide, value):  # the vector loads' memory safety rests on this
-        if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L:
+        if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L or bsum.shape[3] < W:
             raise ValueError("_nlm_pixelwise: guide and value need W + 2 pad columns and spare rows below")
-    B = max(band_rows, r, 1)
+    b0 = -r if band == 0 else (band - 1) * B
+    b1 = 0 if band == 0 else min(b0 + B, H)
+    cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
+    wt = np.zeros((4, Wp + L), dtype=bsum.dtype)
     aw, cw = _weight_consts(a, bb)
-    n_img_bands = (H + B - 1) // B
-    n_bands = n_img_bands + 1  # band 0 is the top band, rows [-r, 0)
-    # every band's private sums, kept until the end: rows [b0, b1 + r) of band b at bsum[b, :, 0 : b1 - b0 + r]
-    Wr = (W + L - 1) // L * L  # spare columns: the vector loops run over whole vectors
-    bsum = np.empty((n_bands, Cv, B + r, Wr), dtype=out.dtype)
-    bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
-    # one band per task; the caller sets numba's parallel chunk size to 1 so that the bands are handed out one at
-    # a time (a thread that finishes early takes the next band): on shared cores a static split leaves the faster
-    # thread waiting for the slower one (nlmeans.nlm.nlmeans_chw)
-    for band in prange(n_bands):
-        cs = np.zeros((4, Wp + L), dtype=out.dtype)
-        wt = np.zeros((4, Wp + L), dtype=out.dtype)
-        if band == 0:
-            b0 = -r
-            b1 = 0
-        else:
-            b0 = (band - 1) * B
-            b1 = min(b0 + B, H)
-        acc = bsum[band]
-        wsum = bw[band]
-        acc[:] = 0
-        wsum[:] = 0
-        _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt)
-    # a row's sums: its own band's, plus the band above's for its first r rows (pairs reach r rows down); two
-    # terms, and a + b == b + a, so the result does not depend on which band finished first. The centre pixel
-    # q = p has weight exp(0) = 1.
-    for y in prange(H):
+    acc = bsum[band]
+    wsum = bw[band]
+    acc[:] = 0
+    wsum[:] = 0
+    _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt, rgb_g, rgb_v)
+
+
+@njit(**JIT)
+def _pixelwise_rows(value, pad, r, B, bsum, bw, y0, y1, out):
+    """Rows ``[y0, y1)`` of the result from the bands' sums (:func:`_nlm_pixelwise_band`, or the σ-map one).
+
+    A row's sums: its own band's, plus the band above's for its first ``r`` rows (pairs reach ``r`` rows down);
+    two terms, and ``a + b == b + a``, so the result does not depend on which band finished first. The centre
+    pixel ``q = p`` has weight ``exp(0) = 1``.
+    """
+    Cv = out.shape[0]
+    W = out.shape[2]
+    for y in range(y0, y1):
         band = y // B + 1
         ly = y - (band - 1) * B
         above = band - 1
@@ -778,9 +784,6 @@ def _nlm_pixelwise(guide, value, f, r, a, bb, band_rows, out):
             for c in range(Cv):
                 for x in range(W):
                     out[c, y, x] = (bsum[band, c, ly, x] + value[c, y + pad, x + pad]) / (bw[band, ly, x] + 1)
-    return out
-
-
 # --- σ maps: a noise level per pixel ---
 # The weight of q for p becomes exp(-max(S - (B(p) + B(q)), 0) a(p)): B = Cg P² σ̄², σ̄² the patch mean of the σ²
 # map (the bias of the patch's squared differences), and a(p) = 1 / (Cg P² h(p)²) with p's own h. S and the bias
@@ -825,7 +828,7 @@ def _weights_row_map(cs, k, P, amap, bmap, yp, dy, xs, d, n, wt, wq):
 
 
 @njit(**JIT)
-def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq):
+def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v):
     """:func:`_band_pixelwise` with a σ map: per-pixel ``a`` and bias from ``amap`` and ``bmap`` (padded like the
     guide); ``wt`` holds the weights p takes, ``wq`` those its partner p + delta takes."""
     pad = r + f
@@ -849,9 +852,9 @@ def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum,
                 gnew = y + pad + f
                 if y > ys:
                     if nk == 4:
-                        _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
+                        _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
                     elif nk == 3:
-                        _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
+                        _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
                     else:
                         _colsum_slide(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
                 for k in range(nk):
@@ -862,9 +865,10 @@ def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum,
                     o = pad - xs
                     v = pad + d0
                     if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W)
+                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
+                                     rgb_v)
                     elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W)
+                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
                     else:
                         _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
                 if y + dy < H:
@@ -872,70 +876,46 @@ def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum,
                     v = pad - d0
                     if nk == 4:
                         _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
-                                     ly + dy, W)
+                                     ly + dy, W, rgb_v)
                     elif nk == 3:
-                        _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W)
+                        _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
                     else:
                         _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
 
 
-@njit(**PARALLEL_JIT)
-def _nlm_pixelwise_map(guide, value, f, r, amap, bmap, band_rows, out):
-    """Pixelwise NL-means with a noise level per pixel: :func:`_nlm_pixelwise` with the weight of ``q`` for ``p``
-    ``exp(-max(S - (bmap[p] + bmap[q]), 0) * amap[p])``.
+@njit(**JIT)
+def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw, rgb_g, rgb_v):
+    """One row band of pixelwise NL-means with a noise level per pixel: :func:`_nlm_pixelwise_band` with the
+    weight of ``q`` for ``p`` ``exp(-max(S - (bmap[p] + bmap[q]), 0) * amap[p])``.
 
     Parameters
     ----------
-    guide, value, f, r, band_rows, out
-        As in :func:`_nlm_pixelwise`.
+    guide, value, f, r, H, B, band, bsum, bw, rgb_g, rgb_v
+        As in :func:`_nlm_pixelwise_band`.
     amap, bmap : (H + 2 pad + spare, W + 2 pad) arrays of the arrays' dtype, padded like them
         ``amap = 1 / (Cg P^2 h^2)`` with each pixel's h, ``bmap = Cg P^2 σ̄²`` with σ̄² the patch mean of the σ²
         map; values needed within ``r`` of the image (the partners p + delta), the rest only read by vector loads
-        whose extra lanes no result uses. A constant map gives :func:`_nlm_pixelwise`'s result bit for bit
+        whose extra lanes no result uses. A constant map gives :func:`_nlm_pixelwise_band`'s result bit for bit
         (``tests/test_sigma_map.py``).
     """
     pad = r + f
-    H = out.shape[1]
-    W = out.shape[2]
-    Cv = value.shape[0]
-    Wp = W + 2 * pad
-    L = _lanes(out)
-    ok = True  # the vector loads' memory safety rests on this
+    Wp = guide.shape[2]
+    W = Wp - 2 * pad
+    L = _lanes(bsum)
+    ok = bsum.shape[3] >= W  # the vector loads' memory safety rests on this
     for arr in (guide, value):
         ok = ok and arr.shape[2] == Wp and (arr.shape[1] - H - 2 * pad) * Wp >= L
     for arr in (amap, bmap):
         ok = ok and arr.shape[1] == Wp and (arr.shape[0] - H - 2 * pad) * Wp >= L
     if not ok:
         raise ValueError("_nlm_pixelwise_map: every array needs W + 2 pad columns and spare rows below")
-    B = max(band_rows, r, 1)
-    n_bands = (H + B - 1) // B + 1  # band 0 is the top band, rows [-r, 0)
-    Wr = (W + L - 1) // L * L
-    bsum = np.empty((n_bands, Cv, B + r, Wr), dtype=out.dtype)
-    bw = np.empty((n_bands, B + r, Wr), dtype=out.dtype)
-    for band in prange(n_bands):
-        cs = np.zeros((4, Wp + L), dtype=out.dtype)
-        wt = np.zeros((4, Wp + L), dtype=out.dtype)
-        wq = np.zeros((4, Wp + L), dtype=out.dtype)
-        b0 = -r if band == 0 else (band - 1) * B
-        b1 = 0 if band == 0 else min(b0 + B, H)
-        acc = bsum[band]
-        wsum = bw[band]
-        acc[:] = 0
-        wsum[:] = 0
-        _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq)
-    # the bands' sums added as in _nlm_pixelwise (the same two terms in the same order)
-    for y in prange(H):
-        band = y // B + 1
-        ly = y - (band - 1) * B
-        above = band - 1
-        la = ly + (B if above > 0 else r)
-        for c in range(Cv):
-            for x in range(W):
-                if ly < r:
-                    total = bsum[band, c, ly, x] + bsum[above, c, la, x]
-                    weight = bw[band, ly, x] + bw[above, la, x]
-                else:
-                    total = bsum[band, c, ly, x]
-                    weight = bw[band, ly, x]
-                out[c, y, x] = (total + value[c, y + pad, x + pad]) / (weight + 1)
-    return out
+    cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
+    wt = np.zeros((4, Wp + L), dtype=bsum.dtype)
+    wq = np.zeros((4, Wp + L), dtype=bsum.dtype)
+    b0 = -r if band == 0 else (band - 1) * B
+    b1 = 0 if band == 0 else min(b0 + B, H)
+    acc = bsum[band]
+    wsum = bw[band]
+    acc[:] = 0
+    wsum[:] = 0
+    _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v)
