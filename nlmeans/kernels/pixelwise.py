@@ -746,7 +746,7 @@ def _nlm_pixelwise_band(guide, value, f, r, a, bb, H, B, band, bsum, bw, rgb_g, 
     L = _lanes(bsum)
     for arr in (guide, value):  # the vector loads' memory safety rests on this
         if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L or bsum.shape[3] < W:
-            raise ValueError("_nlm_pixelwise: guide and value need W + 2 pad columns and spare rows below")
+            raise ValueError("_nlm_pixelwise_band: guide and value need W + 2 pad columns and spare rows below")
     b0 = -r if band == 0 else (band - 1) * B
     b1 = 0 if band == 0 else min(b0 + B, H)
     cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
@@ -908,7 +908,7 @@ def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw
     for arr in (amap, bmap):
         ok = ok and arr.shape[1] == Wp and (arr.shape[0] - H - 2 * pad) * Wp >= L
     if not ok:
-        raise ValueError("_nlm_pixelwise_map: every array needs W + 2 pad columns and spare rows below")
+        raise ValueError("_nlm_pixelwise_map_band: every array needs W + 2 pad columns and spare rows below")
     cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
     wt = np.zeros((4, Wp + L), dtype=bsum.dtype)
     wq = np.zeros((4, Wp + L), dtype=bsum.dtype)
