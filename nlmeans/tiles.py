@@ -340,8 +340,11 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
     """The :class:`SigmaRoute` of a per-channel σ or a σ map (an (H, W) array-like, read strip by strip), or
     the one σ (a float) when every value is the same (the scalar call's result then, as in
     :func:`nlmeans.denoise`). ``options``: the call's ``method``, ``h``, ``patch_size``, ``search_size``,
-    ``data_range``, ``patch_weights``, ``patch_sigma``. Errors as :func:`nlmeans.denoise` gives them."""
+    ``data_range``, ``patch_weights``, ``patch_sigma``. Errors as :func:`nlmeans.denoise` gives them. A map
+    with a ``summary`` attribute holding its :class:`~nlmeans.noise_models.MapSummary` (the CLI's checked
+    ``--sigma-map``) is not read again for it."""
     from .noise_models import (
+        MapSummary,
         channel_runs,
         check_sigma_array,
         check_sigma_shape,
@@ -366,8 +369,10 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
         return SigmaRoute("channels", combined_halo([halo_for(st) for st in runs.values()]), values=values,
                           runs=runs)
     sigma_map = sigma if values is None else values
-    summary = summarize_sigma_map(lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
-                                  max(1, STRIP_VALUES // max(1, width)))
+    summary = getattr(sigma_map, "summary", None)
+    if not isinstance(summary, MapSummary):  # the CLI's map arrives checked and summarised
+        summary = summarize_sigma_map(lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
+                                      max(1, STRIP_VALUES // max(1, width)))
     if summary.low == summary.top:
         return summary.top
     method = map_method(dict(options))
@@ -496,7 +501,8 @@ def denoise_tiled(
 
     A σ map is read twice before the strips (:func:`nlmeans.noise_models.summarize_sigma_map`: its check, range,
     levels and RMS σ, the RMS summed row by row and the rows added exactly, so every split gives the whole
-    call's float) and then strip by strip with the image, halo included: the kernels' patch means of σ² are
+    call's float; not at all when the map carries that summary, as the CLI's checked ``--sigma-map`` does) and
+    then strip by strip with the image, halo included: the kernels' patch means of σ² are
     taken window by window (:func:`nlmeans.nlm.patch_mean`), so a strip sees the whole call's values. Per
     channel and per σ level the strips run every scalar run the whole call makes (their halo the largest).
     NL-Bayes with a map: a strip's first row of σ, which only the strip's first band reads (dropped by the

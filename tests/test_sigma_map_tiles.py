@@ -385,3 +385,24 @@ def test_cli_help_says_the_scale():
     text = " ".join(res.output.split())
     assert "--sigma-map FILE" in text and "one per channel separated by commas (5,20,35)" in text
     assert "values are σ on the 0–255 scale" in text
+
+
+@pytest.mark.parametrize("extra", [["--tile-rows", "100"], ["--scheduler", "local", "--tile-rows", "100"]])
+def test_cli_summarises_a_strip_map_once(files, monkeypatch, extra):
+    """The CLI checks the map file and summarises it; strips and Dask take that summary instead of reading the
+    whole file again for it (the warm-up's corner aside; the result is still the whole call's)."""
+    if "--scheduler" in extra:
+        pytest.importorskip("dask.array")
+    import nlmeans.noise_models as noise_models
+
+    calls = []
+    summarize = noise_models.summarize_sigma_map
+    monkeypatch.setattr(noise_models, "summarize_sigma_map",
+                        lambda *a, **k: calls.append(a[1]) or summarize(*a, **k))  # a[1]: the rows summarised
+    img = tifffile.imread(files / "gray.tif")
+    ref = nlmeans.denoise(img, np.load(files / "map.npy") / 255)
+    calls.clear()
+    res = _cli([files / "gray.tif", files / "o.tif", "--sigma-map", files / "map.npy", *extra])
+    assert res.exit_code == 0, res.output
+    assert calls.count(img.shape[0]) == 1 and max(calls) == img.shape[0]
+    assert np.array_equal(tifffile.imread(files / "o.tif"), ref)

@@ -102,6 +102,8 @@ class SigmaMap:
 
     def __init__(self, values):
         self._values = values
+        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked it
+        self.summary = None
         self.shape = tuple(int(n) for n in values.shape[:2])
         self.dtype = np.dtype(np.float64)
         self.ndim = 2
@@ -144,10 +146,13 @@ def open_sigma_map(path, shape, *, lazy=False):
         sigma_map = SigmaMap(values)
         read, rows = (lambda y0, y1: sigma_map[y0:y1]), dims[0]
     try:
-        summarize_sigma_map(read, rows, max(1, (1 << 24) // dims[-1]), name="its σ")
+        summary = summarize_sigma_map(read, rows, max(1, (1 << 24) // dims[-1]), name="its σ")
     except ValueError as exc:
         raise bad(str(exc)) from None
-    return sigma_from_255(flat.reshape(dims)) if len(shape) == 3 else sigma_map
+    if len(shape) == 3:
+        return sigma_from_255(flat.reshape(dims))
+    sigma_map.summary = summary  # the strips and Dask take it instead of reading the file twice more
+    return sigma_map
 
 
 h_option = click.option(
