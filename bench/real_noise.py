@@ -337,6 +337,7 @@ def main():
         nlmeans.denoise(np.stack([warm] * 3, -1), 0.1, channel_axis=-1, method=method)
     for method in ("pixelwise", "nlbayes"):  # the σ-map kernels
         nlmeans.denoise(warm, _maps(warm.shape)["halves 10/40"], method=method)
+    nlmeans.denoise(warm, 0.1, noise="rician")  # (its dark-region step: the guided float32 kernel)
     tables = {"poisson": ("Poisson (gray set, PSNR dB on [0, 1])", poisson_table),
               "poisson-schedules": ("Poisson schedules, each forced on every image (gray set, mean PSNR dB)",
                                     poisson_schedule_table),

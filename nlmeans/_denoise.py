@@ -133,7 +133,10 @@ def denoise(
         run the chosen ``method`` on a variance-stabilised image (noise σ = 1) and map its output back with
         the exact unbiased inverse: the generalized Anscombe transform with Mäkitalo & Foi's closed-form
         inverse [7]_ for the Poisson models, a Rician VST built from the Rice law's moments (Foi 2011 [8]_)
-        with its exact unbiased inverse for ``"rician"`` (:mod:`nlmeans.noise_models`). **Units**: for the
+        with its exact unbiased inverse for ``"rician"`` (:mod:`nlmeans.noise_models`); where that Rician
+        estimate is dark (below 3σ, where the inverse is steep) it moves to the squared-domain estimate
+        sqrt(max(m₂ − 2σ², 0)), m₂ the mean of y² over pixels of alike patches in the estimate [9]_ [10]_
+        (:func:`nlmeans.noise_models.rician_dark_correction`). **Units**: for the
         Poisson models every value, ``gain`` and ``sigma`` are in the image's own units and integer images
         are NOT scaled to [0, 1] (uint16 counts with ``gain=1`` are photon counts); for ``"rician"`` σ
         follows the usual rule (integers scaled to [0, 1]). ``h``, if given, is then on the stabilised
@@ -243,6 +246,10 @@ def denoise(
        Poisson-Gaussian noise", IEEE Trans. Image Processing 22(1), 2013.
     .. [8] A. Foi, "Noise estimation and removal in MR imaging: the variance-stabilization approach",
        ISBI 2011.
+    .. [9] J. V. Manjón, J. Carbonell-Caballero, J. J. Lull, G. García-Martí, L. Martí-Bonmatí and M. Robles,
+       "MRI denoising using Non-Local Means", Medical Image Analysis 12(4), 2008.
+    .. [10] J. V. Manjón, P. Coupé, A. Buades, D. L. Collins and M. Robles, "New methods for MRI denoising based
+       on sparseness and self-similarity", Medical Image Analysis 16(1), 2012.
 
     Examples
     --------
