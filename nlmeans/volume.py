@@ -442,11 +442,14 @@ def denoise_volume(
         Noise standard deviation **on the float image's scale** (integers are scaled to [0, 1]: σ = 20 on
         the 0–255 scale of an 8-bit volume is ``20/255``). ``None``: the mean of :func:`nlmeans.estimate_sigma`
         over up to 8 evenly spaced Z slices, each read on its own (the same σ in memory and in slabs).
-        Also, in memory only (not with ``slab_slices`` or ``out``): one σ per channel (a joint run at their
-        RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does), or a map of σ per
-        voxel, shape (Z, Y, X), or (Y, X) for every slice. The 3-D kernels take one σ, so a map runs the
-        method once per σ level (the map's distinct values, or 4 levels spread over its range) and each voxel
-        interpolates between the two runs that bracket its σ. A constant sequence or map gives the one-σ result.
+        Also a map of σ per voxel, shape (Z, Y, X), or (Y, X) for every slice (an ndarray, or in slabs any
+        array-like read slab by slab like the volume): NL-Bayes takes it inside its kernel (stage 1's patch
+        distances lose the candidates' noise, each group uses its patches' mean σ², the presets at the map's
+        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`), in memory or in slabs; pixelwise NL-means, in memory
+        only, runs once per σ level (the map's distinct values, or 4 levels spread over its range) and each
+        voxel interpolates between the two runs that bracket its σ. In memory only: one σ per channel (a joint
+        run at their RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does). A
+        constant sequence or map gives the one-σ result.
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
         :func:`nlmeans.denoise`). ``"nlbayes"``: NL-Bayes with 3-D patches (:func:`nlmeans.nlbayes.nlbayes_3d_chw`,
@@ -498,7 +501,10 @@ def denoise_volume(
     multiple of the method's unit and keeps ``[keep0, keep1)``; :func:`slab_halo` says why that gives the
     in-memory bits. Memory: a few float copies of one slab (NL-Bayes ~8 float32 values per voxel read) plus
     ``out``. Only a σ outside [2^-24, 2^24] times the data can make a slab differ (NL-Bayes's rescaling,
-    :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then).
+    :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then). A σ map is checked and summarised
+    (its RMS summed slice by slice, the slices' sums added exactly) before the slabs, then read with each
+    slab's slices, halo included: its patch means of σ² are taken box by box, so a slab sees the whole
+    call's values.
 
     References
     ----------
@@ -591,8 +597,8 @@ def denoise_video(
         any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
     sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
-        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel or a map
-        (T, Y, X), or (Y, X) for every frame, in memory, as in :func:`denoise_volume`.
+        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel, or a map
+        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume`.
     temporal_radius : int
         Frames on each side searched (default 2, i.e. 5 frames); 0 searches each frame on its own (NL-Bayes's
         3-frame patches still see the neighbouring frames).

@@ -292,3 +292,51 @@ def test_volume_refuses_bad_maps(rng, kw, error, match):
 def test_per_channel_sigma_in_slabs_is_refused(rng):
     with pytest.raises(ValueError, match="per-channel σ runs in memory"):
         nlmeans.denoise_volume(rng.random((10, 16, 16, 3)), [0.05, 0.1, 0.2], channel_axis=-1, slab_slices=4)
+
+
+# ------------------------------------------------------------------------------------------- command line
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from nlmeans.cli import main
+
+    return CliRunner().invoke(main, ["denoise", *map(str, args)])
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_cli_map_in_slabs_is_the_whole_call(rng, tmp_path, video):
+    """--sigma-map with --volume/--video in slabs (the map read slab by slab from a .npy) and in memory: the
+    library's in-memory call, bit for bit; a (Y, X) map serves every slice."""
+    tifffile = pytest.importorskip("tifffile")
+    clean = _phantom((30, 20, 22))
+    map_255 = np.round(_two_halves(clean.shape) * 255)
+    stack = np.clip(np.round((clean + rng.standard_normal(clean.shape) * map_255 / 255) * 255), 0, 255)
+    tifffile.imwrite(tmp_path / "in.tif", stack.astype(np.uint8))
+    np.save(tmp_path / "map.npy", map_255)
+    np.save(tmp_path / "map2d.npy", map_255[0].astype(np.float32))
+    fn = nlmeans.denoise_video if video else nlmeans.denoise_volume
+    expected = fn(stack.astype(np.uint8), map_255 / 255)
+    flag = "--video" if video else "--volume"
+    for i, extra in enumerate((["--slab-slices", "7"], [])):
+        for name in ("map.npy", "map2d.npy"):
+            out = tmp_path / f"out{i}{name}.tif"
+            res = _cli([tmp_path / "in.tif", out, flag, "--sigma-map", tmp_path / name, *extra])
+            assert res.exit_code == 0, res.output
+            assert "with the map in its kernel" in res.output and ("in slabs" in res.output) == bool(extra)
+            assert np.array_equal(tifffile.imread(out), expected), (extra, name)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--sigma-map", "map.npy", "--method", "pixelwise"], "--sigma-map with --method pixelwise, run --volume"),
+    (["--sigma", "5,10,20"], "--sigma with one value per channel"),
+])
+def test_cli_slabs_refuse_what_runs_in_memory(rng, tmp_path, extra, message):
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "in.tif", (rng.random((12, 10, 10, 3)) * 255).astype(np.uint8))
+    np.save(tmp_path / "map.npy", np.full((12, 10, 10), 20.0))
+    res = _cli([tmp_path / "in.tif", tmp_path / "o.tif", "--volume", "--slab-slices", "4",
+                *[tmp_path / a if a.endswith(".npy") else a for a in extra]])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "o.tif").exists()
