@@ -288,7 +288,6 @@ class _SigmaMap:
     slab), with its whole-map numbers (:class:`nlmeans.noise_models.MapSummary`, RMS summed exactly)."""
 
     values: Any
-    depth: int
     summary: Any
 
     def slices(self, z0, z1):
@@ -305,7 +304,7 @@ def _sigma_map(sigma, depth, height, width):
     from .noise_models import summarize_sigma_map
 
     values = sigma if len(sigma.shape) == 3 else np.asarray(sigma, dtype=np.float64)
-    m = _SigmaMap(values, depth, None)
+    m = _SigmaMap(values, None)
 
     def read(z0, z1):
         return m.slices(z0, z1).reshape(z1 - z0, height * width)
@@ -341,7 +340,7 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
                              "slice") from None
     if len(sigma.shape) == 1:
         values = np.asarray(sigma, dtype=np.float64)
-        summary = summarize_sigma_map(lambda y0, y1: values[None, :], 1, 1)  # checks the values
+        summary = summarize_sigma_map(lambda y0, y1: values[None][y0:y1], 1, 1)  # checks the values
         if summary.low == summary.top:
             return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
         if slabs:
