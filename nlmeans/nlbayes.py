@@ -363,10 +363,11 @@ def nlbayes_chw(value, sigma, *, patch_size, search_size, n_similar, beta, gamma
 SIGMA_SAFE_EXPONENT = 24
 
 
-def nlbayes_checked(value, sigma, params, run=None):
+def nlbayes_checked(value, sigma, params, run=None, level=None):
     """``run(value, sigma, **params)`` (default :func:`nlbayes_chw` with ``params`` from
     :func:`nlmeans.presets.resolve_nlbayes`; or :func:`nlbayes_3d_chw`) on data of any scale, refusing a
-    result that overflowed.
+    result that overflowed. ``level``: the σ that picks the scale below (default the largest of ``sigma``;
+    slabs of a σ map pass the whole map's).
 
     NL-Bayes is scale-equivariant, but float32 is not: σ² underflows for tiny data (1e-30: σ² = 0, no
     denoising) and covariances overflow for huge data. So a σ outside [2^-24, 2^24] is first scaled into that
@@ -376,7 +377,7 @@ def nlbayes_checked(value, sigma, params, run=None):
     """
     run = nlbayes_chw if run is None else run
     scale = 1.0
-    level = float(np.max(sigma))  # a σ map (nlbayes_chw only) is scaled by its largest σ
+    level = float(np.max(sigma)) if level is None else float(level)  # a σ map: scaled by its largest σ
     if level > 0:
         exponent = math.frexp(level)[1]
         if abs(exponent) > SIGMA_SAFE_EXPONENT:
@@ -431,20 +432,28 @@ def nlbayes_3d_chw(value, sigma, *, patch_size, patch_z, search_size, search_z, 
     (at least twice the slice reach ``search_z // 2 + patch_z // 2``) aligned to slice 0, the "already
     processed" mask restarting at each band. Returns a new ``(C, Z, H, W)`` array of the input's dtype.
 
+    ``sigma`` may be a ``(Z, H, W)`` map of σ per voxel, the same for every channel: the σ map of
+    :func:`nlbayes_chw` with 3-D patches, σ̄² the mean of σ² over a ``patch_z × patch_size × patch_size``
+    patch (stage 1's distance to a candidate q loses ``D σ̄_q²``, D the patch's voxel count, less the
+    reference's; each group uses its patches' mean σ̄²). A constant map gives the scalar result bit for bit;
+    an all-zero map runs the kernel (as a slab of a larger map must).
+
     References
     ----------
     .. [1] P. Arias and J.-M. Morel, "Video denoising via empirical Bayesian estimation of space-time
        patches", J. Math. Imaging and Vision 60(1), 2018.
     """
     dtype = value.dtype.type
-    if sigma == 0:
+    if np.ndim(sigma) == 0 and sigma == 0:
         return np.array(value, dtype=dtype, copy=True)
     yuv = value.shape[0] == 3
     v = np.einsum("ij,j...->i...", _YUV.astype(dtype), value) if yuv else value
     v = np.ascontiguousarray(v, dtype=dtype)
     patches, patches_z, sizes, sizes_z, steps, steps_z = (
         _pair(x) for x in (patch_size, patch_z, search_size, search_z, step, step_z))
-    s2 = dtype(sigma * sigma)
+    s2 = dtype(sigma * sigma) if np.ndim(sigma) == 0 else None
+    if s2 is None:
+        from .nlm import patch_mean
     out = v
     basic = None
     for k in range(stages):
@@ -454,6 +463,9 @@ def nlbayes_3d_chw(value, sigma, *, patch_size, patch_z, search_size, search_z, 
         st, st_z = min(int(steps[k]), 2 * f + 1), min(int(steps_z[k]), 2 * fz + 1)
         zpad = fz if video else rz + fz
         widths = ((0, 0), (zpad, zpad), (r + f, r + f), (r + f, r + f))
+        if np.ndim(sigma):  # the patch mean of σ² at every padded patch centre (the kernel's sigma2 map)
+            s2 = patch_mean(np.pad(np.square(sigma, dtype=np.float64), widths[1:], mode="reflect"),
+                            (2 * fz + 1, 2 * f + 1, 2 * f + 1)).astype(dtype)
         vp = np.pad(v, widths, mode="reflect")
         bp = vp if basic is None else np.pad(basic, widths, mode="reflect")
         out = np.empty(v.shape, dtype=dtype)

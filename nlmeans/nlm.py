@@ -6,6 +6,7 @@ The layer under every NL-means entry point (:func:`nlmeans.denoise`, strips and 
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -129,23 +130,24 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
 def patch_mean(values, patch_size):
     """The mean of ``values`` (H, W) over the ``patch_size``-square patch centred on each pixel, on numpy's
     ``reflect`` extension, in float64; exactly the value itself where the patch is constant (a constant σ map
-    then gives the scalar σ's constants bit for bit)."""
+    then gives the scalar σ's constants bit for bit). ``values`` of any dimension with ``patch_size`` one odd
+    side per axis (a tuple) takes the box mean over that box (3-D patches: :mod:`nlmeans.nlbayes`)."""
     from scipy.ndimage import maximum_filter, minimum_filter
 
     values = np.asarray(values, dtype=np.float64)
+    sizes = (patch_size,) * values.ndim if np.ndim(patch_size) == 0 else tuple(patch_size)
     # each mean summed from its own window in a fixed order (a running sum's rounding would depend on where
     # the array starts, and strips of a map must see the whole map's values bit for bit: nlmeans.tiles)
-    height, width = values.shape
-    padded = np.pad(values, patch_size // 2, mode="reflect")
-    rows = padded[:height].copy()
-    for k in range(1, patch_size):
-        rows += padded[k:k + height]
-    mean = rows[:, :width].copy()
-    for k in range(1, patch_size):
-        mean += rows[:, k:k + width]
-    mean /= patch_size * patch_size
-    lo = minimum_filter(values, patch_size, mode="mirror")
-    hi = maximum_filter(values, patch_size, mode="mirror")
+    mean = np.pad(values, [(s // 2, s // 2) for s in sizes], mode="reflect")
+    for axis, (n, size) in enumerate(zip(values.shape, sizes, strict=True)):
+        lead = (slice(None),) * axis
+        acc = mean[lead + (slice(0, n),)].copy()
+        for k in range(1, size):
+            acc += mean[lead + (slice(k, k + n),)]
+        mean = acc
+    mean /= math.prod(sizes)
+    lo = minimum_filter(values, sizes, mode="mirror")
+    hi = maximum_filter(values, sizes, mode="mirror")
     return np.where(lo == hi, lo, np.clip(mean, lo, hi))
 
 

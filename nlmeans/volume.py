@@ -174,9 +174,11 @@ def _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range,
     return _Call(axis, z_axis, (depth, height, width), n_channels, temporal_radius, used)
 
 
-def _denoise_block(block, call, keep0, keep1):
+def _denoise_block(block, call, keep0, keep1, sigma_map=None, level=None):
     """Denoise a block of whole slices (the caller's layout) and return its slices ``[keep0, keep1)`` (block
-    coordinates) in the input's dtype. The whole stack in memory is one block."""
+    coordinates) in the input's dtype. The whole stack in memory is one block. NL-Bayes with a σ map:
+    ``sigma_map`` the block's slices of it (float64, (Z, Y, X)), ``level`` the whole map's largest σ (the
+    scale of :func:`nlmeans.nlbayes.nlbayes_checked`, the same for every slab)."""
     arr = check_array(block)
     value = to_chw(arr, call.axis, work_dtype(arr.dtype))
     used = call.settings
@@ -186,8 +188,9 @@ def _denoise_block(block, call, keep0, keep1):
                         call.n_channels * patch_depth * used.patch_size**2, value.dtype)
         out = nlmeans_3d_chw(value, used.sigma, used.h, used.patch_size, used.search_size, call.temporal_radius)
     else:  # NL-Bayes: any scale, by a power of two (nlbayes_checked)
-        out = nlbayes_checked(value, used.sigma, dict(used.nlbayes, video=call.video,
-                                                      band_slices=NLBAYES_BAND_SLICES), run=nlbayes_3d_chw)
+        sigma = used.sigma if sigma_map is None else sigma_map
+        out = nlbayes_checked(value, sigma, dict(used.nlbayes, video=call.video, band_slices=NLBAYES_BAND_SLICES),
+                              run=nlbayes_3d_chw, level=level)
     out = out[:, keep0:keep1]
     out = out[0] if call.axis is None else np.moveaxis(out, 0, call.axis)
     return from_float(out, arr.dtype)
@@ -240,15 +243,23 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
         stack = check_array(stack)
     if sigma is not None and np.ndim(sigma) > 0:
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
-        return _run_sigma_array(stack, sigma, args, return_settings, slabs)
+        return _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress)
     call = _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius,
                     method)
     if not slabs:
         result = _denoise_block(stack, call, 0, call.shape[0])
         return (result, call.settings) if return_settings else result
+    out = _run_slabs(stack, call, slab_slices, out, progress)
+    return (out, call.settings) if return_settings else out
+
+
+def _run_slabs(stack, call, slab_slices, out, progress, sigma_map=None):
+    """The stack in slabs (:func:`slab_halo`) into ``out`` (None: a new array); returns ``out``. ``sigma_map``:
+    NL-Bayes with a σ map, :class:`_SigmaMap`, each slab reading its slices of the map with the halo."""
     from tqdm.auto import tqdm
 
     depth, height, width = call.shape
+    temporal_radius = call.temporal_radius
     halo = slab_halo(call.settings, temporal_radius)
     kept = slab_slices_for(call.settings, height * width * call.n_channels, slab_slices, temporal_radius)
     if out is None:
@@ -264,39 +275,92 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     plan = strips(depth, halo, kept)
     for s in tqdm(plan, desc="slabs", unit="slab", disable=None if progress else True, leave=False):
         block = np.asarray(stack[_slice_index(ndim, call.z_axis, s.read0, s.read1)])
+        extra = {} if sigma_map is None else dict(sigma_map=sigma_map.slices(s.read0, s.read1),
+                                                   level=sigma_map.summary.top)
         out[_slice_index(ndim, call.z_axis, s.keep0, s.keep1)] = _denoise_block(
-            block, call, s.keep0 - s.read0, s.keep1 - s.read0)
-    return (out, call.settings) if return_settings else out
+            block, call, s.keep0 - s.read0, s.keep1 - s.read0, **extra)
+    return out
 
 
-def _run_sigma_array(stack, sigma, args, return_settings, slabs):
+@dataclass(frozen=True)
+class _SigmaMap:
+    """A σ map of a stack, (Z, Y, X) or (Y, X) for every slice (an ndarray or an array-like read slab by
+    slab), with its whole-map numbers (:class:`nlmeans.noise_models.MapSummary`, RMS summed exactly)."""
+
+    values: Any
+    summary: Any
+
+    def slices(self, z0, z1):
+        """Slices ``[z0, z1)`` of the map, (z1 - z0, Y, X) float64."""
+        if len(self.values.shape) == 2:
+            return np.broadcast_to(self.values, (z1 - z0, *self.values.shape))
+        return np.asarray(self.values[z0:z1], dtype=np.float64)
+
+
+def _sigma_map(sigma, depth, height, width):
+    """:class:`_SigmaMap` of a (Z, Y, X) or (Y, X) map, checked (finite and >= 0) and summarised slice by
+    slice: a slice is one row of :func:`nlmeans.noise_models.summarize_sigma_map`, so the summary is the same
+    in memory and in slabs."""
+    from .noise_models import summarize_sigma_map
+
+    values = sigma if len(sigma.shape) == 3 else np.asarray(sigma, dtype=np.float64)
+    m = _SigmaMap(values, None)
+
+    def read(z0, z1):
+        return m.slices(z0, z1).reshape(z1 - z0, height * width)
+
+    summary = summarize_sigma_map(read, depth, max(1, SLAB_VALUES // max(1, height * width)))
+    return replace(m, summary=summary)
+
+
+def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress):
     """A stack with σ per channel (a sequence) or per voxel (a (Z, Y, X) map, or a (Y, X) map for every
-    slice): the routes of :func:`nlmeans.noise_models.denoise_sigma_array` without the in-kernel one (the 3-D
-    kernels take one σ): per channel, the joint run at the RMS σ and each much cleaner channel alone; a map,
-    one run per σ level and each voxel interpolated between the two runs that bracket its σ."""
+    slice). A map with NL-Bayes runs inside the 3-D kernel (:func:`nlmeans.nlbayes.nlbayes_3d_chw`), the
+    presets at the map's RMS σ, in memory or in slabs; the others take the routes of
+    :func:`nlmeans.noise_models.denoise_sigma_array` (in memory): per channel, the joint run at the RMS σ and
+    each much cleaner channel alone; a map with pixelwise NL-means, one run per σ level and each voxel
+    interpolated between the two runs that bracket its σ."""
     from .noise_models import check_sigma_shape, combine_channels, combine_levels, summarize_sigma_map
 
-    if slabs:
-        raise ValueError("per-channel σ and σ maps run in memory for volumes and video; leave out slab_slices "
-                         "and out, or give one σ")
-    axis = check_channel_axis(stack, args[3], spatial_ndim=3)
-    n_channels = 1 if axis is None else stack.shape[axis]
-    depth, height, width = (n for i, n in enumerate(stack.shape) if i != axis)
-    values = np.asarray(sigma, dtype=np.float64)
-    if values.shape != (depth, height, width):
+    h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
+    slabs = slab_slices is not None or out is not None
+    shape = tuple(int(n) for n in stack.shape)
+    axis = check_channel_axis(_shape_proxy(shape, np.dtype(stack.dtype)), channel_axis, spatial_ndim=3)
+    n_channels = 1 if axis is None else shape[axis]
+    depth, height, width = (n for i, n in enumerate(shape) if i != axis)
+    if getattr(sigma, "shape", None) is None or isinstance(sigma, (list, tuple)):
+        sigma = np.asarray(sigma, dtype=np.float64)
+    if tuple(sigma.shape) != (depth, height, width):
         try:
-            check_sigma_shape(values.shape, n_channels, height, width)
+            check_sigma_shape(sigma.shape, n_channels, height, width)
         except ValueError:
             per_channel = f"one value per channel ({n_channels},), " if n_channels > 1 else ""
-            raise ValueError(f"sigma has shape {values.shape}; allowed: a number, {per_channel}a map of the "
+            raise ValueError(f"sigma has shape {tuple(sigma.shape)}; allowed: a number, {per_channel}a map of the "
                              f"stack's shape ({depth}, {height}, {width}) or a ({height}, {width}) map for every "
                              "slice") from None
-    summary = summarize_sigma_map(lambda y0, y1: values.reshape(-1, values.shape[-1])[y0:y1],
-                                  values.size // values.shape[-1], values.size // values.shape[-1])
-    if summary.low == summary.top:
-        return _run(stack, summary.top, *args, return_settings)
+    if len(sigma.shape) == 1:
+        values = np.asarray(sigma, dtype=np.float64)
+        summary = summarize_sigma_map(lambda y0, y1: values[None][y0:y1], 1, 1)  # checks the values
+        if summary.low == summary.top:
+            return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
+        if slabs:
+            raise ValueError("per-channel σ runs in memory for volumes and video; leave out slab_slices and out, "
+                             "or give one σ")
+    else:
+        smap = _sigma_map(sigma, depth, height, width)
+        summary = smap.summary
+        if summary.low == summary.top:
+            return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
     if return_settings:
         raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
+    if len(sigma.shape) > 1 and _method(method, h) == "nlbayes":
+        call = _resolve(stack, summary.ref, *args)
+        if not slabs:
+            return _denoise_block(stack, call, 0, depth, smap.slices(0, depth), summary.top)
+        return _run_slabs(stack, call, slab_slices, out, progress, smap)
+    if slabs:
+        raise ValueError("a σ map with method='pixelwise' runs in memory for volumes and video; leave out "
+                         "slab_slices and out, or use NL-Bayes")
     dtype = work_dtype(stack.dtype)
 
     def run(v, s, joint):
@@ -305,10 +369,12 @@ def _run_sigma_array(stack, sigma, args, return_settings, slabs):
         return to_chw(_run(x.astype(dtype), s, *args[:3], ax, *args[4:], False), ax, np.float64)
 
     value = to_chw(stack, axis, np.float64)
-    out = combine_channels(run, value, values) if values.ndim == 1 else combine_levels(run, value, values,
-                                                                                        summary.levels)
-    out = out[0] if axis is None else np.moveaxis(out, 0, axis)
-    return from_float(out, stack.dtype)
+    if len(sigma.shape) == 1:
+        result = combine_channels(run, value, values)
+    else:
+        result = combine_levels(run, value, smap.slices(0, depth), summary.levels)
+    result = result[0] if axis is None else np.moveaxis(result, 0, axis)
+    return from_float(result, stack.dtype)
 
 
 @overload
@@ -375,11 +441,14 @@ def denoise_volume(
         Noise standard deviation **on the float image's scale** (integers are scaled to [0, 1]: σ = 20 on
         the 0–255 scale of an 8-bit volume is ``20/255``). ``None``: the mean of :func:`nlmeans.estimate_sigma`
         over up to 8 evenly spaced Z slices, each read on its own (the same σ in memory and in slabs).
-        Also, in memory only (not with ``slab_slices`` or ``out``): one σ per channel (a joint run at their
-        RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does), or a map of σ per
-        voxel, shape (Z, Y, X), or (Y, X) for every slice. The 3-D kernels take one σ, so a map runs the
-        method once per σ level (the map's distinct values, or 4 levels spread over its range) and each voxel
-        interpolates between the two runs that bracket its σ. A constant sequence or map gives the one-σ result.
+        Also a map of σ per voxel, shape (Z, Y, X), or (Y, X) for every slice (an ndarray, or in slabs any
+        array-like read slab by slab like the volume): NL-Bayes takes it inside its kernel (stage 1's patch
+        distances lose the candidates' noise, each group uses its patches' mean σ², the presets at the map's
+        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`), in memory or in slabs; pixelwise NL-means, in memory
+        only, runs once per σ level (the map's distinct values, or 4 levels spread over its range) and each
+        voxel interpolates between the two runs that bracket its σ. In memory only: one σ per channel (a joint
+        run at their RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does). A
+        constant sequence or map gives the one-σ result.
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
         :func:`nlmeans.denoise`). ``"nlbayes"``: NL-Bayes with 3-D patches (:func:`nlmeans.nlbayes.nlbayes_3d_chw`,
@@ -431,7 +500,10 @@ def denoise_volume(
     multiple of the method's unit and keeps ``[keep0, keep1)``; :func:`slab_halo` says why that gives the
     in-memory bits. Memory: a few float copies of one slab (NL-Bayes ~8 float32 values per voxel read) plus
     ``out``. Only a σ outside [2^-24, 2^24] times the data can make a slab differ (NL-Bayes's rescaling,
-    :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then).
+    :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then). A σ map is checked and summarised
+    (its RMS summed slice by slice, the slices' sums added exactly) before the slabs, then read with each
+    slab's slices, halo included: its patch means of σ² are taken box by box, so a slab sees the whole
+    call's values.
 
     References
     ----------
@@ -524,8 +596,8 @@ def denoise_video(
         any dtype of nlmeans.denoise (integers mapped to [0, 1]), finite.
     sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
-        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel or a map
-        (T, Y, X), or (Y, X) for every frame, in memory, as in :func:`denoise_volume`.
+        of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel, or a map
+        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume`.
     temporal_radius : int
         Frames on each side searched (default 2, i.e. 5 frames); 0 searches each frame on its own (NL-Bayes's
         3-frame patches still see the neighbouring frames).

@@ -341,7 +341,7 @@ def _nlb_group_estimate(X, src, stage, s2, beta, gamma):
 
 
 def nlbayes3_stage(image, basic, stage, sigma, patch, patch_z, search, search_z, n_sim, beta, gamma, step, step_z,
-                   video, band_slices):
+                   video, band_slices, *, sbar=None, dist_dtype=np.float64):
     """One NL-Bayes 3-D stage in float64 by the formulas of ``nlmeans.nlbayes.nlbayes_3d_chw``, numpy per group.
 
     ``image``, ``basic`` (C, Z, H, W) unpadded. Conventions spelled out: reflect padding on every axis;
@@ -351,13 +351,15 @@ def nlbayes3_stage(image, basic, stage, sigma, patch, patch_z, search, search_z,
     at every offset of the ``search_z × search × search`` window in (dz, dy, dx) order (``video``: only
     centres in existing slices); group = the reference then the ``n_sim - 1`` nearest (squared distance on
     channel 0 of the search image), ties to the earlier candidate; the model as in :func:`nlbayes_stage`.
+    ``sbar`` (σ̄² at every padded centre, a map shaped as the padded slices) and ``dist_dtype``: the σ map of
+    :func:`nlbayes_stage`, D = the patch's voxel count in place of P².
     """
     C, Zs, H, W = image.shape
     f, fz, r, rz = patch // 2, patch_z // 2, search // 2, search_z // 2
     pad = r + f
     zpad = fz if video else rz + fz
     B = max(band_slices, 2 * (rz + fz), 1)
-    s2 = float(sigma) ** 2
+    s2 = None if sbar is not None else float(sigma) ** 2
     widths = ((0, 0), (zpad, zpad), (pad, pad), (pad, pad))
     noisy = np.pad(np.asarray(image, np.float64), widths, mode="reflect")
     srch = noisy if stage == 1 else np.pad(np.asarray(basic, np.float64), widths, mode="reflect")
@@ -385,8 +387,15 @@ def nlbayes3_stage(image, basic, stage, sigma, patch, patch_z, search, search_z,
                     ref = patch_at(srch, 0, pz, py, px)
                     d = np.array([((ref - patch_at(srch, 0, pz + dz, py + dy, px + dx)) ** 2).sum()
                                   for dz, dy, dx in offsets])
+                    if sbar is not None:
+                        if stage == 1:
+                            bias = np.array([sbar[pz + dz, py + dy, px + dx] for dz, dy, dx in offsets])
+                            d = np.maximum(d - (2 * fz + 1) * (2 * f + 1) ** 2 * (bias - sbar[pz, py, px]), 0.0)
+                        d = d.astype(dist_dtype).astype(np.float64)
                     d[offsets.index((0, 0, 0))] = -1.0  # the reference first
                     group = [offsets[k] for k in np.argsort(d, kind="stable")[:n_sim]]
+                    if sbar is not None:
+                        s2 = float(np.mean([sbar[pz + dz, py + dy, px + dx] for dz, dy, dx in group]))
                     for c in range(C):
                         X = np.array([patch_at(noisy, c, pz + dz, py + dy, px + dx) for dz, dy, dx in group])
                         src = X if stage == 1 else np.array(

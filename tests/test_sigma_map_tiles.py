@@ -225,18 +225,19 @@ def test_dask_per_channel_and_zero_region(rng):
 
 
 def test_volume_per_channel_and_maps(rng):
-    """The 3-D kernels take one σ: a map runs per σ level, and a (Y, X) map serves every slice."""
+    """Pixelwise NL-means on a stack takes one σ: a map runs per σ level, and a (Y, X) map serves every slice
+    (NL-Bayes takes the map in its kernel: tests/test_sigma_map_volume.py)."""
     clean = np.zeros((10, 32, 32))
     clean[2:8, 8:24, 8:24] = 0.8
     rows = np.where(np.arange(32)[:, None] < 16, 0.05, 0.2) * np.ones((1, 32))
     noisy = clean + rng.standard_normal(clean.shape) * rows
     volume_map = np.broadcast_to(rows, clean.shape).copy()
-    out = nlmeans.denoise_volume(noisy, volume_map)
-    assert np.array_equal(nlmeans.denoise_volume(noisy, rows), out)
-    rms = float(np.sqrt(np.mean(rows**2)))
-    assert nlmeans.psnr(clean, out) > nlmeans.psnr(clean, nlmeans.denoise_volume(noisy, rms)) + 1
+    out = nlmeans.denoise_volume(noisy, volume_map, method="pixelwise")
+    assert np.array_equal(nlmeans.denoise_volume(noisy, rows, method="pixelwise"), out)
+    scalar = nlmeans.denoise_volume(noisy, float(np.sqrt(np.mean(rows**2))), method="pixelwise")
+    assert nlmeans.psnr(clean, out) > nlmeans.psnr(clean, scalar) + 1
     # each voxel between the runs at the two levels that bracket its σ (here exactly one of them)
-    low, high = nlmeans.denoise_volume(noisy, 0.05), nlmeans.denoise_volume(noisy, 0.2)
+    low, high = (nlmeans.denoise_volume(noisy, s, method="pixelwise") for s in (0.05, 0.2))
     assert np.allclose(out, np.where(volume_map == 0.05, low, high))
     assert np.array_equal(nlmeans.denoise_volume(noisy, np.full((32, 32), 0.1)),
                           nlmeans.denoise_volume(noisy, 0.1))
@@ -251,7 +252,8 @@ def test_volume_per_channel_and_maps(rng):
     (dict(sigma=[0.1, 0.2]), r"allowed: a number, a map of the stack's shape \(10, 32, 32\) or a \(32, 32\) map"),
     (dict(sigma=np.full((5, 32, 32), 0.1)), r"shape \(5, 32, 32\); allowed"),
     (dict(sigma=np.full((32, 32), -1.0)), "finite and >= 0 everywhere"),
-    (dict(sigma=np.full((32, 32), 0.1), slab_slices=4), "run in memory for volumes and video"),
+    (dict(sigma=np.repeat([0.1, 0.2], 16)[:, None] * np.ones(32), method="pixelwise", slab_slices=4),
+     "runs in memory for volumes and video"),
 ])
 def test_volume_refuses_bad_maps(rng, kw, match):
     with pytest.raises(ValueError, match=match):

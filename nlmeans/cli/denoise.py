@@ -447,9 +447,10 @@ def _stack(request):
     if request.method == "patchwise":
         raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     if _wants_slabs(request):
-        if _varying(request):
-            raise click.UsageError("--sigma-map and --sigma with one value per channel run --volume/--video in "
-                                   "memory: leave out --slab-slices and .zarr (or give one --sigma)")
+        if isinstance(request.sigma, tuple) or (request.sigma_map is not None and not _map_kernel(request)):
+            raise click.UsageError("--sigma with one value per channel, and --sigma-map with --method pixelwise, "
+                                   "run --volume/--video in memory: leave out --slab-slices and .zarr (or give "
+                                   "one --sigma; NL-Bayes takes --sigma-map in slabs)")
         return _slabs(request)
     input_path, output_path = request.paths
     try:
@@ -467,19 +468,41 @@ def _stack(request):
         def run(data, sigma=sigma):
             return denoise_volume(data, sigma, **kw)
     what = _stack_what(request, stack.shape)
-    # (σ varying: the warm-up's crop runs one σ, the kernels the real call runs per channel or level)
-    warm_up(run if text is None else lambda data: run(data, float(np.max(sigma))), stack,
-            crop=lambda a: a[:9, :32, :32].copy())
+    _warm_up_stack(request, run, stack, sigma, text)
     start = time.perf_counter()
     with ticker(f"denoising {input_path.name} ({what})"):
         out, used = run(stack) if text is None else (run(stack), None)
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite, metadata=read_metadata(input_path))
     if used is None:
-        say(f"{input_path.name} ({what}, {stack.dtype}): {text}, {_method_of(request)} once per σ level or "
-            f"channel group; {seconds:.2f} s -> {output_path}")
+        _stack_varying_summary(request, input_path, output_path, what, stack.dtype, text, seconds)
         return
     _stack_summary(input_path, output_path, what, stack.dtype, used, seconds)
+
+
+def _warm_up_stack(request, run, stack, sigma, text):
+    """:func:`warm_up` of a stack call on a crop: with a σ map (NL-Bayes), the crop of the map, so that the
+    map's kernel is compiled; per channel or per level (pixelwise), one σ (the kernels those runs take)."""
+    depth = min(9, stack.shape[0])  # the first slices (an array-like is read only there), then a crop
+    crop = lambda a: a[:, :32, :32].copy()  # noqa: E731
+    if text is None:
+        warm_up(run, stack[:depth], crop=crop)
+    elif _map_kernel(request):
+        smap = sigma[:depth] if len(sigma.shape) == 3 else np.broadcast_to(sigma, (depth, *sigma.shape))
+        warm_up(lambda data, m: run(data, m), stack[:depth], np.asarray(smap), crop=crop)
+    else:
+        warm_up(lambda data: run(data, float(np.max(sigma))), stack[:depth], crop=crop)
+
+
+def _map_kernel(request):
+    """Whether a stack's ``--sigma-map`` runs inside the kernel (NL-Bayes), in memory or in slabs."""
+    return request.sigma_map is not None and _method_of(request) == "nlbayes"
+
+
+def _stack_varying_summary(request, input_path, output_path, what, dtype, text, seconds):
+    how = "with the map in its kernel" if _map_kernel(request) else "once per σ level or channel group"
+    say(f"{input_path.name} ({what}, {dtype}): {text}, {_method_of(request)} {how}; {seconds:.2f} s -> "
+        f"{output_path}")
 
 
 def _stack_what(request, shape):
@@ -524,20 +547,26 @@ def _slabs(request):
                   image=not folder)
     axis = -1 if len(stack.shape) == 4 else None
     radius = request.temporal_radius if request.video else None
-    kw = dict(request.sizes, channel_axis=axis, return_settings=True)
+    # a σ map (NL-Bayes): read slab by slab; the call returns no Settings (they hold one σ)
+    sigma, text = _sigma_for(request, tuple(stack.shape[:3]), 1 if axis is None else stack.shape[-1], lazy=True)
+    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None)
     if request.video:
-        def run(data, **more):
-            return denoise_video(data, request.sigma, temporal_radius=radius, **kw, **more)
+        def run(data, sigma=sigma, **more):
+            return denoise_video(data, sigma, temporal_radius=radius, **kw, **more)
     else:
-        def run(data, **more):
-            return denoise_volume(data, request.sigma, **kw, **more)
+        def run(data, sigma=sigma, **more):
+            return denoise_volume(data, sigma, **kw, **more)
     what = _stack_what(request, stack.shape)
-    warm_up(run, stack[:min(9, stack.shape[0])], crop=lambda a: a[:, :32, :32].copy())
+    _warm_up_stack(request, run, stack, sigma, text)
     start = time.perf_counter()
     with create_array(output_path, stack.shape, stack.dtype, overwrite=request.overwrite, stack=True,
                       metadata=read_metadata(input_path)) as out:
-        _, used = run(stack, slab_slices=request.slab_slices, out=out, progress=show_progress())
+        done = run(stack, slab_slices=request.slab_slices, out=out, progress=show_progress())
     seconds = time.perf_counter() - start
+    if text is not None:
+        _stack_varying_summary(request, input_path, output_path, f"{what}, in slabs", stack.dtype, text, seconds)
+        return
+    used = done[1]
     plane = math.prod(stack.shape[1:])
     kept = min(slab_slices_for(used, plane, request.slab_slices, radius), stack.shape[0])
     _stack_summary(input_path, output_path, f"{what}, slabs of {kept} slices", stack.dtype, used, seconds)

@@ -91,26 +91,27 @@ sigma_map_option = click.option(
     help="σ per pixel, instead of --sigma: a gray image, or a .npy or TIFF file of numbers, of INPUT's "
     "height×width (--volume/--video: slices×height×width, or height×width for every slice); its values are σ "
     f"{SCALE_NOTE}, as stored (an 8-bit map's 20 is σ 20/255). One map for every channel; NL-Bayes and "
-    "pixelwise NL-means take it inside the kernel. Strips and Dask read it strip by strip (.npy, TIFF).",
+    "pixelwise NL-means take it inside the kernel (--volume/--video: NL-Bayes; pixelwise runs once per σ "
+    "level, in memory). Strips, Dask and slabs read it strip (slab) by strip (.npy, TIFF).",
 )
 
 
 class SigmaMap:
-    """A σ map file on the float image's scale, (H, W): an array-like read rows at a time (``lazy``) or in
-    memory (:meth:`load`), the values converted from the 0–255 scale (:func:`nlmeans._validate.sigma_from_255`)
-    block by block the same way."""
+    """A σ map file on the float image's scale, (H, W) (a stack's: (Z, H, W), ``ndim=3``): an array-like read
+    rows (slices) at a time (``lazy``) or in memory (:meth:`load`), the values converted from the 0–255 scale
+    (:func:`nlmeans._validate.sigma_from_255`) block by block the same way."""
 
-    def __init__(self, values):
+    def __init__(self, values, ndim=2):
         self._values = values
-        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked it
+        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked an image's map
         self.summary = None
-        self.shape = tuple(int(n) for n in values.shape[:2])
+        self.shape = tuple(int(n) for n in values.shape[:ndim])
         self.dtype = np.dtype(np.float64)
-        self.ndim = 2
+        self.ndim = ndim
 
     def __getitem__(self, index):
         block = np.asarray(self._values[index], dtype=np.float64)
-        return sigma_from_255(block[..., 0] if block.ndim == 3 else block)
+        return sigma_from_255(block[..., 0] if self.ndim == 2 and block.ndim == 3 else block)
 
     def load(self):
         """The whole map on the float scale, in memory."""
@@ -120,7 +121,8 @@ class SigmaMap:
 def open_sigma_map(path, shape, *, lazy=False):
     """The ``--sigma-map`` file ``path`` for an INPUT of ``shape`` (H, W) or a stack's (Z, H, W): checked
     (one channel, numbers, the shape, every value finite and >= 0, a ``click.BadParameter`` otherwise) and
-    returned as a :class:`SigmaMap` (2-D) or an ndarray on the float scale (a stack's map)."""
+    returned as a :class:`SigmaMap` (a stack's (Z, H, W) map read slice by slice), or an ndarray on the float
+    scale (a stack's (H, W) map for every slice)."""
     from ..io import read_values
     from ..noise_models import summarize_sigma_map
 
@@ -138,20 +140,20 @@ def open_sigma_map(path, shape, *, lazy=False):
         what = " or ".join("×".join(map(str, a)) for a in allowed)
         raise bad(f"has shape {'×'.join(map(str, dims))}; it must be {what} (INPUT's "
                   f"{'slices×' if len(shape) == 3 else ''}height×width, one channel)")
-    if len(shape) == 3:
-        flat = np.asarray(values, dtype=np.float64).reshape(-1, dims[-1])
-        read = lambda y0, y1: flat[y0:y1]  # noqa: E731
-        rows = flat.shape[0]
-    else:
-        sigma_map = SigmaMap(values)
-        read, rows = (lambda y0, y1: sigma_map[y0:y1]), dims[0]
+    sigma_map = SigmaMap(values, len(dims))
+    plane = math.prod(dims[1:])  # a stack's map is checked slice by slice, each slice one row
+
+    def read(y0, y1):
+        return sigma_map[y0:y1].reshape(y1 - y0, plane)
+
     try:
-        summary = summarize_sigma_map(read, rows, max(1, (1 << 24) // dims[-1]), name="its σ")
+        summary = summarize_sigma_map(read, dims[0], max(1, (1 << 24) // plane), name="its σ")
     except ValueError as exc:
         raise bad(str(exc)) from None
-    if len(shape) == 3:
-        return sigma_from_255(flat.reshape(dims))
-    sigma_map.summary = summary  # the strips and Dask take it instead of reading the file twice more
+    if len(shape) == 3 and len(dims) == 2:
+        return sigma_map.load()
+    if len(shape) == 2:  # the strips and Dask take its summary instead of reading the file again for it
+        sigma_map.summary = summary
     return sigma_map
 
 

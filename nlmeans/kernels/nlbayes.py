@@ -885,19 +885,26 @@ def _nlb_patch_sums(image, c, r0, P, s1, s2):
 
 
 @njit(**JIT)
-def _nlb_map_unbias(s2map, py, px, r, D, dist):
-    """``dist[k]`` -= ``D`` (the candidate's patch-mean σ² minus the reference's), at least 0, in the scan order
-    of :func:`_nlb_window_distances`: the expected squared distance of two noisy patches is the clean one
-    plus ``D`` times their patch-mean variances, and the reference's is the same for every candidate.
-    In float64; a constant map subtracts exactly 0."""
-    s0 = np.float64(s2map[py, px])
-    k = 0
+def _nlb_map_unbias_plane(plane, s0, py, px, r, D, dist, k, centre):
+    """``dist[k], dist[k + 1], ...`` -= ``D`` (the candidate's patch-mean σ² minus ``s0``, the reference's), at
+    least 0, for the candidates centred at ``(py + dy, px + dx)`` of the map's ``plane``, ``|dy|, |dx| <= r``
+    in row-major order, the offset (0, 0) left out when it is the reference (``centre``); returns the next
+    ``k``. The expected squared distance of two noisy patches is the clean one plus ``D`` times their
+    patch-mean variances, and the reference's is the same for every candidate. In float64; a constant map
+    subtracts exactly 0."""
     for dy in range(-r, r + 1):
-        row = s2map[py + dy]
+        row = plane[py + dy]
         for dx in range(-r, r + 1):
-            if dy != 0 or dx != 0:
+            if dy != 0 or dx != 0 or not centre:
                 dist[k] = max(np.float64(dist[k]) - D * (np.float64(row[px + dx]) - s0), 0.0)
                 k += 1
+    return k
+
+
+@njit(**JIT)
+def _nlb_map_unbias(s2map, py, px, r, D, dist):
+    """:func:`_nlb_map_unbias_plane` for the candidates of :func:`_nlb_window_distances`, in its scan order."""
+    _nlb_map_unbias_plane(s2map, np.float64(s2map[py, px]), py, px, r, D, dist, 0, True)
 
 
 @njit(**JIT)
@@ -1243,20 +1250,80 @@ def _nlb3_add_patches(num, c, lz, ly, lx, oz, oy, ox, n, fz, f, X):
                     num[c, qz + jz, qy + jy, qx + jx] += X[m, jz * PP + jy * P + jx]
 
 
+# A σ map in the 3-D kernel: as in 2-D, the band's ``sigma2`` is one variance or the patch-mean σ² at every
+# padded patch centre (a (Z + 2 zpad, H + 2 pad, W + 2 pad) map); a scalar compiles the scalar path unchanged.
+
+
+@njit(**JIT)
+def _nlb3_map_unbias(s2map, pz, py, px, dz0, dz1, r, D, dist):
+    """:func:`_nlb_map_unbias` for the candidates of :func:`_nlb3_candidate_distances`, in its scan order."""
+    s0 = np.float64(s2map[pz, py, px])
+    k = 0
+    for dz in range(dz0, dz1 + 1):
+        k = _nlb_map_unbias_plane(s2map[pz + dz], s0, py, px, r, D, dist, k, dz == 0)
+
+
+@njit(**JIT)
+def _nlb3_map_group_mean(s2map, pz, py, px, oz, oy, ox, n):
+    """:func:`_nlb_map_group_mean` for a group of 3-D patches."""
+    s0 = np.float64(s2map[pz, py, px])
+    acc = 0.0
+    for m in range(n):
+        acc += np.float64(s2map[pz + oz[m], py + oy[m], px + ox[m]]) - s0
+    return s0 + acc / n
+
+
+def _nlb3_unbias_distances(sigma2, pz, py, px, dz0, dz1, r, D, dist):
+    """:func:`_nlb_unbias_distances` in 3-D (:func:`_nlb3_map_unbias`); nothing for one σ. The Python body only
+    runs with ``NUMBA_DISABLE_JIT=1``."""
+    if np.ndim(sigma2):
+        _nlb3_map_unbias(sigma2, pz, py, px, dz0, dz1, r, D, dist)
+
+
+@overload(_nlb3_unbias_distances, jit_options=dict(fastmath=FASTMATH))
+def _nlb3_unbias_distances_impl(sigma2, pz, py, px, dz0, dz1, r, D, dist):
+    if isinstance(sigma2, types.Array):
+        def impl(sigma2, pz, py, px, dz0, dz1, r, D, dist):
+            _nlb3_map_unbias(sigma2, pz, py, px, dz0, dz1, r, D, dist)
+        return impl
+    return lambda sigma2, pz, py, px, dz0, dz1, r, D, dist: None
+
+
+def _nlb3_group_sigma2(sigma2, pz, py, px, oz, oy, ox, n):
+    """:func:`_nlb_group_sigma2` in 3-D (:func:`_nlb3_map_group_mean`). The Python body only runs with
+    ``NUMBA_DISABLE_JIT=1``."""
+    if np.ndim(sigma2) == 0:
+        return sigma2
+    return sigma2.dtype.type(_nlb3_map_group_mean(sigma2, pz, py, px, oz, oy, ox, n))
+
+
+@overload(_nlb3_group_sigma2, jit_options=dict(fastmath=FASTMATH))
+def _nlb3_group_sigma2_impl(sigma2, pz, py, px, oz, oy, ox, n):
+    if isinstance(sigma2, types.Array):
+        cast = as_dtype(sigma2.dtype).type
+
+        def impl(sigma2, pz, py, px, oz, oy, ox, n):
+            return cast(_nlb3_map_group_mean(sigma2, pz, py, px, oz, oy, ox, n))
+        return impl
+    return lambda sigma2, pz, py, px, oz, oy, ox, n: sigma2
+
+
 @njit(**JIT)
 def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, n_sim, step, step_z, sigma2,
                beta, gamma, num, den, mask, dist, work, drow, oz, oy, ox, X, Y, Sc, mu, muy, vsum, cov, Zm):
     """Process the reference patches whose centre slice lies in ``[b0, b1)``, accumulating into the band's
     private ``num[c, z - b0 + rz + fz, y + pad, x + pad]`` and ``den`` (slices reach ``rz + fz`` beyond the
     band). ``z_cut``: candidates only in slices ``[0, Z)`` (video); else also in the reflected padding.
-    The per-reference steps are those of :func:`_nlb_groups5` and :func:`_nlb_models`."""
+    The per-reference steps are those of :func:`_nlb_groups5` and :func:`_nlb_models`; ``sigma2`` the noise
+    variance or a map of the patch-mean σ² at every padded centre (:func:`_nlb3_unbias_distances`,
+    :func:`_nlb3_group_sigma2`)."""
     pad = r + f
     P = 2 * f + 1
     Pz = 2 * fz + 1
     PP = P * P
     D = Pz * PP
     C = noisy.shape[0]
-    zero = sigma2 - sigma2
+    zero = beta - beta  # sigma2 may be a map
     search = noisy if stage == 1 else basic  # groups are found on channel 0 of this stack
     lo_z = b0 - rz - fz
     for z in range(b0, b1):
@@ -1276,7 +1343,10 @@ def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, 
                     continue
                 px = x + pad
                 nc = _nlb3_candidate_distances(search, pz, py, px, fz, f, dz0, dz1, r, zero, drow, dist)
+                if stage == 1:
+                    _nlb3_unbias_distances(sigma2, pz, py, px, dz0, dz1, r, D, dist)
                 n = _nlb3_select_group(dist, nc, n_sim, dz0, dz1, r, work, oz, oy, ox)
+                nvar = _nlb3_group_sigma2(sigma2, pz, py, px, oz, oy, ox, n)  # the group's noise variance
                 inv_n = 1 / (zero + n)
                 inv_n1 = 1 / (zero + max(n - 1, 1))
                 for c in range(C):
@@ -1291,13 +1361,13 @@ def _nlb3_band(noisy, basic, stage, b0, b1, Z, H, W, zpad, fz, f, rz, r, z_cut, 
                         msrc = muy
                     flat = False
                     if gamma > 0:
-                        flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, sigma2, vsum)
+                        flat, gm = _nlb_is_homogeneous(src, msrc, mu, n, D, gamma, nvar, vsum)
                         if flat:  # a homogeneous group: every patch becomes the mean value
                             for m in range(n):
                                 for i in range(D):
                                     X[m, i] = gm
                     if not flat:
-                        _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, sigma2, beta, inv_n1, Sc, cov, Zm)
+                        _nlb_bayes_estimate(X, src, msrc, mu, stage, n, D, nvar, beta, inv_n1, Sc, cov, Zm)
                     _nlb3_add_patches(num, c, z - fz - lo_z, py - f, px - f, oz, oy, ox, n, fz, f, X)
                 for m in range(n):
                     qz = z + oz[m] - fz - lo_z
@@ -1321,7 +1391,9 @@ def _nlbayes3_pass(noisy, basic, stage, zpad, fz, f, rz, r, z_cut, n_sim, step, 
 
     ``zpad``: ``rz + fz`` for volumes (candidates may be centred in the reflected padding), ``fz`` for video
     with ``z_cut`` (candidates centred in existing frames only). ``stage`` and ``basic`` as in
-    :func:`_nlbayes_pass`. Bands of ``max(band_slices, 2 (rz + fz))`` reference slices, aligned to slice 0,
+    :func:`_nlbayes_pass`; ``sigma2`` the noise variance, or a σ map: the padded patch mean of σ² at every
+    patch centre, shaped as the padded stacks' slices (see :func:`nlmeans.nlbayes.nlbayes_3d_chw`). Bands of
+    ``max(band_slices, 2 (rz + fz))`` reference slices, aligned to slice 0,
     each with its own "already processed" mask; even bands, then odd ones, add their private sums into the
     stack-wide ones, so the result does not depend on the number of threads. ``out`` (C, Z, H, W).
     """
