@@ -18,6 +18,9 @@ _CHILD = """
 import os, signal, sys
 import nlmeans.io.write as nio
 
+# as on a terminal: a child started from a background job inherits SIGINT ignored, and Python then keeps it so
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 real, calls = nio._encode, []
 
 def interrupted(tmp, suffix, arr, *rest):
