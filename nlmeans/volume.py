@@ -377,6 +377,9 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
     axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis, spatial_ndim=3)
     z_axis = 1 if axis == 0 else 0
     method = _method(method, h)
+    if noise == "rician" and temporal_radius is None and method == "nlbayes":
+        # the stabilised volume gains from the video preset's larger patches and groups (as the 2-D high-noise row)
+        temporal_radius = presets.RICIAN_VOLUME_SLICE_RADIUS
     kwargs = dict(h=h, method=method, patch_size=patch_size, search_size=search_size, data_range=data_range,
                   return_settings=return_settings)
 
@@ -540,10 +543,13 @@ def denoise_volume(
         variance-stabilised stack and its output goes through the exact unbiased inverse
         (:func:`nlmeans.noise_models.denoise_in_model`). ``sigma``/``gain`` left out: fitted by
         :func:`nlmeans.estimate_noise` on up to 8 evenly spaced slices taken together (one fit for the whole
-        stack, the same in slabs). One σ only. Slabs give the same bits as in memory (the transforms are
-        pointwise, mapped with the whole stack's bounds), except the Poisson models at low mean counts
-        (≤ 16 counts: several passes over binned slices, each needing the previous pass whole), refused in
-        slabs.
+        stack, the same in slabs). One σ only. ``"rician"`` with NL-Bayes runs the video preset along Z
+        (:func:`denoise_video`'s 5×5-pixel × 3-slice patches, ±``presets.RICIAN_VOLUME_SLICE_RADIUS`` slices
+        searched; ``patch_size``, ``search_size`` then spatial): on MRI-like volumes it beat the volume preset
+        inside the transform. Slabs give the same
+        bits as in memory (the transforms are pointwise, mapped with the whole stack's bounds), except the
+        Poisson models at low mean counts (≤ 16 counts: several passes over binned slices, each needing the
+        previous pass whole), refused in slabs.
     gain : float or None
         ``"poisson"`` and ``"poisson-gaussian"``: the stack's units per count (> 0); ``None``: estimated.
     return_settings : bool

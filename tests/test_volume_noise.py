@@ -10,6 +10,7 @@ import tifffile
 from click.testing import CliRunner
 
 import nlmeans
+from nlmeans import presets
 from nlmeans._validate import from_float, to_float
 from nlmeans.cli import main
 from nlmeans.noise_models import gat, gat_inverse, rician_vst, rician_vst_inverse
@@ -41,9 +42,12 @@ def _compose(x, forward, inverse, run, scale_for=lambda s: 1.0, work=np.float64)
 
 
 def _rician_scale(sigma):
-    from nlmeans.presets import RICIAN_NLBAYES_SIGMA_255
+    return max(1.0, presets.RICIAN_NLBAYES_SIGMA_255 / 255.0 / sigma)
 
-    return max(1.0, RICIAN_NLBAYES_SIGMA_255 / 255.0 / sigma)
+
+def _rician_volume_inside(v, s, **kw):
+    """What a Rician volume runs on its stabilised form: NL-Bayes's video preset along Z."""
+    return nlmeans.denoise_video(v, s, temporal_radius=presets.RICIAN_VOLUME_SLICE_RADIUS, **kw)
 
 
 STACKS = {
@@ -58,12 +62,22 @@ def test_rician_is_the_vst_the_stack_denoiser_and_the_inverse(kind):
     clean = _clean()
     sigma = 0.08
     noisy = _rician(clean, sigma)
-    expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma),
-                        lambda v, s: run(v, s), _rician_scale)
+    inside = _rician_volume_inside if kind == "volume" else run
+    expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma), inside,
+                        _rician_scale)
     got = run(noisy, sigma, noise="rician")
     assert got.dtype == noisy.dtype and got.shape == noisy.shape
     assert np.array_equal(got, expected)
     assert nlmeans.psnr(clean, got) > nlmeans.psnr(clean, noisy) + 6
+
+
+def test_rician_volume_pixelwise_runs_the_volume_method_unscaled():
+    clean = _clean()
+    sigma = 0.08
+    noisy = _rician(clean, sigma)
+    expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma),
+                        lambda v, s: nlmeans.denoise_volume(v, s, method="pixelwise"))
+    assert np.array_equal(nlmeans.denoise_volume(noisy, sigma, noise="rician", method="pixelwise"), expected)
 
 
 @pytest.mark.parametrize("kind", list(STACKS))
@@ -97,8 +111,8 @@ def test_integer_stacks_follow_the_2d_rules():
     got = nlmeans.denoise_volume(noisy8, sigma_255 / 255, noise="rician")
     s = sigma_255 / 255
     expected = _compose(to_float(noisy8, np.float64), lambda v: rician_vst(v, s),
-                        lambda d: rician_vst_inverse(d, s), lambda v, t: nlmeans.denoise_volume(v, t),
-                        _rician_scale, work=np.float32)
+                        lambda d: rician_vst_inverse(d, s), _rician_volume_inside, _rician_scale,
+                        work=np.float32)
     assert got.dtype == np.uint8 and np.array_equal(got, from_float(expected, np.uint8))
     # Poisson: counts in their own units, rounded and clipped
     counts = np.random.default_rng(5).poisson(30 + 50 * clean).astype(np.uint16)
@@ -136,7 +150,7 @@ def test_channels_are_estimated_and_denoised_together():
     noisy = _rician(clean, sigma)
     got = nlmeans.denoise_volume(noisy, sigma, noise="rician", channel_axis=-1)
     expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma),
-                        lambda v, s: nlmeans.denoise_volume(v, s, channel_axis=-1), _rician_scale)
+                        lambda v, s: _rician_volume_inside(v, s, channel_axis=-1), _rician_scale)
     assert np.array_equal(got, expected)
     chw = np.concatenate([np.moveaxis(p, -1, 0) for p in _sampled_slices(noisy)])
     est = nlmeans.estimate_noise(chw, noise="rician", channel_axis=0)
