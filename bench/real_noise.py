@@ -28,6 +28,20 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    the best of an oracle grid (method classic or blockwise × (patch radius, block radius) in (1, 3), (1, 5),
    (2, 5), and classic with (1, 7), (1, 9), (1, 11)) with σ known, on the slice as a one-slice volume; its
    time is that of the best setting.
+2b. **Rician volumes** (``--only rician-volume``) at SNR 5, 10, 20 (the same SNR) on MRI-like *volumes*, 3-D as
+   MRI users run DIPY: dipy's S0_10slices (the b0 volume, 10×128×128, real; its own noise is part of the
+   "clean" volume), dipy's ascm_out_test (a T1 volume already denoised by ASCM, 24×58×58, negatives clipped),
+   nibabel's example4d (volume 0, an EPI-like 24×128×96) and a textured 3-D Shepp–Logan-like phantom
+   (ellipsoids, smooth bias field, fine texture, zero background, 32×80×80). Left out: dipy's small_64D and
+   small_101D (10×10×10 and 6×10×10, too small for a 3-D window), nibabel's anatomical.nii (33×41×25 with
+   negative values). ``nlmeans rician``: ``denoise_volume(noisy, σ, noise="rician")``; ``gaussian path``:
+   ``denoise_volume(noisy, σ)``; ``DIPY``: ``dipy.denoise.nlmeans.nlmeans(noisy, σ, rician=True)`` on the
+   whole volume, the best of classic and blockwise at (patch, block radius) (1, 3), (1, 5), (2, 5), then each
+   method's block radius grown by 2 at its best patch radius while its PSNR still rises and one run takes at
+   most ``DIPY_AFFORDABLE`` seconds; its time is that of the best point. PSNR over the volume, peak = the clean
+   maximum (1). **2c** (``--only rician-volume-presets``, not in the default run): NL-Bayes's volume preset,
+   its video preset along Z (R = 2, 4 slices searched on each side) and pixelwise NL-means inside the
+   Rician VST: the study behind ``presets.RICIAN_VOLUME_SLICE_RADIUS``.
 3. **Clipped σ estimation**: every standard image, Gaussian noise σ = 10–50 rounded and clipped to uint8
    (seed 0): relative error of ``estimate_sigma``.
 4. **Per-channel σ** (5, 20, 35 /255 on R, G, B) on the color set: ``denoise(noisy, [σ_R, σ_G, σ_B])`` vs the

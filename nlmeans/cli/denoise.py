@@ -169,7 +169,7 @@ def denoise(**options):
       nlmeans denoise photos/ --out-dir clean/ --jobs 2
       nlmeans denoise counts.tif out.tif --noise poisson --gain 1
       nlmeans denoise mri.png out.png --noise rician --sigma 12
-      nlmeans denoise mri.tif out.tif --volume --noise rician --sigma 12
+      nlmeans denoise stack.tif out.tif --volume --noise rician --sigma 12
       cat noisy.png | nlmeans denoise - - > clean.png      # '-': stdin/stdout
       nlmeans denoise noisy.jpg clean.jpg --compare cmp.png --jpeg-quality 90
 
