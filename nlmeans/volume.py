@@ -546,10 +546,9 @@ def denoise_volume(
         stack, the same in slabs). One σ only. ``"rician"`` with NL-Bayes runs the video preset along Z
         (:func:`denoise_video`'s 5×5-pixel × 3-slice patches, ±``presets.RICIAN_VOLUME_SLICE_RADIUS`` slices
         searched; ``patch_size``, ``search_size`` then spatial): on MRI-like volumes it beat the volume preset
-        inside the transform. Slabs give the same
-        bits as in memory (the transforms are pointwise, mapped with the whole stack's bounds), except the
-        Poisson models at low mean counts (≤ 16 counts: several passes over binned slices, each needing the
-        previous pass whole), refused in slabs.
+        inside the transform. Slabs give the same bits as in memory (the transforms are pointwise, mapped with
+        the whole stack's bounds), except the Poisson models at low mean counts (≤ 16 counts: several passes
+        over binned slices, each needing the previous pass whole), refused in slabs.
     gain : float or None
         ``"poisson"`` and ``"poisson-gaussian"``: the stack's units per count (> 0); ``None``: estimated.
     return_settings : bool
