@@ -28,6 +28,24 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    the best of an oracle grid (method classic or blockwise × (patch radius, block radius) in (1, 3), (1, 5),
    (2, 5), and classic with (1, 7), (1, 9), (1, 11)) with σ known, on the slice as a one-slice volume; its
    time is that of the best setting.
+2b. **Rician volumes** (``--only rician-volume``) at SNR 5, 10, 20 (the same SNR) on MRI-like *volumes*, 3-D as
+   MRI users run DIPY: dipy's S0_10slices (the b0 volume, 10×128×128, real; its own noise is part of the
+   "clean" volume), dipy's ascm_out_test (a T1 volume already denoised by ASCM, 24×58×58, negatives clipped),
+   nibabel's example4d (volume 0, an EPI-like 24×128×96) and a textured 3-D Shepp–Logan-like phantom
+   (ellipsoids, smooth bias field, fine texture, zero background, 32×80×80). Left out: dipy's small_64D and
+   small_101D (10×10×10 and 6×10×10, too small for a 3-D window), nibabel's anatomical.nii (33×41×25 with
+   negative values). ``nlmeans rician``: ``denoise_volume(noisy, σ, noise="rician")``; ``gaussian path``:
+   ``denoise_volume(noisy, σ)``; ``DIPY``: ``dipy.denoise.nlmeans.nlmeans(noisy, σ, rician=True)`` on the
+   whole volume, the best of classic and blockwise at (patch, block radius) (1, 3), (1, 5), (2, 5), then each
+   method's block radius grown by 2 at its best patch radius while its PSNR still rises and one run takes at
+   most ``DIPY_AFFORDABLE`` seconds; its time is that of the best point. PSNR over the volume, peak = the clean
+   maximum (1). **2c** (``--only rician-volume-presets``, not in the default run): NL-Bayes's volume preset,
+   its video preset along Z (R = 2, 4 slices searched on each side) and pixelwise NL-means inside the
+   Rician VST: the study behind ``presets.RICIAN_VOLUME_SLICE_RADIUS``.
+1c. **Poisson volumes** (``--only poisson-volume``): fluorescence-like volumes (cells: spheres with nuclei and
+   puncta; filaments: random smooth 3-D curves; both blurred by a PSF wider along Z, 24×96×96; and the textured
+   3-D phantom of 2b) scaled to a peak of 1, 4, 10, 30 counts, counts drawn (seed 0): ``denoise_volume(counts,
+   noise="poisson", gain=1)`` against the Gaussian path ``denoise_volume(counts / peak)`` (σ estimated).
 3. **Clipped σ estimation**: every standard image, Gaussian noise σ = 10–50 rounded and clipped to uint8
    (seed 0): relative error of ``estimate_sigma``.
 4. **Per-channel σ** (5, 20, 35 /255 on R, G, B) on the color set: ``denoise(noisy, [σ_R, σ_G, σ_B])`` vs the
@@ -225,6 +243,222 @@ def rician_table(size):
     return _table(header, rows) + notes
 
 
+def _phantom_3d(shape=(32, 80, 80)):
+    """A textured 3-D Shepp–Logan-like head (Z, Y, X) on [0, 1]: ellipsoids of the 3-D Shepp–Logan table
+    (Kak & Slaney's intensities raised so that grey and white matter differ), a smooth bias field, fine
+    texture inside the head, zero background as in MRI magnitude images."""
+    from scipy.ndimage import gaussian_filter
+
+    z, y, x = (np.linspace(-1, 1, n) for n in shape)
+    z, y, x = np.meshgrid(z, y, x, indexing="ij")
+    # (value, centre z, y, x, semi-axes z, y, x, rotation about z in degrees)
+    ellipsoids = [(1.0, 0, 0, 0, 0.90, 0.92, 0.69, 0), (-0.6, 0, -0.0184, 0, 0.88, 0.874, 0.6624, 0),
+                  (-0.2, 0, 0, 0.22, 0.41, 0.31, 0.11, -18), (-0.2, 0, 0, -0.22, 0.32, 0.41, 0.16, 18),
+                  (0.25, -0.25, 0.35, 0, 0.25, 0.25, 0.21, 0), (0.2, 0.25, 0.1, 0, 0.046, 0.046, 0.046, 0),
+                  (0.2, 0, -0.1, -0.08, 0.05, 0.046, 0.023, 0), (0.2, 0.1, -0.605, 0.06, 0.1, 0.023, 0.046, 0),
+                  (0.3, -0.1, -0.1, 0.06, 0.04, 0.046, 0.023, 0), (0.15, 0.3, 0.4, -0.3, 0.2, 0.1, 0.15, 30)]
+    vol = np.zeros(shape)
+    for value, cz, cy, cx, az, ay, ax, angle in ellipsoids:
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        u, v = (x - cx) * c + (y - cy) * s, -(x - cx) * s + (y - cy) * c
+        vol[(u / ax) ** 2 + (v / ay) ** 2 + ((z - cz) / az) ** 2 <= 1] += value
+    rng = np.random.default_rng(101)  # the texture is part of the clean volume: a fixed draw
+    texture = gaussian_filter(rng.normal(size=shape), 1.2)
+    texture /= texture.std()
+    head = vol > 0.05
+    vol = vol * (1 + 0.25 * np.sin(1.3 * x + 0.8 * y + 0.5 * z)) + head * 0.04 * texture
+    vol = np.clip(vol, 0, None)
+    return vol / vol.max()
+
+
+def _mri_volumes():
+    """name -> clean volume (Z, Y, X) on [0, 1]: the MRI volumes that ship with dipy and nibabel big enough
+    for 3-D patches and windows, and the textured 3-D phantom (see ``rician_volume_table``)."""
+    import importlib.resources
+
+    import nibabel
+
+    def nifti(package, *parts, volume=None):
+        with importlib.resources.as_file(importlib.resources.files(package).joinpath(*parts)) as path:
+            data = np.asarray(nibabel.load(str(path)).get_fdata(), dtype=np.float64)
+        data = data if volume is None else data[..., volume]
+        data = np.moveaxis(np.clip(data, 0, None), 2, 0)  # NIfTI (X, Y, Z) -> (Z, Y, X)
+        return np.ascontiguousarray(data / data.max())
+
+    return {"dipy S0_10slices (b0)": nifti("dipy", "data", "files", "S0_10slices.nii.gz", volume=0),
+            "dipy ascm_out_test (T1, denoised)": nifti("dipy", "data", "files", "ascm_out_test.nii.gz"),
+            "nibabel example4d (EPI, vol 0)": nifti("nibabel", "tests", "data", "example4d.nii.gz", volume=0),
+            "textured 3-D phantom": _phantom_3d()}
+
+
+def _dipy_volume(noisy, sigma, method, p, b):
+    """DIPY's 3-D ``nlmeans(rician=True)`` on our (Z, Y, X) volume, in its (X, Y, Z) layout."""
+    from dipy.denoise.nlmeans import nlmeans as dipy_nlmeans
+
+    out = dipy_nlmeans(np.ascontiguousarray(np.moveaxis(noisy, 0, 2)), sigma, patch_radius=p, block_radius=b,
+                       rician=True, method=method)
+    return np.moveaxis(out, 2, 0)
+
+
+#: DIPY's block radius grows past 5 while its PSNR still rises and one run takes at most this (seconds)
+DIPY_AFFORDABLE = 40.0
+
+
+def _dipy_best(clean, noisy, sigma, failed, label):
+    """(PSNR, seconds, setting) of DIPY's best point on the grid of ``rician_volume_table``."""
+    best, by_method = None, {}
+    for m, p, b in [(m, p, b) for m in ("classic", "blockwise") for p, b in ((1, 3), (1, 5), (2, 5))]:
+        out, t = _timed(lambda m=m, p=p, b=b: _dipy_volume(noisy, sigma, m, p, b))
+        if not np.isfinite(out).all():  # DIPY's squared distances can overflow (its own warning)
+            failed.append(f"{label} {m} p{p} b{b}: {np.count_nonzero(~np.isfinite(out))} NaN")
+            continue
+        score = _psnr(clean, out)
+        by_method.setdefault(m, []).append((score, t, p, b))
+        if best is None or score > best[0]:
+            best = (score, t, f"{m} p{p} b{b}")
+    for m, runs in by_method.items():  # larger block radii at the method's best patch radius
+        score, t, p, b = max(runs)
+        prev = score
+        while t <= DIPY_AFFORDABLE and b < 15:
+            b += 2
+            out, t = _timed(lambda m=m, p=p, b=b: _dipy_volume(noisy, sigma, m, p, b))
+            if not np.isfinite(out).all():
+                failed.append(f"{label} {m} p{p} b{b}: {np.count_nonzero(~np.isfinite(out))} NaN")
+                break
+            score = _psnr(clean, out)
+            if score > best[0]:
+                best = (score, t, f"{m} p{p} b{b}")
+            if score <= prev:
+                break
+            prev = score
+    return best
+
+
+def rician_volume_table(size):
+    """Rician volumes: ours (``denoise_volume(noisy, σ, noise="rician")``) against DIPY's 3-D
+    ``nlmeans(rician=True)`` at the best point of its grid (see the module docstring); ``size`` unused."""
+    del size
+    rows, failed, margins = [], [], {}
+    nlmeans.denoise_volume(np.random.default_rng(0).random((9, 32, 32)), 0.1, noise="rician")  # compile
+    for name, clean in _mri_volumes().items():
+        for snr in SNRS:
+            sigma = rician_sigma_for_snr(clean, snr)
+            noisy = nlmeans.add_noise(clean, sigma, noise="rician", seed=0)
+            ours, t_ours = _timed(lambda n=noisy, s=sigma: nlmeans.denoise_volume(n, s, noise="rician"))
+            gauss = nlmeans.denoise_volume(noisy, sigma)
+            best = _dipy_best(clean, noisy, sigma, failed, f"{name} SNR {snr}")
+            p_ours = _psnr(clean, ours)
+            margins.setdefault(snr, []).append(p_ours - best[0])
+            rows.append([name, "×".join(map(str, clean.shape)), snr, f"{_psnr(clean, noisy):.2f}", f"{p_ours:.2f}",
+                         f"{_psnr(clean, gauss):.2f}", f"{best[0]:.2f} ({best[2]})", f"{p_ours - best[0]:+.2f}",
+                         f"{t_ours:.2f}", f"{best[1]:.2f} ({best[1] / t_ours:.1f}×)"])
+            print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
+    header = ["volume", "Z×Y×X", "SNR", "noisy", "nlmeans rician", "gaussian path", "DIPY best", "vs DIPY",
+              "t nlmeans", "t DIPY (÷ ours)"]
+    means = "\n\nMean margin over DIPY's best: " + ", ".join(
+        f"SNR {snr} {np.mean(m):+.2f} dB" for snr, m in margins.items())
+    notes = "\n\nDIPY grid points left out (non-finite output):" + "".join(f"\n- {f}" for f in failed)
+    return _table(header, rows) + means + (notes if failed else "")
+
+
+def _rician_volume(radius, method=None):
+    """``denoise_volume(noisy, σ, noise="rician")`` with ``presets.RICIAN_VOLUME_SLICE_RADIUS`` set to
+    ``radius`` for the call (None: NL-Bayes's volume preset; an int: its video preset along Z)."""
+    from nlmeans import presets
+
+    def run(noisy, sigma):
+        kept = presets.RICIAN_VOLUME_SLICE_RADIUS
+        presets.RICIAN_VOLUME_SLICE_RADIUS = radius
+        try:
+            return nlmeans.denoise_volume(noisy, sigma, noise="rician", method=method)
+        finally:
+            presets.RICIAN_VOLUME_SLICE_RADIUS = kept
+    return run
+
+
+#: the stack presets compared on the stabilised Rician volumes (``--only rician-volume-presets``)
+RICIAN_VOLUME_CANDIDATES = {
+    "volume preset": _rician_volume(None),
+    "video preset, R 2": _rician_volume(2),
+    "video preset, R 4": _rician_volume(4),
+    "pixelwise": _rician_volume(None, "pixelwise"),
+}
+
+
+def rician_volume_preset_table(size):
+    """Each stack preset of :data:`RICIAN_VOLUME_CANDIDATES` inside the Rician VST on every volume and SNR;
+    the mean PSNR per SNR over the volumes (the choice is made on the mean, never on one volume)."""
+    del size
+    volumes = _mri_volumes()
+    scores = {key: {snr: [] for snr in SNRS} for key in RICIAN_VOLUME_CANDIDATES}
+    times = {key: 0.0 for key in RICIAN_VOLUME_CANDIDATES}
+    rows = []
+    for name, clean in volumes.items():
+        for snr in SNRS:
+            sigma = rician_sigma_for_snr(clean, snr)
+            noisy = nlmeans.add_noise(clean, sigma, noise="rician", seed=0)
+            cells = [name, snr]
+            for key, run in RICIAN_VOLUME_CANDIDATES.items():
+                out, t = _timed(lambda run=run, n=noisy, s=sigma: run(n, s))
+                scores[key][snr].append(_psnr(clean, out))
+                times[key] += t
+                cells.append(f"{scores[key][snr][-1]:.2f}")
+            rows.append(cells)
+            print(_row(cells, [1] * len(cells)), flush=True)
+    for snr in SNRS:
+        rows.append(["**mean**", snr, *(f"{np.mean(scores[key][snr]):.2f}" for key in RICIAN_VOLUME_CANDIDATES)])
+    rows.append(["**total time (s)**", "", *(f"{times[key]:.1f}" for key in RICIAN_VOLUME_CANDIDATES)])
+    return _table(["volume", "SNR", *RICIAN_VOLUME_CANDIDATES], rows)
+
+
+def _microscopy_volumes(shape=(24, 96, 96)):
+    """name -> clean fluorescence-like volume (Z, Y, X) on [0, 1] (fixed draws): "cells" (spheres with a
+    brighter nucleus and a few puncta on a dim background) and "filaments" (random smooth 3-D curves, blurred
+    by a point-spread function wider along Z), plus the textured 3-D phantom."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(102)
+    z, y, x = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    cells = np.full(shape, 0.03)
+    for _ in range(14):
+        c = rng.uniform((3, 10, 10), (shape[0] - 3, shape[1] - 10, shape[2] - 10))
+        r = rng.uniform(6, 11)
+        d = ((z - c[0]) * 2.0) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2
+        cells = np.maximum(cells, 0.35 * (d < r * r) + 0.45 * (d < (0.45 * r) ** 2))
+    cells[tuple(rng.integers(0, n, 60) for n in shape)] = 4.0  # puncta, spread by the blur below
+    cells = gaussian_filter(cells, (1.0, 0.7, 0.7))
+    lines = np.zeros(shape)
+    for _ in range(10):
+        p = rng.uniform((0, 0, 0), shape)
+        v = rng.normal(size=3)
+        for _ in range(400):
+            v = 0.9 * v + 0.3 * rng.normal(size=3)
+            p = np.clip(p + v / np.linalg.norm(v), 0, np.array(shape) - 1)
+            lines[tuple(np.round(p).astype(int))] = 1.0
+    lines = gaussian_filter(lines, (1.5, 0.8, 0.8)) + 0.01
+    return {"cells": cells / cells.max(), "filaments": lines / lines.max(), "textured 3-D phantom": _phantom_3d()}
+
+
+def poisson_volume_table(size):
+    """Poisson volumes: ``denoise_volume(counts, noise="poisson", gain=1)`` against the Gaussian path
+    (``denoise_volume(counts / peak)``, σ estimated) on fluorescence-like volumes at peaks 1, 4, 10, 30;
+    ``size`` unused."""
+    del size
+    rows = []
+    for name, clean in _microscopy_volumes().items():
+        for peak in PEAKS:
+            counts = nlmeans.add_noise(clean * peak, noise="poisson", seed=0)
+            ours, t_ours = _timed(lambda c=counts: nlmeans.denoise_volume(c, noise="poisson", gain=1.0))
+            gauss, t_gauss = _timed(lambda c=counts, p=peak: nlmeans.denoise_volume(c / p))
+            p_ours, p_gauss = _psnr(clean, ours / peak), _psnr(clean, gauss)
+            rows.append([name, "×".join(map(str, clean.shape)), peak, f"{np.mean(clean) * peak:.2f}",
+                         f"{_psnr(clean, counts / peak):.2f}", f"{p_ours:.2f}", f"{p_gauss:.2f}",
+                         f"{p_ours - p_gauss:+.2f}", f"{t_ours:.2f}", f"{t_gauss:.2f}"])
+            print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
+    return _table(["volume", "Z×Y×X", "peak", "mean count", "noisy", "nlmeans poisson", "gaussian path",
+                   "gain", "t poisson", "t gaussian"], rows)
+
+
 def clipped_table(size):
     rows, worst = [], 0.0
     for name in common.names():
@@ -322,13 +556,19 @@ def _merge_sections(old, new_parts):
     return "\n".join(out + list(fresh.values()))
 
 
+#: tables run only when named in ``--only`` (studies behind a preset)
+ON_REQUEST = ("poisson-schedules", "rician-volume-presets")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="crop side (default 256)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "real_noise.md", help="Markdown output")
     parser.add_argument("--only", nargs="+",
-                        choices=["poisson", "poisson-schedules", "rician", "clipped", "channels", "map"],
-                        help="run only these tables (poisson-schedules runs only when named here)")
+                        choices=["poisson", "poisson-schedules", "poisson-volume", "rician", "rician-volume",
+                                 "rician-volume-presets", "clipped", "channels", "map"],
+                        help="run only these tables (poisson-schedules and rician-volume-presets run only when "
+                             "named here)")
     args = parser.parse_args()
     # warm-up: compile the kernels so the first timed call does not pay for it
     warm = common.load("camera", 64)
@@ -341,7 +581,12 @@ def main():
     tables = {"poisson": ("Poisson (gray set, PSNR dB on [0, 1])", poisson_table),
               "poisson-schedules": ("Poisson schedules, each forced on every image (gray set, mean PSNR dB)",
                                     poisson_schedule_table),
+              "poisson-volume": ("Poisson volumes (fluorescence-like, 3-D, PSNR dB on [0, 1])",
+                                 poisson_volume_table),
               "rician": ("Rician (MRI-like, PSNR dB on [0, 1])", rician_table),
+              "rician-volume": ("Rician volumes (MRI-like, 3-D, PSNR dB on [0, 1])", rician_volume_table),
+              "rician-volume-presets": ("Rician volumes: stack presets inside the VST (mean PSNR dB)",
+                                        rician_volume_preset_table),
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),
               "channels": ("Per-channel σ 5, 20, 35 /255 (color set, PSNR dB)", channel_table),
               "map": ("σ maps: halves 10 and 40 /255, gradient 5 → 40 /255 (gray set, PSNR dB)", map_table)}
@@ -349,7 +594,7 @@ def main():
             "Targets, what holds and why: [docs/real-noise.md](../../docs/real-noise.md).\n"]
     parts = []
     for key, (title, fn) in tables.items():
-        if (args.only and key not in args.only) or (not args.only and key == "poisson-schedules"):
+        if (args.only and key not in args.only) or (not args.only and key in ON_REQUEST):
             continue
         print(f"\n## {title}", flush=True)
         text = fn(args.size)

@@ -311,19 +311,23 @@ class Stabilised:
         return gat_inverse(d, self.gain, self.model_sigma)
 
 
-def stabilise(x, noise, sigma, gain=1.0):
+def model_transform(x, noise, sigma, gain=1.0):
+    """The model's variance-stabilising transform of ``x`` (model values, float), unmapped: noise σ ≈ 1."""
+    return rician_vst(x, sigma) if noise == "rician" else gat(x, gain, sigma or 0.0)
+
+
+def stabilise(x, noise, sigma, gain=1.0, *, bounds=None):
     """The variance-stabilised image of ``x`` (model values, float) under ``noise``, mapped onto [0, 1].
 
     The map onto [0, 1] makes the stabilised noise σ = 1 read as σ = 1 / span on the usual float scale, so
     a Gaussian denoiser's presets (chosen by σ on that scale) see an ordinary image; every denoiser run on
     ``Stabilised.image`` with ``Stabilised.sigma`` is thus "σ = 1 on the stabilised scale". ``sigma`` and
-    ``gain`` are the model's parameters (``sigma > 0`` for ``"rician"``).
+    ``gain`` are the model's parameters (``sigma > 0`` for ``"rician"``). ``bounds``: the (min, max) of
+    :func:`model_transform` over the whole image when ``x`` is a part of it (a slab of a stack), so that
+    every part is mapped as the whole is; None: those of ``x``.
     """
-    if noise == "rician":
-        t = rician_vst(x, sigma)
-    else:
-        t = gat(x, gain, sigma or 0.0)
-    lo, hi = float(t.min()), float(t.max())
+    t = model_transform(x, noise, sigma, gain)
+    lo, hi = (float(t.min()), float(t.max())) if bounds is None else (float(bounds[0]), float(bounds[1]))
     span = hi - lo
     if span == 0:  # a constant image: nothing to denoise, the inverse of its one value
         image, inner_sigma, span = np.zeros(t.shape), 0.0, 1.0
@@ -371,16 +375,59 @@ def rician_dark_correction(denoise, y, est, sigma, axis):
     return a * est + (1.0 - a) * squared
 
 
-def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
-    """``denoise`` (the public Gaussian denoiser) run on the variance-stabilised image, then inverted.
+def model_parameters(noise, sigma, gain, kwargs, estimate):
+    """``(sigma, gain)`` of a model call: checked (:func:`nlmeans._validate.check_model_parameters`), the
+    missing ones from ``estimate()`` (a :class:`nlmeans.noise_level.NoiseEstimate`), ``gain`` 1 when the
+    model has none; a ``guide`` in ``kwargs`` refused."""
+    from ._validate import POISSON_MODELS, check_model_parameters
+
+    sigma, gain = check_model_parameters(noise, sigma, gain)
+    if kwargs.get("guide") is not None:
+        raise ValueError(f"guide is not supported with noise={noise!r}; use noise='gaussian'")
+    if (noise == "rician" and sigma is None) or (noise in POISSON_MODELS and gain is None) or (
+            noise == "poisson-gaussian" and sigma is None):
+        est = estimate()
+        logging.getLogger(__name__).info("noise model estimated from the image: %s", est)
+        sigma = est.sigma if sigma is None else sigma
+        gain = getattr(est, "gain", None) if gain is None else gain
+    return sigma, 1.0 if gain is None else gain
+
+
+def presentation(st, noise, method, h):
+    """``(scale, h)`` for the run on ``st`` (:class:`Stabilised`): the factor its image and σ are multiplied
+    by (Rician with NL-Bayes: :func:`nlmeans.presets.rician_presentation_scale`, else 1) and a given ``h``
+    (on the stabilised scale, where the noise's σ is 1) on that presented scale."""
+    from . import presets
+
+    scale = presets.rician_presentation_scale(st.sigma, method) if noise == "rician" else 1.0
+    return scale, (h * scale / st.span if h is not None and not isinstance(h, str) else h)
+
+
+def from_model(est, dtype, noise):
+    """An estimate of x (float64, model units) in the caller's ``dtype``: integer counts rounded and clipped
+    in their own units for the Poisson models, else :func:`nlmeans._validate.from_float`."""
+    from ._validate import POISSON_MODELS, from_float
+
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui" and noise in POISSON_MODELS:  # counts in their own units
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(est), info.min, info.max).astype(dtype)
+    return from_float(est, dtype)
+
+
+def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate=None, dark_step=True):
+    """``denoise`` (a public Gaussian denoiser) run on the variance-stabilised image, then inverted.
 
     The stabilised image (noise σ = 1) is mapped affinely onto [0, 1] (:func:`stabilise`) so that the
     Gaussian path's presets see its σ on their usual scale (1 / span); the method's output is mapped back
-    and inverted with the exact unbiased inverse. Missing parameters come from :func:`nlmeans.estimate_noise`.
-    Rician with NL-Bayes: the mapped image and its σ are further multiplied by
-    :func:`nlmeans.presets.rician_presentation_scale`, so NL-Bayes runs its high-noise row at every SNR; with
-    every method the inverted estimate's dark regions are then re-estimated in the squared domain
-    (:func:`rician_dark_correction`).
+    and inverted with the exact unbiased inverse. Missing parameters come from ``estimate()`` (default
+    :func:`nlmeans.estimate_noise` on ``arr``). Rician with NL-Bayes: the mapped image and its σ are further
+    multiplied by :func:`nlmeans.presets.rician_presentation_scale`, so NL-Bayes runs its high-noise row at
+    every SNR; with ``dark_step`` (an image's call: ``denoise`` is :func:`nlmeans.denoise`) the inverted
+    estimate's dark regions are then re-estimated in the squared domain (:func:`rician_dark_correction`).
+    ``denoise(image, sigma, h=..., channel_axis=..., **kwargs)`` may be :func:`nlmeans.denoise`
+    or a stack's (:func:`nlmeans.denoise_volume`, whose ``arr`` is (Z, Y, X) with channels at ``axis``):
+    the transforms are pointwise and the binning below sums over the last two spatial axes only.
 
     At low counts the Poisson models iterate (Azzari & Foi 2016): pass i denoises the combination
     y_i = λ_i z + (1 − λ_i) x̂_{i−1} of the noisy image z and the previous estimate, whose noise is that of
@@ -393,22 +440,16 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
     binned passes see counts where it works, at a fraction of the cost.
     """
     from . import presets
-    from ._validate import POISSON_MODELS, check_model_parameters, from_float, model_values, work_dtype
+    from ._validate import POISSON_MODELS, model_values, work_dtype
     from .noise_level import estimate_noise
 
-    sigma, gain = check_model_parameters(noise, sigma, gain)
-    if kwargs.get("guide") is not None:
-        raise ValueError(f"guide is not supported with noise={noise!r}; use noise='gaussian'")
+    if estimate is None:
+        def estimate():
+            return estimate_noise(arr, noise=noise, channel_axis=axis)
+    sigma, gain = model_parameters(noise, sigma, gain, kwargs, estimate)
     x = model_values(arr, noise)
-    if (noise == "rician" and sigma is None) or (noise in POISSON_MODELS and gain is None) or (
-            noise == "poisson-gaussian" and sigma is None):
-        est = estimate_noise(arr, noise=noise, channel_axis=axis)
-        logging.getLogger(__name__).info("noise model estimated from the image: %s", est)
-        sigma = est.sigma if sigma is None else sigma
-        gain = getattr(est, "gain", None) if gain is None else gain
     if noise == "rician" and sigma == 0:  # no noise: the Gaussian path with σ = 0 returns the image unchanged
         return denoise(arr, 0.0, channel_axis=axis, **kwargs)
-    gain = 1.0 if gain is None else gain
     method = presets.resolve_method(kwargs.get("method"), h=kwargs.get("h"), guide=None,
                                     patch_weights=kwargs.get("patch_weights", "flat"),
                                     patch_sigma=kwargs.get("patch_sigma"))
@@ -429,9 +470,7 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
         st = stabilise(binned, noise, model_sigma, lam * lam * gain)
         if st.sigma == 0 and est is None:  # a constant image: nothing to denoise (one pass, no iteration)
             passes = [(lam, k)]
-        # Rician: NL-Bayes gets the stabilised image scaled so that its σ selects the high-noise preset row
-        scale = presets.rician_presentation_scale(st.sigma, method) if noise == "rician" else 1.0
-        step_h = h * scale / st.span if h is not None and not isinstance(h, str) else h  # h: σ = 1 scale
+        scale, step_h = presentation(st, noise, method, h)
         out = denoise((st.image * scale).astype(work_dtype(arr.dtype)), st.sigma * scale, h=step_h,
                       channel_axis=axis, **kwargs)
         if kwargs.get("return_settings"):
@@ -442,15 +481,11 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs):
         est = debin(est, spatial.shape, k)
         if len(passes) == 1:
             break
-    if noise == "rician":
+    if noise == "rician" and dark_step:
         est = rician_dark_correction(denoise, spatial, est, sigma, None if axis is None else 0)
     if axis is not None:
         est = np.moveaxis(est, 0, axis)
-    if arr.dtype.kind in "ui" and noise in POISSON_MODELS:  # counts in their own units
-        info = np.iinfo(arr.dtype)
-        result = np.clip(np.rint(est), info.min, info.max).astype(arr.dtype)
-    else:
-        result = from_float(est, arr.dtype)
+    result = from_model(est, arr.dtype, noise)
     return (result, settings) if settings is not None else result
 
 

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._typing import Array, ArrayLike, Real, SigmaLike, VolumeMethod
+from ._typing import Array, ArrayLike, NoiseModel, Real, SigmaLike, VolumeMethod
 from ._validate import (
     check_array,
     check_channel_axis,
@@ -21,6 +22,7 @@ from ._validate import (
     check_int,
     check_integer_scale,
     check_magnitude,
+    check_noise_model,
     check_real,
     default_data_range,
     from_float,
@@ -60,21 +62,39 @@ def _slice_index(ndim, z_axis, start, stop):
     return tuple(index)
 
 
-def _estimate_sigma_slices(stack, axis, z_axis, depth):
-    """Mean of :func:`nlmeans.estimate_sigma` over up to :data:`SIGMA_SLICES` evenly spaced slices, each read
-    on its own (so an array-like read slab by slab gives the same σ as the whole array in memory)."""
+def _sample_slices(stack, axis, z_axis, depth):
+    """Up to :data:`SIGMA_SLICES` evenly spaced slices of ``stack``, each read on its own (so an array-like
+    read slab by slab gives the same planes as the whole array in memory), as contiguous (Y, X) or
+    (Y, X, C) arrays."""
     picks = np.unique(np.linspace(0, depth - 1, min(SIGMA_SLICES, depth)).round().astype(int))
-    estimates = []
+    planes = []
     for i in picks:
         plane = check_array(stack[_slice_index(len(stack.shape), z_axis, i, i + 1)])
         plane = np.moveaxis(plane, z_axis, 0)[0]
         if axis is not None:  # channels last in the slice
             plane = np.moveaxis(plane, axis - (axis > z_axis), -1)
-        plane = np.ascontiguousarray(plane)
-        estimates.append(estimate_sigma(plane, channel_axis=None if axis is None else -1))
+        planes.append(np.ascontiguousarray(plane))
+    return planes
+
+
+def _estimate_sigma_slices(stack, axis, z_axis, depth):
+    """Mean of :func:`nlmeans.estimate_sigma` over the slices of :func:`_sample_slices`."""
+    planes = _sample_slices(stack, axis, z_axis, depth)
+    estimates = [estimate_sigma(plane, channel_axis=None if axis is None else -1) for plane in planes]
     sigma = float(np.mean(estimates))
-    log.info("sigma estimated on %d slices: %.4g (float scale)", len(picks), sigma)
+    log.info("sigma estimated on %d slices: %.4g (float scale)", len(planes), sigma)
     return sigma
+
+
+def _estimate_model_slices(stack, axis, z_axis, depth, noise):
+    """:func:`nlmeans.estimate_noise` of ``noise`` on the slices of :func:`_sample_slices` taken together
+    (each slice's channels as channels of one image): one fit of the model for the whole stack, the same in
+    memory and in slabs."""
+    from .noise_level import estimate_noise
+
+    planes = _sample_slices(stack, axis, z_axis, depth)
+    chw = np.concatenate([p[None] if axis is None else np.moveaxis(p, -1, 0) for p in planes])
+    return estimate_noise(chw, noise=noise, channel_axis=0)
 
 
 def nlmeans_3d_chw(value: NDArray[Any], sigma: float, h: float, patch_size: int, search_size: int,
@@ -236,11 +256,14 @@ def slab_slices_for(settings: Settings, plane_values: int, slab_slices: int | No
 
 
 def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
-         return_settings, slab_slices=None, out=None, progress=False):
+         return_settings, slab_slices=None, out=None, progress=False, noise="gaussian", gain=None):
     slabs = slab_slices is not None or out is not None
     if not slabs or isinstance(stack, (list, tuple)):
         # in memory, or a list: validated (finite values) before σ is estimated
         stack = check_array(stack)
+    if check_noise_model(noise) != "gaussian" or gain is not None:
+        args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
+        return _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, out, progress)
     if sigma is not None and np.ndim(sigma) > 0:
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
         return _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress)
@@ -377,6 +400,109 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
     return from_float(result, stack.dtype)
 
 
+class _Mapped:
+    """A stack read through a pointwise map: slicing it maps the slices read (``fn``) — the slab loop of
+    :func:`_run` then runs on the stabilised stack without holding it."""
+
+    def __init__(self, source, fn, dtype):
+        self.source, self.fn, self.dtype, self.shape = source, fn, np.dtype(dtype), tuple(source.shape)
+
+    def __getitem__(self, index):
+        return self.fn(np.asarray(self.source[index]))
+
+    def __setitem__(self, index, value):  # an output: the slices written are mapped into the target
+        self.source[index] = self.fn(value)
+
+
+def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, out, progress):
+    """A stack under a Poisson, Poisson–Gaussian or Rician model: :func:`nlmeans.noise_models.denoise_in_model`
+    with this module's stack denoiser inside and the model's parameters, when left out, fitted on a few
+    slices (:func:`_estimate_model_slices`). In slabs (``slab_slices`` or ``out``) the transforms, pointwise,
+    are applied slab by slab with the whole stack's bounds (:func:`nlmeans.noise_models.stabilise`): the same
+    bits as in memory. The Poisson models' passes over binned images at low counts need the whole stack's
+    previous estimate: in memory only."""
+    from . import presets
+    from ._validate import POISSON_MODELS, model_values
+    from .noise_models import (
+        denoise_in_model,
+        from_model,
+        model_parameters,
+        model_transform,
+        presentation,
+        stabilise,
+    )
+
+    h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
+    if sigma is not None and np.ndim(sigma) > 0:
+        raise ValueError(f"sigma must be one number with noise={noise!r}; per-channel σ and σ maps are for "
+                         "noise='gaussian'")
+    dtype, shape = np.dtype(stack.dtype), tuple(int(n) for n in stack.shape)
+    check_dtype_shape(dtype, shape)
+    if noise not in POISSON_MODELS:  # the Poisson models count in the stack's own units
+        check_integer_scale(dtype, sigma=sigma)
+    axis = check_channel_axis(_shape_proxy(shape, dtype), channel_axis, spatial_ndim=3)
+    z_axis = 1 if axis == 0 else 0
+    method = _method(method, h)
+    if noise == "rician" and temporal_radius is None and method == "nlbayes":
+        # the stabilised volume gains from the video preset's larger patches and groups (as the 2-D high-noise row)
+        temporal_radius = presets.RICIAN_VOLUME_SLICE_RADIUS
+    kwargs = dict(h=h, method=method, patch_size=patch_size, search_size=search_size, data_range=data_range,
+                  return_settings=return_settings)
+
+    def estimate():
+        return _estimate_model_slices(stack, axis, z_axis, shape[z_axis], noise)
+
+    def denoise(x, s, *, h=None, channel_axis=None, method=None, patch_size=None, search_size=None,
+                data_range=None, return_settings=False, slab_slices=None, out=None):
+        return _run(x, s, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
+                    return_settings, slab_slices, out, progress)
+
+    if slab_slices is None and out is None:
+        return denoise_in_model(denoise, stack, axis, noise, sigma, gain, kwargs, estimate=estimate,
+                                dark_step=False)  # (the dark step is built for images only)
+    sigma, gain = model_parameters(noise, sigma, gain, kwargs, estimate)
+    if noise == "rician" and sigma == 0:  # as in memory: the Gaussian path with σ = 0
+        return denoise(stack, 0.0, channel_axis=axis, method=method, patch_size=patch_size,
+                       search_size=search_size, return_settings=return_settings, slab_slices=slab_slices, out=out)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif tuple(out.shape) != shape or np.dtype(out.dtype) != dtype:
+        raise ValueError(f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must match the stack's "
+                         f"{shape} {dtype}")
+    elif isinstance(out, np.ndarray) and isinstance(stack, np.ndarray) and np.shares_memory(out, stack):
+        raise ValueError("out shares memory with the stack; slabs read the input around the slices they write, "
+                         "so pass a separate output array (or out=None)")
+    # one pass over the stack, slab by slab: the transform's bounds (exact whatever the cut) and the mean
+    step = max(1, SLAB_VALUES // max(1, math.prod(shape) // shape[z_axis]))
+    lo, hi, sums = math.inf, -math.inf, []
+    for z0 in range(0, shape[z_axis], step):
+        x = model_values(check_array(np.asarray(stack[_slice_index(len(shape), z_axis, z0, z0 + step)])), noise)
+        t = model_transform(x, noise, sigma, gain)
+        lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
+        sums.append(float(np.sum(x)))
+    if noise in POISSON_MODELS:
+        mean_count = math.fsum(sums) / math.prod(shape) / gain
+        if len(presets.poisson_schedule(mean_count)) > 1:
+            raise ValueError(f"noise={noise!r} at a mean count of {mean_count:.3g} (at most "
+                             f"{presets.POISSON_ITERATION_SCHEDULES[-1][0]:g}) runs several passes over the whole "
+                             "stack: in memory only; leave out slab_slices and out")
+    ref = stabilise(np.zeros(0), noise, sigma, gain, bounds=(lo, hi))
+    scale, step_h = presentation(ref, noise, method, h)
+    work = work_dtype(dtype)
+
+    def forward(block):
+        x = model_values(check_array(block), noise)
+        return (stabilise(x, noise, sigma, gain, bounds=(lo, hi)).image * scale).astype(work)
+
+    def back(value):
+        return from_model(ref.invert(np.asarray(value, dtype=np.float64) / scale), dtype, noise)
+
+    result = denoise(_Mapped(stack, forward, work), ref.sigma * scale, h=step_h, channel_axis=axis,
+                     method=method, patch_size=patch_size, search_size=search_size,
+                     return_settings=return_settings, slab_slices=slab_slices, out=_Mapped(out, back, work))
+    return (out, result[1]) if return_settings else out
+
+
 @overload
 def denoise_volume(
     volume: ArrayLike,
@@ -391,6 +517,8 @@ def denoise_volume(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: Literal[False] = False,
 ) -> Array: ...
 
@@ -409,6 +537,8 @@ def denoise_volume(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: Literal[True],
 ) -> tuple[Array, Settings]: ...
 
@@ -426,6 +556,8 @@ def denoise_volume(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: bool = False,
 ) -> Array | tuple[Array, Settings]:
     """Denoise a 3-D volume with NL-Bayes (default) or pixelwise Non-Local Means: cubic patches, cubic
@@ -474,8 +606,24 @@ def denoise_volume(
         :func:`nlmeans.io.create_array`), assigned whole slices at a time. ``None``: a new ndarray.
     progress : bool
         Slabs only: a progress bar (tqdm) over the slabs, on a terminal.
+    noise : {"gaussian", "poisson", "poisson-gaussian", "rician"}
+        The noise model, as in :func:`nlmeans.denoise` (same meaning, units and rule for integer stacks: the
+        Poisson models count in the stack's own units, ``sigma`` then the read noise in those units;
+        ``"rician"``: ``sigma`` of each Gaussian component on the float scale). The method runs on the
+        variance-stabilised stack and its output goes through the exact unbiased inverse
+        (:func:`nlmeans.noise_models.denoise_in_model`). ``sigma``/``gain`` left out: fitted by
+        :func:`nlmeans.estimate_noise` on up to 8 evenly spaced slices taken together (one fit for the whole
+        stack, the same in slabs). One σ only. ``"rician"`` with NL-Bayes runs the video preset along Z
+        (:func:`denoise_video`'s 5×5-pixel × 3-slice patches, ±``presets.RICIAN_VOLUME_SLICE_RADIUS`` slices
+        searched; ``patch_size``, ``search_size`` then spatial): on MRI-like volumes it beat the volume preset
+        inside the transform. Slabs give the same bits as in memory (the transforms are pointwise, mapped with
+        the whole stack's bounds), except the Poisson models at low mean counts (≤ 16 counts: several passes
+        over binned slices, each needing the previous pass whole), refused in slabs.
+    gain : float or None
+        ``"poisson"`` and ``"poisson-gaussian"``: the stack's units per count (> 0); ``None``: estimated.
     return_settings : bool
-        Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
+        Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes;
+        with a noise model, those of the run on the stabilised stack).
 
     Returns
     -------
@@ -523,7 +671,7 @@ def denoise_volume(
     True
     """
     return _run(volume, sigma, h, patch_size, search_size, channel_axis, data_range, None, method,
-                return_settings, slab_slices, out, progress)
+                return_settings, slab_slices, out, progress, noise, gain)
 
 
 @overload
@@ -541,6 +689,8 @@ def denoise_video(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: Literal[False] = False,
 ) -> Array: ...
 
@@ -560,6 +710,8 @@ def denoise_video(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: Literal[True],
 ) -> tuple[Array, Settings]: ...
 
@@ -578,6 +730,8 @@ def denoise_video(
     slab_slices: int | None = None,
     out: Any = None,
     progress: bool = False,
+    noise: NoiseModel = "gaussian",
+    gain: Real | None = None,
     return_settings: bool = False,
 ) -> Array | tuple[Array, Settings]:
     """Denoise a stack of frames (T, Y, X) with NL-Bayes on space-time patches (default) or pixelwise
@@ -608,6 +762,9 @@ def denoise_video(
         side; ``None``: the method's preset, NL-Bayes 5 and 15).
     slab_slices, out, progress
         As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits.
+    noise, gain
+        The noise model and its gain, as in :func:`denoise_volume` (``sigma``/``gain`` left out: fitted on up
+        to 8 evenly spaced frames).
     return_settings : bool
         Also return the :class:`~nlmeans.presets.Settings` used (method, σ and whether it was estimated, sizes).
 
@@ -644,4 +801,4 @@ def denoise_video(
     if temporal_radius is None:
         raise TypeError("temporal_radius must be an integer >= 0, got None")
     return _run(frames, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius, method,
-                return_settings, slab_slices, out, progress)
+                return_settings, slab_slices, out, progress, noise, gain)

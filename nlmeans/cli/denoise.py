@@ -169,12 +169,14 @@ def denoise(**options):
       nlmeans denoise photos/ --out-dir clean/ --jobs 2
       nlmeans denoise counts.tif out.tif --noise poisson --gain 1
       nlmeans denoise mri.png out.png --noise rician --sigma 12
+      nlmeans denoise stack.tif out.tif --volume --noise rician --sigma 12
       cat noisy.png | nlmeans denoise - - > clean.png      # '-': stdin/stdout
       nlmeans denoise noisy.jpg clean.jpg --compare cmp.png --jpeg-quality 90
 
     With --noise poisson or poisson-gaussian, --sigma (the read noise) and --gain are in the file's own units
     (gray levels, not the 0–255 scale): the values are counts times the gain. --noise rician keeps the 0–255
-    scale. These models run in memory on one image (not strips, stacks or batches).
+    scale. These models run on one image in memory or on a stack (--volume/--video, also in slabs; the
+    Poisson models below a mean of 16 counts in memory only), not in strips or batches.
 
     The input's metadata is kept: TIFF resolution, description, ICC profile and ImageJ/OME metadata; PNG text
     chunks, ICC profile and resolution; JPEG ICC profile and EXIF (its orientation reset: the pixels are
@@ -189,7 +191,7 @@ def denoise(**options):
         raise click.UsageError("--slab-slices needs --volume or --video and one INPUT OUTPUT (not --out-dir)")
     if request.noise != "gaussian" or request.gain is not None:
         _check_model_route(request)
-        return _single_model(request)
+        return _stack(request) if request.volume or request.video else _single_model(request)
     if request.out_dir is not None:
         return _batch(request)
     if len(request.paths) != 2:
@@ -352,9 +354,9 @@ def _single_varying(request, image, fmt):
 
 
 def _check_model_route(request):
-    """--noise other than gaussian (or --gain) runs on one in-memory image: refuse the other routes."""
-    for flag, used in (("--out-dir", request.out_dir is not None), ("--volume", request.volume),
-                       ("--video", request.video), ("--tile-rows", request.tile_rows is not None),
+    """--noise other than gaussian (or --gain) runs on one image or one stack (--volume/--video): refuse the
+    other routes."""
+    for flag, used in (("--out-dir", request.out_dir is not None), ("--tile-rows", request.tile_rows is not None),
                        ("--scheduler", request.scheduler is not None), ("--guide", request.guide is not None)):
         if used:
             raise click.UsageError(f"--noise {request.noise} (or --gain) is not supported with {flag}")
@@ -365,22 +367,13 @@ def _check_model_route(request):
 def _single_model(request):
     """One image under a Poisson, Poisson–Gaussian or Rician model; the summary names the model's parameters."""
     from .._denoise import denoise as denoise_image
-    from .._validate import POISSON_MODELS, sigma_to_255
     from ..noise_level import estimate_noise
 
     input_path, output_path = request.paths
     image, fmt = _load(request)
-    poisson = request.noise in POISSON_MODELS
-    # the Poisson models' σ is in the file's own units; the option handed it over on the float scale (/255)
-    sigma = request.sigma if request.sigma is None or not poisson else sigma_to_255(request.sigma)
-    gain, how = request.gain, "given"
     start = time.perf_counter()
-    needs = (poisson and gain is None) or (request.noise != "poisson" and sigma is None)
-    if needs:
-        est = estimate_noise(image.data, noise=request.noise, channel_axis=image.channel_axis)
-        gain = est.gain if gain is None else gain
-        sigma = est.sigma if sigma is None and request.noise != "poisson" else sigma
-        how = "estimated"
+    sigma, gain, how = _model_parameters(
+        request, lambda: estimate_noise(image.data, noise=request.noise, channel_axis=image.channel_axis))
     seconds = time.perf_counter() - start
 
     def run(data):
@@ -391,17 +384,40 @@ def _single_model(request):
     start = time.perf_counter()
     out = run(image.data)
     seconds += time.perf_counter() - start
-    if request.noise == "rician":
-        params = f"σ = {sigma_to_255(sigma):.2f}/255"
-    else:
-        params = f"gain = {gain:.4g}" + ("" if request.noise == "poisson" else f", σ = {sigma:.4g}") + \
-            " (file units)"
+    params = _model_text(request.noise, sigma, gain)
     method = request.method or ("pixelwise" if request.h is not None else "nlbayes")
     caption = (f"left: {input_path.name} (noisy) | right: denoised, {method_title(method)} for {request.noise} "
                f"noise, {params.replace('σ', 'sigma')} ({how}), {seconds:.2f} s")
     to_stdout = _save(request, image, out, fmt, caption)
     say(f"{input_path.name} ({image.describe()}): noise {request.noise}, {params} ({how}), {method} "
         f"inside the variance-stabilising transform; {seconds:.2f} s -> {output_path}", err=to_stdout)
+
+
+def _model_parameters(request, estimate):
+    """(σ, gain, "given"/"estimated") of a --noise run: the options in the model's units (the Poisson models'
+    σ in the file's own units, handed over by the option on the float scale), the missing ones from
+    ``estimate()`` (a :class:`nlmeans.noise_level.NoiseEstimate`)."""
+    from .._validate import POISSON_MODELS, sigma_to_255
+
+    poisson = request.noise in POISSON_MODELS
+    sigma = request.sigma if request.sigma is None or not poisson else sigma_to_255(request.sigma)
+    gain = request.gain
+    if not ((poisson and gain is None) or (request.noise != "poisson" and sigma is None)):
+        return sigma, gain, "given"
+    est = estimate()
+    gain = est.gain if gain is None else gain
+    sigma = est.sigma if sigma is None and request.noise != "poisson" else sigma
+    return sigma, gain, "estimated"
+
+
+def _model_text(noise, sigma, gain):
+    """The model's parameters for a summary line (Rician σ on the 0–255 scale, the Poisson models' in file
+    units)."""
+    from .._validate import sigma_to_255
+
+    if noise == "rician":
+        return f"σ = {sigma_to_255(sigma):.2f}/255"
+    return f"gain = {gain:.4g}" + ("" if noise == "poisson" else f", σ = {sigma:.4g}") + " (file units)"
 
 
 def _batch(request):
@@ -459,8 +475,10 @@ def _stack(request):
         raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
-    sigma, text = _sigma_for(request, stack.shape[:3], 1 if axis is None else stack.shape[-1])
-    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None)
+    model, model_text = _stack_model(request, stack, axis)
+    sigma, text = ((model.pop("sigma"), None) if model else
+                   _sigma_for(request, stack.shape[:3], 1 if axis is None else stack.shape[-1]))
+    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None, **model)
     if request.video:
         def run(data, sigma=sigma):
             return denoise_video(data, sigma, temporal_radius=request.temporal_radius, **kw)
@@ -474,6 +492,8 @@ def _stack(request):
         out, used = run(stack) if text is None else (run(stack), None)
     seconds = time.perf_counter() - start
     write_stack(output_path, out, overwrite=request.overwrite, metadata=read_metadata(input_path))
+    if model_text is not None:
+        return _model_summary(input_path, output_path, f"{what}, {stack.dtype}", model_text, request, seconds)
     if used is None:
         _stack_varying_summary(request, input_path, output_path, what, stack.dtype, text, seconds)
         return
@@ -503,6 +523,26 @@ def _stack_varying_summary(request, input_path, output_path, what, dtype, text, 
     how = "with the map in its kernel" if _map_kernel(request) else "once per σ level or channel group"
     say(f"{input_path.name} ({what}, {dtype}): {text}, {_method_of(request)} {how}; {seconds:.2f} s -> "
         f"{output_path}")
+
+
+def _stack_model(request, stack, axis):
+    """The noise model of a stack run: ``({}, None)`` for Gaussian noise, else the keyword arguments
+    (``noise``, ``gain``, ``sigma`` in the model's units) and the summary's text; the parameters left out
+    fitted on a few slices as :func:`nlmeans.denoise_volume` fits them (so the summary shows what ran)."""
+    if request.noise == "gaussian" and request.gain is None:
+        return {}, None
+    from ..volume import _estimate_model_slices
+
+    ndim = len(stack.shape)
+    sigma, gain, how = _model_parameters(request, lambda: _estimate_model_slices(
+        stack, None if axis is None else ndim - 1, 0, stack.shape[0], request.noise))
+    return (dict(noise=request.noise, gain=gain, sigma=sigma),
+            f"noise {request.noise}, {_model_text(request.noise, sigma, gain)} ({how})")
+
+
+def _model_summary(input_path, output_path, what, model_text, request, seconds):
+    say(f"{input_path.name} ({what}): {model_text}, {_method_of(request)} inside the variance-stabilising "
+        f"transform; {seconds:.2f} s -> {output_path}")
 
 
 def _stack_what(request, shape):
@@ -547,9 +587,13 @@ def _slabs(request):
                   image=not folder)
     axis = -1 if len(stack.shape) == 4 else None
     radius = request.temporal_radius if request.video else None
-    # a σ map (NL-Bayes): read slab by slab; the call returns no Settings (they hold one σ)
-    sigma, text = _sigma_for(request, tuple(stack.shape[:3]), 1 if axis is None else stack.shape[-1], lazy=True)
-    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None)
+    model, model_text = _stack_model(request, stack, axis)
+    if model:
+        sigma, text = model.pop("sigma"), None
+    else:  # a σ map (NL-Bayes): read slab by slab; the call returns no Settings (they hold one σ)
+        sigma, text = _sigma_for(request, tuple(stack.shape[:3]), 1 if axis is None else stack.shape[-1],
+                                 lazy=True)
+    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None, **model)
     if request.video:
         def run(data, sigma=sigma, **more):
             return denoise_video(data, sigma, temporal_radius=radius, **kw, **more)
@@ -569,6 +613,9 @@ def _slabs(request):
     used = done[1]
     plane = math.prod(stack.shape[1:])
     kept = min(slab_slices_for(used, plane, request.slab_slices, radius), stack.shape[0])
+    if model_text is not None:
+        return _model_summary(input_path, output_path, f"{what}, {stack.dtype}, slabs of {kept} slices",
+                              model_text, request, seconds)
     _stack_summary(input_path, output_path, f"{what}, slabs of {kept} slices", stack.dtype, used, seconds)
 
 
