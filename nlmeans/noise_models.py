@@ -415,6 +415,18 @@ def from_model(est, dtype, noise):
     return from_float(est, dtype)
 
 
+def count_level(total, total_sq, size, gain, sigma=0.0):
+    """The count level that picks the Poisson models' passes (:func:`nlmeans.presets.poisson_schedule`): the
+    photon-weighted mean count E[λ²] / E[λ] of the clean counts λ = x / gain, estimated without bias from the
+    noisy values' sum ``total`` and sum of squares ``total_sq`` over ``size`` values (E[c²] = λ² + λ + (σ /
+    gain)² for c = y / gain). A uniform image's level is its mean count; a mostly dark one's is its
+    foreground's, which its mean (pulled down by the background) is not."""
+    mean = total / size / gain
+    if not mean > 0:
+        return 0.0
+    return max((total_sq / size / gain**2 - mean - (sigma / gain) ** 2) / mean, 0.0)
+
+
 def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate=None, dark_step=True):
     """``denoise`` (a public Gaussian denoiser) run on the variance-stabilised image, then inverted.
 
@@ -435,7 +447,8 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate
     unbiased inverse apply with those parameters. The early passes bin: y_i is summed over k_i×k_i blocks
     (:func:`bin_counts`; the sums follow the same model at k_i² times the counts, read noise k_i σ, on a
     k_i² times smaller image), denoised and inverted there, and brought back to full resolution by
-    :func:`debin`. The passes (λ_i, k_i) come from the mean count (:func:`nlmeans.presets.poisson_schedule`):
+    :func:`debin`. The passes (λ_i, k_i) come from the count level (:func:`count_level`,
+    :func:`nlmeans.presets.poisson_schedule`):
     where the Anscombe transform stops stabilising (below ~2 counts its std falls from 1 towards 0) the
     binned passes see counts where it works, at a fraction of the cost.
     """
@@ -455,7 +468,12 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate
                                     patch_sigma=kwargs.get("patch_sigma"))
     h = kwargs.pop("h", None)
     kwargs.pop("data_range", None)  # the stabilised image is on [0, 1]
-    passes = presets.poisson_schedule(float(np.mean(x)) / gain) if noise in POISSON_MODELS else ((1.0, 1),)
+    if noise in POISSON_MODELS:
+        flat = x.astype(np.float64).ravel()
+        passes = presets.poisson_schedule(count_level(float(np.sum(flat)), float(flat @ flat), flat.size, gain,
+                                                      sigma or 0.0))
+    else:
+        passes = ((1.0, 1),)
     spatial = x if axis is None else np.moveaxis(x, axis, 0)  # binning sums over the last two axes
     passes = [(lam, presets.poisson_bin_factor(k, spatial.shape[-2:])) for lam, k in passes]
     est, settings = None, None

@@ -172,11 +172,13 @@ def resolve_nlbayes(shape, sigma_255, n_channels=1, patch_size=None, search_size
 
 # --- Poisson models at low counts ---
 
-#: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest mean count,
-#: passes) rows, the first whose count limit the image's mean count (x / gain) does not exceed applies;
-#: above the last limit one plain pass. A pass is (λ, k): it denoises λ z + (1 − λ) x̂ (z the noisy image,
-#: x̂ the previous pass's estimate) summed over k×k blocks. Below 1.2 counts the last pass stays binned 2×2
-#: (it beat a last pass at full resolution there). Measured on the gray standard set: docs/real-noise.md.
+#: the noisy+estimate iteration of the Poisson models at low counts (Azzari & Foi 2016): (largest count level,
+#: passes) rows, the first whose limit the image's count level (:func:`nlmeans.noise_models.count_level`: the
+#: photon-weighted mean count, which a mostly dark image's background does not pull down) does not exceed
+#: applies; above the last limit one plain pass. A pass is (λ, k): it denoises λ z + (1 − λ) x̂ (z the noisy
+#: image, x̂ the previous pass's estimate) summed over k×k blocks. Below 1.2 counts the last pass stays binned
+#: 2×2 (it beat a last pass at full resolution there). Measured on the gray standard set and on mostly dark
+#: fluorescence-like images: docs/real-noise.md.
 POISSON_ITERATION_SCHEDULES = (
     (1.2, ((1.0, 5), (0.7, 3), (0.4, 2))),
     (5.0, ((1.0, 3), (0.5, 2), (0.2, 1))),
@@ -186,11 +188,11 @@ POISSON_ITERATION_SCHEDULES = (
 POISSON_BIN_MIN_SIDE = 32
 
 
-def poisson_schedule(mean_count):
-    """The passes ((λ, bin factor) pairs) of :data:`POISSON_ITERATION_SCHEDULES` for an image of this mean
-    count (x / gain)."""
+def poisson_schedule(level):
+    """The passes ((λ, bin factor) pairs) of :data:`POISSON_ITERATION_SCHEDULES` for an image of this count
+    level (:func:`nlmeans.noise_models.count_level`)."""
     for limit, passes in POISSON_ITERATION_SCHEDULES:
-        if mean_count <= limit:
+        if level <= limit:
             return passes
     return ((1.0, 1),)
 

@@ -424,6 +424,7 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
     from . import presets
     from ._validate import POISSON_MODELS, model_values
     from .noise_models import (
+        count_level,
         denoise_in_model,
         from_model,
         model_parameters,
@@ -474,16 +475,18 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
                          "so pass a separate output array (or out=None)")
     # one pass over the stack, slab by slab: the transform's bounds (exact whatever the cut) and the mean
     step = max(1, SLAB_VALUES // max(1, math.prod(shape) // shape[z_axis]))
-    lo, hi, sums = math.inf, -math.inf, []
+    lo, hi, sums, squares = math.inf, -math.inf, [], []
     for z0 in range(0, shape[z_axis], step):
         x = model_values(check_array(np.asarray(stack[_slice_index(len(shape), z_axis, z0, z0 + step)])), noise)
         t = model_transform(x, noise, sigma, gain)
         lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
-        sums.append(float(np.sum(x)))
+        flat = x.astype(np.float64).ravel()
+        sums.append(float(np.sum(flat)))
+        squares.append(float(flat @ flat))
     if noise in POISSON_MODELS:
-        mean_count = math.fsum(sums) / math.prod(shape) / gain
-        if len(presets.poisson_schedule(mean_count)) > 1:
-            raise ValueError(f"noise={noise!r} at a mean count of {mean_count:.3g} (at most "
+        level = count_level(math.fsum(sums), math.fsum(squares), math.prod(shape), gain, sigma or 0.0)
+        if len(presets.poisson_schedule(level)) > 1:
+            raise ValueError(f"noise={noise!r} at a count level of {level:.3g} (at most "
                              f"{presets.POISSON_ITERATION_SCHEDULES[-1][0]:g}) runs several passes over the whole "
                              "stack: in memory only; leave out slab_slices and out")
     ref = stabilise(np.zeros(0), noise, sigma, gain, bounds=(lo, hi))
@@ -617,7 +620,7 @@ def denoise_volume(
         (:func:`denoise_video`'s 5×5-pixel × 3-slice patches, ±``presets.RICIAN_VOLUME_SLICE_RADIUS`` slices
         searched; ``patch_size``, ``search_size`` then spatial): on MRI-like volumes it beat the volume preset
         inside the transform. Slabs give the same bits as in memory (the transforms are pointwise, mapped with
-        the whole stack's bounds), except the Poisson models at low mean counts (≤ 16 counts: several passes
+        the whole stack's bounds), except the Poisson models at low counts (count level ≤ 16: several passes
         over binned slices, each needing the previous pass whole), refused in slabs.
     gain : float or None
         ``"poisson"`` and ``"poisson-gaussian"``: the stack's units per count (> 0); ``None``: estimated.

@@ -430,3 +430,44 @@ def test_estimate_sigma_on_clipped_uint8_with_saturated_regions(kind, sigma_255)
     noisy = nlmeans.add_noise(clean, sigma_255 / 255, seed=sigma_255)
     clipped = np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
     assert nlmeans.estimate_sigma(clipped, channel_axis=axis) * 255 == pytest.approx(sigma_255, rel=0.1)
+
+
+def test_count_level_is_the_photon_weighted_mean_count():
+    from nlmeans.noise_models import count_level
+
+    rng = np.random.default_rng(11)
+
+    def level(x, gain=1.0, sigma=0.0):
+        x = np.asarray(x, dtype=np.float64)
+        return count_level(float(x.sum()), float((x * x).sum()), x.size, gain, sigma)
+
+    # a uniform image: its mean count, though E[c²] / E[c] of the noisy counts is one more
+    flat = rng.poisson(3.0, (200, 200))
+    assert level(flat) == pytest.approx(3.0, rel=0.02)
+    assert np.mean(flat**2) / np.mean(flat) == pytest.approx(4.0, rel=0.02)
+    # mostly dark: 5 % of the pixels at 20 counts; the mean is 1, the level the foreground's 20
+    clean = np.zeros((200, 200))
+    clean[:10] = 20.0
+    counts = rng.poisson(clean)
+    assert counts.mean() == pytest.approx(1.0, rel=0.05)
+    assert level(counts) == pytest.approx(20.0, rel=0.05)
+    # gain (y = gain · counts) and read noise (Poisson–Gaussian) removed from the level
+    y = 0.5 * rng.poisson(clean / 0.5) + rng.normal(0, 2.0, clean.shape)
+    assert level(y, gain=0.5, sigma=2.0) == pytest.approx(20.0 / 0.5, rel=0.05)
+    assert level(np.zeros(10)) == 0.0
+
+
+def test_mostly_dark_counts_are_not_binned_like_a_dim_image(monkeypatch):
+    # the schedule goes by the count level: 30-count objects on a dark background get the schedule of 30 counts
+    # (one pass), where the mean count (~1.5) would bin 3×3 first
+    from nlmeans import presets
+
+    clean = np.zeros((96, 96))
+    clean[20:40, 20:40] = clean[60:80, 50:90] = 30.0
+    counts = nlmeans.add_noise(clean, noise="poisson", seed=3)
+    assert len(presets.poisson_schedule(float(counts.mean()))) == 3
+    seen = []
+    schedule = presets.poisson_schedule
+    monkeypatch.setattr(presets, "poisson_schedule", lambda level: seen.append(level) or schedule(level))
+    nlmeans.denoise(counts, noise="poisson", gain=1.0)
+    assert seen == [pytest.approx(30.0, rel=0.05)] and len(schedule(seen[0])) == 1
