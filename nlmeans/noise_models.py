@@ -415,6 +415,17 @@ def from_model(est, dtype, noise):
     return from_float(est, dtype)
 
 
+def rician_dark_slices(denoise, y, est, sigma, z_axis, axis):
+    """:func:`rician_dark_correction` of a stack, slice by slice along ``z_axis`` (channels on ``axis`` of the
+    stack, or None): the 2-D step on each slice, so a slab of slices gets the whole stack's values."""
+    out = np.empty(est.shape, dtype=np.float64)
+    slice_axis = None if axis is None else (axis % y.ndim) - (1 if axis % y.ndim > z_axis else 0)
+    for z in range(est.shape[z_axis]):
+        index = (slice(None),) * z_axis + (z,)
+        out[index] = rician_dark_correction(denoise, y[index], est[index], sigma, slice_axis)
+    return out
+
+
 def count_level(total, total_sq, size, gain, sigma=0.0):
     """The count level that picks the Poisson models' passes (:func:`nlmeans.presets.poisson_schedule`): the
     photon-weighted mean count E[λ²] / E[λ] of the clean counts λ = x / gain, estimated without bias from the
@@ -427,7 +438,7 @@ def count_level(total, total_sq, size, gain, sigma=0.0):
     return max((total_sq / size / gain**2 - mean - (sigma / gain) ** 2) / mean, 0.0)
 
 
-def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate=None, dark_step=True):
+def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate=None, image_denoise=None):
     """``denoise`` (a public Gaussian denoiser) run on the variance-stabilised image, then inverted.
 
     The stabilised image (noise σ = 1) is mapped affinely onto [0, 1] (:func:`stabilise`) so that the
@@ -435,8 +446,9 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate
     and inverted with the exact unbiased inverse. Missing parameters come from ``estimate()`` (default
     :func:`nlmeans.estimate_noise` on ``arr``). Rician with NL-Bayes: the mapped image and its σ are further
     multiplied by :func:`nlmeans.presets.rician_presentation_scale`, so NL-Bayes runs its high-noise row at
-    every SNR; with ``dark_step`` (an image's call: ``denoise`` is :func:`nlmeans.denoise`) the inverted
-    estimate's dark regions are then re-estimated in the squared domain (:func:`rician_dark_correction`).
+    every SNR; the inverted estimate's dark regions are then re-estimated in the squared domain
+    (:func:`rician_dark_correction` with ``denoise``; a stack's slices one by one with ``image_denoise``,
+    :func:`nlmeans.denoise`, passed in by the stack's caller: :func:`rician_dark_slices`).
     ``denoise(image, sigma, h=..., channel_axis=..., **kwargs)`` may be :func:`nlmeans.denoise`
     or a stack's (:func:`nlmeans.denoise_volume`, whose ``arr`` is (Z, Y, X) with channels at ``axis``):
     the transforms are pointwise and the binning below sums over the last two spatial axes only.
@@ -499,8 +511,11 @@ def denoise_in_model(denoise, arr, axis, noise, sigma, gain, kwargs, *, estimate
         est = debin(est, spatial.shape, k)
         if len(passes) == 1:
             break
-    if noise == "rician" and dark_step:
+    if noise == "rician" and image_denoise is None:
         est = rician_dark_correction(denoise, spatial, est, sigma, None if axis is None else 0)
+    elif noise == "rician":
+        est = rician_dark_slices(image_denoise, spatial, est, sigma, 0 if axis is None else 1,
+                                 None if axis is None else 0)
     if axis is not None:
         est = np.moveaxis(est, 0, axis)
     result = from_model(est, arr.dtype, noise)

@@ -401,8 +401,9 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
 
 
 class _Mapped:
-    """A stack read through a pointwise map: slicing it maps the slices read (``fn``) — the slab loop of
-    :func:`_run` then runs on the stabilised stack without holding it."""
+    """A stack read through a pointwise map: slicing it maps the slices read (``fn(block)``) — the slab loop of
+    :func:`_run` then runs on the stabilised stack without holding it; as an output, the slices written
+    (``fn(block, index)``)."""
 
     def __init__(self, source, fn, dtype):
         self.source, self.fn, self.dtype, self.shape = source, fn, np.dtype(dtype), tuple(source.shape)
@@ -411,7 +412,7 @@ class _Mapped:
         return self.fn(np.asarray(self.source[index]))
 
     def __setitem__(self, index, value):  # an output: the slices written are mapped into the target
-        self.source[index] = self.fn(value)
+        self.source[index] = self.fn(value, index)
 
 
 def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, out, progress):
@@ -422,6 +423,7 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
     bits as in memory. The Poisson models' passes over binned images at low counts need the whole stack's
     previous estimate: in memory only."""
     from . import presets
+    from ._denoise import denoise as image_denoise
     from ._validate import POISSON_MODELS, model_values
     from .noise_models import (
         count_level,
@@ -430,6 +432,7 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
         model_parameters,
         model_transform,
         presentation,
+        rician_dark_slices,
         stabilise,
     )
 
@@ -460,7 +463,7 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
 
     if slab_slices is None and out is None:
         return denoise_in_model(denoise, stack, axis, noise, sigma, gain, kwargs, estimate=estimate,
-                                dark_step=False)  # (the dark step is built for images only)
+                                image_denoise=image_denoise)
     sigma, gain = model_parameters(noise, sigma, gain, kwargs, estimate)
     if noise == "rician" and sigma == 0:  # as in memory: the Gaussian path with σ = 0
         return denoise(stack, 0.0, channel_axis=axis, method=method, patch_size=patch_size,
@@ -497,8 +500,12 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
         x = model_values(check_array(block), noise)
         return (stabilise(x, noise, sigma, gain, bounds=(lo, hi)).image * scale).astype(work)
 
-    def back(value):
-        return from_model(ref.invert(np.asarray(value, dtype=np.float64) / scale), dtype, noise)
+    def back(value, index):
+        est = ref.invert(np.asarray(value, dtype=np.float64) / scale)
+        if noise == "rician":  # the dark step slice by slice, on the slices written (as in memory)
+            y = model_values(check_array(np.asarray(stack[index])), noise)
+            est = rician_dark_slices(image_denoise, y, est, sigma, z_axis, axis)
+        return from_model(est, dtype, noise)
 
     result = denoise(_Mapped(stack, forward, work), ref.sigma * scale, h=step_h, channel_axis=axis,
                      method=method, patch_size=patch_size, search_size=search_size,

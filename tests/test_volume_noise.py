@@ -13,7 +13,7 @@ import nlmeans
 from nlmeans import presets
 from nlmeans._validate import from_float, to_float
 from nlmeans.cli import main
-from nlmeans.noise_models import gat, gat_inverse, rician_vst, rician_vst_inverse
+from nlmeans.noise_models import gat, gat_inverse, rician_dark_slices, rician_vst, rician_vst_inverse
 
 SHAPE = (10, 36, 36)
 
@@ -57,7 +57,7 @@ STACKS = {
 
 
 @pytest.mark.parametrize("kind", list(STACKS))
-def test_rician_is_the_vst_the_stack_denoiser_and_the_inverse(kind):
+def test_rician_is_the_vst_the_stack_denoiser_the_inverse_and_the_dark_step(kind):
     run = STACKS[kind]
     clean = _clean()
     sigma = 0.08
@@ -65,6 +65,8 @@ def test_rician_is_the_vst_the_stack_denoiser_and_the_inverse(kind):
     inside = _rician_volume_inside if kind == "volume" else run
     expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma), inside,
                         _rician_scale)
+    # then the dark step of 2-D images, slice by slice
+    expected = rician_dark_slices(nlmeans.denoise, noisy, expected, sigma, 0, None)
     got = run(noisy, sigma, noise="rician")
     assert got.dtype == noisy.dtype and got.shape == noisy.shape
     assert np.array_equal(got, expected)
@@ -77,6 +79,7 @@ def test_rician_volume_pixelwise_runs_the_volume_method_unscaled():
     noisy = _rician(clean, sigma)
     expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma),
                         lambda v, s: nlmeans.denoise_volume(v, s, method="pixelwise"))
+    expected = rician_dark_slices(nlmeans.denoise, noisy, expected, sigma, 0, None)
     assert np.array_equal(nlmeans.denoise_volume(noisy, sigma, noise="rician", method="pixelwise"), expected)
 
 
@@ -113,6 +116,7 @@ def test_integer_stacks_follow_the_2d_rules():
     expected = _compose(to_float(noisy8, np.float64), lambda v: rician_vst(v, s),
                         lambda d: rician_vst_inverse(d, s), _rician_volume_inside, _rician_scale,
                         work=np.float32)
+    expected = rician_dark_slices(nlmeans.denoise, to_float(noisy8, np.float64), expected, s, 0, None)
     assert got.dtype == np.uint8 and np.array_equal(got, from_float(expected, np.uint8))
     # Poisson: counts in their own units, rounded and clipped
     counts = np.random.default_rng(5).poisson(30 + 50 * clean).astype(np.uint16)
@@ -151,6 +155,7 @@ def test_channels_are_estimated_and_denoised_together():
     got = nlmeans.denoise_volume(noisy, sigma, noise="rician", channel_axis=-1)
     expected = _compose(noisy, lambda v: rician_vst(v, sigma), lambda d: rician_vst_inverse(d, sigma),
                         lambda v, s: _rician_volume_inside(v, s, channel_axis=-1), _rician_scale)
+    expected = rician_dark_slices(nlmeans.denoise, noisy, expected, sigma, 0, -1)  # slices (Y, X, C)
     assert np.array_equal(got, expected)
     chw = np.concatenate([np.moveaxis(p, -1, 0) for p in _sampled_slices(noisy)])
     est = nlmeans.estimate_noise(chw, noise="rician", channel_axis=0)
