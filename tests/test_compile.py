@@ -31,7 +31,9 @@ def spawn(names, *args):
         child = real_spawn(names, *args)
     else:
         code = {"hang": "import time; time.sleep(60)", "fail": "import sys; sys.exit(3)",
-                "interrupted": "import os, signal; os.kill(os.getpid(), signal.SIGINT)"}[mode]
+                # (SIGINT's default action restored first: a background job's children inherit it ignored)
+                "interrupted": "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                               "os.kill(os.getpid(), signal.SIGINT)"}[mode]
         child = subprocess.Popen([sys.executable, "-c", code])
     started.append((list(names), child))
     return child
