@@ -226,8 +226,11 @@ def test_cli_slab_slices_needs_a_stack(tmp_path):
 # --- interruption: the signal lands between two slabs, after the first slab's slices are on disk ---
 
 _CHILD = """
-import os, sys
+import os, signal, sys
 import nlmeans.volume as vol
+
+# as on a terminal: a child started from a background job inherits SIGINT ignored, and Python then keeps it so
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 real, calls = vol._denoise_block, []
 
