@@ -631,6 +631,13 @@ def summarize_sigma_map(read, height, block_rows, name="sigma"):
     return MapSummary(low, top, ref, sigma_levels(distinct, low, top), row_max)
 
 
+def known_summary(sigma_map, read, height, block_rows):
+    """The :class:`MapSummary` a checked map carries as its ``summary`` (the CLI's ``--sigma-map``, already
+    read once to check it), else :func:`summarize_sigma_map` of ``read`` (same arguments)."""
+    summary = getattr(sigma_map, "summary", None)
+    return summary if isinstance(summary, MapSummary) else summarize_sigma_map(read, height, block_rows)
+
+
 def channel_runs(values):
     """The scalar runs of per-channel σ ``values`` (C,): ``[(σ, joint), ...]``, the joint run at the RMS σ
     first, then ``(σ_c, False)`` for each channel whose σ_c is below :data:`SEPARATE_CHANNEL_RATIO` of it

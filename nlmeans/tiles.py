@@ -344,13 +344,12 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
     with a ``summary`` attribute holding its :class:`~nlmeans.noise_models.MapSummary` (the CLI's checked
     ``--sigma-map``) is not read again for it."""
     from .noise_models import (
-        MapSummary,
         channel_runs,
         check_sigma_array,
         check_sigma_shape,
+        known_summary,
         map_kernel,
         map_method,
-        summarize_sigma_map,
     )
 
     axis, _, height, width, n_channels = _layout(image, axis)
@@ -369,10 +368,8 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
         return SigmaRoute("channels", combined_halo([halo_for(st) for st in runs.values()]), values=values,
                           runs=runs)
     sigma_map = sigma if values is None else values
-    summary = getattr(sigma_map, "summary", None)
-    if not isinstance(summary, MapSummary):  # the CLI's map arrives checked and summarised
-        summary = summarize_sigma_map(lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
-                                      max(1, STRIP_VALUES // max(1, width)))
+    summary = known_summary(sigma_map, lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
+                            max(1, STRIP_VALUES // max(1, width)))
     if summary.low == summary.top:
         return summary.top
     method = map_method(dict(options))

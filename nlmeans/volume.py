@@ -323,8 +323,8 @@ class _SigmaMap:
 def _sigma_map(sigma, depth, height, width):
     """:class:`_SigmaMap` of a (Z, Y, X) or (Y, X) map, checked (finite and >= 0) and summarised slice by
     slice: a slice is one row of :func:`nlmeans.noise_models.summarize_sigma_map`, so the summary is the same
-    in memory and in slabs."""
-    from .noise_models import summarize_sigma_map
+    in memory and in slabs (the CLI's checked map brings that summary along: not read again for it)."""
+    from .noise_models import known_summary
 
     values = sigma if len(sigma.shape) == 3 else np.asarray(sigma, dtype=np.float64)
     m = _SigmaMap(values, None)
@@ -332,7 +332,7 @@ def _sigma_map(sigma, depth, height, width):
     def read(z0, z1):
         return m.slices(z0, z1).reshape(z1 - z0, height * width)
 
-    summary = summarize_sigma_map(read, depth, max(1, SLAB_VALUES // max(1, height * width)))
+    summary = known_summary(sigma, read, depth, max(1, SLAB_VALUES // max(1, height * width)))
     return replace(m, summary=summary)
 
 

@@ -328,6 +328,29 @@ def test_cli_map_in_slabs_is_the_whole_call(rng, tmp_path, video):
             assert np.array_equal(tifffile.imread(out), expected), (extra, name)
 
 
+def test_cli_slabs_summarise_the_map_file_once(rng, tmp_path, monkeypatch):
+    """The CLI checks a stack's map slice by slice; the slabs take that summary instead of reading the whole
+    file again for it (the warm-up's few slices aside; the result is still the whole call's)."""
+    tifffile = pytest.importorskip("tifffile")
+    import nlmeans.noise_models as noise_models
+
+    clean = _phantom((30, 20, 22))
+    map_255 = np.round(_two_halves(clean.shape) * 255)
+    stack = np.clip(np.round((clean + rng.standard_normal(clean.shape) * map_255 / 255) * 255), 0, 255)
+    tifffile.imwrite(tmp_path / "in.tif", stack.astype(np.uint8))
+    np.save(tmp_path / "map.npy", map_255)
+    expected = nlmeans.denoise_volume(stack.astype(np.uint8), map_255 / 255)
+    calls = []
+    summarize = noise_models.summarize_sigma_map
+    monkeypatch.setattr(noise_models, "summarize_sigma_map",
+                        lambda *a, **k: calls.append(a[1]) or summarize(*a, **k))  # a[1]: the slices summarised
+    res = _cli([tmp_path / "in.tif", tmp_path / "out.tif", "--volume", "--sigma-map", tmp_path / "map.npy",
+                "--slab-slices", "7"])
+    assert res.exit_code == 0, res.output
+    assert calls.count(clean.shape[0]) == 1 and max(calls) == clean.shape[0]
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), expected)
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--sigma-map", "map.npy", "--method", "pixelwise"], "--sigma-map with --method pixelwise, run --volume"),
     (["--sigma", "5,10,20"], "--sigma with one value per channel"),

@@ -103,7 +103,7 @@ class SigmaMap:
 
     def __init__(self, values, ndim=2):
         self._values = values
-        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked an image's map
+        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked it
         self.summary = None
         self.shape = tuple(int(n) for n in values.shape[:ndim])
         self.dtype = np.dtype(np.float64)
@@ -152,8 +152,7 @@ def open_sigma_map(path, shape, *, lazy=False):
         raise bad(str(exc)) from None
     if len(shape) == 3 and len(dims) == 2:
         return sigma_map.load()
-    if len(shape) == 2:  # the strips and Dask take its summary instead of reading the file again for it
-        sigma_map.summary = summary
+    sigma_map.summary = summary  # strips, Dask and slabs take it instead of reading the file again for it
     return sigma_map
 
 
