@@ -176,7 +176,7 @@ def denoise(**options):
     With --noise poisson or poisson-gaussian, --sigma (the read noise) and --gain are in the file's own units
     (gray levels, not the 0–255 scale): the values are counts times the gain. --noise rician keeps the 0–255
     scale. These models run on one image in memory or on a stack (--volume/--video, also in slabs; the
-    Poisson models below a mean of 16 counts in memory only), not in strips or batches.
+    Poisson models below a count level of 16 in memory only), not in strips or batches.
 
     The input's metadata is kept: TIFF resolution, description, ICC profile and ImageJ/OME metadata; PNG text
     chunks, ICC profile and resolution; JPEG ICC profile and EXIF (its orientation reset: the pixels are
@@ -457,7 +457,6 @@ def _batch(request):
 
 def _stack(request):
     from ..io import read_stack, write_stack
-    from ..volume import denoise_video, denoise_volume
 
     request.refuse("--volume/--video")
     if request.method == "patchwise":
@@ -475,16 +474,7 @@ def _stack(request):
         raise click.UsageError(str(exc)) from None
     claim_outputs([output_path], inputs=[input_path], overwrite=request.overwrite, image=True)
     axis = -1 if stack.ndim == 4 else None
-    model, model_text = _stack_model(request, stack, axis)
-    sigma, text = ((model.pop("sigma"), None) if model else
-                   _sigma_for(request, stack.shape[:3], 1 if axis is None else stack.shape[-1]))
-    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None, **model)
-    if request.video:
-        def run(data, sigma=sigma):
-            return denoise_video(data, sigma, temporal_radius=request.temporal_radius, **kw)
-    else:
-        def run(data, sigma=sigma):
-            return denoise_volume(data, sigma, **kw)
+    run, sigma, text, model_text = _stack_call(request, stack, axis, lazy=False)
     what = _stack_what(request, stack.shape)
     _warm_up_stack(request, run, stack, sigma, text)
     start = time.perf_counter()
@@ -498,6 +488,30 @@ def _stack(request):
         _stack_varying_summary(request, input_path, output_path, what, stack.dtype, text, seconds)
         return
     _stack_summary(input_path, output_path, what, stack.dtype, used, seconds)
+
+
+def _stack_call(request, stack, axis, *, lazy):
+    """``(run, sigma, text, model_text)`` of a stack run: ``run(data, sigma=sigma, **more)`` calls
+    :func:`nlmeans.denoise_volume` or :func:`nlmeans.denoise_video` with the request's options; ``sigma`` the
+    noise model's σ, or the option's (one σ, one per channel, or the ``--sigma-map``, read slab by slab when
+    ``lazy``); ``text`` the varying σ's summary text (None: the call returns its Settings too) and
+    ``model_text`` the noise model's (None: Gaussian noise)."""
+    from ..volume import denoise_video, denoise_volume
+
+    model, model_text = _stack_model(request, stack, axis)
+    if model:
+        sigma, text = model.pop("sigma"), None
+    else:
+        sigma, text = _sigma_for(request, tuple(stack.shape[:3]), 1 if axis is None else stack.shape[-1],
+                                 lazy=lazy)
+    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None, **model)
+    if request.video:
+        kw["temporal_radius"] = request.temporal_radius
+    denoise_stack = denoise_video if request.video else denoise_volume
+
+    def run(data, sigma=sigma, **more):
+        return denoise_stack(data, sigma, **kw, **more)
+    return run, sigma, text, model_text
 
 
 def _warm_up_stack(request, run, stack, sigma, text):
@@ -575,7 +589,7 @@ def _slabs(request):
     """A stack slab by slab: read a slab and its halo, denoise, write its slices into the preallocated
     output (TIFF pages or zarr), committed atomically at the end; the same bits as in memory."""
     from ..io import ZARR_SUFFIXES, create_array, open_stack
-    from ..volume import denoise_video, denoise_volume, slab_slices_for
+    from ..volume import slab_slices_for
 
     input_path, output_path = request.paths
     try:
@@ -587,19 +601,7 @@ def _slabs(request):
                   image=not folder)
     axis = -1 if len(stack.shape) == 4 else None
     radius = request.temporal_radius if request.video else None
-    model, model_text = _stack_model(request, stack, axis)
-    if model:
-        sigma, text = model.pop("sigma"), None
-    else:  # a σ map (NL-Bayes): read slab by slab; the call returns no Settings (they hold one σ)
-        sigma, text = _sigma_for(request, tuple(stack.shape[:3]), 1 if axis is None else stack.shape[-1],
-                                 lazy=True)
-    kw = dict(request.sizes, channel_axis=axis, return_settings=text is None, **model)
-    if request.video:
-        def run(data, sigma=sigma, **more):
-            return denoise_video(data, sigma, temporal_radius=radius, **kw, **more)
-    else:
-        def run(data, sigma=sigma, **more):
-            return denoise_volume(data, sigma, **kw, **more)
+    run, sigma, text, model_text = _stack_call(request, stack, axis, lazy=True)  # a σ map read slab by slab
     what = _stack_what(request, stack.shape)
     _warm_up_stack(request, run, stack, sigma, text)
     start = time.perf_counter()
