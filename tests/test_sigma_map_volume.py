@@ -305,19 +305,29 @@ def _cli(args):
     return CliRunner().invoke(main, ["denoise", *map(str, args)])
 
 
+def _cli_files(rng, tmp_path):
+    """in.tif (a uint8 phantom volume with noise of two halves, 10 and 40 /255) and map.npy (its σ map on the
+    0–255 scale); returns both arrays."""
+    import tifffile
+
+    clean = _phantom((30, 20, 22))
+    map_255 = np.round(_two_halves(clean.shape) * 255)
+    stack = np.clip(np.round((clean + rng.standard_normal(clean.shape) * map_255 / 255) * 255), 0, 255)
+    stack = stack.astype(np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", stack)
+    np.save(tmp_path / "map.npy", map_255)
+    return stack, map_255
+
+
 @pytest.mark.parametrize("video", [False, True])
 def test_cli_map_in_slabs_is_the_whole_call(rng, tmp_path, video):
     """--sigma-map with --volume/--video in slabs (the map read slab by slab from a .npy) and in memory: the
     library's in-memory call, bit for bit; a (Y, X) map serves every slice."""
     tifffile = pytest.importorskip("tifffile")
-    clean = _phantom((30, 20, 22))
-    map_255 = np.round(_two_halves(clean.shape) * 255)
-    stack = np.clip(np.round((clean + rng.standard_normal(clean.shape) * map_255 / 255) * 255), 0, 255)
-    tifffile.imwrite(tmp_path / "in.tif", stack.astype(np.uint8))
-    np.save(tmp_path / "map.npy", map_255)
+    stack, map_255 = _cli_files(rng, tmp_path)
     np.save(tmp_path / "map2d.npy", map_255[0].astype(np.float32))
     fn = nlmeans.denoise_video if video else nlmeans.denoise_volume
-    expected = fn(stack.astype(np.uint8), map_255 / 255)
+    expected = fn(stack, map_255 / 255)
     flag = "--video" if video else "--volume"
     for i, extra in enumerate((["--slab-slices", "7"], [])):
         for name in ("map.npy", "map2d.npy"):
@@ -334,12 +344,8 @@ def test_cli_slabs_summarise_the_map_file_once(rng, tmp_path, monkeypatch):
     tifffile = pytest.importorskip("tifffile")
     import nlmeans.noise_models as noise_models
 
-    clean = _phantom((30, 20, 22))
-    map_255 = np.round(_two_halves(clean.shape) * 255)
-    stack = np.clip(np.round((clean + rng.standard_normal(clean.shape) * map_255 / 255) * 255), 0, 255)
-    tifffile.imwrite(tmp_path / "in.tif", stack.astype(np.uint8))
-    np.save(tmp_path / "map.npy", map_255)
-    expected = nlmeans.denoise_volume(stack.astype(np.uint8), map_255 / 255)
+    stack, map_255 = _cli_files(rng, tmp_path)
+    expected = nlmeans.denoise_volume(stack, map_255 / 255)
     calls = []
     summarize = noise_models.summarize_sigma_map
     monkeypatch.setattr(noise_models, "summarize_sigma_map",
@@ -347,7 +353,7 @@ def test_cli_slabs_summarise_the_map_file_once(rng, tmp_path, monkeypatch):
     res = _cli([tmp_path / "in.tif", tmp_path / "out.tif", "--volume", "--sigma-map", tmp_path / "map.npy",
                 "--slab-slices", "7"])
     assert res.exit_code == 0, res.output
-    assert calls.count(clean.shape[0]) == 1 and max(calls) == clean.shape[0]
+    assert calls.count(stack.shape[0]) == 1 and max(calls) == stack.shape[0]
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), expected)
 
 
