@@ -1,6 +1,6 @@
 """Real noise (issue #18): Poisson, Rician, clipped σ estimation, per-channel σ and σ maps, side by side.
 
-    python -m bench.real_noise [--size 256] [--only TABLE ...] [--out FILE]
+    python -m bench.real_noise [--size 256] [--only TABLE ...] [--out FILE] [--no-bm4d]
 
 One run prints every table (PSNR on the clean image's [0, 1] scale; times in seconds, each the wall time of
 one call on this machine, after a warm-up call that compiles the numba kernels):
@@ -27,7 +27,9 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    ``gaussian path``: ``denoise(noisy, σ)``; ``DIPY``: ``dipy.denoise.nlmeans.nlmeans(..., rician=True)`` at
    the best of an oracle grid (method classic or blockwise × (patch radius, block radius) in (1, 3), (1, 5),
    (2, 5), and classic with (1, 7), (1, 9), (1, 11)) with σ known, on the slice as a one-slice volume; its
-   time is that of the best setting.
+   time is that of the best setting. ``BM3D+VST``: ``bm3d.bm3d`` with σ = 1 on the same Rician VST, mapped
+   and inverted as ours (``noise_models.stabilise`` and its exact unbiased inverse): where the state of the
+   art stands against DIPY on the same data.
 2b. **Rician volumes** (``--only rician-volume``) at SNR 5, 10, 20 (the same SNR) on MRI-like *volumes*, 3-D as
    MRI users run DIPY: dipy's S0_10slices (the b0 volume, 10×128×128, real; its own noise is part of the
    "clean" volume), dipy's ascm_out_test (a T1 volume already denoised by ASCM, 24×58×58, negatives clipped),
@@ -38,7 +40,8 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
    ``denoise_volume(noisy, σ)``; ``DIPY``: ``dipy.denoise.nlmeans.nlmeans(noisy, σ, rician=True)`` on the
    whole volume, the best of classic and blockwise at (patch, block radius) (1, 3), (1, 5), (2, 5), then each
    method's block radius grown by 2 at its best patch radius while its PSNR still rises and one run takes at
-   most ``DIPY_AFFORDABLE`` seconds; its time is that of the best point. PSNR over the volume, peak = the clean
+   most ``DIPY_AFFORDABLE`` seconds; its time is that of the best point; ``BM4D+VST``: ``bm4d.bm4d`` through
+   the same VST and inverse as ours (``--no-bm4d`` leaves it out). PSNR over the volume, peak = the clean
    maximum (1). **2c** (``--only rician-volume-presets``, not in the default run): NL-Bayes's volume preset,
    its video preset along Z (R = 2, 4 slices searched on each side) and pixelwise NL-means inside the
    Rician VST: the study behind ``presets.RICIAN_VOLUME_SLICE_RADIUS``.
@@ -63,6 +66,7 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -209,6 +213,7 @@ def _mri_images(size):
 
 
 def rician_table(size):
+    import bm3d
     from dipy.denoise.nlmeans import nlmeans as dipy_nlmeans
 
     rows, failed = [], []
@@ -221,6 +226,8 @@ def rician_table(size):
             noisy = nlmeans.add_noise(clean, sigma, noise="rician", seed=0)
             ours, t_ours = _timed(lambda n=noisy, s=sigma: nlmeans.denoise(n, s, noise="rician"))
             gauss = nlmeans.denoise(noisy, sigma)
+            st = stabilise(noisy, "rician", sigma)
+            ref, t_bm3d = _timed(lambda st=st: st.invert(bm3d.bm3d(st.image, st.sigma)))
             best = None
             for m, p, b in grid:
                 out, t = _timed(lambda n=noisy, s=sigma, m=m, p=p, b=b: dipy_nlmeans(
@@ -231,13 +238,14 @@ def rician_table(size):
                 score = _psnr(clean, out)
                 if best is None or score > best[0]:
                     best = (score, t, f"{m} p{p} b{b}")
-            p_ours, p_gauss = _psnr(clean, ours), _psnr(clean, gauss)
+            p_ours, p_gauss, p_bm3d = _psnr(clean, ours), _psnr(clean, gauss), _psnr(clean, ref)
             rows.append([name, snr, f"{_psnr(clean, noisy):.2f}", f"{p_ours:.2f}", f"{p_gauss:.2f}",
-                         f"{best[0]:.2f} ({best[2]})", f"{p_ours - best[0]:+.2f}", f"{t_ours:.2f}",
-                         f"{best[1]:.2f} ({best[1] / t_ours:.1f}×)"])
+                         f"{best[0]:.2f} ({best[2]})", f"{p_ours - best[0]:+.2f}", f"{p_bm3d:.2f}",
+                         f"{p_bm3d - best[0]:+.2f}", f"{t_ours:.2f}", f"{best[1]:.2f} ({best[1] / t_ours:.1f}×)",
+                         f"{t_bm3d:.2f}"])
             print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
-    header = ["image", "SNR", "noisy", "nlmeans rician", "gaussian path", "DIPY best", "vs DIPY", "t nlmeans",
-              "t DIPY"]
+    header = ["image", "SNR", "noisy", "nlmeans rician", "gaussian path", "DIPY best", "vs DIPY", "BM3D+VST",
+              "BM3D vs DIPY", "t nlmeans", "t DIPY", "t BM3D"]
     notes = "\n\nDIPY grid points left out (non-finite output):" + "".join(f"\n- {f}" for f in failed)
     notes = notes if failed else ""
     return _table(header, rows) + notes
@@ -334,9 +342,10 @@ def _dipy_best(clean, noisy, sigma, failed, label):
     return best
 
 
-def rician_volume_table(size):
+def rician_volume_table(size, bm4d_on=True):
     """Rician volumes: ours (``denoise_volume(noisy, σ, noise="rician")``) against DIPY's 3-D
-    ``nlmeans(rician=True)`` at the best point of its grid (see the module docstring); ``size`` unused."""
+    ``nlmeans(rician=True)`` at the best point of its grid and BM4D through the same VST and inverse (see the
+    module docstring; ``bm4d_on`` False leaves BM4D out); ``size`` unused."""
     del size
     rows, failed, margins = [], [], {}
     nlmeans.denoise_volume(np.random.default_rng(0).random((9, 32, 32)), 0.1, noise="rician")  # compile
@@ -349,12 +358,20 @@ def rician_volume_table(size):
             best = _dipy_best(clean, noisy, sigma, failed, f"{name} SNR {snr}")
             p_ours = _psnr(clean, ours)
             margins.setdefault(snr, []).append(p_ours - best[0])
-            rows.append([name, "×".join(map(str, clean.shape)), snr, f"{_psnr(clean, noisy):.2f}", f"{p_ours:.2f}",
-                         f"{_psnr(clean, gauss):.2f}", f"{best[0]:.2f} ({best[2]})", f"{p_ours - best[0]:+.2f}",
-                         f"{t_ours:.2f}", f"{best[1]:.2f} ({best[1] / t_ours:.1f}×)"])
+            cells = [name, "×".join(map(str, clean.shape)), snr, f"{_psnr(clean, noisy):.2f}", f"{p_ours:.2f}",
+                     f"{_psnr(clean, gauss):.2f}", f"{best[0]:.2f} ({best[2]})", f"{p_ours - best[0]:+.2f}"]
+            if bm4d_on:
+                import bm4d
+
+                st = stabilise(noisy, "rician", sigma)
+                ref, t_bm4d = _timed(lambda st=st: st.invert(bm4d.bm4d(st.image, st.sigma)))
+                cells += [f"{_psnr(clean, ref):.2f}", f"{_psnr(clean, ref) - best[0]:+.2f}"]
+            cells += [f"{t_ours:.2f}", f"{best[1]:.2f} ({best[1] / t_ours:.1f}×)"]
+            rows.append(cells + ([f"{t_bm4d:.2f}"] if bm4d_on else []))
             print(_row(rows[-1], [1] * len(rows[-1])), flush=True)
     header = ["volume", "Z×Y×X", "SNR", "noisy", "nlmeans rician", "gaussian path", "DIPY best", "vs DIPY",
-              "t nlmeans", "t DIPY (÷ ours)"]
+              *(["BM4D+VST", "BM4D vs DIPY"] if bm4d_on else []), "t nlmeans", "t DIPY (÷ ours)",
+              *(["t BM4D"] if bm4d_on else [])]
     means = "\n\nMean margin over DIPY's best: " + ", ".join(
         f"SNR {snr} {np.mean(m):+.2f} dB" for snr, m in margins.items())
     notes = "\n\nDIPY grid points left out (non-finite output):" + "".join(f"\n- {f}" for f in failed)
@@ -569,6 +586,7 @@ def main():
                                  "rician-volume-presets", "clipped", "channels", "map"],
                         help="run only these tables (poisson-schedules and rician-volume-presets run only when "
                              "named here)")
+    parser.add_argument("--no-bm4d", action="store_true", help="leave BM4D out of the Rician volume table")
     args = parser.parse_args()
     # warm-up: compile the kernels so the first timed call does not pay for it
     warm = common.load("camera", 64)
@@ -584,7 +602,8 @@ def main():
               "poisson-volume": ("Poisson volumes (fluorescence-like, 3-D, PSNR dB on [0, 1])",
                                  poisson_volume_table),
               "rician": ("Rician (MRI-like, PSNR dB on [0, 1])", rician_table),
-              "rician-volume": ("Rician volumes (MRI-like, 3-D, PSNR dB on [0, 1])", rician_volume_table),
+              "rician-volume": ("Rician volumes (MRI-like, 3-D, PSNR dB on [0, 1])",
+                                functools.partial(rician_volume_table, bm4d_on=not args.no_bm4d)),
               "rician-volume-presets": ("Rician volumes: stack presets inside the VST (mean PSNR dB)",
                                         rician_volume_preset_table),
               "clipped": ("Clipped uint8: σ estimate's relative error", clipped_table),
