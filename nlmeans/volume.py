@@ -45,7 +45,7 @@ from .presets import (
     resolve_parameters,
     volume_sizes,
 )
-from .tiles import Halo, _shape_proxy, band_halo, combined_halo, strip_rows, strips
+from .tiles import Halo, _shape_proxy, band_halo, combined_halo, is_sigma_array, strip_rows, strips
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     if check_noise_model(noise) != "gaussian" or gain is not None:
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
         return _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, out, progress)
-    if sigma is not None and np.ndim(sigma) > 0:
+    if is_sigma_array(sigma):  # by its shape: a map may be any array-like (zarr), read slab by slab
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
         return _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress)
     call = _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius,
