@@ -638,10 +638,10 @@ def denoise_volume(
         Also a map of σ per voxel, shape (Z, Y, X), or (Y, X) for every slice (an ndarray, or in slabs any
         array-like read slab by slab like the volume): NL-Bayes takes it inside its kernel (stage 1's patch
         distances lose the candidates' noise, each group uses its patches' mean σ², the presets at the map's
-        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`), in memory or in slabs; pixelwise NL-means, in memory
-        only, runs once per σ level (the map's distinct values, or 4 levels spread over its range) and each
-        voxel interpolates between the two runs that bracket its σ. In memory only: one σ per channel (a joint
-        run at their RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does). A
+        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`); pixelwise NL-means runs once per σ level (the whole
+        map's distinct values, or 4 levels spread over its range) and each voxel interpolates between the two
+        runs that bracket its σ. One σ per channel: a joint run at their RMS, and each channel below half of
+        it alone, as :func:`nlmeans.denoise` does. All of these in memory or in slabs, the same bits. A
         constant sequence or map gives the one-σ result.
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
@@ -662,7 +662,9 @@ def denoise_volume(
     slab_slices : int or None
         Denoise in slabs of about this many Z slices (rounded up to the method's unit, :func:`slab_halo`),
         each read with a halo of slices around it: the same result bit for bit, in memory bounded by the slab.
-        ``None`` with ``out`` given: slabs of about 48 M values (:data:`SLAB_VALUES`), halo included.
+        ``None`` with ``out`` given: slabs of about 48 M values (:data:`SLAB_VALUES`), halo included, shared
+        among the runs a per-channel σ or a pixelwise σ map combines (each slab is read once, with a halo that
+        serves every run, and combined as in memory).
     out : array-like or None
         Where to write the result in slabs (same shape and dtype as ``volume``; a memmap, a zarr array,
         :func:`nlmeans.io.create_array`), assigned whole slices at a time. ``None``: a new ndarray.
@@ -713,7 +715,9 @@ def denoise_volume(
     :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then). A σ map is checked and summarised
     (its RMS summed slice by slice, the slices' sums added exactly) before the slabs, then read with each
     slab's slices, halo included: its patch means of σ² are taken box by box, so a slab sees the whole
-    call's values.
+    call's values. Per channel and per σ level (pixelwise with a map) the runs' settings are resolved once for
+    the whole stack (the levels from the map's summary), each run gives the kept slices' in-memory bits,
+    and the combination, voxel by voxel, then does too; the rounding to an integer dtype comes once, after it.
 
     References
     ----------
@@ -813,7 +817,7 @@ def denoise_video(
     sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
         of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel, or a map
-        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume`.
+        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume` (in memory or in slabs).
     temporal_radius : int
         Frames on each side searched (default 2, i.e. 5 frames); 0 searches each frame on its own (NL-Bayes's
         3-frame patches still see the neighbouring frames).
@@ -823,7 +827,8 @@ def denoise_video(
         As in :func:`nlmeans.denoise` (``h`` NL-means only; sizes are spatial, at most the frame's smaller
         side; ``None``: the method's preset, NL-Bayes 5 and 15).
     slab_slices, out, progress
-        As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits.
+        As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits, with
+        one σ, per-channel σ or a σ map.
     noise, gain
         The noise model and its gain, as in :func:`denoise_volume` (``sigma``/``gain`` left out: fitted on up
         to 8 evenly spaced frames).
