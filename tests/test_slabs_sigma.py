@@ -67,6 +67,16 @@ def test_per_channel_slabs_are_the_whole_stack(rng, kind, method, sigma):
         assert part.dtype == whole.dtype and np.array_equal(part, whole), slab
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+def test_channels_before_the_slices(rng, axis):
+    """Channels first (C, Z, Y, X: slabs along axis 1) or between (Z, C, Y, X): the lone channel's run is a gray
+    stack of its own layout, the slabs cut along the stack's slice axis."""
+    data = np.moveaxis(_stack(rng, (16, 10, 11, 3), LONE), -1, axis)
+    for sigma, kw in ((list(LONE), {}), (_maps((16, 10, 11))["halves"], dict(method="pixelwise"))):
+        whole = denoise_volume(data, sigma, channel_axis=axis, **kw)
+        assert np.array_equal(denoise_volume(data, sigma, channel_axis=axis, slab_slices=3, **kw), whole)
+
+
 @pytest.mark.parametrize("kind", ["volume", "video"])
 def test_per_channel_runs_are_the_ones_in_memory_makes(rng, kind):
     """The slab result is the route's, not just equal to a possibly wrong whole call: with ``LONE`` channel 0
