@@ -45,7 +45,7 @@ from .presets import (
     resolve_parameters,
     volume_sizes,
 )
-from .tiles import Halo, _shape_proxy, band_halo, strip_rows, strips
+from .tiles import Halo, _shape_proxy, band_halo, combined_halo, is_sigma_array, strip_rows, strips
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,11 @@ def slab_slices_for(settings: Settings, plane_values: int, slab_slices: int | No
     """Slices kept per slab: ``slab_slices`` (a positive int), or by default as many as make a slab, halo
     included, read about :data:`SLAB_VALUES` values (``plane_values`` = rows × columns × channels); rounded
     up to a multiple of the :func:`slab_halo` unit."""
-    halo = slab_halo(settings, temporal_radius)
+    return _kept_slices(slab_halo(settings, temporal_radius), plane_values, slab_slices)
+
+
+def _kept_slices(halo, plane_values, slab_slices):
+    """:func:`slab_slices_for` with the :class:`~nlmeans.tiles.Halo` given (one that serves several runs)."""
     if slab_slices is None:
         slab_slices = max(1, SLAB_VALUES // max(1, plane_values) - halo.top - halo.bottom)
     elif check_int(slab_slices, "slab_slices") < 1:
@@ -264,7 +268,7 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     if check_noise_model(noise) != "gaussian" or gain is not None:
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
         return _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, out, progress)
-    if sigma is not None and np.ndim(sigma) > 0:
+    if is_sigma_array(sigma):  # by its shape: a map may be any array-like (zarr), read slab by slab
         args = (h, patch_size, search_size, channel_axis, data_range, temporal_radius, method)
         return _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress)
     call = _resolve(stack, sigma, h, patch_size, search_size, channel_axis, data_range, temporal_radius,
@@ -276,15 +280,18 @@ def _run(stack, sigma, h, patch_size, search_size, channel_axis, data_range, tem
     return (out, call.settings) if return_settings else out
 
 
-def _run_slabs(stack, call, slab_slices, out, progress, sigma_map=None):
-    """The stack in slabs (:func:`slab_halo`) into ``out`` (None: a new array); returns ``out``. ``sigma_map``:
-    NL-Bayes with a σ map, :class:`_SigmaMap`, each slab reading its slices of the map with the halo."""
+def _run_slabs(stack, call, slab_slices, out, progress, denoise_slab=None, halo=None, runs=1):
+    """The stack in slabs (:func:`slab_halo`) into ``out`` (None: a new array); returns ``out``.
+
+    ``denoise_slab(block, strip)``: the kept slices of a slab read as ``strip``
+    (:class:`nlmeans.tiles.Strip`) in the stack's dtype; None: :func:`_denoise_block` with ``call``. ``halo``:
+    one that serves every run ``denoise_slab`` makes (None: ``call``'s); ``runs``: how many runs' outputs a
+    slab holds at once (the default slab size is shared among them)."""
     from tqdm.auto import tqdm
 
     depth, height, width = call.shape
-    temporal_radius = call.temporal_radius
-    halo = slab_halo(call.settings, temporal_radius)
-    kept = slab_slices_for(call.settings, height * width * call.n_channels, slab_slices, temporal_radius)
+    halo = slab_halo(call.settings, call.temporal_radius) if halo is None else halo
+    kept = _kept_slices(halo, height * width * call.n_channels * runs, slab_slices)
     if out is None:
         out = np.empty(stack.shape, dtype=stack.dtype)
     elif tuple(out.shape) != tuple(stack.shape) or np.dtype(out.dtype) != np.dtype(stack.dtype):
@@ -298,10 +305,9 @@ def _run_slabs(stack, call, slab_slices, out, progress, sigma_map=None):
     plan = strips(depth, halo, kept)
     for s in tqdm(plan, desc="slabs", unit="slab", disable=None if progress else True, leave=False):
         block = np.asarray(stack[_slice_index(ndim, call.z_axis, s.read0, s.read1)])
-        extra = {} if sigma_map is None else dict(sigma_map=sigma_map.slices(s.read0, s.read1),
-                                                   level=sigma_map.summary.top)
-        out[_slice_index(ndim, call.z_axis, s.keep0, s.keep1)] = _denoise_block(
-            block, call, s.keep0 - s.read0, s.keep1 - s.read0, **extra)
+        out[_slice_index(ndim, call.z_axis, s.keep0, s.keep1)] = (
+            _denoise_block(block, call, s.keep0 - s.read0, s.keep1 - s.read0) if denoise_slab is None
+            else denoise_slab(block, s))
     return out
 
 
@@ -336,14 +342,70 @@ def _sigma_map(sigma, depth, height, width):
     return replace(m, summary=summary)
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """Per-channel σ or a σ map through scalar runs, each resolved once for the whole stack as the in-memory
+    call resolves it (:func:`_resolve` on the stack converted to the working dtype: joint runs in its layout,
+    a lone channel as a gray stack), so that a slab's runs give the whole stack's bits on its kept slices:
+    ``calls`` maps (σ, joint) to the run's :class:`_Call`; ``values`` the per-channel σ (C,) or ``smap`` the
+    :class:`_SigmaMap` (its levels in ``smap.summary``); ``axis`` the stack's channel axis."""
+
+    calls: dict
+    axis: int | None
+    values: Any = None
+    smap: Any = None
+
+    @property
+    def halo(self):
+        """A :class:`~nlmeans.tiles.Halo` that serves every run (presets, so reaches and bands, differ by σ)."""
+        return combined_halo([slab_halo(c.settings, c.temporal_radius) for c in self.calls.values()])
+
+    def denoise(self, block, z0, keep0, keep1):
+        """The slices ``[keep0, keep1)`` (block coordinates) of the combination on ``block``, whole slices of
+        the stack from slice ``z0``, in its dtype: :func:`nlmeans.noise_models.combine_channels` or
+        :func:`~nlmeans.noise_models.combine_levels` of the runs' kept slices (the combination is voxel by
+        voxel, so the kept slices of exact runs combine to the whole stack's bits); rounded back once."""
+        from .noise_models import combine_channels, combine_levels
+
+        arr = check_array(block)
+        dtype = work_dtype(arr.dtype)
+
+        def run(v, s, joint):
+            ax = self.axis if joint else None
+            x = v[0] if ax is None else np.moveaxis(v, 0, ax)
+            return to_chw(_denoise_block(x.astype(dtype), self.calls[s, joint], keep0, keep1), ax, np.float64)
+
+        value = to_chw(arr, self.axis, np.float64)
+        if self.values is not None:
+            result = combine_channels(run, value, self.values)
+        else:
+            result = combine_levels(run, value, self.smap.slices(z0 + keep0, z0 + keep1), self.smap.summary.levels)
+        result = result[0] if self.axis is None else np.moveaxis(result, 0, self.axis)
+        return from_float(result, arr.dtype)
+
+    def denoise_slab(self, block, strip):
+        """:meth:`denoise` of a slab read as ``strip``, for :func:`_run_slabs`."""
+        return self.denoise(block, strip.read0, strip.keep0 - strip.read0, strip.keep1 - strip.read0)
+
+
+def _scalar_calls(sigmas, shape, axis, dtype, args):
+    """{(σ, joint): :class:`_Call`} of the scalar runs ``sigmas`` [(σ, joint), ...] on a stack of ``shape``
+    (channel ``axis``) converted to ``dtype``: joint in its layout, else one channel as a gray stack."""
+    h, patch_size, search_size, _, data_range, temporal_radius, method = args
+    gray = tuple(n for i, n in enumerate(shape) if i != axis)
+    return {(s, joint): _resolve(_shape_proxy(shape if joint else gray, dtype), s, h, patch_size, search_size,
+                                 axis if joint else None, data_range, temporal_radius, method)
+            for s, joint in sigmas}
+
+
 def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, progress):
     """A stack with σ per channel (a sequence) or per voxel (a (Z, Y, X) map, or a (Y, X) map for every
-    slice). A map with NL-Bayes runs inside the 3-D kernel (:func:`nlmeans.nlbayes.nlbayes_3d_chw`), the
-    presets at the map's RMS σ, in memory or in slabs; the others take the routes of
-    :func:`nlmeans.noise_models.denoise_sigma_array` (in memory): per channel, the joint run at the RMS σ and
-    each much cleaner channel alone; a map with pixelwise NL-means, one run per σ level and each voxel
-    interpolated between the two runs that bracket its σ."""
-    from .noise_models import check_sigma_shape, combine_channels, combine_levels, summarize_sigma_map
+    slice), in memory or in slabs (the same bits). A map with NL-Bayes runs inside the 3-D kernel
+    (:func:`nlmeans.nlbayes.nlbayes_3d_chw`), the presets at the map's RMS σ; the others take the routes of
+    :func:`nlmeans.noise_models.denoise_sigma_array` (:class:`_Runs`): per channel, the joint run at the RMS
+    σ and each much cleaner channel alone; a map with pixelwise NL-means, one run per σ level (the whole map's,
+    :func:`_sigma_map`) and each voxel interpolated between the two runs that bracket its σ."""
+    from .noise_models import channel_runs, check_sigma_shape, summarize_sigma_map
 
     h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
     slabs = slab_slices is not None or out is not None
@@ -362,42 +424,32 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
                              f"stack's shape ({depth}, {height}, {width}) or a ({height}, {width}) map for every "
                              "slice") from None
     if len(sigma.shape) == 1:
-        values = np.asarray(sigma, dtype=np.float64)
+        values, smap = np.asarray(sigma, dtype=np.float64), None
         summary = summarize_sigma_map(lambda y0, y1: values[None][y0:y1], 1, 1)  # checks the values
-        if summary.low == summary.top:
-            return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
-        if slabs:
-            raise ValueError("per-channel σ runs in memory for volumes and video; leave out slab_slices and out, "
-                             "or give one σ")
     else:
-        smap = _sigma_map(sigma, depth, height, width)
+        values, smap = None, _sigma_map(sigma, depth, height, width)
         summary = smap.summary
-        if summary.low == summary.top:
-            return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
+    if summary.low == summary.top:
+        return _run(stack, summary.top, *args, return_settings, slab_slices, out, progress)
     if return_settings:
         raise ValueError("return_settings is not supported with per-channel σ or a σ map (Settings hold one σ)")
-    if len(sigma.shape) > 1 and _method(method, h) == "nlbayes":
+    if smap is not None and _method(method, h) == "nlbayes":
         call = _resolve(stack, summary.ref, *args)
+
+        def denoise_slab(block, s):  # the slab's slices of the map; the scale of the whole map's largest σ
+            return _denoise_block(block, call, s.keep0 - s.read0, s.keep1 - s.read0, smap.slices(s.read0, s.read1),
+                                  summary.top)
         if not slabs:
             return _denoise_block(stack, call, 0, depth, smap.slices(0, depth), summary.top)
-        return _run_slabs(stack, call, slab_slices, out, progress, smap)
-    if slabs:
-        raise ValueError("a σ map with method='pixelwise' runs in memory for volumes and video; leave out "
-                         "slab_slices and out, or use NL-Bayes")
-    dtype = work_dtype(stack.dtype)
-
-    def run(v, s, joint):
-        ax = axis if joint else None
-        x = v[0] if ax is None else np.moveaxis(v, 0, ax)
-        return to_chw(_run(x.astype(dtype), s, *args[:3], ax, *args[4:], False), ax, np.float64)
-
-    value = to_chw(stack, axis, np.float64)
-    if len(sigma.shape) == 1:
-        result = combine_channels(run, value, values)
-    else:
-        result = combine_levels(run, value, smap.slices(0, depth), summary.levels)
-    result = result[0] if axis is None else np.moveaxis(result, 0, axis)
-    return from_float(result, stack.dtype)
+        return _run_slabs(stack, call, slab_slices, out, progress, denoise_slab)
+    # the runs see the stack converted to float: an integer stack's σ is checked here
+    check_integer_scale(stack.dtype, sigma=summary.top)
+    sigmas = channel_runs(values) if smap is None else [(float(s), True) for s in summary.levels]
+    runs = _Runs(_scalar_calls(sigmas, shape, axis, work_dtype(stack.dtype), args), axis, values, smap)
+    if not slabs:
+        return runs.denoise(stack, 0, 0, depth)
+    return _run_slabs(stack, runs.calls[sigmas[0]], slab_slices, out, progress, runs.denoise_slab, runs.halo,
+                      len(runs.calls))
 
 
 class _Mapped:
@@ -586,10 +638,10 @@ def denoise_volume(
         Also a map of σ per voxel, shape (Z, Y, X), or (Y, X) for every slice (an ndarray, or in slabs any
         array-like read slab by slab like the volume): NL-Bayes takes it inside its kernel (stage 1's patch
         distances lose the candidates' noise, each group uses its patches' mean σ², the presets at the map's
-        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`), in memory or in slabs; pixelwise NL-means, in memory
-        only, runs once per σ level (the map's distinct values, or 4 levels spread over its range) and each
-        voxel interpolates between the two runs that bracket its σ. In memory only: one σ per channel (a joint
-        run at their RMS, and each channel below half of it alone, as :func:`nlmeans.denoise` does). A
+        RMS σ; :func:`nlmeans.nlbayes.nlbayes_3d_chw`); pixelwise NL-means runs once per σ level (the whole
+        map's distinct values, or 4 levels spread over its range) and each voxel interpolates between the two
+        runs that bracket its σ. One σ per channel: a joint run at their RMS, and each channel below half of
+        it alone, as :func:`nlmeans.denoise` does. All of these in memory or in slabs, the same bits. A
         constant sequence or map gives the one-σ result.
     method : {None, "nlbayes", "pixelwise"}
         ``None`` (default): ``"nlbayes"``, or ``"pixelwise"`` when ``h`` is given (as in
@@ -610,7 +662,9 @@ def denoise_volume(
     slab_slices : int or None
         Denoise in slabs of about this many Z slices (rounded up to the method's unit, :func:`slab_halo`),
         each read with a halo of slices around it: the same result bit for bit, in memory bounded by the slab.
-        ``None`` with ``out`` given: slabs of about 48 M values (:data:`SLAB_VALUES`), halo included.
+        ``None`` with ``out`` given: slabs of about 48 M values (:data:`SLAB_VALUES`), halo included, shared
+        among the runs a per-channel σ or a pixelwise σ map combines (each slab is read once, with a halo that
+        serves every run, and combined as in memory).
     out : array-like or None
         Where to write the result in slabs (same shape and dtype as ``volume``; a memmap, a zarr array,
         :func:`nlmeans.io.create_array`), assigned whole slices at a time. ``None``: a new ndarray.
@@ -661,7 +715,9 @@ def denoise_volume(
     :func:`nlmeans.nlbayes.nlbayes_checked`, looks at the values then). A σ map is checked and summarised
     (its RMS summed slice by slice, the slices' sums added exactly) before the slabs, then read with each
     slab's slices, halo included: its patch means of σ² are taken box by box, so a slab sees the whole
-    call's values.
+    call's values. Per channel and per σ level (pixelwise with a map) the runs' settings are resolved once for
+    the whole stack (the levels from the map's summary), each run gives the kept slices' in-memory bits,
+    and the combination, voxel by voxel, then does too; the rounding to an integer dtype comes once, after it.
 
     References
     ----------
@@ -761,7 +817,7 @@ def denoise_video(
     sigma : float, sequence of floats, ndarray or None
         Noise standard deviation **on the float image's scale** (integers scaled to [0, 1]). ``None``: the mean
         of :func:`nlmeans.estimate_sigma` over up to 8 evenly spaced frames. One σ per channel, or a map
-        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume`.
+        (T, Y, X), or (Y, X) for every frame, as in :func:`denoise_volume` (in memory or in slabs).
     temporal_radius : int
         Frames on each side searched (default 2, i.e. 5 frames); 0 searches each frame on its own (NL-Bayes's
         3-frame patches still see the neighbouring frames).
@@ -771,7 +827,8 @@ def denoise_video(
         As in :func:`nlmeans.denoise` (``h`` NL-means only; sizes are spatial, at most the frame's smaller
         side; ``None``: the method's preset, NL-Bayes 5 and 15).
     slab_slices, out, progress
-        As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits.
+        As in :func:`denoise_volume`: slabs of frames (``frames`` then any array-like), the same bits, with
+        one σ, per-channel σ or a σ map.
     noise, gain
         The noise model and its gain, as in :func:`denoise_volume` (``sigma``/``gain`` left out: fitted on up
         to 8 evenly spaced frames).

@@ -252,8 +252,6 @@ def test_volume_per_channel_and_maps(rng):
     (dict(sigma=[0.1, 0.2]), r"allowed: a number, a map of the stack's shape \(10, 32, 32\) or a \(32, 32\) map"),
     (dict(sigma=np.full((5, 32, 32), 0.1)), r"shape \(5, 32, 32\); allowed"),
     (dict(sigma=np.full((32, 32), -1.0)), "finite and >= 0 everywhere"),
-    (dict(sigma=np.repeat([0.1, 0.2], 16)[:, None] * np.ones(32), method="pixelwise", slab_slices=4),
-     "runs in memory for volumes and video"),
 ])
 def test_volume_refuses_bad_maps(rng, kw, match):
     with pytest.raises(ValueError, match=match):

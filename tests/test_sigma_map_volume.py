@@ -1,6 +1,7 @@
 """σ maps inside the 3-D NL-Bayes kernel (issue #18): each stage against a direct reference of the map's
 formulas, both stages through :func:`nlmeans.nlbayes.nlbayes_3d_chw`, a constant map against the scalar kernel,
-``denoise_volume`` / ``denoise_video`` with a map in memory and in slabs (bit for bit), and bad maps.
+``denoise_volume`` / ``denoise_video`` with a map in memory and in slabs (bit for bit), and bad maps (per-channel σ
+and pixelwise maps in slabs: tests/test_slabs_sigma.py).
 
 Test stacks are quantised to multiples of 1/16 (as in tests/test_nlbayes3d.py), so the noisy distances are
 exact in both dtypes and ties break the same way in the kernel and the reference.
@@ -280,18 +281,11 @@ def test_video_map_in_memory_and_in_slabs(rng):
     (dict(sigma=np.where(np.arange(30) == 3, np.nan, 0.1) * np.ones((10, 32, 1))), ValueError,
      r"finite and >= 0 everywhere; 320 of its 9600 values are not \(e.g. nan\)"),
     (dict(sigma=np.full((32, 30), np.inf)), ValueError, "finite and >= 0 everywhere"),
-    (dict(sigma=_two_halves((32, 30)), method="pixelwise", slab_slices=4), ValueError,
-     "a σ map with method='pixelwise' runs in memory"),
     (dict(sigma=_two_halves((32, 30)), return_settings=True), ValueError, "return_settings is not supported"),
 ])
 def test_volume_refuses_bad_maps(rng, kw, error, match):
     with pytest.raises(error, match=match):
         nlmeans.denoise_volume(rng.random((10, 32, 30)), **kw)
-
-
-def test_per_channel_sigma_in_slabs_is_refused(rng):
-    with pytest.raises(ValueError, match="per-channel σ runs in memory"):
-        nlmeans.denoise_volume(rng.random((10, 16, 16, 3)), [0.05, 0.1, 0.2], channel_axis=-1, slab_slices=4)
 
 
 # ------------------------------------------------------------------------------------------- command line
@@ -355,17 +349,3 @@ def test_cli_slabs_summarise_the_map_file_once(rng, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert calls.count(stack.shape[0]) == 1 and max(calls) == stack.shape[0]
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), expected)
-
-
-@pytest.mark.parametrize("extra,message", [
-    (["--sigma-map", "map.npy", "--method", "pixelwise"], "--sigma-map with --method pixelwise, run --volume"),
-    (["--sigma", "5,10,20"], "--sigma with one value per channel"),
-])
-def test_cli_slabs_refuse_what_runs_in_memory(rng, tmp_path, extra, message):
-    tifffile = pytest.importorskip("tifffile")
-    tifffile.imwrite(tmp_path / "in.tif", (rng.random((12, 10, 10, 3)) * 255).astype(np.uint8))
-    np.save(tmp_path / "map.npy", np.full((12, 10, 10), 20.0))
-    res = _cli([tmp_path / "in.tif", tmp_path / "o.tif", "--volume", "--slab-slices", "4",
-                *[tmp_path / a if a.endswith(".npy") else a for a in extra]])
-    assert res.exit_code == 2 and message in res.output, res.output
-    assert "Traceback" not in res.output and not (tmp_path / "o.tif").exists()

@@ -462,10 +462,6 @@ def _stack(request):
     if request.method == "patchwise":
         raise click.UsageError("--method patchwise is not available for --volume/--video (nlbayes, pixelwise)")
     if _wants_slabs(request):
-        if isinstance(request.sigma, tuple) or (request.sigma_map is not None and not _map_kernel(request)):
-            raise click.UsageError("--sigma with one value per channel, and --sigma-map with --method pixelwise, "
-                                   "run --volume/--video in memory: leave out --slab-slices and .zarr (or give "
-                                   "one --sigma; NL-Bayes takes --sigma-map in slabs)")
         return _slabs(request)
     input_path, output_path = request.paths
     try:
@@ -524,8 +520,9 @@ def _warm_up_stack(request, run, stack, sigma, text):
     elif _map_kernel(request):
         smap = sigma[:depth] if len(sigma.shape) == 3 else np.broadcast_to(sigma, (depth, *sigma.shape))
         warm_up(lambda data, m: run(data, m), stack[:depth], np.asarray(smap), crop=crop)
-    else:
-        warm_up(lambda data: run(data, float(np.max(sigma))), stack[:depth], crop=crop)
+    else:  # a map read slab by slab brings its largest σ in its summary
+        top = sigma.summary.top if getattr(sigma, "summary", None) is not None else float(np.max(sigma))
+        warm_up(lambda data: run(data, top), stack[:depth], crop=crop)
 
 
 def _map_kernel(request):

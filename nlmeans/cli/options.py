@@ -92,7 +92,7 @@ sigma_map_option = click.option(
     "height×width (--volume/--video: slices×height×width, or height×width for every slice); its values are σ "
     f"{SCALE_NOTE}, as stored (an 8-bit map's 20 is σ 20/255). One map for every channel; NL-Bayes and "
     "pixelwise NL-means take it inside the kernel (--volume/--video: NL-Bayes; pixelwise runs once per σ "
-    "level, in memory). Strips, Dask and slabs read it strip (slab) by strip (.npy, TIFF).",
+    "level, in memory or in slabs). Strips, Dask and slabs read it strip (slab) by strip (.npy, TIFF).",
 )
 
 
