@@ -203,10 +203,17 @@ def sigma_from_255(value_255, data_range=1.0):
 
 def check_integer_scale(dtype, **values):
     """Refuse σ or h above 1 for an integer image: such images are scaled to [0, 1] (the dtype's full range
-    is 1.0), so ``sigma=20`` (the 0–255 habit of OpenCV) would be 20 times the whole range."""
+    is 1.0), so ``sigma=20`` (the 0–255 habit of OpenCV) would be 20 times the whole range. A sequence or an
+    ndarray (σ per channel, a σ map) is judged by its largest value; other array-likes (maps read strip by
+    strip) are checked where they are summarised."""
     if np.dtype(dtype).kind not in "ui":
         return
     for name, value in values.items():
+        if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):  # per channel or a map: the largest
+            try:
+                value = float(np.nanmax(np.asarray(value, dtype=np.float64)))
+            except (TypeError, ValueError):  # not numbers: the σ checks that follow say what is wrong
+                continue
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 1:
             raise ValueError(
                 f"{name}={value:g} on a {np.dtype(dtype).name} image: {name} is on the float image's scale, where "

@@ -362,6 +362,7 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
         values = check_sigma_array(sigma, n_channels, height, width)
     dtype = work_dtype(image.dtype)
     if values is not None and values.ndim == 1:
+        check_integer_scale(image.dtype, sigma=values)
         if np.all(values == values[0]):
             return float(values[0])
         runs = _scalar_runs(channel_runs(values), image.shape, axis, height, width, dtype, options)
@@ -370,6 +371,7 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
     sigma_map = sigma if values is None else values
     summary = known_summary(sigma_map, lambda y0, y1: np.asarray(sigma_map[y0:y1], dtype=np.float64), height,
                             max(1, STRIP_VALUES // max(1, width)))
+    check_integer_scale(image.dtype, sigma=summary.top)
     if summary.low == summary.top:
         return summary.top
     method = map_method(dict(options))

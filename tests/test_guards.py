@@ -81,6 +81,23 @@ def test_the_0_255_habit_on_integer_images_is_an_error_naming_the_float_scale(dt
     nlmeans.denoise(image.astype(np.float32), **kw)  # float images: their own units, any σ
 
 
+@pytest.mark.parametrize("method", ["nlbayes", "pixelwise"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_0_255_habit_with_per_channel_sigma_or_a_map_is_the_same_error(dtype, method):
+    """denoise(uint8, [5, 20, 35], channel_axis=-1) ran with σ of 5 to 35 full ranges (one σ was refused)."""
+    image = np.zeros((40, 40, 3), dtype)
+    per_level = dict(patch_weights="gaussian") if method == "pixelwise" else {}  # pixelwise: the per-level route
+    calls = [lambda: nlmeans.denoise(image, [5, 20, 35], channel_axis=-1, method=method),
+             lambda: nlmeans.denoise_tiled(image, [5, 20, 35], channel_axis=-1, method=method),
+             lambda: nlmeans.denoise(image, np.full((40, 40), 20.0), channel_axis=-1, method=method),
+             lambda: nlmeans.denoise(image[..., 0], np.full((40, 40), 20.0), method=method, **per_level)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"sigma=\d+ on a uint\d+ image.*did you mean sigma=\d+/255"):
+            call()
+    scaled = nlmeans.denoise(image, [5 / 255, 20 / 255, 35 / 255], channel_axis=-1, method=method)
+    assert scaled.dtype == image.dtype and scaled.shape == image.shape
+
+
 def test_cli_guide_with_its_own_channels(tmp_path):
     """The README's example: a gray image with an RGB guide (the CLI passed no guide channel axis)."""
     from click.testing import CliRunner
