@@ -56,7 +56,7 @@ one call on this machine, after a warm-up call that compiles the numba kernels):
 5. **σ maps** on the gray set: halves (left σ = 10, right 40 /255; the issue's target: ≥ the scalar-σ call
    + 0.5 dB) and a smooth left-to-right gradient 5 → 40 /255 (where the per-level route interpolates between
    4 levels). Pixelwise NL-means with the map in the kernel (``denoise(noisy, map, method="pixelwise")``),
-   through the per-level route (``noise_models.denoise_sigma_array(..., in_kernel=False)``) and the scalar
+   through the per-level route (``sigma_arrays.denoise_sigma_array(..., in_kernel=False)``) and the scalar
    call with the map's RMS σ; NL-Bayes (the default method) with the map in its kernel
    (``denoise(noisy, map)``), through the per-level route and its scalar call.
 
@@ -516,7 +516,7 @@ def _maps(shape):
 
 
 def map_table(size):
-    from nlmeans.noise_models import denoise_sigma_array
+    from nlmeans.sigma_arrays import denoise_sigma_array
 
     def per_level(noisy, smap, method):
         return denoise_sigma_array(nlmeans.denoise, noisy, None, smap, {"method": method}, in_kernel=False)

@@ -23,7 +23,7 @@ import numpy as np
 import nlmeans
 from bench import _common as common
 from bench.volume_video import VIDEO_FRAMES, VIDEO_SIDE, VOLUME_SIDE, psnr, videos, volumes
-from nlmeans.noise_models import combine_levels, summarize_sigma_map
+from nlmeans.sigma_arrays import combine_levels, summarize_sigma_map
 
 MAP_SIGMAS = (10, 40)
 GRADIENT_SIGMAS = (5, 40)

@@ -271,7 +271,8 @@ def denoise(
         options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
                        guide_sigma=guide_sigma, guide_channel_axis=guide_channel_axis, data_range=data_range,
                        patch_weights=patch_weights, patch_sigma=patch_sigma, return_settings=return_settings)
-        from .noise_models import denoise_in_model, denoise_sigma_array  # (imported when used: start-up time)
+        from .noise_models import denoise_in_model  # (imported when used: start-up time)
+        from .sigma_arrays import denoise_sigma_array
 
         if not model:
             return denoise_sigma_array(denoise, arr, axis, sigma, options)

@@ -274,13 +274,13 @@ def combined_halo(halos: Sequence[Halo]) -> Halo:
 @dataclass(frozen=True)
 class SigmaRoute:
     """How a per-channel σ or a σ map runs strip by strip, resolved once for the whole image
-    (:func:`sigma_route`) as :func:`nlmeans.noise_models.denoise_sigma_array` resolves it.
+    (:func:`sigma_route`) as :func:`nlmeans.sigma_arrays.denoise_sigma_array` resolves it.
 
     ``kind``: ``"kernel"`` (a map inside NL-Bayes or pixelwise NL-means, :attr:`kernel`), ``"levels"`` (a map
     through one scalar run per σ level, :attr:`runs`) or ``"channels"`` (one σ per channel, :attr:`values`,
     scalar runs :attr:`runs`). :attr:`runs` maps (σ, joint) to the :class:`~nlmeans.presets.Settings` of a
     scalar run (``joint``: every channel; else one channel alone). :attr:`summary` holds the whole map's
-    numbers (:class:`nlmeans.noise_models.MapSummary`) of :attr:`sigma_map` (an (H, W) array-like);
+    numbers (:class:`nlmeans.sigma_arrays.MapSummary`) of :attr:`sigma_map` (an (H, W) array-like);
     :attr:`halo` serves every run.
     """
 
@@ -314,7 +314,7 @@ class SigmaRoute:
             at_top: bool) -> NDArray[Any]:
         """Denoise one strip ``arr`` (the caller's layout) with its rows of the map ``sigma_rows`` (float64,
         None per channel); returns (C, rows, W) float in the working dtype (``"kernel"``) or float64."""
-        from .noise_models import combine_channels, combine_levels
+        from .sigma_arrays import combine_channels, combine_levels
 
         if self.kind == "kernel":
             if self.kernel.nlbayes is not None and not at_top:
@@ -341,9 +341,9 @@ def sigma_route(image: ArrayStore, sigma: Any, axis: int | None, options: dict[s
     the one σ (a float) when every value is the same (the scalar call's result then, as in
     :func:`nlmeans.denoise`). ``options``: the call's ``method``, ``h``, ``patch_size``, ``search_size``,
     ``data_range``, ``patch_weights``, ``patch_sigma``. Errors as :func:`nlmeans.denoise` gives them. A map
-    with a ``summary`` attribute holding its :class:`~nlmeans.noise_models.MapSummary` (the CLI's checked
+    with a ``summary`` attribute holding its :class:`~nlmeans.sigma_arrays.MapSummary` (the CLI's checked
     ``--sigma-map``) is not read again for it."""
-    from .noise_models import (
+    from .sigma_arrays import (
         channel_runs,
         check_sigma_array,
         check_sigma_shape,
@@ -498,7 +498,7 @@ def denoise_tiled(
     least ``B + f``; below, ``r + f`` rows (``f``, ``r`` the patch and search radii); strips start on a band
     boundary and span the full width. The module docstring explains why this reproduces the untiled bits.
 
-    A σ map is read twice before the strips (:func:`nlmeans.noise_models.summarize_sigma_map`: its check, range,
+    A σ map is read twice before the strips (:func:`nlmeans.sigma_arrays.summarize_sigma_map`: its check, range,
     levels and RMS σ, the RMS summed row by row and the rows added exactly, so every split gives the whole
     call's float; not at all when the map carries that summary, as the CLI's checked ``--sigma-map`` does) and
     then strip by strip with the image, halo included: the kernels' patch means of σ² are

@@ -314,7 +314,7 @@ def _run_slabs(stack, call, slab_slices, out, progress, denoise_slab=None, halo=
 @dataclass(frozen=True)
 class _SigmaMap:
     """A σ map of a stack, (Z, Y, X) or (Y, X) for every slice (an ndarray or an array-like read slab by
-    slab), with its whole-map numbers (:class:`nlmeans.noise_models.MapSummary`, RMS summed exactly)."""
+    slab), with its whole-map numbers (:class:`nlmeans.sigma_arrays.MapSummary`, RMS summed exactly)."""
 
     values: Any
     summary: Any
@@ -328,9 +328,9 @@ class _SigmaMap:
 
 def _sigma_map(sigma, depth, height, width):
     """:class:`_SigmaMap` of a (Z, Y, X) or (Y, X) map, checked (finite and >= 0) and summarised slice by
-    slice: a slice is one row of :func:`nlmeans.noise_models.summarize_sigma_map`, so the summary is the same
+    slice: a slice is one row of :func:`nlmeans.sigma_arrays.summarize_sigma_map`, so the summary is the same
     in memory and in slabs (the CLI's checked map brings that summary along: not read again for it)."""
-    from .noise_models import known_summary
+    from .sigma_arrays import known_summary
 
     values = sigma if len(sigma.shape) == 3 else np.asarray(sigma, dtype=np.float64)
     m = _SigmaMap(values, None)
@@ -362,10 +362,10 @@ class _Runs:
 
     def denoise(self, block, z0, keep0, keep1):
         """The slices ``[keep0, keep1)`` (block coordinates) of the combination on ``block``, whole slices of
-        the stack from slice ``z0``, in its dtype: :func:`nlmeans.noise_models.combine_channels` or
-        :func:`~nlmeans.noise_models.combine_levels` of the runs' kept slices (the combination is voxel by
+        the stack from slice ``z0``, in its dtype: :func:`nlmeans.sigma_arrays.combine_channels` or
+        :func:`~nlmeans.sigma_arrays.combine_levels` of the runs' kept slices (the combination is voxel by
         voxel, so the kept slices of exact runs combine to the whole stack's bits); rounded back once."""
-        from .noise_models import combine_channels, combine_levels
+        from .sigma_arrays import combine_channels, combine_levels
 
         arr = check_array(block)
         dtype = work_dtype(arr.dtype)
@@ -402,10 +402,10 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
     """A stack with σ per channel (a sequence) or per voxel (a (Z, Y, X) map, or a (Y, X) map for every
     slice), in memory or in slabs (the same bits). A map with NL-Bayes runs inside the 3-D kernel
     (:func:`nlmeans.nlbayes.nlbayes_3d_chw`), the presets at the map's RMS σ; the others take the routes of
-    :func:`nlmeans.noise_models.denoise_sigma_array` (:class:`_Runs`): per channel, the joint run at the RMS
+    :func:`nlmeans.sigma_arrays.denoise_sigma_array` (:class:`_Runs`): per channel, the joint run at the RMS
     σ and each much cleaner channel alone; a map with pixelwise NL-means, one run per σ level (the whole map's,
     :func:`_sigma_map`) and each voxel interpolated between the two runs that bracket its σ."""
-    from .noise_models import channel_runs, check_sigma_shape, summarize_sigma_map
+    from .sigma_arrays import channel_runs, check_sigma_shape, summarize_sigma_map
 
     h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
     slabs = slab_slices is not None or out is not None

@@ -10,7 +10,7 @@ import nlmeans
 from nlmeans import _config, presets
 from nlmeans.nlbayes import _YUV, _nlbayes_pass, nlbayes_checked, nlbayes_chw
 from nlmeans.nlm import patch_mean
-from nlmeans.noise_models import denoise_sigma_array
+from nlmeans.sigma_arrays import denoise_sigma_array
 
 # ------------------------------------------------------------------------------------ the direct reference
 

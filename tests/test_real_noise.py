@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import nlmeans
-from nlmeans.noise_models import denoise_sigma_array, gat, gat_inverse
+from nlmeans.noise_models import gat, gat_inverse
+from nlmeans.sigma_arrays import denoise_sigma_array
 
 
 def _smooth(size=96, peak=1.0):

@@ -107,7 +107,7 @@ def test_out_of_core_map_and_output_on_memmaps(rng, tmp_path):
 
 def test_map_rms_is_the_same_float_however_the_rows_are_split(rng):
     """The preset row comes from the map's RMS σ: block by block it is the whole map's float."""
-    from nlmeans.noise_models import summarize_sigma_map
+    from nlmeans.sigma_arrays import summarize_sigma_map
 
     sigma_map = rng.random((997, 61)) ** 3 * 0.3
     whole = summarize_sigma_map(lambda a, b: sigma_map[a:b], 997, 997)
@@ -393,11 +393,11 @@ def test_cli_summarises_a_strip_map_once(files, monkeypatch, extra):
     whole file again for it (the warm-up's corner aside; the result is still the whole call's)."""
     if "--scheduler" in extra:
         pytest.importorskip("dask.array")
-    import nlmeans.noise_models as noise_models
+    import nlmeans.sigma_arrays as sigma_arrays
 
     calls = []
-    summarize = noise_models.summarize_sigma_map
-    monkeypatch.setattr(noise_models, "summarize_sigma_map",
+    summarize = sigma_arrays.summarize_sigma_map
+    monkeypatch.setattr(sigma_arrays, "summarize_sigma_map",
                         lambda *a, **k: calls.append(a[1]) or summarize(*a, **k))  # a[1]: the rows summarised
     img = tifffile.imread(files / "gray.tif")
     ref = nlmeans.denoise(img, np.load(files / "map.npy") / 255)

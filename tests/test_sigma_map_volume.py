@@ -336,13 +336,13 @@ def test_cli_slabs_summarise_the_map_file_once(rng, tmp_path, monkeypatch):
     """The CLI checks a stack's map slice by slice; the slabs take that summary instead of reading the whole
     file again for it (the warm-up's few slices aside; the result is still the whole call's)."""
     tifffile = pytest.importorskip("tifffile")
-    import nlmeans.noise_models as noise_models
+    import nlmeans.sigma_arrays as sigma_arrays
 
     stack, map_255 = _cli_files(rng, tmp_path)
     expected = nlmeans.denoise_volume(stack, map_255 / 255)
     calls = []
-    summarize = noise_models.summarize_sigma_map
-    monkeypatch.setattr(noise_models, "summarize_sigma_map",
+    summarize = sigma_arrays.summarize_sigma_map
+    monkeypatch.setattr(sigma_arrays, "summarize_sigma_map",
                         lambda *a, **k: calls.append(a[1]) or summarize(*a, **k))  # a[1]: the slices summarised
     res = _cli([tmp_path / "in.tif", tmp_path / "out.tif", "--volume", "--sigma-map", tmp_path / "map.npy",
                 "--slab-slices", "7"])

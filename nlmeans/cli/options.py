@@ -103,7 +103,7 @@ class SigmaMap:
 
     def __init__(self, values, ndim=2):
         self._values = values
-        #: its :class:`~nlmeans.noise_models.MapSummary` once :func:`open_sigma_map` has checked it
+        #: its :class:`~nlmeans.sigma_arrays.MapSummary` once :func:`open_sigma_map` has checked it
         self.summary = None
         self.shape = tuple(int(n) for n in values.shape[:ndim])
         self.dtype = np.dtype(np.float64)
@@ -124,7 +124,7 @@ def open_sigma_map(path, shape, *, lazy=False):
     returned as a :class:`SigmaMap` (a stack's (Z, H, W) map read slice by slice), or an ndarray on the float
     scale (a stack's (H, W) map for every slice)."""
     from ..io import read_values
-    from ..noise_models import summarize_sigma_map
+    from ..sigma_arrays import summarize_sigma_map
 
     def bad(message):
         return click.BadParameter(f"{path}: {message}", param_hint="--sigma-map")
