@@ -19,6 +19,7 @@ from ._validate import (
     check_real,
     default_data_range,
     from_float,
+    is_sigma_array,
     to_chw,
     work_dtype,
 )
@@ -266,7 +267,7 @@ def denoise(
         # (with a noise model h is on the stabilised scale, where the noise's σ is 1)
         check_integer_scale(arr.dtype, sigma=sigma, h=None if model else h)
     axis = check_channel_axis(arr, channel_axis)
-    if model or (sigma is not None and np.ndim(sigma) > 0):
+    if model or is_sigma_array(sigma):
         # other noise models and σ per channel / per pixel run this function with one σ inside
         options = dict(h=h, patch_size=patch_size, search_size=search_size, method=method, guide=guide,
                        guide_sigma=guide_sigma, guide_channel_axis=guide_channel_axis, data_range=data_range,
@@ -276,7 +277,7 @@ def denoise(
 
         if not model:
             return denoise_sigma_array(denoise, arr, axis, sigma, options)
-        if sigma is not None and np.ndim(sigma) > 0:
+        if is_sigma_array(sigma):
             raise ValueError(f"sigma must be one number with noise={noise!r}; per-channel σ and σ maps are "
                              "for noise='gaussian'")
         return denoise_in_model(denoise, arr, axis, noise, sigma, gain, options)

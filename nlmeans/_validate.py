@@ -201,6 +201,16 @@ def sigma_from_255(value_255, data_range=1.0):
     return None if value_255 is None else value_255 * data_range / 255.0
 
 
+def is_sigma_array(sigma):
+    """Whether ``sigma`` is meant as a per-channel sequence or a σ map (a list or tuple, or anything with
+    dimensions: an ndarray, a memmap, a zarr array), not one number; its checks then say what is wrong with it
+    (a ragged list has no ``np.ndim``)."""
+    if isinstance(sigma, (list, tuple)):
+        return True
+    shape = getattr(sigma, "shape", None)
+    return len(shape) > 0 if shape is not None else (sigma is not None and np.ndim(sigma) > 0)
+
+
 def check_integer_scale(dtype, **values):
     """Refuse σ or h above 1 for an integer image: such images are scaled to [0, 1] (the dtype's full range
     is 1.0), so ``sigma=20`` (the 0–255 habit of OpenCV) would be 20 times the whole range. A sequence or an
@@ -209,10 +219,10 @@ def check_integer_scale(dtype, **values):
     if np.dtype(dtype).kind not in "ui":
         return
     for name, value in values.items():
-        if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):  # per channel or a map: the largest
+        if isinstance(value, (list, tuple, np.ndarray)):  # per channel or a map: judged by the largest
             try:
-                value = float(np.nanmax(np.asarray(value, dtype=np.float64)))
-            except (TypeError, ValueError):  # not numbers: the σ checks that follow say what is wrong
+                value = float(np.max(np.asarray(value, dtype=np.float64)))
+            except (TypeError, ValueError):  # not numbers, or empty: the σ checks that follow say what is wrong
                 continue
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 1:
             raise ValueError(

@@ -42,12 +42,22 @@ def _bad_sigma_error(count, size, example, name="sigma"):
                       f"(e.g. {example!r})")
 
 
+def sigma_values(sigma):
+    """A per-channel σ or a σ map as a float64 array, or a TypeError saying what σ may be (a ragged list or
+    strings would otherwise reach numpy's own message)."""
+    try:
+        values = np.asarray(sigma, dtype=np.float64) if not isinstance(sigma, (str, bytes)) else None
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.dtype.kind != "f":
+        raise TypeError(f"sigma must be a number, a sequence of numbers or an array, got {sigma!r}")
+    return values
+
+
 def check_sigma_array(sigma, n_channels, height, width):
     """A per-channel σ (shape (C,)) or a σ map (shape (H, W)) as float64, or a ValueError naming the shapes
     allowed."""
-    values = np.asarray(sigma, dtype=np.float64) if not isinstance(sigma, (str, bytes)) else None
-    if values is None or values.dtype.kind != "f":
-        raise TypeError(f"sigma must be a number, a sequence of numbers or an array, got {sigma!r}")
+    values = sigma_values(sigma)
     check_sigma_shape(values.shape, n_channels, height, width)
     count, example = _bad_sigma(values)
     if count:

@@ -41,6 +41,7 @@ from ._validate import (
     check_integer_scale,
     check_magnitude,
     from_float,
+    is_sigma_array,
     to_chw,
     work_dtype,
 )
@@ -255,12 +256,6 @@ def _run_kernel(arr, value, settings):
         return nlbayes_checked(value, settings.sigma, settings.nlbayes)
     check_magnitude(arr, "image", value.shape[0] * settings.patch_size**2, value.dtype)
     return run_nlmeans_chw(value, value, settings, settings.sigma)
-
-
-def is_sigma_array(sigma: Any) -> bool:
-    """Whether ``sigma`` is a per-channel sequence or a σ map (anything with dimensions), not one number."""
-    shape = getattr(sigma, "shape", None)
-    return len(shape) > 0 if shape is not None else (sigma is not None and np.ndim(sigma) > 0)
 
 
 def combined_halo(halos: Sequence[Halo]) -> Halo:

@@ -26,6 +26,7 @@ from ._validate import (
     check_real,
     default_data_range,
     from_float,
+    is_sigma_array,
     sigma_to_255,
     to_chw,
     work_dtype,
@@ -45,7 +46,7 @@ from .presets import (
     resolve_parameters,
     volume_sizes,
 )
-from .tiles import Halo, _shape_proxy, band_halo, combined_halo, is_sigma_array, strip_rows, strips
+from .tiles import Halo, _shape_proxy, band_halo, combined_halo, strip_rows, strips
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +406,7 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
     :func:`nlmeans.sigma_arrays.denoise_sigma_array` (:class:`_Runs`): per channel, the joint run at the RMS
     σ and each much cleaner channel alone; a map with pixelwise NL-means, one run per σ level (the whole map's,
     :func:`_sigma_map`) and each voxel interpolated between the two runs that bracket its σ."""
-    from .sigma_arrays import channel_runs, check_sigma_shape, summarize_sigma_map
+    from .sigma_arrays import channel_runs, check_sigma_shape, sigma_values, summarize_sigma_map
 
     h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
     slabs = slab_slices is not None or out is not None
@@ -414,7 +415,7 @@ def _run_sigma_array(stack, sigma, args, return_settings, slab_slices, out, prog
     n_channels = 1 if axis is None else shape[axis]
     depth, height, width = (n for i, n in enumerate(shape) if i != axis)
     if getattr(sigma, "shape", None) is None or isinstance(sigma, (list, tuple)):
-        sigma = np.asarray(sigma, dtype=np.float64)
+        sigma = sigma_values(sigma)
     if tuple(sigma.shape) != (depth, height, width):
         try:
             check_sigma_shape(sigma.shape, n_channels, height, width)
@@ -489,7 +490,7 @@ def _run_model(stack, noise, sigma, gain, args, return_settings, slab_slices, ou
     )
 
     h, patch_size, search_size, channel_axis, data_range, temporal_radius, method = args
-    if sigma is not None and np.ndim(sigma) > 0:
+    if is_sigma_array(sigma):
         raise ValueError(f"sigma must be one number with noise={noise!r}; per-channel σ and σ maps are for "
                          "noise='gaussian'")
     dtype, shape = np.dtype(stack.dtype), tuple(int(n) for n in stack.shape)

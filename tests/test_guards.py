@@ -98,6 +98,19 @@ def test_the_0_255_habit_with_per_channel_sigma_or_a_map_is_the_same_error(dtype
     assert scaled.dtype == image.dtype and scaled.shape == image.shape
 
 
+@pytest.mark.parametrize("bad", [[[0.1, 0.2], [0.3]], ["a", "b", "c"], ("0.1", None, 0.2)],
+                         ids=["ragged", "strings", "mixed"])
+def test_a_sigma_that_is_not_numbers_is_a_clear_error(bad):
+    """A ragged list reached numpy's "inhomogeneous shape" message, strings "could not convert string": the
+    error says what sigma may be, on every route."""
+    image = np.zeros((20, 20, 3), np.float32)
+    for call in (lambda: nlmeans.denoise(image, bad, channel_axis=-1),
+                 lambda: nlmeans.denoise_tiled(image, bad, channel_axis=-1),
+                 lambda: nlmeans.denoise_volume(np.zeros((4, 12, 12, 3), np.float32), bad, channel_axis=-1)):
+        with pytest.raises((TypeError, ValueError), match="sigma must be|sigma has shape"):
+            call()
+
+
 def test_cli_guide_with_its_own_channels(tmp_path):
     """The README's example: a gray image with an RGB guide (the CLI passed no guide channel axis)."""
     from click.testing import CliRunner
