@@ -25,9 +25,9 @@ def _denoise(*args):
 @pytest.mark.parametrize("write, flag", [
     (dict(photometric="minisblack"), BOTH),  # plain pages, tifffile's shape description
     (dict(photometric="minisblack", metadata=None), BOTH),  # no description at all
-    (dict(imagej=True, metadata={"axes": "ZYX"}), "denoise it with --volume"),
-    (dict(imagej=True, metadata={"axes": "TYX"}), "denoise it with --video"),
-    (dict(ome=True, metadata={"axes": "ZYX"}), "denoise it with --volume"),
+    (dict(imagej=True, metadata={"axes": "ZYX"}), "give --volume"),
+    (dict(imagej=True, metadata={"axes": "TYX"}), "give --video"),
+    (dict(ome=True, metadata={"axes": "ZYX"}), "give --volume"),
 ])
 @pytest.mark.parametrize("pages", [4, 16])
 def test_a_stack_without_flag_is_a_usage_error_naming_the_flag(tmp_path, write, flag, pages):

@@ -230,7 +230,7 @@ def _stack_axis(path, lead_axes, lead, source, kind):
     with ``kind``, a file whose axes say the other kind of stack."""
     axis, _ = stack_axis(path, lead_axes, lead, source)
     if axis is None:  # one page: before, an RGB page's (H, W, 3) was taken for a stack of H images
-        raise StackError(f"{path}: a single image, not a stack; denoise it without --volume/--video")
+        raise StackError(f"{path}: a single image, not a stack; leave out --volume/--video")
     if kind is not None:
         want, other, flag = _STACK_KINDS[kind]
         if axis == other:

@@ -359,9 +359,9 @@ def _refuse_stack(path, lead_axes, lead, source):
     so the command line always says what is run), or both flags when the file does not say."""
     axis, n = stack_axis(path, lead_axes, lead, source)
     if axis == "Z":
-        what, flag = f"a volume of {n} Z slices ({source})", "denoise it with --volume"
+        what, flag = f"a volume of {n} Z slices ({source})", "give --volume"
     elif axis == "T":
-        what, flag = f"a video of {n} T frames ({source})", "denoise it with --video"
+        what, flag = f"a video of {n} T frames ({source})", "give --video"
     else:
         what = f"a stack of {n} images ({source})"
         flag = "say what it is: --volume (Z slices of a 3-D volume) or --video (frames in time)"
