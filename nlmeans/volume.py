@@ -80,8 +80,13 @@ def _sample_slices(stack, axis, z_axis, depth):
 
 def _estimate_sigma_slices(stack, axis, z_axis, depth):
     """Mean of :func:`nlmeans.estimate_sigma` over the slices of :func:`_sample_slices`."""
-    planes = _sample_slices(stack, axis, z_axis, depth)
-    estimates = [estimate_sigma(plane, channel_axis=None if axis is None else -1) for plane in planes]
+    return sigma_of_planes(_sample_slices(stack, axis, z_axis, depth), colour=axis is not None)
+
+
+def sigma_of_planes(planes, colour):
+    """The stack's σ from its sampled planes (:func:`_sample_slices`; channels last when ``colour``): the mean
+    of :func:`nlmeans.estimate_sigma` over them."""
+    estimates = [estimate_sigma(plane, channel_axis=-1 if colour else None) for plane in planes]
     sigma = float(np.mean(estimates))
     log.info("sigma estimated on %d slices: %.4g (float scale)", len(planes), sigma)
     return sigma
@@ -91,10 +96,15 @@ def _estimate_model_slices(stack, axis, z_axis, depth, noise):
     """:func:`nlmeans.estimate_noise` of ``noise`` on the slices of :func:`_sample_slices` taken together
     (each slice's channels as channels of one image): one fit of the model for the whole stack, the same in
     memory and in slabs."""
+    return model_of_planes(_sample_slices(stack, axis, z_axis, depth), axis is not None, noise)
+
+
+def model_of_planes(planes, colour, noise):
+    """:func:`nlmeans.estimate_noise` of ``noise`` on the sampled planes taken together (as in
+    :func:`sigma_of_planes`)."""
     from .noise_level import estimate_noise
 
-    planes = _sample_slices(stack, axis, z_axis, depth)
-    chw = np.concatenate([p[None] if axis is None else np.moveaxis(p, -1, 0) for p in planes])
+    chw = np.concatenate([np.moveaxis(p, -1, 0) if colour else p[None] for p in planes])
     return estimate_noise(chw, noise=noise, channel_axis=0)
 
 

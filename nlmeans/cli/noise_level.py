@@ -79,30 +79,28 @@ def _image_source(input_path):
 
 
 def _stack_source(input_path, kind):
-    """A stack read slice by slice: the Gaussian σ as :func:`nlmeans.denoise_volume` estimates it when left
-    out (the mean over the sampled slices), the other models fitted on those slices together as it fits them
-    (:func:`nlmeans.volume._estimate_model_slices`)."""
+    """A stack read slice by slice, its sampled slices (:func:`nlmeans.volume._sample_slices`) read once: the
+    Gaussian σ as :func:`nlmeans.denoise_volume` estimates it when left out (the mean over those slices), the
+    other models fitted on them together as it fits them."""
     import numpy as np
 
     from ..io import open_stack
     from ..noise_level import NoiseEstimate, estimate_sigma
-    from ..volume import SIGMA_SLICES, _estimate_model_slices, _estimate_sigma_slices, _sample_slices
+    from ..volume import _sample_slices, model_of_planes, sigma_of_planes
 
     stack = open_stack(input_path, kind=kind)
     shape = tuple(int(n) for n in stack.shape)
-    axis = 3 if len(shape) == 4 else None
-    sampled = len(np.unique(np.linspace(0, shape[0] - 1, min(SIGMA_SLICES, shape[0])).round()))
+    colour = len(shape) == 4
+    planes = _sample_slices(stack, 3 if colour else None, 0, shape[0])
     noun = "slices" if kind == "volume" else "frames"
-    what = (f"{kind} {'×'.join(map(str, shape[:3]))}{'' if axis is None else f'×{shape[3]}'}, "
-            f"{np.dtype(stack.dtype).name}; {sampled} {noun} sampled")
+    what = (f"{kind} {'×'.join(map(str, shape))}, {np.dtype(stack.dtype).name}; {len(planes)} {noun} sampled")
 
     def estimate(model):
         if model == "gaussian":
-            return NoiseEstimate("gaussian", _estimate_sigma_slices(stack, axis, 0, shape[0]))
-        return _estimate_model_slices(stack, axis, 0, shape[0], model)
+            return NoiseEstimate("gaussian", sigma_of_planes(planes, colour))
+        return model_of_planes(planes, colour, model)
 
     def per_channel():
-        planes = _sample_slices(stack, axis, 0, shape[0])
         return np.mean([estimate_sigma(p, channel_axis=-1, per_channel=True) for p in planes], axis=0)
 
-    return _Source(what, estimate, axis is not None, per_channel)
+    return _Source(what, estimate, colour, per_channel)
