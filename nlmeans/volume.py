@@ -80,10 +80,10 @@ def _sample_slices(stack, axis, z_axis, depth):
 
 def _estimate_sigma_slices(stack, axis, z_axis, depth):
     """Mean of :func:`nlmeans.estimate_sigma` over the slices of :func:`_sample_slices`."""
-    return sigma_of_planes(_sample_slices(stack, axis, z_axis, depth), colour=axis is not None)
+    return _sigma_of_planes(_sample_slices(stack, axis, z_axis, depth), colour=axis is not None)
 
 
-def sigma_of_planes(planes, colour):
+def _sigma_of_planes(planes, colour):
     """The stack's σ from its sampled planes (:func:`_sample_slices`; channels last when ``colour``): the mean
     of :func:`nlmeans.estimate_sigma` over them."""
     estimates = [estimate_sigma(plane, channel_axis=-1 if colour else None) for plane in planes]
@@ -96,12 +96,12 @@ def _estimate_model_slices(stack, axis, z_axis, depth, noise):
     """:func:`nlmeans.estimate_noise` of ``noise`` on the slices of :func:`_sample_slices` taken together
     (each slice's channels as channels of one image): one fit of the model for the whole stack, the same in
     memory and in slabs."""
-    return model_of_planes(_sample_slices(stack, axis, z_axis, depth), axis is not None, noise)
+    return _model_of_planes(_sample_slices(stack, axis, z_axis, depth), axis is not None, noise)
 
 
-def model_of_planes(planes, colour, noise):
+def _model_of_planes(planes, colour, noise):
     """:func:`nlmeans.estimate_noise` of ``noise`` on the sampled planes taken together (as in
-    :func:`sigma_of_planes`)."""
+    :func:`_sigma_of_planes`)."""
     from .noise_level import estimate_noise
 
     chw = np.concatenate([np.moveaxis(p, -1, 0) if colour else p[None] for p in planes])

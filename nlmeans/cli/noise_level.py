@@ -86,7 +86,7 @@ def _stack_source(input_path, kind):
 
     from ..io import open_stack
     from ..noise_level import NoiseEstimate, estimate_sigma
-    from ..volume import _sample_slices, model_of_planes, sigma_of_planes
+    from ..volume import _model_of_planes, _sample_slices, _sigma_of_planes
 
     stack = open_stack(input_path, kind=kind)
     shape = tuple(int(n) for n in stack.shape)
@@ -97,8 +97,8 @@ def _stack_source(input_path, kind):
 
     def estimate(model):
         if model == "gaussian":
-            return NoiseEstimate("gaussian", sigma_of_planes(planes, colour))
-        return model_of_planes(planes, colour, model)
+            return NoiseEstimate("gaussian", _sigma_of_planes(planes, colour))
+        return _model_of_planes(planes, colour, model)
 
     def per_channel():
         return np.mean([estimate_sigma(p, channel_axis=-1, per_channel=True) for p in planes], axis=0)
