@@ -14,7 +14,18 @@ import numpy as np
 from . import _config
 from .kernels import WEIGHT_CAP, weight_constants
 from .kernels.offsets import _nlm_offsets
-from .kernels.pixelwise import _VBYTES, _nlm_pixelwise_band, _nlm_pixelwise_map_band, _pixelwise_rows
+from .kernels.pixelwise import (
+    _VBYTES,
+    _nlm_pixelwise_band,
+    _nlm_pixelwise_map_band,
+    _nlm_segments_band,
+    _nlm_segments_map_band,
+    _pixelwise_rows,
+    _segment_columns,
+    _segment_geometry,
+    _segment_rows,
+    _to_segments,
+)
 
 
 def _padded_for_pixelwise(value, guide, f, r):
@@ -29,43 +40,86 @@ def _padded_for_pixelwise(value, guide, f, r):
 
 
 def _run_banded(band_kernel, guide_p, value_p, f, r, c1, c2, band_rows, out):
-    """Run a pixelwise band kernel (:func:`~nlmeans.kernels.pixelwise._nlm_pixelwise_band` or the σ-map one,
-    weight constants ``c1``, ``c2``) over the image's bands on Python threads, then add the bands' sums into
-    ``out``.
+    """Run a pixelwise band kernel of the row layout (:func:`~nlmeans.kernels.pixelwise._nlm_pixelwise_band`
+    or the σ-map one, weight constants ``c1``, ``c2``) over the image's bands on threads (:func:`_bands`), then
+    add the bands' sums into ``out``."""
+    Cv, H, W = out.shape
+    B = max(band_rows, r, 1)
+    lanes = _VBYTES // out.itemsize
+    Wr = -(-W // lanes) * lanes  # spare columns: the vector loops run over whole vectors
+    rgb_g = True if guide_p.shape[0] == 3 else None  # a type: only the call's channel branch is compiled
+    rgb_v = True if value_p.shape[0] == 3 else None
+    pad = r + f
+    bsum, bw = _band_sums(H, B, r, Cv, Wr, out.dtype)
+    _bands(H, B,
+           lambda k: band_kernel(guide_p, value_p, f, r, c1, c2, H, B, k, bsum, bw, rgb_g, rgb_v),
+           lambda y0, y1: _pixelwise_rows(value_p, pad, r, B, bsum, bw, y0, y1, out))
+
+
+def _run_segments(band_kernel, guide, value, f, r, c1, c2, band_rows, out):
+    """:func:`_run_banded` for a gray image in the segment layout (:func:`_nlm_segments_band` or the σ-map one):
+    ``guide``, ``value`` (1, H, W) unpadded, ``c1``, ``c2`` the weight constants or the (H, W) maps; each is
+    laid out once (:func:`~nlmeans.kernels.pixelwise._to_segments`), the bands run on threads, and
+    :func:`~nlmeans.kernels.pixelwise._segment_rows` adds their sums into ``out``."""
+    from ._threads import _aligned
+
+    _, H, W = out.shape
+    B = max(band_rows, r, 1)
+    pad = r + f
+    Ws = _segment_geometry(W, r)
+
+    def laid_out(image):
+        arr = _aligned((H + 2 * pad, _segment_columns(Ws, pad)), out.dtype, zeros=False)
+        _to_segments(image, f, r, Ws, arr)
+        return arr
+
+    value_s = laid_out(value[0])[None]
+    guide_s = value_s if guide is value else laid_out(guide[0])[None]
+    if isinstance(c1, np.ndarray):
+        c1, c2 = laid_out(c1), laid_out(c2)
+    bsum, bw = _band_sums(H, B, r, 1, _segment_columns(Ws, r), out.dtype)
+    _bands(H, B,
+           lambda k: band_kernel(guide_s, value_s, f, r, c1, c2, H, Ws, B, k, bsum, bw),
+           lambda y0, y1: _segment_rows(value_s, f, r, Ws, B, bsum, bw, y0, y1, out))
+
+
+def _band_sums(H, B, r, C, columns, dtype):
+    """The bands' sums ``bsum`` (n_bands, C, B + r, columns) and weight sums ``bw`` (n_bands, B + r, columns),
+    uninitialised (each band zeroes its own), 64-byte aligned, as numba's own arrays in the kernel were at
+    least (numpy's 16 slow the vector loops)."""
+    from ._threads import _aligned
+
+    n_bands = (H + B - 1) // B + 1  # band 0 is the top band, rows [-r, 0)
+    return (_aligned((n_bands, C, B + r, columns), dtype, zeros=False),
+            _aligned((n_bands, B + r, columns), dtype, zeros=False))
+
+
+def _bands(H, B, run_band, add_rows):
+    """``run_band(k)`` for every band of ``B`` rows (band 0: the top band) on Python threads, and
+    ``add_rows(y0, y1)`` for each band's rows as soon as it and the band above are done.
 
     The bands are handed out one at a time (:func:`_on_threads`; a static split leaves the faster thread
     waiting for the slower one when other work shares the cores); the kernels release the GIL. Python threads
     instead of a numba ``prange``: no parallel-loop compilation on the first run (docs/benchmarks.md,
-    "Pixelwise first run"). Each band writes only its own sums and a row adds the same two terms in the same
+    "Pixelwise first run"). Each band writes only its own sums and a row adds the same terms in the same
     order whichever thread ran them, so the result does not depend on the number of threads. An exception in a
     band reaches the caller.
     """
-    from ._threads import _aligned, _n_threads
+    from ._threads import _n_threads
 
-    Cv, H, W = out.shape
-    B = max(band_rows, r, 1)
-    n_bands = (H + B - 1) // B + 1  # band 0 is the top band, rows [-r, 0)
-    lanes = _VBYTES // out.itemsize
-    Wr = -(-W // lanes) * lanes  # spare columns: the vector loops run over whole vectors
-    # 64-byte aligned, as numba's own arrays in the kernel were at least (numpy's 16 slow the vector loops)
-    bsum = _aligned((n_bands, Cv, B + r, Wr), out.dtype, zeros=False)
-    bw = _aligned((n_bands, B + r, Wr), out.dtype, zeros=False)
-    rgb_g = True if guide_p.shape[0] == 3 else None  # a type: only the call's channel branch is compiled
-    rgb_v = True if value_p.shape[0] == 3 else None
-    pad = r + f
-
+    n_bands = (H + B - 1) // B + 1
     done = [False] * n_bands
     lock = threading.Lock()
 
     def band(k):
-        band_kernel(guide_p, value_p, f, r, c1, c2, H, B, k, bsum, bw, rgb_g, rgb_v)
+        run_band(k)
         # band j's rows need bands j and j - 1: whichever of the two ends last adds them (under the lock exactly
         # one sees both done), so the sums are added while other bands still run, without a second round
         with lock:
             done[k] = True
             ready = [j for j in (k, k + 1) if 0 < j < n_bands and done[j] and done[j - 1]]
         for j in ready:
-            _pixelwise_rows(value_p, pad, r, B, bsum, bw, (j - 1) * B, min(j * B, H), out)
+            add_rows((j - 1) * B, min(j * B, H))
 
     _on_threads(band, n_bands, min(_n_threads(), n_bands))
 
@@ -120,9 +174,12 @@ def nlmeans_chw(value, guide, sigma, h, patch_size, search_size):
     """
     dtype = value.dtype.type
     f, r = patch_size // 2, search_size // 2
-    value_p, guide_p, _ = _padded_for_pixelwise(value, guide, f, r)
     a, bb = weight_constants(guide.shape[0] * patch_size * patch_size, sigma, h, dtype)
     out = np.empty(value.shape, dtype=dtype)
+    if guide.shape[0] == value.shape[0] == 1:
+        _run_segments(_nlm_segments_band, guide, value, f, r, a, bb, _config.band_rows(r), out)
+        return out
+    value_p, guide_p, _ = _padded_for_pixelwise(value, guide, f, r)
     _run_banded(_nlm_pixelwise_band, guide_p, value_p, f, r, a, bb, _config.band_rows(r), out)
     return out
 
@@ -183,8 +240,12 @@ def nlmeans_map_chw(value, sigma_map, h_map, patch_size, search_size):
     """
     dtype = value.dtype.type
     f, r = patch_size // 2, search_size // 2
-    value_p, _, pad = _padded_for_pixelwise(value, value, f, r)
     a, half = map_weight_constants(value.shape[0] * patch_size * patch_size, sigma_map, h_map, patch_size, dtype)
+    if value.shape[0] == 1:
+        out = np.empty(value.shape, dtype=dtype)
+        _run_segments(_nlm_segments_map_band, value, value, f, r, a, half, _config.band_rows(r), out)
+        return out
+    value_p, _, pad = _padded_for_pixelwise(value, value, f, r)
     amap = np.pad(a, pad[1:], mode="reflect")
     bmap = np.pad(half, pad[1:], mode="reflect")
     out = np.empty(value.shape, dtype=dtype)

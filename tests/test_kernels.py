@@ -25,6 +25,10 @@ CASES = [
     ((12, 33), 5, 9, 0.1, 0.15),
     ((14, 32, 2), 3, 11, 0.1, 0.15),
     ((12, 1), 3, 5, 0.1, 0.15),
+    # gray images run in the segment layout: segments narrower than the search radius (a partner falls up to
+    # two segments away), and segments longer than one restart of the running box sum (64 columns)
+    ((30, 20), 3, 21, 0.1, 0.15),
+    ((6, 560), 5, 9, 0.1, 0.15),
 ]
 
 
@@ -64,9 +68,10 @@ def test_float32_on_a_real_image_with_large_offsets(camera):
     assert np.abs(out - ref).max() <= 1e-4 * rng_data
 
 
-@pytest.mark.parametrize("gshape", [(30, 26), (30, 26, 3), (30, 26, 5)])
-def test_guided_matches_reference(rng, gshape):
-    image = rng.random((30, 26, 2))
+@pytest.mark.parametrize("shape,gshape", [((30, 26, 2), (30, 26)), ((30, 26, 2), (30, 26, 3)),
+                                          ((30, 26, 2), (30, 26, 5)), ((30, 26), (30, 26))])
+def test_guided_matches_reference(rng, shape, gshape):
+    image = rng.random(shape)
     guide = rng.random(gshape)
     ref = nlm_pixelwise(image, 0.05, 0.15, 3, 9, guide=guide)
     np.testing.assert_allclose(_fast(image, 0.05, 0.15, 3, 9, np.float64, guide), ref, rtol=1e-9)
@@ -94,7 +99,11 @@ def test_spare_rows_are_checked_and_never_used(rng, channels):
             _run_banded(_nlm_pixelwise_band, short, short, f, r, a, bb, band_rows(r), out)
     nan_below = np.concatenate([padded, np.full((channels, 2, W + 2 * pad), np.nan, np.float32)], axis=1)
     _run_banded(_nlm_pixelwise_band, nan_below, nan_below, f, r, a, bb, band_rows(r), out)
-    np.testing.assert_array_equal(out, nlmeans_chw(image, image, 0.1, 0.15, 3, 5))
+    zeros_below = np.concatenate([padded, np.zeros((channels, 2, W + 2 * pad), np.float32)], axis=1)
+    expected = np.empty_like(image)
+    _run_banded(_nlm_pixelwise_band, zeros_below, zeros_below, f, r, a, bb, band_rows(r), expected)
+    assert np.isfinite(expected).all()
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_reference_is_not_trivial(rng):
@@ -188,3 +197,56 @@ def test_weight_rows_on_half_width_vectors(rng, dtype, patch):
     assert dtype == np.float64 or (expected == 2.0**-64).any()
     # float32: the argument's rounding (a few ulps of z <= 44) on top of the exponential's 3e-7
     np.testing.assert_allclose(half[:, :n], expected, rtol=1e-12 if dtype == np.float64 else 3e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_segment_weights_restart_the_running_box_sum(rng, dtype):
+    """In the segment layout the horizontal box sum runs along the columns and restarts from the direct sum at
+    every block the kernel gives it: the weights match ``exp(-max(S - bb, 0) a)`` of the direct sums, also in
+    a block that follows a block of huge sums (whose rounding a running sum would carry over)."""
+    from nlmeans.kernels.pixelwise import _SEG, _SEG_RESTART, _segment_weights, _weight_consts
+
+    P, n = 7, 3 * _SEG_RESTART + 5
+    sums = np.zeros((4, (n + P + 2) * _SEG), dtype)
+    cols = rng.random((n + P - 1, _SEG)) / P
+    cols[:_SEG_RESTART] *= 1e4  # the first block's columns: box sums of thousands; the rest around bb
+    sums[0, : (n + P - 1) * _SEG] = cols.ravel()
+    a, bb = dtype(60.0), dtype(0.4)
+    aw, cw = _weight_consts(a, bb)
+
+    def weights(block):
+        wt = np.full_like(sums, np.nan)
+        for j0 in range(0, n, block):
+            _segment_weights(sums, 0, P, j0, min(j0 + block, n), 0, aw, cw, wt, None, None, 0, 0, 0, 0, wt)
+        return wt[0, : n * _SEG].reshape(n, _SEG)
+
+    box = sum(cols[j: j + n].astype(np.float64) for j in range(P))
+    floor = 2.0**-64 if dtype == np.float32 else 0.0
+    expected = np.maximum(np.exp(-np.maximum(box - float(bb), 0) * float(a)), floor)
+    after = slice(_SEG_RESTART, n)
+    assert box[: _SEG_RESTART - P].min() > 100
+    assert ((expected[after] < 1) & (expected[after] > 1e-3)).any() and (expected[after] == 1).any()
+    rtol = 1e-12 if dtype == np.float64 else 3e-5
+    np.testing.assert_allclose(weights(_SEG_RESTART)[after], expected[after], rtol=rtol)
+    if dtype == np.float32:  # one running sum over the whole row carries the first block's rounding on
+        assert not np.allclose(weights(n)[after], expected[after], rtol=rtol, atol=0)
+
+
+def test_segment_kernel_refuses_arrays_too_small(rng):
+    """The segment layout's vector loads run up to one column past the segments' margins: the kernel checks
+    that its arrays have them."""
+    from nlmeans.kernels.pixelwise import _nlm_segments_band, _segment_columns, _segment_geometry
+
+    f, r, H, W = 1, 3, 10, 30
+    Ws = _segment_geometry(W, r)
+    good = np.zeros((1, H + 2 * (r + f), _segment_columns(Ws, r + f)), np.float32)
+    bsum = np.zeros((2, 1, 64 + r, _segment_columns(Ws, r)), np.float32)
+    bw = np.zeros((2, 64 + r, _segment_columns(Ws, r)), np.float32)
+    a, bb = np.float32(1.0), np.float32(0.1)
+    _nlm_segments_band(good, good, f, r, a, bb, H, Ws, 64, 1, bsum, bw)
+    for short in (good[:, :, :-1], good[:, :-1]):
+        short = np.ascontiguousarray(short)
+        with pytest.raises(ValueError, match="too small"):
+            _nlm_segments_band(short, short, f, r, a, bb, H, Ws, 64, 1, bsum, bw)
+    with pytest.raises(ValueError, match="too small"):
+        _nlm_segments_band(good, good, f, r, a, bb, H, Ws, 64, 1, bsum[:, :, :, :-1].copy(), bw)

@@ -14,6 +14,13 @@ each offset pair is visited once and updates both pixels. Four (or three, see :f
 the same ``dy`` and consecutive ``dx`` are handled in one pass over a row: the guide rows of ``p`` and the
 accumulator rows of ``p`` and of ``p + delta`` are loaded and stored once for all of them.
 
+Gray images (one guide and one value channel) run in the *segment layout* instead (:func:`_nlm_segments_band`,
+the section "gray images" below): each padded row is cut into eight segments laid side by side, one per vector
+lane, so that the horizontal box sum becomes a running sum along the columns (2 aligned loads and 2 adds per
+vector instead of ``P`` split loads and ``P - 1`` adds), restarted every 64 columns; the running column sums and
+the accumulations are the same functions with other column offsets. Colour and other channel counts keep the
+row layout.
+
 The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differences: libm's ``exp`` for float64
 (the exact path) and, for float32, a degree-5 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
 added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
@@ -35,8 +42,9 @@ depend only on the band's rows and the image around them: a full-width strip who
 ``band_rows``, cut out with at least two bands of rows above the rows it keeps (so that the band above a kept
 row is an ordinary band with real rows above it) and ``r + f`` rows below them, gives those rows bit-identical
 values to the whole image
-(``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``). No ``reassoc`` fast-math flag is
-used, so the arithmetic order written here is the one executed.
+(``tests/test_kernels.py::test_strips_aligned_to_bands_are_bit_identical``); in the segment layout a pixel's
+arithmetic also depends on its place in its segment, which only the image's width sets, so full-width strips keep
+the property. No ``reassoc`` fast-math flag is used, so the arithmetic order written here is the one executed.
 
 This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
 """
@@ -459,8 +467,8 @@ def _slide_term_rgb(guide, qn, qo, j, a0, a1, a2, b0, b1, b2):
 
 @njit(**JIT)
 def _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, nk):
-    """:func:`_colsum_slide4` for a 3-channel guide, ``nk`` = 3 or 4 offsets: the sums are read and written once,
-    not once per channel."""
+    """:func:`_colsum_slide4` for a 3-channel guide (row layout), ``nk`` = 3 or 4 offsets: the sums are read and
+    written once, not once per channel."""
     L = _U(_lanes(cs))
     z, one, two = _U(0), _U(1), _U(2)
     qn = gnew + dy
@@ -476,16 +484,19 @@ def _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, nk):
 
 
 @njit(**JIT)
-def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
+def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs, rgb, step=1):
     """:func:`_colsum_slide` for the four offsets ``dx = d0 .. d0 + 3`` in one loop (rows ``cs[0 .. 3]``).
 
     ``rgb``: None, or True for a 3-channel guide (a type, so only the branch taken is compiled: the gray call
-    compiles no colour code, and the colour call no gray code)."""
+    compiles no colour code, and the colour call no gray code). ``step``: the columns between two neighbouring
+    offsets' partners, 1 in the row layout, ``_SEG`` in the segment layout (gray only; there ``d0`` is given in
+    columns too)."""
     if rgb is not None:  # color: one pass over the sums for all channels (-10% on color, bench/README.md)
         _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 4)
         return
     L = _U(_lanes(cs))
-    z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    z = _U(0)
+    one, two, three = _U(step), _U(2 * step), _U(3 * step)
     qn = gnew + dy
     qo = gold + dy
     lo, q = _U(lo), _U(lo + d0)
@@ -499,19 +510,20 @@ def _colsum_slide4(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
             e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
             e3, o3 = a - _vload(guide, (c, qn, j + three)), b - _vload(guide, (c, qo, j + three))
             _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
-            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
-            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
-            _vstore(cs, (three, x), _vload(cs, (three, x)) + (e3 * e3 - o3 * o3))
+            _vstore(cs, (_U(1), x), _vload(cs, (_U(1), x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (_U(2), x), _vload(cs, (_U(2), x)) + (e2 * e2 - o2 * o2))
+            _vstore(cs, (_U(3), x), _vload(cs, (_U(3), x)) + (e3 * e3 - o3 * o3))
 
 
 @njit(**JIT)
-def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
+def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs, rgb, step=1):
     """:func:`_colsum_slide4` for the three offsets ``dx = d0 .. d0 + 2`` (rows ``cs[0 .. 2]``)."""
     if rgb is not None:
         _colsum_slide_rgb(guide, gnew, gold, dy, lo, d0, n, cs, 3)
         return
     L = _U(_lanes(cs))
-    z, one, two = _U(0), _U(1), _U(2)
+    z = _U(0)
+    one, two = _U(step), _U(2 * step)
     qn = gnew + dy
     qo = gold + dy
     lo, q = _U(lo), _U(lo + d0)
@@ -524,8 +536,8 @@ def _colsum_slide3(guide, gnew, gold, dy, lo, d0, n, cs, rgb):
             e1, o1 = a - _vload(guide, (c, qn, j + one)), b - _vload(guide, (c, qo, j + one))
             e2, o2 = a - _vload(guide, (c, qn, j + two)), b - _vload(guide, (c, qo, j + two))
             _vstore(cs, (z, x), _vload(cs, (z, x)) + (e0 * e0 - o0 * o0))
-            _vstore(cs, (one, x), _vload(cs, (one, x)) + (e1 * e1 - o1 * o1))
-            _vstore(cs, (two, x), _vload(cs, (two, x)) + (e2 * e2 - o2 * o2))
+            _vstore(cs, (_U(1), x), _vload(cs, (_U(1), x)) + (e1 * e1 - o1 * o1))
+            _vstore(cs, (_U(2), x), _vload(cs, (_U(2), x)) + (e2 * e2 - o2 * o2))
 
 
 @njit(**JIT)
@@ -560,14 +572,15 @@ def _accumulate3_rgb(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W):
 
 
 @njit(**JIT)
-def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W, rgb):
-    """``acc[c, ly, x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, x] += sum_k wt[k, o_k + x]``
-    for ``x`` in ``[0, W)`` rounded up to whole vectors, four offsets (value columns ``v_k``, weight columns
-    ``o_k``, all >= 0).
+def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly, W, rgb, a0=0):
+    """``acc[c, ly, a0 + x] += sum_k wt[k, o_k + x] value[c, vrow, v_k + x]``, ``wsum[ly, a0 + x] += sum_k
+    wt[k, o_k + x]`` for ``x`` in ``[0, W)`` rounded up to whole vectors, four offsets (value columns ``v_k``,
+    weight columns ``o_k``, all >= 0).
 
     One load and one store of the accumulator rows for four offsets; the weight sum rides on channel 0's loop
     (one channel per loop: a loop over a runtime number of channels inside the pixel loop costs gray 5%).
-    ``rgb``: None, or True for a 3-channel ``value`` (see :func:`_colsum_slide4`).
+    ``rgb``: None, or True for a 3-channel ``value`` (see :func:`_colsum_slide4`). ``a0``: the first
+    accumulator column (the segment layout's; gray only, the 3-channel branch starts at 0).
     """
     v0, v1, v2, v3, o0, o1, o2, o3 = _U(v0), _U(v1), _U(v2), _U(v3), _U(o0), _U(o1), _U(o2), _U(o3)
     if rgb is not None:  # color: the weights are read once for the three channels
@@ -575,19 +588,21 @@ def _accumulate4(value, vrow, v0, v1, v2, v3, wt, o0, o1, o2, o3, acc, wsum, ly,
         return
     L = _U(_lanes(wt))
     z, one, two, three = _U(0), _U(1), _U(2), _U(3)
+    a0 = _U(a0)
     for c in range(_U(value.shape[0])):
         for x in range(z, _U(W), L):
             w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
             w3 = _vload(wt, (three, o3 + x))
             s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
                  + w2 * _vload(value, (c, vrow, v2 + x)) + w3 * _vload(value, (c, vrow, v3 + x)))
-            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            i = a0 + x
+            _vstore(acc, (c, ly, i), _vload(acc, (c, ly, i)) + s)
             if c == z:
-                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + (w2 + w3)))
+                _vstore(wsum, (ly, i), _vload(wsum, (ly, i)) + ((w0 + w1) + (w2 + w3)))
 
 
 @njit(**JIT)
-def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W, rgb):
+def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W, rgb, a0=0):
     """:func:`_accumulate4` for three offsets."""
     v0, v1, v2, o0, o1, o2 = _U(v0), _U(v1), _U(v2), _U(o0), _U(o1), _U(o2)
     if rgb is not None:
@@ -595,28 +610,31 @@ def _accumulate3(value, vrow, v0, v1, v2, wt, o0, o1, o2, acc, wsum, ly, W, rgb)
         return
     L = _U(_lanes(wt))
     z, one, two = _U(0), _U(1), _U(2)
+    a0 = _U(a0)
     for c in range(_U(value.shape[0])):
         for x in range(z, _U(W), L):
             w0, w1, w2 = _vload(wt, (z, o0 + x)), _vload(wt, (one, o1 + x)), _vload(wt, (two, o2 + x))
             s = (w0 * _vload(value, (c, vrow, v0 + x)) + w1 * _vload(value, (c, vrow, v1 + x))
                  + w2 * _vload(value, (c, vrow, v2 + x)))
-            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + s)
+            i = a0 + x
+            _vstore(acc, (c, ly, i), _vload(acc, (c, ly, i)) + s)
             if c == z:
-                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + ((w0 + w1) + w2))
+                _vstore(wsum, (ly, i), _vload(wsum, (ly, i)) + ((w0 + w1) + w2))
 
 
 @njit(**JIT)
-def _accumulate1(value, vrow, v0, wt, o0, acc, wsum, ly, W):
+def _accumulate1(value, vrow, v0, wt, o0, acc, wsum, ly, W, a0=0):
     """:func:`_accumulate4` for one offset."""
-    v0, o0 = _U(v0), _U(o0)
+    v0, o0, a0 = _U(v0), _U(o0), _U(a0)
     L = _U(_lanes(wt))
     z = _U(0)
     for c in range(_U(value.shape[0])):
         for x in range(z, _U(W), L):
             w = _vload(wt, (z, o0 + x))
-            _vstore(acc, (c, ly, x), _vload(acc, (c, ly, x)) + w * _vload(value, (c, vrow, v0 + x)))
+            i = a0 + x
+            _vstore(acc, (c, ly, i), _vload(acc, (c, ly, i)) + w * _vload(value, (c, vrow, v0 + x)))
             if c == z:
-                _vstore(wsum, (ly, x), _vload(wsum, (ly, x)) + w)
+                _vstore(wsum, (ly, i), _vload(wsum, (ly, i)) + w)
 
 
 @njit(**JIT)
@@ -919,3 +937,279 @@ def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw
     acc[:] = 0
     wsum[:] = 0
     _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v)
+
+
+# --- gray images: the segment layout ---
+# In the row layout the horizontal box sum of the running column sums takes P shifted (cache-line splitting)
+# loads and P - 1 adds per weight vector: the largest part of the weight rows' time. In the segment layout a
+# padded row is cut into _SEG segments laid side by side, one per vector lane: column j of the layout holds
+# pixel j of every segment. A shift by one column is then a whole (aligned) vector, and the box sum runs along
+# the columns: S(j) = S(j - 1) + (C(j + f) - C(j - f - 1)), 2 loads and 2 adds (issue #17: 1-thread time of
+# 512² gray -21 %, docs/benchmarks.md). Every other piece (running column sums, accumulations) is the row
+# layout's code with other column offsets.
+_SEG = 8  # segments per row: one 32-byte vector of float32 (the weight rows' width), 64 bytes of float64
+# A running sum's rounding grows with its length: it restarts from the direct sum every _SEG_RESTART columns,
+# as the running column sums restart every band of 64 rows (the restarts cost ~2 % of the time).
+_SEG_RESTART = 64
+
+
+@intrinsic
+def _vseg(typingctx, a):
+    """A vector of ``_SEG`` zeros of ``a``'s dtype: one column of the segment layout."""
+    if not _is_float_array(a):
+        return None
+    return _zeros_signature(a, _SEG * (a.dtype.bitwidth // 8))
+
+
+def _segment_geometry(W, r):
+    """The segment width ``Ws`` of a gray image of width ``W``.
+
+    The pixels ``p`` of the pairs are the image's columns ``[-r, W + r)`` (a pixel outside the image is needed
+    when its partner is inside), cut into ``_SEG`` segments of ``Ws`` columns: lane ``l``, column ``j`` is image
+    column ``-r + l Ws + j``. In the layout each segment carries ``pad = r + f`` columns of its neighbours on
+    both sides (the partners and their patches).
+    """
+    return -(-(W + 2 * r) // _SEG)
+
+
+@njit(**JIT)
+def _reflect(i, n):
+    """numpy's ``reflect`` padding as an index: ``i`` folded into ``[0, n)`` (mirror without repeating the edge,
+    period ``2 (n - 1)``, for any ``i``)."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i = i % period
+    return i if i < n else period - i
+
+
+@njit(**JIT)
+def _to_segments(image, f, r, Ws, out):
+    """``out[pad + y, (pad + j) _SEG + l] = image[y, -r + l Ws + j]`` on numpy's ``reflect`` extension, for the
+    rows ``[-pad, H + pad)`` (as many as ``out`` has) and the columns ``j`` in ``[-pad, Ws + pad)`` (and as many
+    more as ``out`` holds); ``image`` (H, W), ``pad = r + f``."""
+    H, W = image.shape
+    pad = r + f
+    ncol = out.shape[1] // _SEG
+    cols = np.empty(ncol * _SEG, dtype=np.int64)
+    for jj in range(ncol):
+        for lane in range(_SEG):
+            cols[jj * _SEG + lane] = _reflect(-r + lane * Ws + jj - pad, W)
+    for yy in range(out.shape[0]):
+        src = _reflect(yy - pad, H)
+        for i in range(cols.size):
+            out[yy, i] = image[src, cols[i]]
+
+
+@njit(**JIT)
+def _segment_weight(s, k, x, aw, cw, wt, amap, bmap, ip, iq, wq):
+    """Store the weights of the box sums ``s`` at ``wt[k, x]`` (and ``wq[k, x]``, the partners', with a σ map:
+    :func:`_weights_row_map`'s per-pixel constants from ``amap``, ``bmap`` at ``ip`` and ``iq``)."""
+    if amap is None:
+        _vstore(wt, (k, x), _vweight(s, aw, cw))
+    else:
+        bias = _vload_as(s, bmap, ip) + _vload_as(s, bmap, iq)
+        _vstore(wt, (k, x), _vweight_map(s, _vload_as(s, amap, ip), bias))
+        _vstore(wq, (k, x), _vweight_map(s, _vload_as(s, amap, iq), bias))
+
+
+@njit(**JIT)
+def _segment_weights(cs, k, P, j0, j1, w0, aw, cw, wt, amap, bmap, yp, yq, m0, dq, wq):
+    """The weights of offset ``k`` for the columns ``[j0, j1)`` of one row of pixels ``p`` (segment layout):
+    ``wt[k, w0 + j _SEG + l]`` of the box sum ``cs[k, j _SEG + l] + ... + cs[k, (j + P - 1) _SEG + l]``,
+    summed directly at ``j0``, then running along the columns (2 loads and 2 adds per column).
+
+    With a σ map (``amap`` not None) also ``wq``, the weights the partners take: p's map values at
+    ``amap[yp, m0 + j _SEG + l]``, its partner's ``dq`` columns further in row ``yq``
+    (:func:`_segment_weight`). One loop without branches: a restart inside it cost 7-9 % (register pressure).
+    """
+    v = _vseg(cs)
+    S = _U(_SEG)
+    k, w0, last = _U(k), _U(w0), _U(P - 1) * S
+    yp, yq, m0 = _U(yp), _U(yq), _U(m0)
+    mq = _U(m0 + dq * _SEG)
+    x = _U(j0) * S
+    s = _vload_as(v, cs, (k, x))
+    for t in range(1, P):
+        s = s + _vload_as(v, cs, (k, x + _U(t) * S))
+    _segment_weight(s, k, w0 + x, aw, cw, wt, amap, bmap, (yp, m0 + x), (yq, mq + x), wq)
+    for j in range(_U(j0 + 1), _U(j1)):
+        x = j * S
+        s = s + (_vload_as(v, cs, (k, x + last)) - _vload_as(v, cs, (k, x - S)))
+        _segment_weight(s, k, w0 + x, aw, cw, wt, amap, bmap, (yp, m0 + x), (yq, mq + x), wq)
+
+
+@njit(**JIT)
+def _band_segments(guide, value, b0, b1, H, Ws, f, r, aw, cw, acc, wsum, cs, wt, amap, bmap, wq):
+    """:func:`_band_pixelwise` in the segment layout (gray): every offset pair whose first pixel ``p`` lies in
+    rows ``[b0, b1)`` and columns ``[-r, W + r)``.
+
+    Layout columns: the guide, value and maps ``(pad + j) _SEG + l`` (``pad = r + f``), the running column sums
+    ``cs[k, (f + j) _SEG + l]``, the weights ``wt[k, (r + j) _SEG + l]`` (zero outside ``[0, Ws)``, so a partner's
+    sum takes nothing from a pixel no segment owns) and the sums ``acc[0, ly, (r + j) _SEG + l]``. With a σ map
+    ``wq`` holds the weights the partners take (without, pass ``wq = wt``).
+    """
+    pad = r + f
+    P = 2 * f + 1
+    S = _SEG
+    lo = (pad - f) * S
+    ncs = (Ws + 2 * f) * S
+    for dy in range(0, r + 1):
+        ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
+        if ys >= b1:
+            continue
+        dx_first = 1 if dy == 0 else -r
+        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
+        for g in range(n4 + n3 + n1):
+            d0 = dx_first + 4 * min(g, n4) + 3 * min(max(g - n4, 0), n3) + max(g - n4 - n3, 0)
+            nk = 4 if g < n4 else (3 if g < n4 + n3 else 1)
+            for k in range(nk):
+                _colsum_start(guide, ys + pad - f, P, dy, lo, (d0 + k) * S, ncs, cs, k)
+            for y in range(ys, b1):
+                gnew = y + pad + f
+                gold = gnew - P
+                if y > ys:
+                    if nk == 4:
+                        _colsum_slide4(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
+                    elif nk == 3:
+                        _colsum_slide3(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
+                    else:
+                        _colsum_slide(guide, gnew, gold, dy, lo, d0 * S, ncs, cs)
+                for k in range(nk):
+                    for j0 in range(0, Ws, _SEG_RESTART):
+                        _segment_weights(cs, k, P, j0, min(j0 + _SEG_RESTART, Ws), r * S, aw, cw, wt, amap, bmap,
+                                         y + pad, y + pad + dy, pad * S, d0 + k, wq)
+                ly = y - b0
+                vy = y + pad
+                # p = (y, j) in the image takes its partners: weights wt[k, (r + j) S], values at column j + d0 + k
+                if y >= 0:
+                    o = r * S
+                    v = (pad + d0) * S
+                    if nk == 4:
+                        _accumulate4(value, vy + dy, v, v + S, v + 2 * S, v + 3 * S, wt, o, o, o, o, acc, wsum, ly,
+                                     Ws * S, None, o)
+                    elif nk == 3:
+                        _accumulate3(value, vy + dy, v, v + S, v + 2 * S, wt, o, o, o, acc, wsum, ly, Ws * S, None,
+                                     o)
+                    else:
+                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, Ws * S, o)
+                # the partners (y + dy, jq), jq in [d0, Ws + d0 + nk - 1), take p = jq - d0 - k of offset k
+                if y + dy < H:
+                    o = r * S
+                    v = pad * S
+                    n = (Ws + nk - 1) * S
+                    a0 = (r + d0) * S
+                    if nk == 4:
+                        _accumulate4(value, vy, v, v - S, v - 2 * S, v - 3 * S, wq, o, o - S, o - 2 * S, o - 3 * S,
+                                     acc, wsum, ly + dy, n, None, a0)
+                    elif nk == 3:
+                        _accumulate3(value, vy, v, v - S, v - 2 * S, wq, o, o - S, o - 2 * S, acc, wsum, ly + dy,
+                                     n, None, a0)
+                    else:
+                        _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, n, a0)
+
+
+@njit(**JIT)
+def _segment_columns(Ws, margin):
+    """Columns of a segment-layout array with ``margin`` columns on each side of the ``Ws`` (two more: the
+    vector loops run over whole 64-byte vectors, up to one column past the last)."""
+    return (Ws + 2 * margin + 2) * _SEG
+
+
+@njit(**JIT)
+def _segments_band(guide, value, f, r, aw, cw, amap, bmap, H, Ws, B, band, bsum, bw):
+    """The body of :func:`_nlm_segments_band` and :func:`_nlm_segments_map_band` (``amap`` None: no map)."""
+    pad = r + f
+    ok = bsum.shape[3] >= _segment_columns(Ws, r) and bw.shape[2] >= _segment_columns(Ws, r)
+    for arr in (guide, value):  # the vector loads' memory safety rests on this
+        ok = ok and arr.shape[2] >= _segment_columns(Ws, pad) and arr.shape[1] >= H + 2 * pad
+    if amap is not None:
+        for arr in (amap, bmap):
+            ok = ok and arr.shape[1] >= _segment_columns(Ws, pad) and arr.shape[0] >= H + 2 * pad
+    if not ok:
+        raise ValueError("_nlm_segments_band: arrays too small for the segment layout")
+    b0 = -r if band == 0 else (band - 1) * B
+    b1 = 0 if band == 0 else min(b0 + B, H)
+    cs = np.zeros((4, _segment_columns(Ws, f)), dtype=bsum.dtype)
+    wt = np.zeros((4, _segment_columns(Ws, r)), dtype=bsum.dtype)
+    if amap is None:
+        wq = wt
+    else:
+        wq = np.zeros_like(wt)
+    acc = bsum[band]
+    wsum = bw[band]
+    acc[:] = 0
+    wsum[:] = 0
+    _band_segments(guide, value, b0, b1, H, Ws, f, r, aw, cw, acc, wsum, cs, wt, amap, bmap, wq)
+    _fold_margins(acc, wsum, Ws, r)
+
+
+@njit(**JIT)
+def _nlm_segments_band(guide, value, f, r, a, bb, H, Ws, B, band, bsum, bw):
+    """One row band of pixelwise NL-means on a gray image in the segment layout: :func:`_nlm_pixelwise_band`'s
+    sums, band ``band``'s into ``bsum[band]``, ``bw[band]``.
+
+    Parameters
+    ----------
+    guide, value : (1, H + 2 pad, _segment_columns(Ws, pad)) arrays, ``pad = r + f``: the guide and the image
+        in the layout (:func:`_to_segments`).
+    Ws : the segment width (:func:`_segment_geometry`).
+    bsum, bw : (n_bands, 1, B + r, _segment_columns(Ws, r)) and (n_bands, B + r, _segment_columns(Ws, r));
+        :func:`_segment_rows` adds the bands' sums.
+    f, r, a, bb, H, B, band : as in :func:`_nlm_pixelwise_band`.
+    """
+    aw, cw = _weight_consts(a, bb)
+    _segments_band(guide, value, f, r, aw, cw, None, None, H, Ws, B, band, bsum, bw)
+
+
+@njit(**JIT)
+def _nlm_segments_map_band(guide, value, f, r, amap, bmap, H, Ws, B, band, bsum, bw):
+    """:func:`_nlm_segments_band` with a noise level per pixel (:func:`_nlm_pixelwise_map_band`'s weights):
+    ``amap``, ``bmap`` (H + 2 pad, _segment_columns(Ws, pad)) in the layout. A constant map gives
+    :func:`_nlm_segments_band`'s sums bit for bit."""
+    unused = amap[0, 0]
+    _segments_band(guide, value, f, r, unused, unused, amap, bmap, H, Ws, B, band, bsum, bw)
+
+
+@njit(**JIT)
+def _fold_margins(acc, wsum, Ws, r):
+    """Add the sums in each segment's margins (its pixels' partners that fell past the segment's ends) to the
+    pixels of the segments they belong to, in lane order, in place: afterwards a pixel's sums are in its own
+    column alone."""
+    for row in range(wsum.shape[0]):
+        for lane in range(_SEG):
+            for other in range(_SEG):
+                if other == lane:
+                    continue
+                # pixel j of ``lane`` is column jj of ``other``; the margins are jj in [-r, 0) and [Ws, Ws + r)
+                shift = (lane - other) * Ws
+                for j in range(max(-r - shift, 0), min(Ws + r - shift, Ws)):
+                    jj = j + shift
+                    if jj < 0 or jj >= Ws:
+                        i, k = (r + j) * _SEG + lane, (r + jj) * _SEG + other
+                        acc[0, row, i] += acc[0, row, k]
+                        wsum[row, i] += wsum[row, k]
+
+
+@njit(**JIT)
+def _segment_rows(value, f, r, Ws, B, bsum, bw, y0, y1, out):
+    """:func:`_pixelwise_rows` for the segment layout: rows ``[y0, y1)`` of ``out`` (1, H, W) from the bands'
+    sums of :func:`_nlm_segments_band` (margins folded): a row's sums are its band's plus, for its first ``r``
+    rows, the band above's."""
+    pad = r + f
+    W = out.shape[2]
+    for y in range(y0, y1):
+        band = y // B + 1
+        ly = y - (band - 1) * B
+        above = band - 1
+        la = ly + (B if above > 0 else r)  # the row in the band above's sums (the top band starts at -r)
+        for lane in range(_SEG):
+            c0 = lane * Ws - r  # the image column of the segment's first pixel
+            for j in range(max(-c0, 0), min(W - c0, Ws)):
+                i = (r + j) * _SEG + lane
+                v = value[0, y + pad, (pad + j) * _SEG + lane]
+                if ly < r:
+                    out[0, y, c0 + j] = ((bsum[band, 0, ly, i] + bsum[above, 0, la, i]) + v) / (
+                        (bw[band, ly, i] + bw[above, la, i]) + 1)
+                else:
+                    out[0, y, c0 + j] = (bsum[band, 0, ly, i] + v) / (bw[band, ly, i] + 1)
