@@ -229,7 +229,7 @@ def denoise(
     The fast path loops over the search offsets and box-filters the squared differences (Darbon et al.
     2008), in parallel over row bands with numba. float64 input is computed with libm's exponential and
     matches the formula to about 1e-15 relative; float32 uses a vectorised exponential (relative error
-    < 3e-7) and matches to about 1e-6 of the data range.
+    < 3e-6) and matches to about 1e-6 of the data range.
 
     References
     ----------

@@ -195,7 +195,7 @@ def test_weight_rows_on_half_width_vectors(rng, dtype, patch):
     # both branches of the max(·, 0), and float32's clamp
     assert (expected == 1).any() and ((expected < 1) & (expected > 1e-3)).any()
     assert dtype == np.float64 or (expected == 2.0**-64).any()
-    # float32: the argument's rounding (a few ulps of z <= 44) on top of the exponential's 3e-7
+    # float32: the argument's rounding (a few ulps of z <= 44) on top of the exponential's 3e-6
     np.testing.assert_allclose(half[:, :n], expected, rtol=1e-12 if dtype == np.float64 else 3e-5)
 
 

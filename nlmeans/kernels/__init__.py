@@ -20,7 +20,7 @@ Conventions
   bounds: loops carry no branches and vectorise over contiguous ``x``. Each kernel's docstring says its pad.
 - No validation inside a kernel (the callers validate); plain arrays and scalars in, arrays out.
 - float64 is the exact path (libm's ``exp``); float32 uses a vectorised polynomial ``exp`` with relative error
-  < 3e-7. The ``fastmath`` flags are the set in :mod:`nlmeans._config` (no ``reassoc``), so the arithmetic
+  < 3e-6. The ``fastmath`` flags are the set in :mod:`nlmeans._config` (no ``reassoc``), so the arithmetic
   order written is the order executed and results do not depend on the number of threads.
 - Parallel loops run over row bands (slices in 3-D); each band writes only its own buffers, which are added
   in a fixed order at the end.

@@ -3,8 +3,8 @@ in 2-D, and pixelwise NL-means on volumes and video (3-D); the scalar fast expon
 
 Conventions of the package in :mod:`nlmeans.kernels`; each kernel's docstring gives its padding. These kernels
 take ``t = max(S a - b, 0)`` and the weight ``exp(-t)``: ``a`` and ``b = a bb`` from
-:func:`nlmeans.kernels.weight_constants`. float64 uses libm's ``exp``; float32 (``fast_exp``) a degree-5
-polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits added as an integer (relative error < 3e-7),
+:func:`nlmeans.kernels.weight_constants`. float64 uses libm's ``exp``; float32 (``fast_exp``) a degree-4
+polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits added as an integer (relative error < 3e-6),
 the same polynomial as the vector exponential of :mod:`nlmeans.kernels.pixelwise`.
 
 This file is one numba cache unit: it imports no compiled code from its siblings (see :mod:`nlmeans.kernels`).
@@ -55,23 +55,23 @@ def _f32_from_bits(typingctx, i):
 # checks that the copies agree).
 # 1.5 * 2**23: adding it rounds a float32 in [0, 2**22) to an integer held in the low mantissa bits
 _ROUND_MAGIC = 12582912.0
-# 2**y on [-1/2, 1/2], degree 5, fitted at Chebyshev nodes: relative error 1.1e-7 (2.6e-7 in float32)
-_P2 = (1.0000000754895593, 0.6931472082513906, 0.24022107254599765, 0.05550327183698553,
-       0.009676036223935186, 0.0013400432182426376)
+# 2**y on [-1/2, 1/2], degree 4, fitted for the least largest relative error: 2.6e-6 (2.7e-6 in float32;
+# degree 5 had 2.6e-7 for one more multiply-add per weight, 4 % of the gray kernel's time: docs/benchmarks.md)
+_P2 = (0.9999992614254315, 0.6931218140516057, 0.24024744839276185, 0.05591786594766232,
+       0.009570103661042745)
 
 
 @njit(**JIT)
 def _exp2_neg_f32(z):
-    """``2**-z`` for float32 ``0 <= z <= 125``, relative error < 3e-7.
+    """``2**-z`` for float32 ``0 <= z <= 125``, relative error < 3e-6.
 
     ``2**-z = 2**-n * 2**y`` with ``n = round(z)`` (the magic-number add, no float/int conversion),
-    ``y = n - z`` in ``[-1/2, 1/2]``: a degree-5 polynomial for ``2**y``, then ``n`` subtracted from its exponent
+    ``y = n - z`` in ``[-1/2, 1/2]``: a degree-4 polynomial for ``2**y``, then ``n`` subtracted from its exponent
     bits. About ten vector instructions; ``np.exp`` would be a scalar libm call.
     """
     k = z + np.float32(_ROUND_MAGIC)
     y = (k - np.float32(_ROUND_MAGIC)) - z
-    p = np.float32(_P2[5])
-    p = p * y + np.float32(_P2[4])
+    p = np.float32(_P2[4])
     p = p * y + np.float32(_P2[3])
     p = p * y + np.float32(_P2[2])
     p = p * y + np.float32(_P2[1])
@@ -82,7 +82,7 @@ def _exp2_neg_f32(z):
 
 @njit(**JIT)
 def _exp_neg_f32(t, w, lo, hi):
-    """``w[x] = exp(-t[x])`` for ``x`` in ``[lo, hi)``, ``t >= 0``, float32, relative error < 3e-7.
+    """``w[x] = exp(-t[x])`` for ``x`` in ``[lo, hi)``, ``t >= 0``, float32, relative error < 3e-6.
 
     The polynomial and bit trick of :func:`_exp2_neg_f32`.
     """

@@ -22,8 +22,8 @@ the accumulations are the same functions with other column offsets. Colour and o
 row layout.
 
 The weight is ``exp(-max(S - bb, 0) * a)``, ``S`` the box sum of squared differences: libm's ``exp`` for float64
-(the exact path) and, for float32, a degree-5 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
-added as an integer (relative error < 3e-7), which vectorises where ``np.exp`` is a scalar call; float32 weights
+(the exact path) and, for float32, a degree-4 polynomial for ``2**y`` on ``[-1/2, 1/2]`` with the exponent bits
+added as an integer (relative error < 3e-6), which vectorises where ``np.exp`` is a scalar call; float32 weights
 are clamped at ``2**-64`` so that no product is a (slow) denormal number.
 
 :func:`_nlm_pixelwise_map_band` is the same pair loop with a noise level per pixel (a σ map): the bias ``bb``
@@ -70,9 +70,10 @@ _LOG2E = 1.4426950408889634
 # checks that the copies agree).
 # 1.5 * 2**23: adding it rounds a float32 in [0, 2**22) to an integer held in the low mantissa bits
 _ROUND_MAGIC = 12582912.0
-# 2**y on [-1/2, 1/2], degree 5, fitted at Chebyshev nodes: relative error 1.1e-7 (2.6e-7 in float32)
-_P2 = (1.0000000754895593, 0.6931472082513906, 0.24022107254599765, 0.05550327183698553,
-       0.009676036223935186, 0.0013400432182426376)
+# 2**y on [-1/2, 1/2], degree 4, fitted for the least largest relative error: 2.6e-6 (2.7e-6 in float32;
+# degree 5 had 2.6e-7 for one more multiply-add per weight, 4 % of the gray kernel's time: docs/benchmarks.md)
+_P2 = (0.9999992614254315, 0.6931218140516057, 0.24024744839276185, 0.05591786594766232,
+       0.009570103661042745)
 
 
 def _weight_consts(a, bb):
@@ -346,8 +347,7 @@ def _vweight_impl(s, aw, cw):
             z = _vmin(_vmax(s * _vsplat(s, aw) + _vsplat(s, cw), _vsplat(s, 0.0)), _vsplat(s, _Z_MAX))
             k = z + _vsplat(s, _ROUND_MAGIC)
             y = (k - _vsplat(s, _ROUND_MAGIC)) - z
-            p = _vsplat(s, _P2[5])
-            p = p * y + _vsplat(s, _P2[4])
+            p = _vsplat(s, _P2[4])
             p = p * y + _vsplat(s, _P2[3])
             p = p * y + _vsplat(s, _P2[2])
             p = p * y + _vsplat(s, _P2[1])
