@@ -162,10 +162,11 @@ def to_float(arr, dtype=None):
     dtype = work_dtype(arr.dtype) if dtype is None else dtype
     if arr.dtype.kind in "ui":
         low, span = integer_range(arr.dtype)
-        x = arr.astype(dtype)
+        # one pass per step, in place (a 512² uint8 image's conversion was 7 % of a pixelwise call)
         if low:
-            x -= dtype(low)
-        return x / dtype(span)
+            x = np.subtract(arr, dtype(low), dtype=dtype)
+            return np.divide(x, dtype(span), out=x)
+        return np.divide(arr, dtype(span), dtype=dtype)
     with np.errstate(over="ignore"):  # out-of-range values become inf; check_magnitude reports them
         return arr.astype(dtype, copy=False)
 
@@ -183,8 +184,11 @@ def from_float(arr, like_dtype):
     like_dtype = np.dtype(like_dtype)
     if like_dtype.kind in "ui":
         low, span = integer_range(like_dtype)
-        wide = np.rint(np.asarray(arr, dtype=work_dtype(like_dtype)) * span + low)  # 32-bit ints: float64
-        return np.clip(wide, low, low + span).astype(like_dtype)
+        wide = np.multiply(arr, span, dtype=work_dtype(like_dtype))  # 32-bit ints: float64
+        if low:
+            wide += low
+        np.rint(wide, out=wide)
+        return np.clip(wide, low, low + span, out=wide).astype(like_dtype)
     if like_dtype == np.float16:
         top = float(np.finfo(np.float16).max)
         return np.clip(arr, -top, top).astype(np.float16)
