@@ -1,6 +1,6 @@
 """What the row bands of the kernels run on Python threads share: how many threads, and aligned work arrays.
 
-Used by NL-Bayes (:func:`nlmeans.nlbayes._run_stages`) and the pixelwise kernels (:func:`nlmeans.nlm._run_banded`);
+Used by NL-Bayes (:func:`nlmeans.nlbayes._run_stages`) and the pixelwise kernels (:func:`nlmeans.nlm._bands`);
 kept apart from both so that importing one does not import the other's kernels.
 """
 

@@ -1,5 +1,6 @@
-"""The pixelwise kernels' bands on Python threads (nlmeans.nlm._run_banded): the result does not depend on the
-number of threads, a band's error reaches the caller, and a call compiles only its channel count's pieces."""
+"""The pixelwise kernels' bands on Python threads (nlmeans.nlm._bands): the result does not depend on the
+number of threads, a band's error reaches the caller, and a call compiles only its channel count's pieces (gray:
+the segment layout's band kernel, not the row layout's)."""
 
 import json
 import os
@@ -55,15 +56,16 @@ def test_a_call_compiles_only_its_channel_counts_pieces(tmp_path, channels):
         f"x = np.random.default_rng(0).random(({channels}, 20, 24)).astype(np.float32); "
         "nlmeans_chw(x, x, 0.1, 0.1, 7, 21); "
         "print(json.dumps([len(k._colsum_slide_rgb.signatures), len(k._accumulate4_rgb.signatures), "
-        "len(k._accumulate3_rgb.signatures)]))"
+        "len(k._accumulate3_rgb.signatures), len(k._nlm_pixelwise_band.signatures), "
+        "len(k._nlm_segments_band.signatures)]))"
     )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
-    compiled = json.loads(res.stdout.strip().splitlines()[-1])
+    *rgb, rows, segments = json.loads(res.stdout.strip().splitlines()[-1])
     if channels == 1:
-        assert compiled == [0, 0, 0]
+        assert rgb == [0, 0, 0] and rows == 0 and segments == 1
     else:
-        assert all(n > 0 for n in compiled)
+        assert all(n > 0 for n in rgb) and rows == 1 and segments == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -34,7 +34,7 @@ Parallel structure and determinism
 ----------------------------------
 Rows are cut into bands of ``band_rows`` rows (:func:`nlmeans._config.band_rows`), aligned to row 0 of the
 image, plus a "top band" for the rows above the image whose pairs reach into it. Each band is one task of a
-Python thread (:func:`nlmeans.nlm._run_banded`, handed out one at a time) and accumulates into its own
+Python thread (:func:`nlmeans.nlm._bands`, handed out one at a time) and accumulates into its own
 buffers: its own rows plus the ``r`` rows below it that its pairs reach. At the end each image row adds its
 band's sums and, for its first ``r`` rows, the band above's: two terms, and ``a + b == b + a``, so the result does
 not depend on which band finished first. The running column sums restart at every band start, so a band's sums
@@ -755,7 +755,7 @@ def _nlm_pixelwise_band(guide, value, f, r, a, bb, H, B, band, bsum, bw, rgb_g, 
         the band's own rows plus the ``r`` rows below them that its pairs reach (written whole here).
     rgb_g, rgb_v : None, or True for a 3-channel guide, value (see :func:`_colsum_slide4`).
 
-    Non-parallel and ``nogil``: the bands run on Python threads (:func:`nlmeans.nlm._run_banded`), which spares
+    Non-parallel and ``nogil``: the bands run on Python threads (:func:`nlmeans.nlm._bands`), which spares
     the first run numba's parallel-loop compilation; :func:`_pixelwise_rows` adds the bands' sums.
     """
     pad = r + f
@@ -945,7 +945,7 @@ def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw
 # padded row is cut into _SEG segments laid side by side, one per vector lane: column j of the layout holds
 # pixel j of every segment. A shift by one column is then a whole (aligned) vector, and the box sum runs along
 # the columns: S(j) = S(j - 1) + (C(j + f) - C(j - f - 1)), 2 loads and 2 adds (issue #17: 1-thread time of
-# 512² gray -21 %, docs/benchmarks.md). Every other piece (running column sums, accumulations) is the row
+# 512² gray -22 %, docs/benchmarks.md). Every other piece (running column sums, accumulations) is the row
 # layout's code with other column offsets.
 _SEG = 8  # segments per row: one 32-byte vector of float32 (the weight rows' width), 64 bytes of float64
 # A running sum's rounding grows with its length: it restarts from the direct sum every _SEG_RESTART columns,
