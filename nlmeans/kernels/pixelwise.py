@@ -654,6 +654,28 @@ def _pass_sizes(n_dx, r):
 
 
 @njit(**JIT)
+def _band_passes(b0, b1, r):
+    """The passes of a band's pair loop, in order: rows ``(dy, ys, d0, nk)``, the offsets ``(dy, d0)`` to
+    ``(dy, d0 + nk - 1)`` of one pass (:func:`_pass_sizes`) over the band's rows ``[ys, b1)`` of pixels ``p``;
+    ``ys = b0``, but for the top band (``b0 < 0``) only the rows whose partner is inside the image."""
+    out = np.empty(((r + 1) * (2 * r + 1), 4), dtype=np.int64)
+    n = 0
+    for dy in range(0, r + 1):
+        ys = b0 if b0 >= 0 else -dy
+        if ys >= b1:
+            continue
+        dx_first = 1 if dy == 0 else -r
+        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
+        for g in range(n4 + n3 + n1):
+            out[n, 0] = dy
+            out[n, 1] = ys
+            out[n, 2] = dx_first + 4 * min(g, n4) + 3 * min(max(g - n4, 0), n3) + max(g - n4 - n3, 0)
+            out[n, 3] = 4 if g < n4 else (3 if g < n4 + n3 else 1)
+            n += 1
+    return out[:n]
+
+
+@njit(**JIT)
 def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt, rgb_g, rgb_v):
     """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
 
@@ -666,71 +688,58 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt,
     """
     pad = r + f
     P = 2 * f + 1
-    for dy in range(0, r + 1):
-        ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
-        if ys >= b1:
-            continue
-        dx_first = 1 if dy == 0 else -r
-        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
-        for g in range(n4 + n3 + n1):
-            if g < n4:
-                d0 = dx_first + 4 * g
-                nk = 4
-            elif g < n4 + n3:
-                d0 = dx_first + 4 * n4 + 3 * (g - n4)
-                nk = 3
+    passes = _band_passes(b0, b1, r)
+    for i in range(passes.shape[0]):
+        dy, ys, d0, nk = passes[i, 0], passes[i, 1], passes[i, 2], passes[i, 3]
+        d1 = d0 + nk - 1
+        # columns (padded) of the pixels p whose weights are needed: p in the image, or p + delta in it
+        xs = pad - max(d1, 0)
+        xe = pad + W - min(d0, 0)
+        n = xe - xs
+        lo = xs - f
+        for k in range(nk):
+            _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
+        for y in range(ys, b1):
+            gnew = y + pad + f
+            gold = gnew - P
+            if nk == 4:
+                if y > ys:
+                    _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                _weights_row2(cs, 0, P, aw, cw, n, wt)
+                _weights_row2(cs, 2, P, aw, cw, n, wt)
+            elif nk == 3:
+                if y > ys:
+                    _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                _weights_row2(cs, 0, P, aw, cw, n, wt)
+                _weights_row(cs, 2, P, aw, cw, n, wt)
             else:
-                d0 = dx_first + 4 * n4 + 3 * n3 + (g - n4 - n3)
-                nk = 1
-            d1 = d0 + nk - 1
-            # columns (padded) of the pixels p whose weights are needed: p in the image, or p + delta in it
-            xs = pad - max(d1, 0)
-            xe = pad + W - min(d0, 0)
-            n = xe - xs
-            lo = xs - f
-            for k in range(nk):
-                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
-            for y in range(ys, b1):
-                gnew = y + pad + f
-                gold = gnew - P
+                if y > ys:
+                    _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+                _weights_row(cs, 0, P, aw, cw, n, wt)
+            ly = y - b0
+            vy = y + pad
+            # p = (y, x) in the image takes q = p + delta: weights of p at wt[k, pad - xs + x]
+            if y >= 0:
+                o = pad - xs
+                v = pad + d0
                 if nk == 4:
-                    if y > ys:
-                        _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                    _weights_row2(cs, 0, P, aw, cw, n, wt)
-                    _weights_row2(cs, 2, P, aw, cw, n, wt)
+                    _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
+                                 rgb_v)
                 elif nk == 3:
-                    if y > ys:
-                        _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                    _weights_row2(cs, 0, P, aw, cw, n, wt)
-                    _weights_row(cs, 2, P, aw, cw, n, wt)
+                    _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
                 else:
-                    if y > ys:
-                        _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
-                    _weights_row(cs, 0, P, aw, cw, n, wt)
-                ly = y - b0
-                vy = y + pad
-                # p = (y, x) in the image takes q = p + delta: weights of p at wt[k, pad - xs + x]
-                if y >= 0:
-                    o = pad - xs
-                    v = pad + d0
-                    if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
-                                     rgb_v)
-                    elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
-                    else:
-                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
-                # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
-                if y + dy < H:
-                    o = pad - d0 - xs
-                    v = pad - d0
-                    if nk == 4:
-                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
-                                     ly + dy, W, rgb_v)
-                    elif nk == 3:
-                        _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
-                    else:
-                        _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
+                    _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
+            # q = (y + dy, x) in the image takes p = q - delta: weights of p at wt[k, pad - d0 - k - xs + x]
+            if y + dy < H:
+                o = pad - d0 - xs
+                v = pad - d0
+                if nk == 4:
+                    _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
+                                 ly + dy, W, rgb_v)
+                elif nk == 3:
+                    _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
+                else:
+                    _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
 
 
 @njit(**JIT)
@@ -851,54 +860,47 @@ def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum,
     guide); ``wt`` holds the weights p takes, ``wq`` those its partner p + delta takes."""
     pad = r + f
     P = 2 * f + 1
-    for dy in range(0, r + 1):
-        ys = b0 if b0 >= 0 else -dy
-        if ys >= b1:
-            continue
-        dx_first = 1 if dy == 0 else -r
-        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
-        for g in range(n4 + n3 + n1):
-            # the same passes of 4, 3 and 1 offsets as the scalar kernel
-            d0 = dx_first + 4 * min(g, n4) + 3 * min(max(g - n4, 0), n3) + max(g - n4 - n3, 0)
-            nk = 4 if g < n4 else (3 if g < n4 + n3 else 1)
-            xs = pad - max(d0 + nk - 1, 0)
-            n = pad + W - min(d0, 0) - xs
-            lo = xs - f
+    passes = _band_passes(b0, b1, r)
+    for i in range(passes.shape[0]):
+        dy, ys, d0, nk = passes[i, 0], passes[i, 1], passes[i, 2], passes[i, 3]
+        xs = pad - max(d0 + nk - 1, 0)
+        n = pad + W - min(d0, 0) - xs
+        lo = xs - f
+        for k in range(nk):
+            _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
+        for y in range(ys, b1):
+            gnew = y + pad + f
+            if y > ys:
+                if nk == 4:
+                    _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                elif nk == 3:
+                    _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                else:
+                    _colsum_slide(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
             for k in range(nk):
-                _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
-            for y in range(ys, b1):
-                gnew = y + pad + f
-                if y > ys:
-                    if nk == 4:
-                        _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                    elif nk == 3:
-                        _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                    else:
-                        _colsum_slide(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
-                for k in range(nk):
-                    _weights_row_map(cs, k, P, amap, bmap, y + pad, dy, xs, d0 + k, n, wt, wq)
-                ly = y - b0
-                vy = y + pad
-                if y >= 0:
-                    o = pad - xs
-                    v = pad + d0
-                    if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
-                                     rgb_v)
-                    elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
-                    else:
-                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
-                if y + dy < H:
-                    o = pad - d0 - xs
-                    v = pad - d0
-                    if nk == 4:
-                        _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
-                                     ly + dy, W, rgb_v)
-                    elif nk == 3:
-                        _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
-                    else:
-                        _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
+                _weights_row_map(cs, k, P, amap, bmap, y + pad, dy, xs, d0 + k, n, wt, wq)
+            ly = y - b0
+            vy = y + pad
+            if y >= 0:
+                o = pad - xs
+                v = pad + d0
+                if nk == 4:
+                    _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
+                                 rgb_v)
+                elif nk == 3:
+                    _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
+                else:
+                    _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
+            if y + dy < H:
+                o = pad - d0 - xs
+                v = pad - d0
+                if nk == 4:
+                    _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
+                                 ly + dy, W, rgb_v)
+                elif nk == 3:
+                    _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
+                else:
+                    _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
 
 
 @njit(**JIT)
@@ -1054,59 +1056,53 @@ def _band_segments(guide, value, b0, b1, H, Ws, f, r, aw, cw, acc, wsum, cs, wt,
     S = _SEG
     lo = (pad - f) * S
     ncs = (Ws + 2 * f) * S
-    for dy in range(0, r + 1):
-        ys = b0 if b0 >= 0 else -dy  # the top band only needs the rows whose partner is inside the image
-        if ys >= b1:
-            continue
-        dx_first = 1 if dy == 0 else -r
-        n4, n3, n1 = _pass_sizes(r + 1 - dx_first, r)
-        for g in range(n4 + n3 + n1):
-            d0 = dx_first + 4 * min(g, n4) + 3 * min(max(g - n4, 0), n3) + max(g - n4 - n3, 0)
-            nk = 4 if g < n4 else (3 if g < n4 + n3 else 1)
+    passes = _band_passes(b0, b1, r)
+    for i in range(passes.shape[0]):
+        dy, ys, d0, nk = passes[i, 0], passes[i, 1], passes[i, 2], passes[i, 3]
+        for k in range(nk):
+            _colsum_start(guide, ys + pad - f, P, dy, lo, (d0 + k) * S, ncs, cs, k)
+        for y in range(ys, b1):
+            gnew = y + pad + f
+            gold = gnew - P
+            if y > ys:
+                if nk == 4:
+                    _colsum_slide4(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
+                elif nk == 3:
+                    _colsum_slide3(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
+                else:
+                    _colsum_slide(guide, gnew, gold, dy, lo, d0 * S, ncs, cs)
             for k in range(nk):
-                _colsum_start(guide, ys + pad - f, P, dy, lo, (d0 + k) * S, ncs, cs, k)
-            for y in range(ys, b1):
-                gnew = y + pad + f
-                gold = gnew - P
-                if y > ys:
-                    if nk == 4:
-                        _colsum_slide4(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
-                    elif nk == 3:
-                        _colsum_slide3(guide, gnew, gold, dy, lo, d0 * S, ncs, cs, None, S)
-                    else:
-                        _colsum_slide(guide, gnew, gold, dy, lo, d0 * S, ncs, cs)
-                for k in range(nk):
-                    for j0 in range(0, Ws, _SEG_RESTART):
-                        _segment_weights(cs, k, P, j0, min(j0 + _SEG_RESTART, Ws), r * S, aw, cw, wt, amap, bmap,
-                                         y + pad, y + pad + dy, pad * S, d0 + k, wq)
-                ly = y - b0
-                vy = y + pad
-                # p = (y, j) in the image takes its partners: weights wt[k, (r + j) S], values at column j + d0 + k
-                if y >= 0:
-                    o = r * S
-                    v = (pad + d0) * S
-                    if nk == 4:
-                        _accumulate4(value, vy + dy, v, v + S, v + 2 * S, v + 3 * S, wt, o, o, o, o, acc, wsum, ly,
-                                     Ws * S, None, o)
-                    elif nk == 3:
-                        _accumulate3(value, vy + dy, v, v + S, v + 2 * S, wt, o, o, o, acc, wsum, ly, Ws * S, None,
-                                     o)
-                    else:
-                        _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, Ws * S, o)
-                # the partners (y + dy, jq), jq in [d0, Ws + d0 + nk - 1), take p = jq - d0 - k of offset k
-                if y + dy < H:
-                    o = r * S
-                    v = pad * S
-                    n = (Ws + nk - 1) * S
-                    a0 = (r + d0) * S
-                    if nk == 4:
-                        _accumulate4(value, vy, v, v - S, v - 2 * S, v - 3 * S, wq, o, o - S, o - 2 * S, o - 3 * S,
-                                     acc, wsum, ly + dy, n, None, a0)
-                    elif nk == 3:
-                        _accumulate3(value, vy, v, v - S, v - 2 * S, wq, o, o - S, o - 2 * S, acc, wsum, ly + dy,
-                                     n, None, a0)
-                    else:
-                        _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, n, a0)
+                for j0 in range(0, Ws, _SEG_RESTART):
+                    _segment_weights(cs, k, P, j0, min(j0 + _SEG_RESTART, Ws), r * S, aw, cw, wt, amap, bmap,
+                                     y + pad, y + pad + dy, pad * S, d0 + k, wq)
+            ly = y - b0
+            vy = y + pad
+            # p = (y, j) in the image takes its partners: weights wt[k, (r + j) S], values at column j + d0 + k
+            if y >= 0:
+                o = r * S
+                v = (pad + d0) * S
+                if nk == 4:
+                    _accumulate4(value, vy + dy, v, v + S, v + 2 * S, v + 3 * S, wt, o, o, o, o, acc, wsum, ly,
+                                 Ws * S, None, o)
+                elif nk == 3:
+                    _accumulate3(value, vy + dy, v, v + S, v + 2 * S, wt, o, o, o, acc, wsum, ly, Ws * S, None,
+                                 o)
+                else:
+                    _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, Ws * S, o)
+            # the partners (y + dy, jq), jq in [d0, Ws + d0 + nk - 1), take p = jq - d0 - k of offset k
+            if y + dy < H:
+                o = r * S
+                v = pad * S
+                n = (Ws + nk - 1) * S
+                a0 = (r + d0) * S
+                if nk == 4:
+                    _accumulate4(value, vy, v, v - S, v - 2 * S, v - 3 * S, wq, o, o - S, o - 2 * S, o - 3 * S,
+                                 acc, wsum, ly + dy, n, None, a0)
+                elif nk == 3:
+                    _accumulate3(value, vy, v, v - S, v - 2 * S, wq, o, o - S, o - 2 * S, acc, wsum, ly + dy,
+                                 n, None, a0)
+                else:
+                    _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, n, a0)
 
 
 @njit(**JIT)
