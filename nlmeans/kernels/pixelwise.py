@@ -676,7 +676,7 @@ def _band_passes(b0, b1, r):
 
 
 @njit(**JIT)
-def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt, rgb_g, rgb_v):
+def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v):
     """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
 
     Private sums: ``acc[c, y - b0, x]`` and ``wsum[y - b0, x]`` for image pixel ``(y, x)``; they cover rows
@@ -684,7 +684,9 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt,
     which only contribute through their partner ``p + delta``). ``cs`` and ``wt`` are ``(4, >= W + 2 pad + lanes)``
     work rows: running column sums and weights of the (up to four) offsets of one pass; ``acc`` and ``wsum`` have
     ``W`` rounded up to whole vectors columns. ``rgb_g``, ``rgb_v``: None, or True for a 3-channel guide, value
-    (see :func:`_colsum_slide4`).
+    (see :func:`_colsum_slide4`). With a σ map (``amap`` not None; a type, so the scalar call compiles no map
+    code): per-pixel ``a`` and bias from ``amap`` and ``bmap`` (padded like the guide), ``wt`` holds the weights
+    p takes and ``wq`` those its partner p + delta takes (without a map, pass ``wq = wt``).
     """
     pad = r + f
     P = 2 * f + 1
@@ -702,19 +704,23 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt,
         for y in range(ys, b1):
             gnew = y + pad + f
             gold = gnew - P
-            if nk == 4:
-                if y > ys:
+            if y > ys:
+                if nk == 4:
                     _colsum_slide4(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                elif nk == 3:
+                    _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
+                else:
+                    _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
+            if amap is not None:
+                for k in range(nk):
+                    _weights_row_map(cs, k, P, amap, bmap, y + pad, dy, xs, d0 + k, n, wt, wq)
+            elif nk == 4:
                 _weights_row2(cs, 0, P, aw, cw, n, wt)
                 _weights_row2(cs, 2, P, aw, cw, n, wt)
             elif nk == 3:
-                if y > ys:
-                    _colsum_slide3(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs, rgb_g)
                 _weights_row2(cs, 0, P, aw, cw, n, wt)
                 _weights_row(cs, 2, P, aw, cw, n, wt)
             else:
-                if y > ys:
-                    _colsum_slide(guide, gnew, gold, dy, lo, d0, n + 2 * f, cs)
                 _weights_row(cs, 0, P, aw, cw, n, wt)
             ly = y - b0
             vy = y + pad
@@ -734,12 +740,12 @@ def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt,
                 o = pad - d0 - xs
                 v = pad - d0
                 if nk == 4:
-                    _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wt, o, o - 1, o - 2, o - 3, acc, wsum,
+                    _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
                                  ly + dy, W, rgb_v)
                 elif nk == 3:
-                    _accumulate3(value, vy, v, v - 1, v - 2, wt, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
+                    _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
                 else:
-                    _accumulate1(value, vy, v, wt, o, acc, wsum, ly + dy, W)
+                    _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
 
 
 @njit(**JIT)
@@ -783,7 +789,7 @@ def _nlm_pixelwise_band(guide, value, f, r, a, bb, H, B, band, bsum, bw, rgb_g, 
     wsum = bw[band]
     acc[:] = 0
     wsum[:] = 0
-    _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, acc, wsum, cs, wt, rgb_g, rgb_v)
+    _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, None, None, acc, wsum, cs, wt, wt, rgb_g, rgb_v)
 
 
 @njit(**JIT)
@@ -855,55 +861,6 @@ def _weights_row_map(cs, k, P, amap, bmap, yp, dy, xs, d, n, wt, wq):
 
 
 @njit(**JIT)
-def _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v):
-    """:func:`_band_pixelwise` with a σ map: per-pixel ``a`` and bias from ``amap`` and ``bmap`` (padded like the
-    guide); ``wt`` holds the weights p takes, ``wq`` those its partner p + delta takes."""
-    pad = r + f
-    P = 2 * f + 1
-    passes = _band_passes(b0, b1, r)
-    for i in range(passes.shape[0]):
-        dy, ys, d0, nk = passes[i, 0], passes[i, 1], passes[i, 2], passes[i, 3]
-        xs = pad - max(d0 + nk - 1, 0)
-        n = pad + W - min(d0, 0) - xs
-        lo = xs - f
-        for k in range(nk):
-            _colsum_start(guide, ys + pad - f, P, dy, lo, d0 + k, n + 2 * f, cs, k)
-        for y in range(ys, b1):
-            gnew = y + pad + f
-            if y > ys:
-                if nk == 4:
-                    _colsum_slide4(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                elif nk == 3:
-                    _colsum_slide3(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs, rgb_g)
-                else:
-                    _colsum_slide(guide, gnew, gnew - P, dy, lo, d0, n + 2 * f, cs)
-            for k in range(nk):
-                _weights_row_map(cs, k, P, amap, bmap, y + pad, dy, xs, d0 + k, n, wt, wq)
-            ly = y - b0
-            vy = y + pad
-            if y >= 0:
-                o = pad - xs
-                v = pad + d0
-                if nk == 4:
-                    _accumulate4(value, vy + dy, v, v + 1, v + 2, v + 3, wt, o, o, o, o, acc, wsum, ly, W,
-                                 rgb_v)
-                elif nk == 3:
-                    _accumulate3(value, vy + dy, v, v + 1, v + 2, wt, o, o, o, acc, wsum, ly, W, rgb_v)
-                else:
-                    _accumulate1(value, vy + dy, v, wt, o, acc, wsum, ly, W)
-            if y + dy < H:
-                o = pad - d0 - xs
-                v = pad - d0
-                if nk == 4:
-                    _accumulate4(value, vy, v, v - 1, v - 2, v - 3, wq, o, o - 1, o - 2, o - 3, acc, wsum,
-                                 ly + dy, W, rgb_v)
-                elif nk == 3:
-                    _accumulate3(value, vy, v, v - 1, v - 2, wq, o, o - 1, o - 2, acc, wsum, ly + dy, W, rgb_v)
-                else:
-                    _accumulate1(value, vy, v, wq, o, acc, wsum, ly + dy, W)
-
-
-@njit(**JIT)
 def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw, rgb_g, rgb_v):
     """One row band of pixelwise NL-means with a noise level per pixel: :func:`_nlm_pixelwise_band` with the
     weight of ``q`` for ``p`` ``exp(-max(S - (bmap[p] + bmap[q]), 0) * amap[p])``.
@@ -938,7 +895,9 @@ def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw
     wsum = bw[band]
     acc[:] = 0
     wsum[:] = 0
-    _band_pixelwise_map(guide, value, b0, b1, H, W, f, r, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v)
+    unused = amap[0, 0]
+    _band_pixelwise(guide, value, b0, b1, H, W, f, r, unused, unused, amap, bmap, acc, wsum, cs, wt, wq, rgb_g,
+                    rgb_v)
 
 
 # --- gray images: the segment layout ---
