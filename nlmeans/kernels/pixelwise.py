@@ -676,6 +676,24 @@ def _band_passes(b0, b1, r):
 
 
 @njit(**JIT)
+def _band_extent(band, B, H, r):
+    """Rows ``[b0, b1)`` of the pixels ``p`` of band ``band``: the top band (0) is ``[-r, 0)``, band ``k >= 1``
+    is ``[(k - 1) B, min(k B, H))``."""
+    b0 = -r if band == 0 else (band - 1) * B
+    return b0, (0 if band == 0 else min(b0 + B, H))
+
+
+@njit(**JIT)
+def _band_of_row(y, B, r):
+    """``(band, ly, above, la)`` of image row ``y``: its band and row in that band's sums, the band above and
+    the row in its sums (the top band's sums start at row ``-r``)."""
+    band = y // B + 1
+    ly = y - (band - 1) * B
+    above = band - 1
+    return band, ly, above, ly + (B if above > 0 else r)
+
+
+@njit(**JIT)
 def _band_pixelwise(guide, value, b0, b1, H, W, f, r, aw, cw, amap, bmap, acc, wsum, cs, wt, wq, rgb_g, rgb_v):
     """Accumulate every offset pair whose first pixel ``p`` lies in rows ``[b0, b1)`` (image coordinates).
 
@@ -780,8 +798,7 @@ def _nlm_pixelwise_band(guide, value, f, r, a, bb, H, B, band, bsum, bw, rgb_g, 
     for arr in (guide, value):  # the vector loads' memory safety rests on this
         if arr.shape[2] != Wp or (arr.shape[1] - H - 2 * pad) * Wp < L or bsum.shape[3] < W:
             raise ValueError("_nlm_pixelwise_band: guide and value need W + 2 pad columns and spare rows below")
-    b0 = -r if band == 0 else (band - 1) * B
-    b1 = 0 if band == 0 else min(b0 + B, H)
+    b0, b1 = _band_extent(band, B, H, r)
     cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
     wt = np.zeros((4, Wp + L), dtype=bsum.dtype)
     aw, cw = _weight_consts(a, bb)
@@ -803,10 +820,7 @@ def _pixelwise_rows(value, pad, r, B, bsum, bw, y0, y1, out):
     Cv = out.shape[0]
     W = out.shape[2]
     for y in range(y0, y1):
-        band = y // B + 1
-        ly = y - (band - 1) * B
-        above = band - 1
-        la = ly + (B if above > 0 else r)  # the row in the band above's sums (the top band starts at -r)
+        band, ly, above, la = _band_of_row(y, B, r)
         if ly < r:
             for c in range(Cv):
                 for x in range(W):
@@ -889,8 +903,7 @@ def _nlm_pixelwise_map_band(guide, value, f, r, amap, bmap, H, B, band, bsum, bw
     cs = np.zeros((4, Wp + L), dtype=bsum.dtype)
     wt = np.zeros((4, Wp + L), dtype=bsum.dtype)
     wq = np.zeros((4, Wp + L), dtype=bsum.dtype)
-    b0 = -r if band == 0 else (band - 1) * B
-    b1 = 0 if band == 0 else min(b0 + B, H)
+    b0, b1 = _band_extent(band, B, H, r)
     acc = bsum[band]
     wsum = bw[band]
     acc[:] = 0
@@ -1083,8 +1096,7 @@ def _segments_band(guide, value, f, r, aw, cw, amap, bmap, H, Ws, B, band, bsum,
             ok = ok and arr.shape[1] >= _segment_columns(Ws, pad) and arr.shape[0] >= H + 2 * pad
     if not ok:
         raise ValueError("_nlm_segments_band: arrays too small for the segment layout")
-    b0 = -r if band == 0 else (band - 1) * B
-    b1 = 0 if band == 0 else min(b0 + B, H)
+    b0, b1 = _band_extent(band, B, H, r)
     cs = np.zeros((4, _segment_columns(Ws, f)), dtype=bsum.dtype)
     wt = np.zeros((4, _segment_columns(Ws, r)), dtype=bsum.dtype)
     if amap is None:
@@ -1154,10 +1166,7 @@ def _segment_rows(value, f, r, Ws, B, bsum, bw, y0, y1, out):
     pad = r + f
     W = out.shape[2]
     for y in range(y0, y1):
-        band = y // B + 1
-        ly = y - (band - 1) * B
-        above = band - 1
-        la = ly + (B if above > 0 else r)  # the row in the band above's sums (the top band starts at -r)
+        band, ly, above, la = _band_of_row(y, B, r)
         for lane in range(_SEG):
             c0 = lane * Ws - r  # the image column of the segment's first pixel
             for j in range(max(-c0, 0), min(W - c0, Ws)):
